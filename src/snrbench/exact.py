@@ -1,0 +1,323 @@
+"""Exact ground truth: the spectral solution of the blocked-Gibbs chain of a small RBM.
+
+One sweep draws ``h ~ p(h|v)`` then ``v ~ p(v|h)``; the v-chain ``K = A B`` (``(Aψ)(v) = E[ψ(h)|v]``,
+``B = A*``) and the chain of the other side ``B A`` share their non-zero spectrum, so all work is
+done on the *smaller* side X (2^k states) while the larger side Y is summed over in chunks.
+
+Generator. The weights ``w(x, x') = p(x) K_X(x, x') = Σ_y p(x) p(y|x) p(x'|y)`` are sums of
+positive terms, so they carry full relative accuracy; ``L = I − K_X`` is assembled from them with
+its diagonal as the sum of the off-diagonal rates (no ``1 − K_ii``), and its eigenpairs are found in
+arbitrary precision (``snrbench._highprec``). With spin-flip symmetry (spins, a = b = 0) X is split
+into even and odd sectors and each is solved alone: even observables then have exactly zero weight
+on odd modes.
+
+Mode weights. For observables f of v with ``f̃ = f − E_p f`` and L²(p)-orthonormal eigenfunctions:
+  * X = hidden: ``C(t) = ⟨B f̃, K_X^{t−1} B f̃⟩`` for t ≥ 1, so ``S_k = ⟨E[f̃|h], ψ_k⟩² / λ_k``;
+  * X = visible: ``S_k = ⟨f̃, φ_k⟩²``.
+Modes with ``λ_k < 1e-12`` are merged into the ``λ = 0`` residual ``V − Σ S_k`` (their
+contribution to any T-window variance differs from the residual's by < 1e-12 relative).
+
+Public entry points keep these names (later tools call them): :func:`q_curve`,
+:func:`spectral_gap`, :func:`observable_gap`, plus :func:`solve` returning :class:`ExactSolution`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import spectral
+from ._highprec import sym_generator_eigh
+from .model import RBM, all_states, flip_index
+from .observables import gradient_observables, magnetization, observable_parity
+
+__all__ = [
+    "ExactSolution",
+    "solve",
+    "q_curve",
+    "spectral_gap",
+    "observable_gap",
+    "OBSERVABLE_WEIGHT_THRESHOLD",
+    "LAMBDA_ZERO",
+]
+
+#: A mode counts as carrying weight on the gradient observables when ``S_k ≥ this · V``.
+#: Rounding noise in ``S_k`` is ≤ ~1e-20·V for λ ≥ 1e-12, so 1e-12 separates noise from weight.
+OBSERVABLE_WEIGHT_THRESHOLD = 1e-12
+#: Eigenvalues λ below this are treated as exactly zero (merged into the residual).
+LAMBDA_ZERO = 1e-12
+_MAX_SMALL_SIDE = 12
+
+
+@dataclass(frozen=True)
+class ExactSolution:
+    """Mode decomposition of one RBM's blocked-Gibbs chain for its gradient observables.
+
+    Attributes
+    ----------
+    gaps : (K,) float64
+        ``1 − λ_k`` of every non-stationary mode (per sweep), ascending within each sector.
+    sectors : (K,) str
+        "all", or "even"/"odd" under spin-flip symmetry.
+    weights : (K,) float64
+        ``S_k = Σ_a c_{a,k}²`` of the gradient observables (units of f²).
+    total_variance : float
+        ``V = Σ_a Var_p f_a``.
+    weights_m, variance_m
+        The same for the magnetization ``m(v) = mean_i v_i``.
+    grad_norm2 : float
+        ``‖g‖² = ‖mean_data f − E_p f‖²`` (NaN without data).
+    method : str
+        How the gaps were computed (e.g. ``arb-qr-256bit``).
+    eig_check : float
+        Largest |eigenvalue(arbitrary precision) − eigenvalue(float64 eigh)| (~1e-15 when sane).
+    """
+
+    gaps: np.ndarray
+    sectors: np.ndarray
+    weights: np.ndarray
+    total_variance: float
+    weights_m: np.ndarray
+    variance_m: float
+    grad_norm2: float
+    method: str
+    eig_check: float
+
+    @property
+    def residual(self) -> float:
+        return max(self.total_variance - float(self.weights.sum()), 0.0)
+
+    def trace_cov(self, T=spectral.T_GRID) -> np.ndarray:
+        """``Tr Cov[ĝ(T, 1)]`` (units of f²)."""
+        return spectral.trace_cov(self.weights, self.gaps, self.residual, T)
+
+    def log10_q(self, T=spectral.T_GRID) -> np.ndarray:
+        """``log10 Q(T, 1) = log10(‖g‖² / Tr Cov[ĝ(T, 1)])``."""
+        if not np.isfinite(self.grad_norm2):
+            raise ValueError("Q(T) needs data: solve(rbm, data) with the data set")
+        return np.log10(self.grad_norm2) - np.log10(self.trace_cov(T))
+
+    @property
+    def tau_grad(self) -> float:
+        """Integrated autocorrelation time of the gradient, ``Σ_k (S_k/V)(1+λ_k)/(1−λ_k)`` (sweeps)."""
+        return spectral.integrated_time(self.weights, self.gaps, self.total_variance)
+
+    @property
+    def tau_m(self) -> float:
+        """Integrated autocorrelation time of the magnetization (sweeps)."""
+        return spectral.integrated_time(self.weights_m, self.gaps, self.variance_m)
+
+    @property
+    def spectral_gap(self) -> float:
+        """Global gap ``1 − λ_1`` (smallest over all sectors)."""
+        return float(self.gaps.min())
+
+    @property
+    def tau_gap(self) -> float:
+        """``(1+λ_1)/(1−λ_1)`` of the slowest mode (sweeps)."""
+        return float((2.0 - self.spectral_gap) / self.spectral_gap)
+
+    def observable_gap(self, threshold: float = OBSERVABLE_WEIGHT_THRESHOLD) -> float:
+        """``1 − λ`` of the slowest mode with ``S_k ≥ threshold · V``."""
+        relevant = self.weights >= threshold * self.total_variance
+        return float(self.gaps[relevant].min()) if relevant.any() else 1.0
+
+
+def _check_data(rbm: RBM, data) -> np.ndarray:
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 2 or data.shape[1] != rbm.n_visible or len(data) == 0:
+        raise ValueError(f"data must have shape (N, {rbm.n_visible}), got {data.shape}")
+    allowed = (-1.0, 1.0) if rbm.units == "spin" else (0.0, 1.0)
+    if not np.all(np.isin(data, allowed)):
+        raise ValueError(f"data must contain only {allowed} for {rbm.units} units")
+    return data
+
+
+def _sides(rbm: RBM):
+    """(X states, field on X from Y, field on Y from X, Y size, X is hidden)."""
+    n, m = rbm.W.shape
+    if m <= n:
+        return m, rbm.hidden_field, rbm.visible_field, n, True
+    return n, rbm.visible_field, rbm.hidden_field, m, False
+
+
+def _chain_of_small_side(rbm: RBM, observables: str):
+    """Weights ``w`` (2^k × 2^k), ``p_X``, and the centred observables mapped onto X.
+
+    Returns ``(w, p, Gt, Gm, V, Vm, Ef)`` where ``Gt = sqrt(p) · E[f̃|x]`` (X hidden) or
+    ``sqrt(p) · f̃(x)`` (X visible), likewise ``Gm`` for the magnetization.
+    """
+    k, field_x, field_y, l, x_is_hidden = _sides(rbm)
+    if k > _MAX_SMALL_SIDE:
+        raise ValueError(f"exact solver: smaller side has {k} units (> {_MAX_SMALL_SIDE}); use Monte Carlo")
+    X = all_states(k, rbm.units)
+    lx = (X @ (rbm.b if x_is_hidden else rbm.a)) + rbm.log_partial(field_y(X))
+    p = np.exp(lx - lx.max())
+    p /= p.sum()
+    zY = field_y(X)  # (2^k, l): field on Y given each x
+    lpz = rbm.log_partial(zY)
+    K = np.zeros((2**k, 2**k))
+    rows = max(1, min(2**l, 2**22 // 2**k))
+
+    def y_chunks():
+        for start in range(0, 2**l, rows):
+            idx = np.arange(start, min(start + rows, 2**l))
+            Y = ((idx[:, None] >> np.arange(l)[None, :]) & 1).astype(np.float64)
+            if rbm.units == "spin":
+                Y = 2.0 * Y - 1.0
+            P = np.exp(Y @ zY.T - lpz[None, :])  # p(y|x), (rows, 2^k)
+            yield Y, P
+
+    def obs(v):
+        return np.concatenate([gradient_observables(rbm, v, observables), magnetization(v)], axis=1)
+
+    if x_is_hidden:
+        n_obs = None
+        Ef = PF = None
+        for Y, P in y_chunks():
+            u = field_x(Y)
+            Q = np.exp(u @ X.T - rbm.log_partial(u)[:, None])  # p(x'|y), (rows, 2^k)
+            K += P.T @ Q
+            py = P @ p
+            F = obs(Y)
+            if n_obs is None:
+                n_obs = F.shape[1]
+                Ef, PF = np.zeros(n_obs), np.zeros((2**k, n_obs))
+            Ef += py @ F
+            PF += P.T @ F
+        V = np.zeros(n_obs)
+        for Y, P in y_chunks():
+            V += (P @ p) @ (obs(Y) - Ef) ** 2
+        G = PF - Ef[None, :]  # E[f̃ | x]
+    else:
+        for Y, P in y_chunks():
+            u = field_x(Y)
+            Q = np.exp(u @ X.T - rbm.log_partial(u)[:, None])
+            K += P.T @ Q
+        F = obs(X)
+        Ef = p @ F
+        G = F - Ef[None, :]
+        V = p @ G**2
+    if np.abs(K.sum(axis=1) - 1.0).max() > 1e-9:
+        raise RuntimeError("exact solver: kernel rows do not sum to 1 (underflow in the conditionals?)")
+    w = p[:, None] * K
+    w = 0.5 * (w + w.T)
+    Gt = np.sqrt(p)[:, None] * G
+    return w, p, Gt[:, :-1], Gt[:, -1:], float(V[:-1].sum()), float(V[-1]), Ef[:-1], x_is_hidden, k
+
+
+def _sector_inputs(w, p, sector, reps, flips):
+    """Positive inputs (A, B, D, p) of the generator restricted to a sector (see _highprec)."""
+    if sector == "all":
+        A = w.copy()
+        np.fill_diagonal(A, 0.0)
+        return A, np.zeros_like(A), np.zeros(len(p)), p
+    wRR = w[np.ix_(reps, reps)].copy()
+    wRF = w[np.ix_(reps, flips)].copy()
+    self_flip = np.diag(wRF).copy()
+    np.fill_diagonal(wRR, 0.0)
+    np.fill_diagonal(wRF, 0.0)
+    zero = np.zeros(len(reps))
+    if sector == "even":  # L_even(r, r') = L(r, r') + L(r, r̄'); diagonal Σ_{x ∉ {r, r̄}} w(r, x)
+        return wRR + wRF, np.zeros_like(wRR), zero, p[reps]
+    # L_odd(r, r') = L(r, r') − L(r, r̄'); diagonal Σ_{x ∉ {r, r̄}} w(r, x) + 2 w(r, r̄)
+    return wRR, wRF, 2.0 * self_flip, p[reps]
+
+
+def solve(rbm: RBM, data=None, observables: str = "weights") -> ExactSolution:
+    """Exact mode decomposition of ``rbm``'s blocked-Gibbs chain; see the module docstring."""
+    if not isinstance(rbm, RBM):
+        raise TypeError(f"solve() needs an snrbench.RBM, got {type(rbm).__name__}")
+    w, p, Gt, Gm, V, Vm, Ef, x_is_hidden, k = _chain_of_small_side(rbm, observables)
+    grad_norm2 = np.nan
+    if data is not None:
+        data = _check_data(rbm, data)
+        g = gradient_observables(rbm, data, observables).mean(axis=0) - Ef
+        grad_norm2 = float(g @ g)
+
+    if rbm.spin_flip_symmetric:
+        states = np.arange(2**k)
+        reps = states[states < 2 ** (k - 1)]
+        flips = flip_index(reps, k)
+        perm = flip_index(states, k)
+        w = 0.5 * (w + w[np.ix_(perm, perm)])
+        p = 0.5 * (p + p[perm])
+        parity = observable_parity(rbm, observables)
+        even_G = (Gt[reps] + Gt[flips]) / np.sqrt(2.0)
+        odd_G = (Gt[reps] - Gt[flips]) / np.sqrt(2.0)
+        wrong = np.where(parity > 0, np.abs(odd_G).max(axis=0), np.abs(even_G).max(axis=0))
+        right = np.where(parity > 0, np.abs(even_G).max(axis=0), np.abs(odd_G).max(axis=0))
+        if np.any(wrong > 1e-9 * np.maximum(right, 1e-300) + 1e-14):
+            raise RuntimeError("exact solver: an observable does not have its declared spin-flip parity")
+        even_G[:, parity < 0] = 0.0
+        odd_G[:, parity > 0] = 0.0
+        sectors = [
+            ("even", even_G, np.zeros((len(reps), 1)), np.sqrt(2.0 * p[reps])),
+            ("odd", odd_G, (Gm[reps] - Gm[flips]) / np.sqrt(2.0), None),
+        ]
+    else:
+        reps = flips = None
+        sectors = [("all", Gt, Gm, np.sqrt(p))]
+
+    gaps, names, S, Sm, methods, checks = [], [], [], [], [], []
+    for name, G, Gmag, stationary in sectors:
+        mu, U, method, check = sym_generator_eigh(*_sector_inputs(w, p, name, reps, flips))
+        methods.append(method)
+        checks.append(check)
+        keep = np.ones(len(mu), dtype=bool)
+        if stationary is not None:
+            s0 = int(np.argmax(np.abs(U.T @ stationary)))
+            if abs(mu[s0]) > 1e-12 or abs(U[:, s0] @ stationary) < 1 - 1e-8:
+                raise RuntimeError(f"exact solver: stationary mode not found (μ = {mu[s0]:.3g})")
+            keep[s0] = False
+        mu, U = mu[keep], U[:, keep]
+        if np.any(mu <= 0):
+            raise RuntimeError(f"exact solver: non-positive gap {mu.min():.3g} in sector {name}")
+        lam = 1.0 - mu
+        d = ((U.T @ G) ** 2).sum(axis=1)
+        dm = ((U.T @ Gmag) ** 2).sum(axis=1)
+        if x_is_hidden:
+            alive = lam >= LAMBDA_ZERO
+            d = np.where(alive, d / np.where(alive, lam, 1.0), 0.0)
+            dm = np.where(alive, dm / np.where(alive, lam, 1.0), 0.0)
+        gaps.append(np.minimum(mu, 1.0))
+        names += [name] * len(mu)
+        S.append(d)
+        Sm.append(dm)
+    S = np.concatenate(S)
+    Sm = np.concatenate(Sm)
+    for total, tot_var, what in ((S.sum(), V, "gradient"), (Sm.sum(), Vm, "magnetization")):
+        if total > tot_var * (1 + 1e-8) + 1e-300:
+            raise RuntimeError(f"exact solver: {what} mode weights exceed the variance ({total:.6g} > {tot_var:.6g})")
+    return ExactSolution(
+        gaps=np.concatenate(gaps),
+        sectors=np.array(names),
+        weights=S,
+        total_variance=V,
+        weights_m=Sm,
+        variance_m=Vm,
+        grad_norm2=grad_norm2,
+        method="+".join(sorted(set(methods))),
+        eig_check=max(checks),
+    )
+
+
+def q_curve(rbm: RBM, data, T=spectral.T_GRID) -> np.ndarray:
+    """``log10 Q(T)`` for one chain (C = 1) on ``T`` (default ``2^0 … 2^16``): numpy array."""
+    return solve(rbm, data).log10_q(T)
+
+
+def spectral_gap(rbm: RBM) -> float:
+    """Global gap ``1 − λ_1`` of the blocked-Gibbs chain, to high relative precision."""
+    return solve(rbm).spectral_gap
+
+
+def observable_gap(rbm: RBM, data=None) -> float:
+    """``1 − λ`` of the slowest mode with ``S_k ≥ 1e-12 · V`` on the weight observables.
+
+    The mode weights do not depend on the data (only ‖g‖² does); ``data`` is accepted for symmetry
+    with :func:`q_curve` and validated when given.
+    """
+    if data is not None:
+        _check_data(rbm, data)
+    return solve(rbm).observable_gap()
