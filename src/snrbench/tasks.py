@@ -1,0 +1,167 @@
+"""Suite specs: TOML files in ``tasks/`` expanded into content-hashed cells.
+
+A cell is its spec (a flat dict of JSON scalars). ``cell_id`` is the first 16 hex digits of the
+SHA-256 of the canonical JSON of that spec, so a changed cell is a new cell. The model and data
+of a cell are pure functions of the spec (seeded numpy ``Generator``s); the model's parameter hash
+is stored beside its results so a change in the random streams would be detected.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .model import RBM
+
+__all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "FAMILIES"]
+
+FAMILIES = ("exact-rbm",)
+_RECIPES = ("mattis+disorder",)
+
+
+class TaskSpecError(ValueError):
+    """A malformed suite spec; the message names the file and the offending key."""
+
+
+def tasks_dir() -> Path:
+    """The suite folder: ``$SNRBENCH_TASKS`` or ``tasks/`` at the repository root."""
+    import os
+
+    env = os.environ.get("SNRBENCH_TASKS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "tasks"
+
+
+def suite_path(family: str) -> Path:
+    return tasks_dir() / f"{family}.toml"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model + data + estimator setting of a family."""
+
+    spec_json: str
+
+    @property
+    def spec(self) -> dict:
+        return json.loads(self.spec_json)
+
+    @property
+    def cell_id(self) -> str:
+        return hashlib.sha256(self.spec_json.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        s = self.spec
+        sym = "sym" if s["symmetric"] else "bias"
+        return f"n{s['n_visible']}m{s['n_hidden']}-b{s['beta']:g}-{sym}-s{s['seed']}"
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "Cell":
+        return cls(json.dumps(spec, sort_keys=True, separators=(",", ":")))
+
+
+def _need(table: dict, key: str, kind, where: str):
+    if key not in table:
+        raise TaskSpecError(f"{where}: missing key {key!r}")
+    val = table[key]
+    if not isinstance(val, kind) or isinstance(val, bool) and kind is not bool:
+        raise TaskSpecError(f"{where}: {key!r} must be {getattr(kind, '__name__', kind)}, got {val!r}")
+    return val
+
+
+def load_suite(family_or_path: str | Path) -> tuple[dict, list[Cell]]:
+    """Read a suite TOML; return ``(header, cells)``. Raises :class:`TaskSpecError` on bad specs."""
+    path = Path(family_or_path)
+    if path.suffix != ".toml":
+        if str(family_or_path) not in FAMILIES:
+            raise TaskSpecError(f"unknown family {family_or_path!r}; known: {', '.join(FAMILIES)}")
+        path = suite_path(str(family_or_path))
+    if not path.is_file():
+        raise TaskSpecError(f"suite spec not found: {path}")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskSpecError(f"{path}: not valid TOML ({exc})") from None
+    where = str(path)
+    family = _need(doc, "family", str, where)
+    if family not in FAMILIES:
+        raise TaskSpecError(f"{where}: unknown family {family!r}")
+    suite = _need(doc, "suite", str, where)
+    grid = _need(doc, "grid", dict, where)
+    model = _need(doc, "model", dict, where)
+    data = _need(doc, "data", dict, where)
+    est = _need(doc, "estimator", dict, where)
+    shapes = _need(grid, "shapes", list, f"{where} [grid]")
+    for s in shapes:
+        if not (isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) and x >= 1 for x in s)):
+            raise TaskSpecError(f"{where} [grid]: each shape must be [n_visible, n_hidden] of positive ints, got {s!r}")
+    betas = _need(grid, "betas", list, f"{where} [grid]")
+    if not betas or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0 for b in betas):
+        raise TaskSpecError(f"{where} [grid]: 'betas' must be non-negative numbers, got {betas!r}")
+    syms = _need(grid, "symmetries", list, f"{where} [grid]")
+    if not syms or any(s not in ("symmetric", "biased") for s in syms):
+        raise TaskSpecError(f"{where} [grid]: 'symmetries' entries must be 'symmetric' or 'biased', got {syms!r}")
+    seeds = _need(grid, "seeds", list, f"{where} [grid]")
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise TaskSpecError(f"{where} [grid]: 'seeds' must be non-negative ints, got {seeds!r}")
+    units = _need(model, "units", str, f"{where} [model]")
+    if units != "spin":
+        raise TaskSpecError(f"{where} [model]: exact-rbm v1 uses spin units, got {units!r}")
+    recipe = _need(model, "recipe", str, f"{where} [model]")
+    if recipe not in _RECIPES:
+        raise TaskSpecError(f"{where} [model]: unknown recipe {recipe!r}; known: {_RECIPES}")
+    disorder = float(_need(model, "disorder", (int, float), f"{where} [model]"))
+    bias_std = float(_need(model, "bias_std", (int, float), f"{where} [model]"))
+    n_samples = _need(data, "n_samples", int, f"{where} [data]")
+    offset = _need(data, "teacher_seed_offset", int, f"{where} [data]")
+    if n_samples < 1:
+        raise TaskSpecError(f"{where} [data]: 'n_samples' must be ≥ 1")
+    observables = _need(est, "observables", str, f"{where} [estimator]")
+    if observables not in ("weights", "weights+biases"):
+        raise TaskSpecError(f"{where} [estimator]: unknown observables {observables!r}")
+    cells = []
+    for (n, m), beta, sym, seed in itertools.product(shapes, betas, syms, seeds):
+        cells.append(Cell.from_spec(dict(
+            suite=suite, family=family, n_visible=n, n_hidden=m, beta=float(beta), symmetric=sym == "symmetric",
+            seed=seed, units=units, recipe=recipe, disorder=disorder, bias_std=bias_std,
+            n_data=n_samples, teacher_seed=seed + offset, observables=observables,
+        )))
+    ids = [c.cell_id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise TaskSpecError(f"{where}: the grid repeats a cell (duplicate entries)")
+    header = dict(family=family, suite=suite, description=doc.get("description", ""), path=str(path))
+    return header, cells
+
+
+def _mattis(spec: dict, seed: int) -> tuple[RBM, np.random.Generator]:
+    n, m, beta = spec["n_visible"], spec["n_hidden"], spec["beta"]
+    rng = np.random.default_rng(seed)
+    xi = 2.0 * rng.integers(0, 2, n) - 1.0
+    eta = 2.0 * rng.integers(0, 2, m) - 1.0
+    G = rng.standard_normal((n, m))
+    W = (beta / np.sqrt(n)) * (np.outer(xi, eta) + spec["disorder"] * G)
+    a = b = None
+    if not spec["symmetric"]:
+        a = spec["bias_std"] * rng.standard_normal(n)
+        b = spec["bias_std"] * rng.standard_normal(m)
+    return RBM(W, a, b, spec["units"]), rng
+
+
+def build_model(cell: Cell | dict) -> RBM:
+    """The cell's RBM: ``W = (β/√n)(ξηᵀ + disorder·G)`` with ``ξ, η ∈ {±1}``, ``G ~ N(0,1)`` (seed)."""
+    spec = cell.spec if isinstance(cell, Cell) else cell
+    return _mattis(spec, spec["seed"])[0]
+
+
+def build_data(cell: Cell | dict) -> np.ndarray:
+    """``n_data`` exact samples of the teacher RBM (same recipe, seed ``teacher_seed``)."""
+    spec = cell.spec if isinstance(cell, Cell) else cell
+    teacher, rng = _mattis(spec, spec["teacher_seed"])
+    return teacher.sample_exact(spec["n_data"], rng)
