@@ -1,0 +1,65 @@
+"""Summaries and figures of stored ground truth (pure functions of ``results/``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import store
+from .groundtruth import ground_truth_paths
+from .spectral import t_star
+
+__all__ = ["cell_summary", "plot_q_curves"]
+
+
+def cell_summary(root: Path | str, family: str) -> pd.DataFrame:
+    """One row per cell: Q at the grid ends, T*(1), the τ's and their ratios, the gaps."""
+    df = store.read_table(Path(root), ground_truth_paths(family)[0]).to_pandas()
+    rows = []
+    for cell_id, g in df.groupby("cell_id", sort=False):
+        g = g.sort_values("T")
+        r = g.iloc[0]
+        rows.append(dict(
+            label=r.label, cell_id=cell_id, log10_q_T1=r.log10_q, log10_q_Tmax=g.log10_q.iloc[-1],
+            t_star_1=t_star(g.log10_q.to_numpy(), g["T"].to_numpy()), tau_grad=r.tau_grad, tau_m=r.tau_m,
+            tau_gap=r.tau_gap, gap_over_grad=r.tau_gap / r.tau_grad, m_over_grad=r.tau_m / r.tau_grad,
+            spectral_gap=r.spectral_gap, observable_gap=r.observable_gap, method=r.gap_method,
+        ))
+    return pd.DataFrame(rows)
+
+
+def plot_q_curves(root: Path | str, family: str, out: Path | str, seed: int = 0) -> Path:
+    """Q(T) for the cells of one seed: one panel per shape, colour = β, solid = symmetric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = store.read_table(Path(root), ground_truth_paths(family)[0]).to_pandas()
+    df = df[df.seed == seed]
+    shapes = sorted({(int(a), int(b)) for a, b in zip(df.n_visible, df.n_hidden)})
+    fig, axes = plt.subplots(1, len(shapes), figsize=(5.2 * len(shapes), 4.2), sharey=True, squeeze=False)
+    betas = sorted(df.beta.unique())
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
+    for ax, (n, m) in zip(axes[0], shapes):
+        for beta, col in zip(betas, colors):
+            for sym, ls in ((True, "-"), (False, "--")):
+                g = df[(df.n_visible == n) & (df.n_hidden == m) & (df.beta == beta) & (df.symmetric == sym)]
+                if len(g):
+                    g = g.sort_values("T")
+                    ax.plot(g["T"], 10 ** g.log10_q, ls, color=col, marker=".",
+                            label=f"β={beta:g} {'symmetric' if sym else 'biased'}")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", title=f"{family}: n={n}, m={m}, seed {seed}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("Q(T) = ‖g‖² / Tr Cov ĝ(T)   (C = 1)")
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,88 @@
+"""The one declaration of every Parquet column snrbench stores, with units.
+
+Each table is a list of :class:`Column`; :func:`arrow_schema` turns it into a ``pyarrow.Schema``
+whose fields carry ``unit`` and ``doc`` metadata. Every file also carries file-level metadata under
+the key ``snrbench`` (JSON: schema version, table, suite, family, code version, method, precision,
+seeds, hardware) — see :func:`file_metadata`.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+__all__ = ["SCHEMA_VERSION", "Column", "TABLES", "arrow_schema", "file_metadata", "META_KEY"]
+
+SCHEMA_VERSION = "1"
+META_KEY = b"snrbench"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    unit: str
+    doc: str
+
+
+_CELL = [
+    Column("suite", pa.string(), "", "suite version, e.g. v1"),
+    Column("family", pa.string(), "", "task family"),
+    Column("cell_id", pa.string(), "", "content hash (16 hex) of the cell spec"),
+    Column("label", pa.string(), "", "human-readable cell name"),
+]
+
+GROUND_TRUTH = _CELL + [
+    Column("n_visible", pa.int32(), "units", "visible units n"),
+    Column("n_hidden", pa.int32(), "units", "hidden units m"),
+    Column("beta", pa.float64(), "", "coupling scale β"),
+    Column("symmetric", pa.bool_(), "", "spin-flip symmetric (a = b = 0)"),
+    Column("seed", pa.int32(), "", "model seed"),
+    Column("T", pa.int64(), "sweeps", "window length T (one sweep = h|v then v|h)"),
+    Column("log10_q", pa.float64(), "log10(dimensionless)", "log10 Q(T, C=1) = log10(‖g‖² / Tr Cov[ĝ(T,1)])"),
+    Column("trace_cov", pa.float64(), "f²", "Tr Cov[ĝ(T, 1)]"),
+    Column("grad_norm2", pa.float64(), "f²", "‖g‖², g = mean_data f − E_p f"),
+    Column("total_variance", pa.float64(), "f²", "V = Σ_a Var_p f_a"),
+    Column("tau_grad", pa.float64(), "sweeps", "Σ_k (S_k/V)(1+λ_k)/(1−λ_k) (τ = 1 + 2Σρ convention)"),
+    Column("tau_m", pa.float64(), "sweeps", "integrated autocorrelation time of m(v) = mean_i v_i"),
+    Column("tau_gap", pa.float64(), "sweeps", "(1+λ_1)/(1−λ_1) of the slowest mode"),
+    Column("spectral_gap", pa.float64(), "1/sweep", "global gap 1 − λ_1"),
+    Column("observable_gap", pa.float64(), "1/sweep", "1 − λ of the slowest mode with S_k ≥ 1e-12·V"),
+    Column("gap_method", pa.string(), "", "how the gaps were computed"),
+    Column("model_sha256", pa.string(), "", "hash of the model parameters (units, W, a, b)"),
+    Column("spec_json", pa.string(), "", "the cell spec (canonical JSON)"),
+]
+
+SPECTRUM = _CELL + [
+    Column("mode", pa.int32(), "", "mode index k ≥ 1, ascending gap within the cell"),
+    Column("sector", pa.string(), "", "all | even | odd (spin-flip parity)"),
+    Column("gap", pa.float64(), "1/sweep", "1 − λ_k, to high relative accuracy"),
+    Column("lam", pa.float64(), "", "λ_k (float64; use gap near 1)"),
+    Column("weight", pa.float64(), "f²", "S_k = Σ_a c_{a,k}² of the gradient observables"),
+    Column("weight_fraction", pa.float64(), "", "S_k / V"),
+    Column("weight_m", pa.float64(), "m²", "S_k of the magnetization"),
+    Column("gap_method", pa.string(), "", "how the gaps were computed"),
+]
+
+TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM}
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The declared ``pyarrow.Schema`` of ``table`` (field metadata: unit, doc)."""
+    if table not in TABLES:
+        raise KeyError(f"unknown table {table!r}; declared: {sorted(TABLES)}")
+    return pa.schema(
+        [pa.field(c.name, c.type, nullable=False, metadata={"unit": c.unit, "doc": c.doc}) for c in TABLES[table]]
+    )
+
+
+def file_metadata(table: str, **info) -> dict[bytes, bytes]:
+    """File-level metadata: schema version, table name, code version, hardware, plus ``info``."""
+    from . import __version__
+
+    meta = dict(schema_version=SCHEMA_VERSION, table=table, code_version=__version__,
+                hardware=f"{platform.machine()} {platform.system()}", python=platform.python_version())
+    meta.update(info)
+    return {META_KEY: json.dumps(meta, sort_keys=True).encode()}
