@@ -1,0 +1,41 @@
+"""The command line on a 4-cell fixture suite: groundtruth → verify → summary → plot, and errors."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from snrbench.cli import main
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def tasks(tmp_path, monkeypatch):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    shutil.copy(DATA / "exact-rbm.toml", folder / "exact-rbm.toml")
+    monkeypatch.setenv("SNRBENCH_TASKS", str(folder))
+    return folder
+
+
+def test_run_verify_and_damage(tmp_path, tasks, capsys):
+    res = str(tmp_path / "results")
+    assert main(["--results", res, "run", "--workers", "1", "--quiet", "--out", str(tmp_path / "lb")]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 4 cells computed" in out and "n6m3-b3-sym-s0" in out
+    assert (tmp_path / "lb" / "q_curves_exact-rbm.png").stat().st_size > 10_000
+    assert main(["--results", res, "groundtruth", "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    path = Path(res) / "ground_truth" / "exact-rbm.spectrum.parquet"
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert main(["--results", res, "verify"]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL ground_truth/exact-rbm.spectrum.parquet: checksum mismatch" in err
+
+
+def test_bad_spec_gives_clear_error(tmp_path, tasks, capsys):
+    (tasks / "exact-rbm.toml").write_text("family = 'exact-rbm'\n")
+    assert main(["--results", str(tmp_path / "r"), "groundtruth", "--quiet"]) == 2
+    assert "missing key 'suite'" in capsys.readouterr().err
