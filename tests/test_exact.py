@@ -167,3 +167,16 @@ def test_bad_data_is_refused():
         exact.solve(rbm, np.zeros((4, 5)))
     with pytest.raises(ValueError, match="needs data"):
         exact.solve(rbm).log10_q()
+
+
+def test_biased_suite_cell_against_100_digits():
+    """A strongly coupled biased suite cell (n=10, m=4, β=3): gap, τ_grad, τ_m to 1e-8 at 100 digits."""
+    _, cells = load_suite("exact-rbm")
+    cell = next(c for c in cells if c.label == "n10m4-b3-bias-s0")
+    rbm = build_model(cell)
+    sol = exact.solve(rbm, build_data(cell))
+    ref = mp_reference(rbm, dps=100)
+    assert sol.spectral_gap < 1e-10
+    assert sol.spectral_gap == pytest.approx(float(ref["gaps"][0]), rel=HIGHPREC_RTOL)
+    assert sol.tau_grad == pytest.approx(float(ref["tau_grad"]), rel=HIGHPREC_RTOL)
+    assert sol.tau_m == pytest.approx(float(ref["tau_m"]), rel=HIGHPREC_RTOL)
