@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def fam(sp, many=True):
+    def fam(sp):
         sp.add_argument("--family", action="append", default=None,
                         help=f"task family (repeatable; default: {', '.join(DEFAULT_FAMILIES)})")
 

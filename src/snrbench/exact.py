@@ -144,8 +144,9 @@ def _sides(rbm: RBM):
 def _chain_of_small_side(rbm: RBM, observables: str):
     """Weights ``w`` (2^k × 2^k), ``p_X``, and the centred observables mapped onto X.
 
-    Returns ``(w, p, Gt, Gm, V, Vm, Ef)`` where ``Gt = sqrt(p) · E[f̃|x]`` (X hidden) or
-    ``sqrt(p) · f̃(x)`` (X visible), likewise ``Gm`` for the magnetization.
+    Returns ``(w, p, Gt, Gm, V, Vm, Ef, x_is_hidden, k)`` where ``Gt = sqrt(p) · E[f̃|x]``
+    (X hidden) or ``sqrt(p) · f̃(x)`` (X visible), likewise ``Gm`` for the magnetization; V, Vm
+    are the summed variances, Ef = E_p f, and k the number of units on the small side.
     """
     k, field_x, field_y, l, x_is_hidden = _sides(rbm)
     if k > _MAX_SMALL_SIDE:

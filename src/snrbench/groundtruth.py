@@ -70,7 +70,7 @@ def _write_partial(root: Path, family: str, cell_id: str, curves: dict, spectrum
     folder = _partial_dir(root, family)
     for suffix, name, cols in (("spectrum", "spectrum", spectrum), ("curves", "ground_truth", curves)):
         table = pa.Table.from_pydict(cols, schema=arrow_schema(name))
-        store._atomic_bytes(folder / f"{cell_id}.{suffix}.parquet", lambda tmp: pq.write_table(table, tmp))
+        store.atomic_write(folder / f"{cell_id}.{suffix}.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
 def _read_partial(root: Path, family: str, cell_id: str):

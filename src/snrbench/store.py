@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .schema import META_KEY, SCHEMA_VERSION, arrow_schema, file_metadata
 
-__all__ = ["ResultsError", "write_table", "read_table", "verify", "sha256_file", "MANIFEST"]
+__all__ = ["ResultsError", "atomic_write", "write_table", "read_table", "verify", "sha256_file", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 
@@ -34,7 +34,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_bytes(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -59,7 +59,7 @@ def _load_manifest(root: Path) -> dict:
 
 def _save_manifest(root: Path, manifest: dict) -> None:
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    _atomic_bytes(root / MANIFEST, lambda tmp: tmp.write_text(text))
+    atomic_write(root / MANIFEST, lambda tmp: tmp.write_text(text))
 
 
 def write_table(root: Path, rel: str, table_name: str, data: dict | pa.Table, **info) -> Path:
@@ -72,7 +72,7 @@ def write_table(root: Path, rel: str, table_name: str, data: dict | pa.Table, **
         raise ResultsError(f"{rel}: data does not match the {table_name!r} schema ({exc})") from None
     table = table.replace_schema_metadata(file_metadata(table_name, **info))
     path = root / rel
-    _atomic_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     manifest = _load_manifest(root)
     manifest["files"][rel] = dict(sha256=sha256_file(path), bytes=path.stat().st_size, table=table_name,
                                   rows=table.num_rows)
