@@ -152,11 +152,11 @@ def _chain_of_small_side(rbm: RBM, observables: str):
     if k > _MAX_SMALL_SIDE:
         raise ValueError(f"exact solver: smaller side has {k} units (> {_MAX_SMALL_SIDE}); use Monte Carlo")
     X = all_states(k, rbm.units)
-    lx = (X @ (rbm.b if x_is_hidden else rbm.a)) + rbm.log_partial(field_y(X))
+    zY = field_y(X)  # (2^k, l): field on Y given each x
+    lpz = rbm.log_partial(zY)  # log Σ_y exp(y·z_x): normaliser of p(y|x), and Y summed out of p(x)
+    lx = X @ (rbm.b if x_is_hidden else rbm.a) + lpz
     p = np.exp(lx - lx.max())
     p /= p.sum()
-    zY = field_y(X)  # (2^k, l): field on Y given each x
-    lpz = rbm.log_partial(zY)
     K = np.zeros((2**k, 2**k))
     rows = max(1, min(2**l, 2**22 // 2**k))
 

@@ -69,9 +69,9 @@ class BlockGibbs:
     def hidden_field(self) -> torch.Tensor:
         return self.v @ self.W + self.b
 
-    def sweep(self) -> None:
-        """One blocked-Gibbs sweep of every chain."""
-        h = self._draw(self.v @ self.W + self.b)
+    def sweep(self, hidden_field: torch.Tensor | None = None) -> None:
+        """One blocked-Gibbs sweep of every chain (``hidden_field``: ``vW + b`` if already computed)."""
+        h = self._draw(self.hidden_field() if hidden_field is None else hidden_field)
         self.v = self._draw(h @ self.W.T + self.a)
         self.n_sweeps += 1
 
@@ -80,9 +80,9 @@ class BlockGibbs:
         for _ in range(int(n_sweeps)):
             self.sweep()
 
-    def weight_observables(self) -> torch.Tensor:
+    def weight_observables(self, hidden_field: torch.Tensor | None = None) -> torch.Tensor:
         """``f_ij(v) = v_i E[h_j|v]`` for every chain, shape ``(n_chains, n·m)``."""
-        x = self.hidden_field()
+        x = self.hidden_field() if hidden_field is None else hidden_field
         mh = torch.tanh(x) if self.spin else torch.sigmoid(x)
         return (self.v[:, :, None] * mh[:, None, :]).reshape(self.n_chains, -1)
 
@@ -97,9 +97,11 @@ class BlockGibbs:
             raise ValueError("window lengths must be ≥ 1")
         acc = torch.zeros(self.n_chains, self.rbm.n_visible * self.rbm.n_hidden, device=self.device, dtype=self.dtype)
         out = {}
+        x = self.hidden_field()
         for t in range(1, T_list[-1] + 1):
-            self.sweep()
-            acc += self.weight_observables()
+            self.sweep(x)
+            x = self.hidden_field()  # used by the observables now and by the next sweep's h-draw
+            acc += self.weight_observables(x)
             if t in T_list:
                 out[t] = acc / t
         return out
