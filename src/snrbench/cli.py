@@ -1,4 +1,4 @@
-"""Command line: ``snrbench {run,groundtruth,verify,summary,plot}``."""
+"""Command line: ``snrbench {run,groundtruth,predict,score,leaderboard,submit,verify,summary,plot}``."""
 from __future__ import annotations
 
 import argparse
@@ -62,12 +62,83 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _print_failures(runs) -> int:
+    bad = [r for r in runs if r.failures]
+    for run in bad:
+        print(f"{run.entry} on {run.family}: {len(run.failures)} of {len(run.results)} cells failed; "
+              "nothing stored for it", file=sys.stderr)
+        for r in run.failures:
+            print(f"  cell {r.label}: {r.error}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _cmd_predict(args) -> int:
+    from .predictions import predict_entries
+    from .registry import all_entries
+
+    entries = all_entries()
+    if args.entry:
+        entries = [e for e in entries if e.name in set(args.entry)]
+        if not entries:
+            raise ValueError(f"no entry named {args.entry}")
+    runs = predict_entries(Path(args.results), entries, args.family, force=args.force, workers=args.workers or 2,
+                           time_limit=args.time_limit, progress=not args.quiet)
+    rc = _print_failures(runs)
+    print(f"predict: {len(runs)} entry run(s), {sum(not r.failures for r in runs)} stored"
+          + ("" if runs else " (all entries up to date)"))
+    return rc
+
+
+def _cmd_score(args) -> int:
+    from .scoring import score
+
+    print(f"wrote {score(Path(args.results))}")
+    return 0
+
+
+def _cmd_leaderboard(args) -> int:
+    from .leaderboard import build, markdown_overall
+
+    paths = build(Path(args.results), Path(args.out))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    print(markdown_overall(Path(args.results)))
+    return 0
+
+
+def _cmd_submit(args) -> int:
+    from .predictions import predict_entries, store_runs
+    from .registry import RegistryError, all_entries, resolve
+    from .tasks import load_suite
+
+    new = resolve(args.entry)
+    taken = {e.key: e for e in all_entries()}
+    for e in new:
+        if e.key in taken and taken[e.key].source != e.source:
+            raise RegistryError(f"entry {e} is already on the leaderboard (from {taken[e.key].source}); pick another name")
+    runs = predict_entries(Path(args.results), new, args.family, force=True, workers=args.workers or 2,
+                           time_limit=args.time_limit, progress=not args.quiet, store_results=False)
+    if _print_failures(runs):
+        print("submit: rejected; results/ is unchanged", file=sys.stderr)
+        return 1
+    for family in args.family:
+        store_runs(Path(args.results), [r for r in runs if r.family == family], load_suite(family)[0]["suite"])
+    print(f"submit: {', '.join(str(e) for e in new)} stored")
+    _cmd_score(args)
+    return _cmd_leaderboard(args)
+
+
 def _cmd_run(args) -> int:
-    """The main job: ground truth for the default suite (skipped when stored and verified) → figures → summary."""
+    """The main job: ground truth (skipped when stored and verified) → every entry → scores → leaderboard."""
     rc = _cmd_groundtruth(args)
     rc = rc or _cmd_verify(args)
     rc = rc or _cmd_plot(args)
-    return rc or _cmd_summary(args)
+    rc = rc or _cmd_summary(args)
+    if rc:
+        return rc
+    args.entry = None
+    rc = _cmd_predict(args)
+    rc = rc or _cmd_score(args)
+    return rc or _cmd_leaderboard(args)
 
 
 def main(argv=None) -> int:
@@ -80,21 +151,32 @@ def main(argv=None) -> int:
                         help=f"task family (repeatable; default: {', '.join(DEFAULT_FAMILIES)})")
 
     for name, fn, helptext in (
-        ("run", _cmd_run, "main job: ground truth → verify → figures → summary table"),
+        ("run", _cmd_run, "main job: ground truth → every entry → scores → leaderboard"),
         ("groundtruth", _cmd_groundtruth, "generate (or resume) exact ground truth for a family"),
         ("verify", _cmd_verify, "check stored results against the manifest checksums and the schema"),
         ("summary", _cmd_summary, "print the per-cell summary table"),
         ("plot", _cmd_plot, "write Q(T) figures"),
+        ("predict", _cmd_predict, "run the leaderboard entries (predictors/ and entry points) on every cell"),
+        ("score", _cmd_score, "score stored predictions against the ground truth → results/scores.parquet"),
+        ("leaderboard", _cmd_leaderboard, "write leaderboard/ (README.md, index.html, PNGs) from results/"),
+        ("submit", _cmd_submit, "run PATH.py (or an entry-point name) on every cell, validate, score, publish"),
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.set_defaults(fn=fn)
-        if name != "verify":
+        if name not in ("verify", "score", "leaderboard"):
             fam(sp)
-        if name in ("run", "groundtruth"):
-            sp.add_argument("--force", action="store_true", help="recompute even when stored results verify")
+        if name == "submit":
+            sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
+        if name in ("run", "groundtruth", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
-        if name in ("run", "plot"):
+        if name in ("run", "groundtruth", "predict"):
+            sp.add_argument("--force", action="store_true", help="recompute even when stored results verify")
+        if name in ("run", "predict", "submit"):
+            sp.add_argument("--time-limit", type=float, default=300.0, help="seconds per cell and entry (default 300)")
+        if name == "predict":
+            sp.add_argument("--entry", action="append", default=None, help="only this entry name (repeatable)")
+        if name in ("run", "plot", "leaderboard", "submit"):
             sp.add_argument("--out", default="leaderboard", help="figure folder (default: leaderboard)")
     args = p.parse_args(argv)
     if hasattr(args, "family") and not args.family:
@@ -105,7 +187,7 @@ def main(argv=None) -> int:
         print("\ninterrupted: finished cells are kept under results/.partial and the next run resumes; "
               "stored results are unchanged", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, KeyError) as exc:
         print(f"snrbench {args.cmd}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -66,7 +66,37 @@ SPECTRUM = _CELL + [
     Column("gap_method", pa.string(), "", "how the gaps were computed"),
 ]
 
-TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM}
+_ENTRY = [
+    Column("predictor", pa.string(), "", "entry name (unique per access tier)"),
+    Column("access", pa.string(), "", "white-box | black-box"),
+]
+
+PREDICTIONS = _CELL + _ENTRY + [
+    Column("T", pa.int64(), "sweeps", "window length T"),
+    Column("log10_q", pa.float64(), "log10(dimensionless)", "predicted log10 Q(T, C=1)"),
+    Column("tau", pa.float64(), "sweeps", "the entry's τ, if it reports one (NaN otherwise)"),
+    Column("grad_norm2", pa.float64(), "f²", "the entry's estimate of ‖g‖² (NaN when it does not report one)"),
+    Column("sweeps", pa.int64(), "chain-sweeps", "sampler cost of the cell: Σ over chains of sweeps run"),
+    Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
+    Column("source", pa.string(), "", "where the entry came from (file path or entry point)"),
+    Column("source_sha256", pa.string(), "", "hash of the entry's source file"),
+]
+
+SCORES = _CELL + _ENTRY + [
+    Column("max_err", pa.float64(), "dex", "max over T of |log10 Q_pred(T) − log10 Q_true(T)|"),
+    Column("median_err", pa.float64(), "dex", "median over T of the same"),
+    Column("tracked", pa.bool_(), "", "max_err ≤ log10 2"),
+    Column("t_star_pred", pa.float64(), "sweeps", "T*(1) of the prediction (inf: never reaches Q = 1)"),
+    Column("t_star_true", pa.float64(), "sweeps", "T*(1) of the ground truth"),
+    Column("timing_ratio", pa.float64(), "", "T*_pred(1) / T*_true(1)"),
+    Column("log10_q_pred_ref", pa.float64(), "log10(dimensionless)", "predicted log10 Q at T_ref (Spearman input)"),
+    Column("log10_q_true_ref", pa.float64(), "log10(dimensionless)", "true log10 Q at T_ref"),
+    Column("grad_norm2_err", pa.float64(), "dex", "|log10 ‖g‖²_pred − log10 ‖g‖²_true| (NaN: not reported)"),
+    Column("sweeps", pa.int64(), "chain-sweeps", "sampler cost of the cell"),
+    Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
+]
+
+TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM, "predictions": PREDICTIONS, "scores": SCORES}
 
 
 def arrow_schema(table: str) -> pa.Schema:

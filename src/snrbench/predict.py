@@ -1,0 +1,212 @@
+"""The predictor contract: :class:`Problem` in, :class:`Prediction` out.
+
+A predictor is a small class::
+
+    class MyEntry(snrbench.predict.Predictor):
+        name = "my-entry"          # unique per access tier
+        access = "black-box"       # or "white-box"
+        def __init__(self, n_chains=64): ...   # hyper-parameters, all with defaults
+        def predict(self, problem) -> Prediction: ...
+
+``problem`` holds the cell's model, data, T grid and observables, a **metered sampler** and, for
+white-box entries on exact families only, ``problem.exact``. It never holds a path to stored results.
+
+Budget (black-box and white-box alike): ``BUDGET = 2^16 sweeps × 64 chains = 4,194,304``
+chain-sweeps per cell, spent in any layout (e.g. 128 chains × 2^15 sweeps). A sampler call that
+would exceed it raises :class:`BudgetExceeded` before running.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .model import RBM
+from .observables import gradient_observables
+from .sampler import BlockGibbs
+from .spectral import T_GRID
+
+__all__ = ["ACCESS_TIERS", "BUDGET", "BudgetExceeded", "AccessError", "Prediction", "Predictor", "Problem",
+           "MeteredSampler", "ExactOperator", "check_prediction"]
+
+ACCESS_TIERS = ("white-box", "black-box")
+#: Chain-sweeps allowed per cell: 2^16 sweeps × 64 chains.
+BUDGET = 2**16 * 64
+
+
+class BudgetExceeded(RuntimeError):
+    """A sampler call would take the cell past its chain-sweep budget."""
+
+
+class AccessError(PermissionError):
+    """A black-box entry asked for something only white-box entries get."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predictor's answer for one cell (immutable).
+
+    log10_q : predicted ``log10 Q(T, C=1)`` on ``problem.T`` (one value per T, dimensionless).
+    tau : optional integrated autocorrelation time the entry used (sweeps).
+    grad_norm2 : optional estimate of ``‖g‖²`` (units of f²); black-box entries are scored on it.
+    """
+
+    log10_q: np.ndarray
+    tau: float | None = None
+    grad_norm2: float | None = None
+
+    def __post_init__(self):
+        arr = np.array(self.log10_q, dtype=np.float64, copy=True)
+        arr.setflags(write=False)
+        object.__setattr__(self, "log10_q", arr)
+
+
+class Predictor:
+    """Base class of leaderboard entries (subclassing is optional; the attributes are the contract)."""
+
+    name: str = ""
+    access: str = "black-box"
+
+    def predict(self, problem: "Problem") -> Prediction:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def check_prediction(pred, n_T: int) -> str | None:
+    """The first problem with a predictor's return value, as a message (None when valid)."""
+    if not isinstance(pred, Prediction):
+        return f"predict() returned {type(pred).__name__}, not snrbench.predict.Prediction"
+    q = pred.log10_q
+    if q.ndim != 1 or q.size != n_T:
+        return f"log10_q has shape {q.shape}; expected ({n_T},), one value per T on the grid"
+    if np.isnan(q).any():
+        return f"log10_q contains NaN at T index {np.flatnonzero(np.isnan(q)).tolist()}"
+    if np.isinf(q).any():
+        i = np.flatnonzero(np.isinf(q))
+        kind = "−inf (Q = 0)" if np.all(q[i] < 0) else "inf"
+        return f"log10_q is {kind} at T index {i.tolist()}; Q must be finite and positive"
+    for what in ("tau", "grad_norm2"):
+        x = getattr(pred, what)
+        if x is not None and (not np.isfinite(x) or x <= 0):
+            return f"{what} = {x!r}: must be finite and positive (or None)"
+    return None
+
+
+class MeteredSampler:
+    """A :class:`~snrbench.sampler.BlockGibbs` whose sweeps are charged to the cell's budget.
+
+    ``v`` (the chains' visible states, torch tensor ``(n_chains, n)``), :meth:`run`,
+    :meth:`sweep`, :meth:`weight_observables` and :meth:`hidden_field` behave as in BlockGibbs;
+    each sweep costs ``n_chains`` chain-sweeps. Chains start from uniform random units.
+    """
+
+    def __init__(self, problem: "Problem", n_chains: int, seed: int, dtype):
+        self._problem = problem
+        self._gibbs = BlockGibbs(problem.model, n_chains, dtype=dtype, seed=seed)
+        self.n_chains = self._gibbs.n_chains
+
+    def _charge(self, n_sweeps: int) -> None:
+        cost = int(n_sweeps) * self.n_chains
+        p = self._problem
+        if p._used + cost > p.budget:
+            raise BudgetExceeded(f"{n_sweeps} sweeps × {self.n_chains} chains would use {p._used + cost:,} "
+                                 f"chain-sweeps; the cell's budget is {p.budget:,}")
+        p._used += cost
+
+    @property
+    def v(self) -> torch.Tensor:
+        return self._gibbs.v
+
+    def hidden_field(self) -> torch.Tensor:
+        return self._gibbs.hidden_field()
+
+    def sweep(self, hidden_field: torch.Tensor | None = None) -> None:
+        self._charge(1)
+        self._gibbs.sweep(hidden_field)
+
+    def run(self, n_sweeps: int) -> None:
+        self._charge(n_sweeps)
+        self._gibbs.run(n_sweeps)
+
+    def weight_observables(self, hidden_field: torch.Tensor | None = None) -> torch.Tensor:
+        return self._gibbs.weight_observables(hidden_field)
+
+
+class ExactOperator:
+    """White-box view of an exact cell: the spectral solution of its blocked-Gibbs operator.
+
+    ``solution`` is :class:`snrbench.exact.ExactSolution` (gaps ``1 − λ_k``, mode weights ``S_k`` of
+    the gradient observables and of the magnetization, ``V``, ``‖g‖²``), computed on first use.
+    """
+
+    def __init__(self, model: RBM, data: np.ndarray, observables: str):
+        self._args = (model, data, observables)
+        self._solution = None
+
+    @property
+    def solution(self):
+        if self._solution is None:
+            from .exact import solve
+
+            self._solution = solve(*self._args)
+        return self._solution
+
+
+@dataclass
+class Problem:
+    """What an entry sees of one cell.
+
+    model : RBM; data : (N, n) array (read-only); T : the grid (sweeps); observables : which
+    gradient observables (``"weights"`` or ``"weights+biases"``); access : the entry's tier;
+    family, label : the cell's family and human-readable name; seed : a per-cell seed for samplers.
+    """
+
+    model: RBM
+    data: np.ndarray
+    T: np.ndarray = field(default_factory=lambda: T_GRID.copy())
+    observables: str = "weights"
+    access: str = "black-box"
+    family: str = ""
+    label: str = ""
+    seed: int = 0
+    exact_available: bool = False
+    budget: int = BUDGET
+    _used: int = field(default=0, repr=False)
+    _exact: ExactOperator | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.access not in ACCESS_TIERS:
+            raise ValueError(f"access must be one of {ACCESS_TIERS}, got {self.access!r}")
+        self.data = np.array(self.data, dtype=np.float64)
+        self.data.setflags(write=False)
+        self.T = np.array(self.T, dtype=np.int64)
+        self.T.setflags(write=False)
+
+    @property
+    def sweeps_used(self) -> int:
+        """Chain-sweeps charged so far in this cell."""
+        return self._used
+
+    def gradient_observables(self, v) -> np.ndarray:
+        """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)``."""
+        return gradient_observables(self.model, np.asarray(v, dtype=np.float64), self.observables)
+
+    @property
+    def data_mean(self) -> np.ndarray:
+        """``mean_data f`` over the cell's full data set (exact)."""
+        return self.gradient_observables(self.data).mean(axis=0)
+
+    def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32) -> MeteredSampler:
+        """A metered blocked-Gibbs sampler of ``n_chains`` chains (default seed: the cell's)."""
+        return MeteredSampler(self, n_chains, self.seed if seed is None else int(seed), dtype)
+
+    @property
+    def exact(self) -> ExactOperator:
+        """The exact operator (white-box entries on exact families only)."""
+        if self.access != "white-box":
+            raise AccessError("problem.exact is for white-box entries only; black-box entries use problem.sampler()")
+        if not self.exact_available:
+            raise AccessError(f"family {self.family!r} has no exact operator")
+        if self._exact is None:
+            self._exact = ExactOperator(self.model, self.data, self.observables)
+        return self._exact

@@ -1,0 +1,118 @@
+"""Run entries over a family and store their predictions (``results/predictions/<name>.parquet``).
+
+An entry's rows are stored only when every cell succeeded; a failing entry leaves every stored
+file untouched. A stored entry is skipped when its rows cover the family's current cells and
+were made by the same source (SHA-256 of the entry's file): long jobs resume per entry.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import store
+from .registry import Entry
+from .schema import arrow_schema
+from .runner import DEFAULT_TIME_LIMIT, EntryRun, run_entry
+from .spectral import T_GRID
+from .tasks import load_suite
+
+__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries"]
+
+
+def predictions_path(name: str) -> str:
+    return f"predictions/{name}.parquet"
+
+
+def _stored(root: Path, name: str) -> pd.DataFrame | None:
+    path = Path(root) / predictions_path(name)
+    if not path.exists():
+        return None
+    return store.read_table(Path(root), predictions_path(name)).to_pandas()
+
+
+def is_current(root: Path, entry: Entry, family: str, cells) -> bool:
+    """True when the stored rows of ``entry`` on ``family`` cover exactly ``cells`` from the same source."""
+    try:
+        df = _stored(root, entry.name)
+    except store.ResultsError:
+        return False
+    if df is None:
+        return False
+    mine = df[(df.access == entry.access) & (df.family == family)]
+    return (len(mine) > 0 and set(mine.source_sha256) == {entry.source_sha256}
+            and set(mine.cell_id) == {c.cell_id for c in cells})
+
+
+def _rows(run: EntryRun, suite: str) -> pd.DataFrame:
+    e, nT = run.entry, len(T_GRID)
+    recs = []
+    for r in run.results:
+        recs.append(pd.DataFrame(dict(
+            suite=suite, family=run.family, cell_id=r.cell_id, label=r.label, predictor=e.name, access=e.access,
+            T=T_GRID, log10_q=np.asarray(r.log10_q, dtype=np.float64),
+            tau=np.nan if r.tau is None else r.tau, grad_norm2=np.nan if r.grad_norm2 is None else r.grad_norm2,
+            sweeps=np.int64(r.sweeps), seconds=float(r.seconds), source=_portable(e.source),
+            source_sha256=e.source_sha256), index=range(nT)))
+    return pd.concat(recs, ignore_index=True)
+
+
+def _portable(source: str) -> str:
+    """``predictors/x.py::Cls`` for built-ins (no machine-specific absolute path)."""
+    from .registry import predictors_dir
+
+    base = str(predictors_dir().resolve())
+    return "predictors" + source[len(base):] if source.startswith(base) else source
+
+
+def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
+    """Write the rows of successful runs, grouped by entry name, merged with other stored rows."""
+    root = Path(root)
+    out = []
+    for name in sorted({r.entry.name for r in runs}):
+        mine = [r for r in runs if r.entry.name == name]
+        if any(r.failures for r in mine):
+            raise ValueError(f"refusing to store {name}: it failed on some cells")
+        new = pd.concat([_rows(r, suite) for r in mine], ignore_index=True)
+        old = _stored(root, name)
+        if old is not None:
+            replaced = {(r.entry.access, r.family) for r in mine}
+            keep = [(a, f) not in replaced for a, f in zip(old.access, old.family)]
+            new = pd.concat([old[keep], new], ignore_index=True)
+        new = new.sort_values(["family", "access", "label", "T"], kind="stable").reset_index(drop=True)
+        table = pa.Table.from_pandas(new, schema=arrow_schema("predictions"), preserve_index=False)
+        out.append(store.write_table(root, predictions_path(name), "predictions", table,
+                                     suite=suite, entry=name, sources=sorted(set(new.source))))
+    return out
+
+
+def predict_entries(root: Path, entries: list[Entry], families, force: bool = False, workers: int = 1,
+                    time_limit: float = DEFAULT_TIME_LIMIT, progress: bool = True, store_results: bool = True,
+                    suite_files: dict | None = None) -> list[EntryRun]:
+    """Run every entry on every cell of ``families``; store successful entries (see module doc).
+
+    Returns the runs (skipped entries are not included). An entry whose tier is white-box runs only
+    on exact families.
+    """
+    from tqdm.auto import tqdm
+
+    from .runner import EXACT_FAMILIES
+
+    root = Path(root)
+    runs = []
+    for family in families:
+        header, cells = load_suite((suite_files or {}).get(family) or family)
+        for entry in entries:
+            if entry.access == "white-box" and family not in EXACT_FAMILIES:
+                continue
+            if not force and store_results and is_current(root, entry, family, cells):
+                continue
+            with tqdm(total=len(cells), desc=f"{entry} on {family}", unit="cell", disable=not progress) as bar:
+                run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
+                                progress=bar.update)
+            runs.append(run)
+            if store_results and not run.failures:
+                store_runs(root, [run], header["suite"])
+    return runs

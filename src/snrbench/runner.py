@@ -1,0 +1,158 @@
+"""Run entries on every cell of a family, each in its own worker process with a time limit.
+
+Each worker process (:mod:`snrbench._worker`) holds one entry and answers cell after cell; a cell
+that exceeds ``time_limit`` seconds has its worker killed (and replaced). Every failure is a
+specific message per cell: an exception, a malformed prediction (wrong type or length, NaN, inf),
+a timeout, an attempt to read stored results, a crashed worker. After ``max_failures`` failed
+cells the remaining cells are skipped. Nothing is written here: the caller stores the rows only
+when every cell succeeded, so a failing entry changes no stored result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .registry import Entry
+from .tasks import Cell
+
+__all__ = ["CellResult", "EntryRun", "run_entry", "cell_seed", "DEFAULT_TIME_LIMIT", "EXACT_FAMILIES"]
+
+DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
+EXACT_FAMILIES = ("exact-rbm",)
+
+
+def cell_seed(cell: Cell) -> int:
+    """The sampler seed of a cell (same for every entry: common random numbers)."""
+    return int(cell.cell_id[:8], 16)
+
+
+@dataclass
+class CellResult:
+    label: str
+    cell_id: str
+    ok: bool
+    error: str = ""
+    log10_q: list = field(default_factory=list)
+    tau: float | None = None
+    grad_norm2: float | None = None
+    sweeps: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class EntryRun:
+    entry: Entry
+    family: str
+    results: list[CellResult]
+
+    @property
+    def failures(self) -> list[CellResult]:
+        return [r for r in self.results if not r.ok]
+
+
+class _Worker:
+    def __init__(self, entry: Entry, blocked: Path):
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-m", "snrbench._worker", json.dumps(asdict(entry)), str(blocked)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=env, bufsize=1)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def ask(self, task: dict, timeout: float) -> dict:
+        try:
+            self.proc.stdin.write(json.dumps(task) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return dict(ok=False, error=self._died())
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            return dict(ok=False, error=f"exceeded the time limit of {timeout:g} s per cell (killed)")
+        if line is None:
+            return dict(ok=False, error=self._died())
+        return json.loads(line)
+
+    def _died(self) -> str:
+        rc = self.proc.wait()
+        self.log.seek(0)
+        tail = self.log.read().decode(errors="replace").strip().splitlines()[-3:]
+        return f"worker process exited with code {rc}" + (f": {' | '.join(tail)}" if tail else "")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        self.log.close()
+
+
+def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
+              workers: int = 1, max_failures: int = 3, progress=None) -> EntryRun:
+    """Run ``entry`` on ``cells`` (``progress``: callable invoked once per finished cell)."""
+    todo: queue.Queue = queue.Queue()
+    for i, c in enumerate(cells):
+        todo.put((i, c))
+    out: list[CellResult | None] = [None] * len(cells)
+    failed = [0]
+    lock = threading.Lock()
+    exact = family in EXACT_FAMILIES
+
+    def serve():
+        w = None
+        try:
+            while True:
+                try:
+                    i, c = todo.get_nowait()
+                except queue.Empty:
+                    return
+                with lock:
+                    skip = failed[0] >= max_failures
+                if skip:
+                    out[i] = CellResult(c.label, c.cell_id, False, f"not run: the entry already failed {max_failures} cells")
+                else:
+                    if w is None or w.proc.poll() is not None:
+                        w = _Worker(entry, results_root)
+                    task = dict(spec_json=c.spec_json, access=entry.access, exact=exact, seed=cell_seed(c))
+                    ans = w.ask(task, time_limit)
+                    if ans.get("fatal"):
+                        w.kill()
+                    if ans["ok"]:
+                        out[i] = CellResult(c.label, c.cell_id, True, log10_q=ans["log10_q"], tau=ans["tau"],
+                                            grad_norm2=ans["grad_norm2"], sweeps=ans["sweeps"], seconds=ans["seconds"])
+                    else:
+                        out[i] = CellResult(c.label, c.cell_id, False, ans["error"])
+                        with lock:
+                            failed[0] += 1
+                if progress:
+                    progress()
+        finally:
+            if w is not None:
+                w.close()
+
+    n = max(1, min(workers, len(cells)))
+    with ThreadPoolExecutor(n) as pool:
+        for fut in [pool.submit(serve) for _ in range(n)]:
+            fut.result()
+    return EntryRun(entry, family, out)
