@@ -66,7 +66,8 @@ class _Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
                                      env=env, bufsize=1)
         self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -105,6 +106,8 @@ class _Worker:
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
+        self.reader.join(timeout=10)
+        self.proc.stdout.close()
         self.log.close()
 
 
@@ -132,7 +135,10 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                 if skip:
                     out[i] = CellResult(c.label, c.cell_id, False, f"not run: the entry already failed {max_failures} cells")
                 else:
-                    if w is None or w.proc.poll() is not None:
+                    if w is not None and w.proc.poll() is not None:
+                        w.close()
+                        w = None
+                    if w is None:
                         w = _Worker(entry, results_root)
                     task = dict(spec_json=c.spec_json, access=entry.access, exact=exact, seed=cell_seed(c))
                     ans = w.ask(task, time_limit)
