@@ -1,0 +1,88 @@
+"""The predictor contract and the built-in entries, in process on fixture cells."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snrbench.exact import solve
+from snrbench.predict import AccessError, BudgetExceeded, Prediction, Problem, check_prediction
+from snrbench.tasks import build_data, build_model, load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+CELLS = load_suite(Path(__file__).parent / "data" / "exact-rbm.toml")[1]
+
+
+def _entry(module: str, cls: str, **kw):
+    spec = importlib.util.spec_from_file_location(f"_test_{module}", ROOT / "predictors" / f"{module}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, cls)(**kw)
+
+
+def _problem(cell, access="white-box", **kw):
+    return Problem(build_model(cell), build_data(cell), access=access, exact_available=True, label=cell.label,
+                   seed=7, **kw)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=lambda c: c.label)
+def test_multimode_all_modes_is_the_exact_curve(cell):
+    """Consistency: the white-box multimode with every mode kept reproduces the exact Q(T)."""
+    truth = solve(build_model(cell), build_data(cell)).log10_q()
+    pred = _entry("multimode", "MultimodeWhiteBox", n_modes=None).predict(_problem(cell))
+    np.testing.assert_allclose(pred.log10_q, truth, rtol=0, atol=1e-8)
+    one = _entry("multimode", "MultimodeWhiteBox", n_modes=1).predict(_problem(cell))
+    assert np.all(np.isfinite(one.log10_q)) and one.log10_q[0] == pytest.approx(truth[0], abs=1e-12)  # Q(1) = ‖g‖²/V
+
+
+def test_single_gap_white_box_formula():
+    cell = CELLS[1]  # n6m3-b1-bias: the slow mode carries weight
+    sol = solve(build_model(cell), build_data(cell))
+    pred = _entry("single_gap", "SingleGapWhiteBox").predict(_problem(cell))
+    assert pred.tau == pytest.approx((1 + (1 - sol.spectral_gap)) / sol.spectral_gap)
+    T = 2.0 ** np.arange(17)
+    lam = 1 - sol.spectral_gap
+    vT = (T + 2 * np.array([sum((t - s) * lam**s for s in range(1, int(t))) for t in T])) / T**2
+    np.testing.assert_allclose(pred.log10_q, np.log10(sol.grad_norm2 / (sol.total_variance * vT)), atol=1e-10)
+
+
+def test_black_box_multimode_tracks_a_fast_cell():
+    """Monte Carlo route: the Galerkin estimate from the metered sampler agrees with exact."""
+    cell = [c for c in CELLS if c.label == "n6m3-b1-bias-s0"][0]
+    truth = solve(build_model(cell), build_data(cell))
+    problem = _problem(cell, access="black-box")
+    pred = _entry("multimode", "MultimodeBlackBox", n_chains=64, n_sweeps=2**13, burn_in=2**10).predict(problem)
+    assert problem.sweeps_used == 64 * 2**13
+    assert np.abs(pred.log10_q - truth.log10_q()).max() < np.log10(1.25)
+    assert pred.grad_norm2 == pytest.approx(truth.grad_norm2, rel=0.05)
+    assert pred.tau == pytest.approx(truth.tau_grad, rel=0.2)
+
+
+def test_problem_guards():
+    cell = CELLS[0]
+    bb = _problem(cell, access="black-box")
+    with pytest.raises(AccessError, match="white-box entries only"):
+        bb.exact
+    with pytest.raises(AccessError, match="no exact operator"):
+        Problem(build_model(cell), build_data(cell), access="white-box", exact_available=False).exact
+    s = bb.sampler(64)
+    s.run(2**16 - 1)
+    with pytest.raises(BudgetExceeded, match="budget is 4,194,304"):
+        s.run(2)
+    assert bb.sweeps_used == 64 * (2**16 - 1)
+    with pytest.raises(ValueError):
+        bb.data[0, 0] = 5.0  # read-only
+
+
+def test_prediction_is_immutable_and_checked():
+    p = Prediction([0.0] * 17)
+    with pytest.raises(ValueError):
+        p.log10_q[0] = 1.0
+    with pytest.raises(AttributeError):
+        p.tau = 3.0
+    assert check_prediction(p, 17) is None
+    assert "expected (17,)" in check_prediction(Prediction([0.0] * 5), 17)
+    assert "NaN" in check_prediction(Prediction([np.nan] + [0.0] * 16), 17)
+    assert "−inf (Q = 0)" in check_prediction(Prediction([-np.inf] + [0.0] * 16), 17)
+    assert "tau" in check_prediction(Prediction([0.0] * 17, tau=-1.0), 17)
+    assert "not snrbench.predict.Prediction" in check_prediction(np.zeros(17), 17)
