@@ -1,0 +1,37 @@
+"""A committed fixture tree (4 cells, every built-in entry) regenerates its leaderboard byte for byte.
+
+The tree is made by ``bash tests/data/fixture/regenerate.sh``; the expected README.md and
+index.html are stored beside it. PNGs are compared between two builds of the same inputs.
+"""
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from snrbench import leaderboard, scoring, store
+
+FIXTURE = Path(__file__).parent / "data" / "fixture"
+
+
+def test_fixture_leaderboard_is_byte_identical(tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(FIXTURE / "results", root)
+    assert store.verify(root) == []
+    first = leaderboard.build(root, tmp_path / "a")
+    second = leaderboard.build(root, tmp_path / "b")
+    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "README.md", "index.html"]
+    for p, q in zip(first, second):
+        assert p.read_bytes() == q.read_bytes(), p.name
+    for name in ("README.md", "index.html"):
+        assert (tmp_path / "a" / name).read_bytes() == (FIXTURE / "leaderboard" / name).read_bytes(), name
+    text = (tmp_path / "a" / "README.md").read_text()
+    assert "| multimode | white-box | 1 | 4/4 |" in text
+
+
+def test_fixture_scores_recompute_identically(tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(FIXTURE / "results", root)
+    stored = store.read_table(root, "scores.parquet").to_pandas()
+    scoring.score(root)
+    again = store.read_table(root, "scores.parquet").to_pandas()
+    pd.testing.assert_frame_equal(stored, again)
