@@ -35,3 +35,10 @@ def test_fixture_scores_recompute_identically(tmp_path):
     scoring.score(root)
     again = store.read_table(root, "scores.parquet").to_pandas()
     pd.testing.assert_frame_equal(stored, again)
+
+
+def test_project_readme_shows_the_current_overall_table():
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text()
+    block = text[text.index(leaderboard.README_BEGIN) + len(leaderboard.README_BEGIN): text.index(leaderboard.README_END)]
+    assert block.strip("\n") == leaderboard.markdown_overall(repo / "results").strip("\n")

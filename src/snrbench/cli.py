@@ -97,11 +97,15 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import build, markdown_overall
+    from .leaderboard import build, markdown_overall, update_readme
 
     paths = build(Path(args.results), Path(args.out))
+    table = markdown_overall(Path(args.results))
+    readme = Path(args.out).resolve().parent / "README.md"
+    if update_readme(readme, table):
+        paths.append(readme)
     print(f"wrote {', '.join(str(p) for p in paths)}")
-    print(markdown_overall(Path(args.results)))
+    print(table)
     return 0
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from . import scoring, store
 from .groundtruth import ground_truth_paths
 
-__all__ = ["build", "markdown_overall", "MAX_CURVE_CELLS"]
+__all__ = ["build", "markdown_overall", "update_readme", "README_BEGIN", "README_END", "MAX_CURVE_CELLS"]
 
 #: Cells shown per family in ``curves_<family>.png``.
 MAX_CURVE_CELLS = 8
@@ -308,3 +308,22 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
     _write_text(readme, _readme(_markdown_table(*overall), md_sections, figures))
     _write_text(index, _html(_html_table(*overall), html_sections, figures))
     return written + [readme, index]
+
+
+README_BEGIN = "<!-- overall table: begin -->"
+README_END = "<!-- overall table: end -->"
+
+
+def update_readme(readme: Path | str, table_md: str) -> bool:
+    """Replace the text between the README markers with ``table_md``; False when no markers."""
+    readme = Path(readme)
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    i, j = text.find(README_BEGIN), text.find(README_END)
+    if i < 0 or j < i:
+        return False
+    new = text[: i + len(README_BEGIN)] + "\n" + table_md.strip("\n") + "\n" + text[j:]
+    if new != text:
+        _write_text(readme, new)
+    return True
