@@ -76,7 +76,7 @@ def _cmd_predict(args) -> int:
     from .predictions import predict_entries
     from .registry import all_entries
 
-    entries = all_entries()
+    entries = all_entries(args.results)
     if args.entry:
         entries = [e for e in entries if e.name in set(args.entry)]
         if not entries:
@@ -111,11 +111,12 @@ def _cmd_leaderboard(args) -> int:
 
 def _cmd_submit(args) -> int:
     from .predictions import predict_entries, store_runs
-    from .registry import RegistryError, all_entries, resolve
+    from .registry import RegistryError, all_entries
+    from .runner import discover
     from .tasks import load_suite
 
-    new = resolve(args.entry)
-    taken = {e.key: e for e in all_entries()}
+    new = discover(args.entry, Path(args.results))
+    taken = {e.key: e for e in all_entries(args.results)}
     for e in new:
         if e.key in taken and taken[e.key].source != e.source:
             raise RegistryError(f"entry {e} is already on the leaderboard (from {taken[e.key].source}); pick another name")

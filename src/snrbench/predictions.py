@@ -82,7 +82,8 @@ def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
             keep = [(a, f) not in replaced for a, f in zip(old.access, old.family)]
             new = pd.concat([old[keep], new], ignore_index=True)
         new = new.sort_values(["family", "access", "label", "T"], kind="stable").reset_index(drop=True)
-        table = pa.Table.from_pandas(new, schema=arrow_schema("predictions"), preserve_index=False)
+        schema = arrow_schema("predictions")  # pa.array keeps NaN as NaN (from_pandas would make nulls)
+        table = pa.table({f.name: pa.array(new[f.name].to_numpy(), type=f.type) for f in schema}, schema=schema)
         out.append(store.write_table(root, predictions_path(name), "predictions", table,
                                      suite=suite, entry=name, sources=sorted(set(new.source))))
     return out

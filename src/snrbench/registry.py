@@ -136,11 +136,17 @@ def builtin_entries() -> list[Entry]:
     return sorted(_no_duplicates(entries), key=lambda e: e.key)
 
 
-def all_entries() -> list[Entry]:
-    """Built-in entries plus those of every installed ``snrbench.predictors`` entry point."""
+def all_entries(results_root: Path | str = "results") -> list[Entry]:
+    """Built-in entries plus those of every installed ``snrbench.predictors`` entry point.
+
+    Built-ins are imported here; third-party entry points only in a confined process
+    (:func:`snrbench.runner.discover`), so their import-time code never runs unconfined.
+    """
+    from .runner import discover
+
     entries = builtin_entries()
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
-        entries += load_entry_point(ep.name)
+        entries += discover(ep.name, Path(results_root))
     return sorted(_no_duplicates(entries), key=lambda e: e.key)
 
 

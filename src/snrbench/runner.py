@@ -23,7 +23,8 @@ from pathlib import Path
 from .registry import Entry
 from .tasks import Cell
 
-__all__ = ["CellResult", "EntryRun", "run_entry", "cell_seed", "DEFAULT_TIME_LIMIT", "EXACT_FAMILIES"]
+__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT",
+           "EXACT_FAMILIES"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
 EXACT_FAMILIES = ("exact-rbm",)
@@ -58,13 +59,42 @@ class EntryRun:
         return [r for r in self.results if not r.ok]
 
 
+def blocked_paths(results_root: Path) -> list[str]:
+    """What an entry's process may not touch: the results folder, the repository's results and .git."""
+    repo = Path(__file__).resolve().parents[2]
+    paths = [Path(results_root), repo / "results", repo / ".git"]
+    return sorted({str(p.resolve()) for p in paths})
+
+
+def _worker_cmd(mode: str, arg: str, results_root: Path) -> list[str]:
+    return [sys.executable, "-m", "snrbench._worker", mode, arg, json.dumps(blocked_paths(results_root))]
+
+
+def discover(spec: str, results_root: Path) -> list[Entry]:
+    """The entries of ``PATH.py`` or an entry-point name, imported in a confined process."""
+    from .registry import RegistryError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
+        proc = subprocess.run(_worker_cmd("discover", arg, results_root), capture_output=True, text=True, cwd=tmp,
+                              env=dict(os.environ, TMPDIR=tmp), timeout=300)
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        raise RegistryError(f"{spec}: discovery process failed: {proc.stderr.strip()[-500:]}")
+    ans = json.loads(lines[-1])
+    if not ans["ok"]:
+        raise RegistryError(ans["error"])
+    return [Entry(**e) for e in ans["entries"]]  # the parent never executes a submission's code
+
+
 class _Worker:
-    def __init__(self, entry: Entry, blocked: Path):
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    def __init__(self, entry: Entry, results_root: Path):
+        self.tmp = tempfile.TemporaryDirectory()
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=self.tmp.name)
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-m", "snrbench._worker", json.dumps(asdict(entry)), str(blocked)],
+        self.proc = subprocess.Popen(_worker_cmd("run", json.dumps(asdict(entry)), results_root),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     env=env, bufsize=1)
+                                     env=env, bufsize=1, cwd=self.tmp.name)
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -109,6 +139,7 @@ class _Worker:
         self.reader.join(timeout=10)
         self.proc.stdout.close()
         self.log.close()
+        self.tmp.cleanup()
 
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,

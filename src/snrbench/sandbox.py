@@ -1,0 +1,129 @@
+"""Confine an entry's worker process so it cannot read or change stored results.
+
+Two layers, installed before any entry code is imported:
+
+1. Linux Landlock (kernel ≥ 5.13, unprivileged, via ``ctypes``): file reads, listings and writes
+   are allowed everywhere except beneath the blocked folders (``results/`` and the repository's
+   ``.git``, which holds committed results). It acts on the kernel's view of files, so native code
+   (pyarrow, a ``cat`` subprocess) is refused as well; children inherit it. Landlock grants by
+   allow-list, so every sibling of each blocked folder and of its ancestors gets a rule; the
+   ancestors themselves cannot be listed or written afterwards (the worker runs in its own temporary
+   folder, which is allowed).
+2. A Python audit hook (always): a Python-level ``open``/``listdir`` under a blocked folder raises
+   ``PermissionError`` and is remembered, so the runner can name the violation precisely.
+
+Where Landlock is unavailable only layer 2 applies; :func:`confine` says which.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import sys
+from pathlib import Path
+
+__all__ = ["confine", "violations", "landlock_abi"]
+
+_violations: list[str] = []
+_CREATE, _ADD_RULE, _RESTRICT = 444, 445, 446  # same numbers on x86-64 and arm64
+_PR_SET_NO_NEW_PRIVS = 38
+_RULE_PATH_BENEATH = 1
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_DIR_ONLY = sum(1 << k for k in range(4, 13))  # remove dir/file, make char/dir/reg/sock/fifo/block/sym
+_REFER, _TRUNCATE = 1 << 13, 1 << 14
+
+
+def violations() -> list[str]:
+    """Blocked paths that Python code tried to open or list (most recent last)."""
+    return _violations
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0 when unavailable)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return max(0, int(libc.syscall(_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+    except (OSError, AttributeError):
+        return 0
+
+
+def _allowed_paths(blocked: list[str]) -> list[str]:
+    ancestors = set()
+    for b in blocked:
+        p = os.path.dirname(b)
+        while True:
+            ancestors.add(p)
+            if p == os.path.dirname(p):
+                break
+            p = os.path.dirname(p)
+    out = []
+    for a in sorted(ancestors):
+        try:
+            children = os.listdir(a)
+        except OSError:
+            continue
+        for c in children:
+            real = os.path.realpath(os.path.join(a, c))  # a symlink's rule lands on its target
+            if real in ancestors or any(real == b or real.startswith(b + os.sep) for b in blocked):
+                continue
+            out.append(real)
+    return sorted(set(out))
+
+
+def _landlock(blocked: list[str]) -> bool:
+    abi = landlock_abi()
+    if abi < 1:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    handled = _READ_FILE | _READ_DIR | _WRITE_FILE | _DIR_ONLY | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
+    file_rights = handled & (_READ_FILE | _WRITE_FILE | _TRUNCATE | _EXECUTE)
+    attr = ctypes.create_string_buffer(struct.pack("=Q", handled))
+    fd = libc.syscall(_CREATE, attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
+    if fd < 0:
+        return False
+    try:
+        for path in _allowed_paths(blocked):
+            try:
+                pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rights = handled if os.path.isdir(path) else file_rights
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, pfd))
+                libc.syscall(_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), rule, ctypes.c_uint32(0))
+            finally:
+                os.close(pfd)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return False
+        return libc.syscall(_RESTRICT, ctypes.c_int(fd), ctypes.c_uint32(0)) == 0
+    finally:
+        os.close(fd)
+
+
+def _audit_hook(blocked: list[str]):
+    def hook(event, args):
+        if event not in ("open", "os.listdir", "os.scandir") or not args:
+            return
+        target = args[0]
+        if target is None or isinstance(target, int):
+            return
+        try:
+            path = os.path.realpath(os.fsdecode(target))
+        except (TypeError, ValueError):
+            return
+        for b in blocked:
+            if path == b or path.startswith(b + os.sep):
+                _violations.append(path)
+                raise PermissionError(f"predictors may not read stored results: {path}")
+
+    return hook
+
+
+def confine(blocked) -> str:
+    """Confine this process (see the module docstring); returns "landlock+audit" or "audit"."""
+    blocked = sorted({os.path.realpath(str(Path(b))) for b in blocked})
+    kernel = _landlock(blocked)
+    sys.addaudithook(_audit_hook(blocked))
+    return "landlock+audit" if kernel else "audit"
