@@ -67,8 +67,12 @@ def _print_failures(runs) -> int:
     for run in bad:
         print(f"{run.entry} on {run.family}: {len(run.failures)} of {len(run.results)} cells failed; "
               "nothing stored for it", file=sys.stderr)
+        skipped = [r for r in run.failures if r.error.startswith("not run:")]
         for r in run.failures:
-            print(f"  cell {r.label}: {r.error}", file=sys.stderr)
+            if r not in skipped:
+                print(f"  cell {r.label}: {r.error}", file=sys.stderr)
+        if skipped:
+            print(f"  {len(skipped)} more cell(s) {skipped[0].error}", file=sys.stderr)
     return 1 if bad else 0
 
 
