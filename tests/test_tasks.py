@@ -80,3 +80,32 @@ def test_rbm_is_immutable():
         rbm.W[0, 0] = 5.0
     with pytest.raises(AttributeError):
         rbm.units = "binary"
+
+
+def test_planted_suite_cells_and_models():
+    from snrbench.tasks import build_model, load_suite
+
+    header, cells = load_suite("planted")
+    assert header["family"] == "planted" and len(cells) == 60
+    labels = [c.label for c in cells]
+    assert "n10m5-b3-M2-s0" in labels and sum(lab.split("-")[2] == "ferro" for lab in labels) == 12
+    by = {c.label: c for c in cells}
+    ferro = build_model(by["n8m4-b1-ferro-s0"])
+    assert ferro.spin_flip_symmetric and np.all(ferro.W > 0)  # all-+1 pattern dominates the 0.1 noise here
+    for M in (1, 2, 3, 4):
+        W = build_model(by[f"n12m6-b2-M{M}-s0"]).W
+        s = np.linalg.svd(W, compute_uv=False)
+        assert np.sum(s > 1.0) == M  # M planted directions (≥ 2.6) above the noise (≤ 0.3)
+
+
+def test_planted_spec_errors(tmp_path):
+    from snrbench.tasks import TaskSpecError, load_suite, suite_path
+
+    text = suite_path("planted").read_text()
+    bad = tmp_path / "planted.toml"
+    bad.write_text(text.replace("patterns = [1, 2, 3, 4]", "patterns = [0, 2]"))
+    with pytest.raises(TaskSpecError, match="'patterns' must be positive ints"):
+        load_suite(bad)
+    bad.write_text(text.replace('recipe = "planted"', 'recipe = "mattis+disorder"'))
+    with pytest.raises(TaskSpecError, match="unknown recipe 'mattis\\+disorder' for planted"):
+        load_suite(bad)

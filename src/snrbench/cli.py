@@ -8,7 +8,7 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-DEFAULT_FAMILIES = ("exact-rbm",)
+DEFAULT_FAMILIES = ("exact-rbm", "planted")
 
 
 def _cmd_groundtruth(args) -> int:

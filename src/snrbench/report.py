@@ -30,7 +30,8 @@ def cell_summary(root: Path | str, family: str) -> pd.DataFrame:
 
 
 def plot_q_curves(root: Path | str, family: str, out: Path | str, seed: int = 0) -> Path:
-    """Q(T) for the cells of one seed: one panel per shape, colour = β, solid = symmetric."""
+    """Q(T) for the cells of one seed: one panel per shape, colour = β, line style = the cell kind
+    (sym/bias for exact-rbm, M1…M4/ferro for planted)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,14 +43,18 @@ def plot_q_curves(root: Path | str, family: str, out: Path | str, seed: int = 0)
     fig, axes = plt.subplots(1, len(shapes), figsize=(5.2 * len(shapes), 4.2), sharey=True, squeeze=False)
     betas = sorted(df.beta.unique())
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
+    rank = {"sym": "0", "bias": "1", "ferro": "~"}  # solid = symmetric (exact-rbm); control last
+    kinds = sorted({lab.split("-")[2] for lab in df.label}, key=lambda k: rank.get(k, k))
+    styles = dict(zip(kinds, ["-", "--", ":", "-.", (0, (1, 1)), (0, (5, 1))] * 4))
     for ax, (n, m) in zip(axes[0], shapes):
         for beta, col in zip(betas, colors):
-            for sym, ls in ((True, "-"), (False, "--")):
-                g = df[(df.n_visible == n) & (df.n_hidden == m) & (df.beta == beta) & (df.symmetric == sym)]
+            for kind in kinds:
+                g = df[(df.n_visible == n) & (df.n_hidden == m) & (df.beta == beta)
+                       & (df.label.str.split("-").str[2] == kind)]
                 if len(g):
                     g = g.sort_values("T")
-                    ax.plot(g["T"], 10 ** g.log10_q, ls, color=col, marker=".",
-                            label=f"β={beta:g} {'symmetric' if sym else 'biased'}")
+                    ax.plot(g["T"], 10 ** g.log10_q, linestyle=styles[kind], color=col, marker=".",
+                            label=f"β={beta:g} {kind}")
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", title=f"{family}: n={n}, m={m}, seed {seed}")
         ax.grid(alpha=0.3, which="both")

@@ -20,8 +20,8 @@ from .model import RBM
 
 __all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "FAMILIES"]
 
-FAMILIES = ("exact-rbm",)
-_RECIPES = ("mattis+disorder",)
+FAMILIES = ("exact-rbm", "planted")
+_RECIPES = {"exact-rbm": ("mattis+disorder",), "planted": ("planted",)}
 
 
 class TaskSpecError(ValueError):
@@ -59,8 +59,11 @@ class Cell:
     @property
     def label(self) -> str:
         s = self.spec
-        sym = "sym" if s["symmetric"] else "bias"
-        return f"n{s['n_visible']}m{s['n_hidden']}-b{s['beta']:g}-{sym}-s{s['seed']}"
+        if s["recipe"] == "planted":
+            kind = "ferro" if s["control"] else f"M{s['patterns']}"
+        else:
+            kind = "sym" if s["symmetric"] else "bias"
+        return f"n{s['n_visible']}m{s['n_hidden']}-b{s['beta']:g}-{kind}-s{s['seed']}"
 
     @classmethod
     def from_spec(cls, spec: dict) -> "Cell":
@@ -105,20 +108,15 @@ def load_suite(family_or_path: str | Path) -> tuple[dict, list[Cell]]:
     betas = _need(grid, "betas", list, f"{where} [grid]")
     if not betas or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0 for b in betas):
         raise TaskSpecError(f"{where} [grid]: 'betas' must be non-negative numbers, got {betas!r}")
-    syms = _need(grid, "symmetries", list, f"{where} [grid]")
-    if not syms or any(s not in ("symmetric", "biased") for s in syms):
-        raise TaskSpecError(f"{where} [grid]: 'symmetries' entries must be 'symmetric' or 'biased', got {syms!r}")
     seeds = _need(grid, "seeds", list, f"{where} [grid]")
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise TaskSpecError(f"{where} [grid]: 'seeds' must be non-negative ints, got {seeds!r}")
     units = _need(model, "units", str, f"{where} [model]")
     if units != "spin":
-        raise TaskSpecError(f"{where} [model]: exact-rbm v1 uses spin units, got {units!r}")
+        raise TaskSpecError(f"{where} [model]: suite v1 uses spin units, got {units!r}")
     recipe = _need(model, "recipe", str, f"{where} [model]")
-    if recipe not in _RECIPES:
-        raise TaskSpecError(f"{where} [model]: unknown recipe {recipe!r}; known: {_RECIPES}")
-    disorder = float(_need(model, "disorder", (int, float), f"{where} [model]"))
-    bias_std = float(_need(model, "bias_std", (int, float), f"{where} [model]"))
+    if recipe not in _RECIPES[family]:
+        raise TaskSpecError(f"{where} [model]: unknown recipe {recipe!r} for {family}; known: {_RECIPES[family]}")
     n_samples = _need(data, "n_samples", int, f"{where} [data]")
     offset = _need(data, "teacher_seed_offset", int, f"{where} [data]")
     if n_samples < 1:
@@ -126,13 +124,29 @@ def load_suite(family_or_path: str | Path) -> tuple[dict, list[Cell]]:
     observables = _need(est, "observables", str, f"{where} [estimator]")
     if observables not in ("weights", "weights+biases"):
         raise TaskSpecError(f"{where} [estimator]: unknown observables {observables!r}")
+    common = dict(suite=suite, family=family, units=units, recipe=recipe, n_data=n_samples, observables=observables)
     cells = []
-    for (n, m), beta, sym, seed in itertools.product(shapes, betas, syms, seeds):
-        cells.append(Cell.from_spec(dict(
-            suite=suite, family=family, n_visible=n, n_hidden=m, beta=float(beta), symmetric=sym == "symmetric",
-            seed=seed, units=units, recipe=recipe, disorder=disorder, bias_std=bias_std,
-            n_data=n_samples, teacher_seed=seed + offset, observables=observables,
-        )))
+    if family == "planted":
+        patterns = _need(grid, "patterns", list, f"{where} [grid]")
+        if not patterns or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in patterns):
+            raise TaskSpecError(f"{where} [grid]: 'patterns' must be positive ints, got {patterns!r}")
+        control = _need(grid, "ferromagnetic_control", bool, f"{where} [grid]")
+        noise = float(_need(model, "noise", (int, float), f"{where} [model]"))
+        kinds = [(M, False) for M in patterns] + ([(1, True)] if control else [])
+        for (n, m), beta, (M, ctrl), seed in itertools.product(shapes, betas, kinds, seeds):
+            cells.append(Cell.from_spec(dict(common, n_visible=n, n_hidden=m, beta=float(beta), symmetric=True,
+                                             seed=seed, patterns=M, control=ctrl, noise=noise,
+                                             teacher_seed=seed + offset)))
+    else:
+        syms = _need(grid, "symmetries", list, f"{where} [grid]")
+        if not syms or any(s not in ("symmetric", "biased") for s in syms):
+            raise TaskSpecError(f"{where} [grid]: 'symmetries' entries must be 'symmetric' or 'biased', got {syms!r}")
+        disorder = float(_need(model, "disorder", (int, float), f"{where} [model]"))
+        bias_std = float(_need(model, "bias_std", (int, float), f"{where} [model]"))
+        for (n, m), beta, sym, seed in itertools.product(shapes, betas, syms, seeds):
+            cells.append(Cell.from_spec(dict(common, n_visible=n, n_hidden=m, beta=float(beta),
+                                             symmetric=sym == "symmetric", seed=seed, disorder=disorder,
+                                             bias_std=bias_std, teacher_seed=seed + offset)))
     ids = [c.cell_id for c in cells]
     if len(set(ids)) != len(ids):
         raise TaskSpecError(f"{where}: the grid repeats a cell (duplicate entries)")
@@ -154,14 +168,33 @@ def _mattis(spec: dict, seed: int) -> tuple[RBM, np.random.Generator]:
     return RBM(W, a, b, spec["units"]), rng
 
 
+def _planted(spec: dict, seed: int) -> tuple[RBM, np.random.Generator]:
+    """``W = (β/√n)(Σ_{μ≤M} ξ^μ η^μᵀ + noise·G)``, ``ξ^μ, η^μ ∈ {±1}`` (all +1 for the control), a = b = 0."""
+    n, m, beta, M = spec["n_visible"], spec["n_hidden"], spec["beta"], spec["patterns"]
+    rng = np.random.default_rng(seed)
+    if spec["control"]:
+        xi, eta = np.ones((1, n)), np.ones((1, m))
+    else:
+        xi = 2.0 * rng.integers(0, 2, (M, n)) - 1.0
+        eta = 2.0 * rng.integers(0, 2, (M, m)) - 1.0
+    G = rng.standard_normal((n, m))
+    W = (beta / np.sqrt(n)) * (xi.T @ eta + spec["noise"] * G)
+    return RBM(W, None, None, spec["units"]), rng
+
+
+def _recipe(spec: dict, seed: int):
+    return _planted(spec, seed) if spec["recipe"] == "planted" else _mattis(spec, seed)
+
+
 def build_model(cell: Cell | dict) -> RBM:
-    """The cell's RBM: ``W = (β/√n)(ξηᵀ + disorder·G)`` with ``ξ, η ∈ {±1}``, ``G ~ N(0,1)`` (seed)."""
+    """The cell's RBM (recipe ``mattis+disorder``: ``W = (β/√n)(ξηᵀ + disorder·G)``; ``planted``:
+    ``W = (β/√n)(Σ_μ ξ^μ η^μᵀ + noise·G)``), seeded by the cell's seed."""
     spec = cell.spec if isinstance(cell, Cell) else cell
-    return _mattis(spec, spec["seed"])[0]
+    return _recipe(spec, spec["seed"])[0]
 
 
 def build_data(cell: Cell | dict) -> np.ndarray:
     """``n_data`` exact samples of the teacher RBM (same recipe, seed ``teacher_seed``)."""
     spec = cell.spec if isinstance(cell, Cell) else cell
-    teacher, rng = _mattis(spec, spec["teacher_seed"])
+    teacher, rng = _recipe(spec, spec["teacher_seed"])
     return teacher.sample_exact(spec["n_data"], rng)
