@@ -157,7 +157,8 @@ def main(argv=None) -> int:
 
     def fam(sp):
         sp.add_argument("--family", action="append", default=None,
-                        help=f"task family (repeatable; default: {', '.join(DEFAULT_FAMILIES)})")
+                        help=f"task family (repeatable; default: those of {', '.join(DEFAULT_FAMILIES)} "
+                             "with a suite file in tasks/)")
 
     for name, fn, helptext in (
         ("run", _cmd_run, "main job: ground truth → every entry → scores → leaderboard"),
@@ -189,7 +190,9 @@ def main(argv=None) -> int:
             sp.add_argument("--out", default="leaderboard", help="figure folder (default: leaderboard)")
     args = p.parse_args(argv)
     if hasattr(args, "family") and not args.family:
-        args.family = list(DEFAULT_FAMILIES)
+        from .tasks import suite_path
+
+        args.family = [f for f in DEFAULT_FAMILIES if suite_path(f).is_file()] or list(DEFAULT_FAMILIES[:1])
     try:
         return args.fn(args)
     except KeyboardInterrupt:
