@@ -27,7 +27,7 @@ __all__ = ["CellResult", "EntryRun", "run_entry", "discover", "blocked_paths", "
            "EXACT_FAMILIES"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
-EXACT_FAMILIES = ("exact-rbm",)
+EXACT_FAMILIES = ("exact-rbm", "planted")  # families whose cells have problem.exact
 
 
 def cell_seed(cell: Cell) -> int:
