@@ -21,7 +21,8 @@ def _cond(rbm, field, s):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def dense_reference(rbm, observables="weights"):
+def dense_v_chain(rbm):
+    """All visible states V, p(v) and the dense kernel ``K[v, v'] = Σ_h p(h|v) p(v'|h)`` by enumeration."""
     n, m = rbm.W.shape
     V = all_states(n, rbm.units)
     H = all_states(m, rbm.units)
@@ -29,9 +30,12 @@ def dense_reference(rbm, observables="weights"):
     pj = np.exp(logp - logp.max())
     pj /= pj.sum()
     pv = pj.sum(axis=1)
-    ph_v = pj / pv[:, None]  # p(h|v)
-    pv_h = pj / pj.sum(axis=0)[None, :]  # p(v|h)
-    K = ph_v @ pv_h.T  # K[v, v']
+    K = (pj / pv[:, None]) @ (pj / pj.sum(axis=0)[None, :]).T
+    return V, pv, K
+
+
+def dense_reference(rbm, observables="weights"):
+    V, pv, K = dense_v_chain(rbm)
     F = gradient_observables(rbm, V, observables)
     Fm = magnetization(V)
 

@@ -6,23 +6,17 @@ import torch
 from snrbench import RBM
 from snrbench.exact import solve
 from snrbench.galerkin import basis_degree, galerkin_spectrum, product_basis
-from snrbench.model import all_states
 from snrbench.observables import gradient_observables
 from snrbench.spectral import T_GRID
+
+from reference import dense_v_chain
 
 
 def _exact_moments(rbm, lags):
     """Population C0, C_ℓ, Cov(f, φ), V by dense enumeration of the v-chain (independent of the solver)."""
-    n, m = rbm.W.shape
-    V = all_states(n, rbm.units)
-    H = all_states(m, rbm.units)
-    logp = V @ rbm.W @ H.T + (V @ rbm.a)[:, None] + (H @ rbm.b)[None, :]
-    pj = np.exp(logp - logp.max())
-    pj /= pj.sum()
-    pv = pj.sum(1)
-    K = (pj / pv[:, None]) @ (pj / pj.sum(0)[None, :]).T
+    V, pv, K = dense_v_chain(rbm)
     mh = torch.tensor(rbm.mean_from_field(rbm.hidden_field(V)))
-    phi = product_basis(mh, m)[0].numpy()
+    phi = product_basis(mh, rbm.n_hidden)[0].numpy()
     F = gradient_observables(rbm, V, "weights")
     pt, ft = phi - pv @ phi, F - pv @ F
     C0 = pt.T @ (pv[:, None] * pt)

@@ -99,7 +99,7 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
     """
     from tqdm.auto import tqdm
 
-    from .runner import EXACT_FAMILIES
+    from .tasks import EXACT_FAMILIES
 
     root = Path(root)
     runs = []

@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .registry import Entry
-from .tasks import Cell
+from .tasks import EXACT_FAMILIES, Cell
 
 __all__ = ["CellResult", "EntryRun", "run_entry", "discover", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT",
            "EXACT_FAMILIES"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
-EXACT_FAMILIES = ("exact-rbm", "planted")  # families whose cells have problem.exact
 
 
 def cell_seed(cell: Cell) -> int:

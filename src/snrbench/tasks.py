@@ -18,9 +18,11 @@ import numpy as np
 
 from .model import RBM
 
-__all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "FAMILIES"]
+__all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "FAMILIES", "EXACT_FAMILIES"]
 
 FAMILIES = ("exact-rbm", "planted")
+#: Families whose ground truth is exact (their cells give white-box entries ``problem.exact``).
+EXACT_FAMILIES = ("exact-rbm", "planted")
 _RECIPES = {"exact-rbm": ("mattis+disorder",), "planted": ("planted",)}
 
 
