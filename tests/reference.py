@@ -127,3 +127,32 @@ def mp_reference(rbm, dps=100, observables="weights"):
             return (total + (var - wsum)) / var
 
         return dict(gaps=[1 - x for x in lam[1:]], tau_grad=tau(0), tau_m=tau(1))
+
+
+def dense_ising_sweep(model):
+    """All states X, p(x) and the dense sweep kernel ``P^N`` of random-scan Gibbs, built from the
+    log-weights of each state and its single-site flips (no use of the solver's rate formula)."""
+    N = model.n_spins
+    X = all_states(N, "spin")
+    lw = np.array([0.5 * x @ model.J @ x + model.h @ x for x in X])
+    p = np.exp(lw - lw.max())
+    p /= p.sum()
+    P = np.zeros((len(X), len(X)))
+    for s in range(len(X)):
+        for i in range(N):
+            t = s ^ (1 << i)
+            flip = 1.0 / (1.0 + np.exp(lw[s] - lw[t]))  # p(x_i = flipped value | rest)
+            P[s, t] += flip / N
+            P[s, s] += (1.0 - flip) / N
+    return X, p, np.linalg.matrix_power(P, N)
+
+
+def brute_window_error(K, ft, start, T, burn_in):
+    """``E‖(1/T) Σ_{t=B+1}^{B+T} f̃(v_t)‖²`` by explicit propagation of the start distribution."""
+    pis = [start @ np.linalg.matrix_power(K, s) for s in range(burn_in + 1, burn_in + T + 1)]
+    total = 0.0
+    for a in range(T):
+        total += pis[a] @ (ft**2).sum(axis=1)
+        for b in range(a + 1, T):
+            total += 2.0 * pis[a] @ (ft * (np.linalg.matrix_power(K, b - a) @ ft)).sum(axis=1)
+    return total / T**2

@@ -226,7 +226,17 @@ def _sector_inputs(w, p, sector, reps, flips):
 
 
 def solve(rbm: RBM, data=None, observables: str = "weights") -> ExactSolution:
-    """Exact mode decomposition of ``rbm``'s blocked-Gibbs chain; see the module docstring."""
+    """Exact mode decomposition of ``rbm``'s blocked-Gibbs chain; see the module docstring.
+
+    An :class:`~snrbench.ising.IsingModel` is handed to :func:`snrbench.exact_ising.solve`
+    (random-scan single-site Gibbs, observables ``x_i x_j``).
+    """
+    from .ising import IsingModel
+
+    if isinstance(rbm, IsingModel):
+        from . import exact_ising
+
+        return exact_ising.solve(rbm, data)
     if not isinstance(rbm, RBM):
         raise TypeError(f"solve() needs an snrbench.RBM, got {type(rbm).__name__}")
     w, p, Gt, Gm, V, Vm, Ef, x_is_hidden, k = _chain_of_small_side(rbm, observables)
@@ -322,3 +332,50 @@ def observable_gap(rbm: RBM, data=None) -> float:
     if data is not None:
         _check_data(rbm, data)
     return solve(rbm).observable_gap()
+
+
+def chain_modes(rbm: RBM, observables: str = "weights"):
+    """:class:`snrbench.operational.ChainModes` of ``rbm``'s blocked-Gibbs chain on all 2^n visible
+    states (for :func:`snrbench.operational.window_error`); eigenpairs of the small side as in
+    :func:`solve` (high precision, spin-flip sectors), the stationary mode included (gap 0)."""
+    from .operational import ChainModes
+
+    w, p, *_ , x_is_hidden, k = _chain_of_small_side(rbm, observables)
+    n = rbm.n_visible
+    V = all_states(n, rbm.units)
+    F = gradient_observables(rbm, V, observables)
+    lpv = rbm.log_marginal_visible(V)
+    pv = np.exp(lpv - lpv.max())
+    pv /= pv.sum()
+    ft = F - pv @ F
+    states = np.arange(2**k)
+    if rbm.spin_flip_symmetric:
+        reps = states[states < 2 ** (k - 1)]
+        flips = flip_index(reps, k)
+        perm = flip_index(states, k)
+        w = 0.5 * (w + w[np.ix_(perm, perm)])
+        p = 0.5 * (p + p[perm])
+        names = ("even", "odd")
+    else:
+        reps = flips = None
+        names = ("all",)
+    gaps, cols = [], []
+    for name in names:
+        mu, U, _, _ = sym_generator_eigh(*_sector_inputs(w, p, name, reps, flips))
+        Ut = np.zeros((2**k, len(mu)))
+        if name == "all":
+            Ut[:] = U
+        else:
+            Ut[reps] = U / np.sqrt(2.0)
+            Ut[flips] = (1.0 if name == "even" else -1.0) * U / np.sqrt(2.0)
+        gaps.append(np.clip(mu, 0.0, 1.0))
+        cols.append(Ut / np.sqrt(p)[:, None])
+    gaps, psi = np.concatenate(gaps), np.concatenate(cols, axis=1)
+    X = all_states(k, rbm.units)
+    if not x_is_hidden:  # the recorded state is X itself: A = I, B = K_X
+        return ChainModes(gaps=gaps, right=psi, left=(1.0 - gaps)[:, None] * (psi * p[:, None]).T, ft=ft)
+    zh = rbm.hidden_field(V)  # (2^n, m)
+    A = np.exp(zh @ X.T - rbm.log_partial(zh)[:, None])  # p(h|v), (2^n, 2^k)
+    zv = rbm.visible_field(X)
+    B = np.exp(zv @ V.T - rbm.log_partial(zv)[:, None])  # p(v|h), (2^k, 2^n)
+    return ChainModes(gaps=gaps, right=A @ psi, left=(psi * p[:, None]).T @ B, ft=ft)

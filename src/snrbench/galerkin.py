@@ -5,7 +5,9 @@ the products ``φ_S(v) = Π_{j∈S} E[h_j|v]`` over non-empty hidden subsets S (
 is invariant, so the Galerkin eigenpairs of the lagged problem ``C_ℓ u = ρ C_0 u`` carry no lag
 bias: ``ρ_k(ℓ) = λ_k^ℓ`` exactly, up to sampling noise. For large m, products up to the degree
 that keeps at most ``max_features`` functions are used (then the span is only approximately
-invariant). Under spin-flip symmetry a product of odd degree is odd.
+invariant). Under spin-flip symmetry a product of odd degree is odd. The features come from the
+sampler's ``basis_features()``: ``E[h|v]`` for an RBM; for the Ising family the spins themselves,
+whose products of degree ≤ D span only approximately invariant subspaces (all 2^N would be exact).
 
 Mode weights. With ``u_k`` normalised so ``u_kᵀ C_0 u_k = 1`` (an L²(p)-orthonormal
 eigenfunction ``ψ_k = u_kᵀ(φ − Eφ)``), ``S_k = Σ_a Cov(f_a, ψ_k)²`` (units of f²). The part of f
@@ -23,6 +25,8 @@ from math import comb
 
 import numpy as np
 import torch
+
+from .observables import observable_parity
 
 __all__ = ["product_basis", "basis_degree", "LaggedCovariances", "GalerkinSpectrum", "galerkin_spectrum",
            "sample_galerkin"]
@@ -219,39 +223,31 @@ def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int = 2**15, burn_in
     Returns ``(GalerkinSpectrum, f_mean (n_obs,), chain_means (C, n_obs))``; ``f_mean`` and the
     chain means are of the recorded chains themselves (not mirrored).
     """
-    rbm = problem.model
-    n, m = rbm.n_visible, rbm.n_hidden
-    spin = rbm.units == "spin"
-    biases = problem.observables == "weights+biases"
+    model = problem.model
     sampler = problem.sampler(n_chains)
     sampler.run(burn_in)
     L = ((n_sweeps - burn_in) // block) * block
     if L < 2 * block:
         raise ValueError(f"sample_galerkin: {n_sweeps - burn_in} recorded sweeps; need at least {2 * block}")
+    m = sampler.basis_features().shape[1]
     degree = basis_degree(m, max_features)
-    n_obs = n * m + (n + m if biases else 0)
+    n_obs = sampler.observables().shape[1]
     parity = obs_parity = None
-    if symmetrize and rbm.spin_flip_symmetric:
+    if symmetrize and model.spin_flip_symmetric:
         _, deg = product_basis(torch.zeros(1, m), degree)
         parity = (-1.0) ** deg
-        obs_parity = np.concatenate([np.ones(n * m), -np.ones(n + m if biases else 0)])
+        obs_parity = observable_parity(model, problem.observables)
     acc = LaggedCovariances(basis_degree_count(m, degree), n_obs, max_lag or max(1, L // 16), parity, obs_parity)
     chain_sum = torch.zeros(n_chains, n_obs, dtype=torch.float64)
-    Vb = torch.empty(block, n_chains, n, dtype=sampler.v.dtype)
-    Xb = torch.empty(block, n_chains, m, dtype=sampler.v.dtype)
-    x = sampler.hidden_field()
+    Fb = torch.empty(block, n_chains, n_obs, dtype=torch.float64)
+    Xb = torch.empty(block, n_chains, m, dtype=torch.float64)
     for _ in range(L // block):
         for t in range(block):
-            sampler.sweep(x)
-            x = sampler.hidden_field()
-            Vb[t], Xb[t] = sampler.v, x
-        mh = torch.tanh(Xb) if spin else torch.sigmoid(Xb)
-        f = (Vb[..., :, None] * mh[..., None, :]).reshape(block, n_chains, n * m)
-        if biases:
-            f = torch.cat([f, Vb, mh], dim=2)
-        phi = product_basis(mh.reshape(-1, m), degree)[0].reshape(block, n_chains, -1)
-        acc.add_block(phi.to(torch.float64), f.to(torch.float64))
-        chain_sum += f.to(torch.float64).sum(0)
+            sampler.sweep()
+            Fb[t], Xb[t] = sampler.observables(), sampler.basis_features()
+        phi = product_basis(Xb.reshape(-1, m), degree)[0].reshape(block, n_chains, -1)
+        acc.add_block(phi, Fb)
+        chain_sum += Fb.sum(0)
     mo = acc.moments()
     spec = galerkin_spectrum(mo["C0"], mo["lagged"], mo["cross"], mo["V"], gap_floor=1.0 / (n_chains * L))
     return spec, (chain_sum.sum(0) / (n_chains * L)).numpy(), (chain_sum / L).numpy()

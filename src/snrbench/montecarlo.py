@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .ising import IsingModel
 from .model import RBM
 from .observables import gradient_observables
-from .sampler import BlockGibbs
+from .sampler import make_sampler
 from .spectral import T_GRID
 
 __all__ = ["MonteCarloCurve", "mc_q_curve"]
@@ -51,13 +52,11 @@ def _q_from_means(means: np.ndarray, data_mean: np.ndarray) -> tuple[np.ndarray,
         return np.log10(g2) - np.log10(tc), tc, g2
 
 
-def mc_q_curve(rbm: RBM, data, observables: str = "weights", T=T_GRID, n_replicates: int = 1024,
+def mc_q_curve(rbm: RBM | IsingModel, data, observables: str = "weights", T=T_GRID, n_replicates: int = 1024,
                start: str = "exact", burn_in: int = 0, seed: int = 0, n_boot: int = 400,
                device: str = "cpu", dtype=torch.float64) -> MonteCarloCurve:
     """Monte Carlo ``log10 Q(T, C=1)`` with a 95% bootstrap CI; see the module docstring."""
     T = np.asarray(T, dtype=np.int64)
-    if observables != "weights":
-        raise ValueError("mc_q_curve records the weight observables f_ij = v_i E[h_j|v]")
     rng = np.random.default_rng(seed)
     if start == "exact":
         v0 = rbm.sample_exact(n_replicates, rng)
@@ -65,9 +64,9 @@ def mc_q_curve(rbm: RBM, data, observables: str = "weights", T=T_GRID, n_replica
         v0 = None
     else:
         raise ValueError(f"start must be 'exact' or 'uniform', got {start!r}")
-    gibbs = BlockGibbs(rbm, n_replicates, device=device, dtype=dtype, seed=seed, v0=v0)
+    gibbs = make_sampler(rbm, n_replicates, device=device, dtype=dtype, seed=seed, v0=v0)
     gibbs.run(burn_in)
-    win = gibbs.window_means(T.tolist())
+    win = gibbs.window_means(T.tolist(), observables)
     means = np.stack([win[int(t)].cpu().numpy().astype(np.float64) for t in T])  # (n_T, R, n_obs)
     data_mean = gradient_observables(rbm, np.asarray(data, dtype=np.float64), observables).mean(axis=0)
     lq, tc, g2 = _q_from_means(means, data_mean)

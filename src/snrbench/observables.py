@@ -1,24 +1,30 @@
-"""Gradient observables of an RBM (Rao–Blackwellised) and the magnetization.
+"""Gradient observables (RBM: Rao–Blackwellised weights; Ising: spin pairs) and the magnetization.
 
 Weight observables ``f_ij(v) = v_i · E[h_j | v]`` (n·m of them, row-major in (i, j)); with
 ``biases=True`` also ``v_i`` (n) and ``E[h_j | v]`` (m). The true gradient is
 ``g = mean_data f − E_p f``. Under spin-flip symmetry the weight observables are even
 (``f(−v) = f(v)``) and the bias observables odd; ``parity`` records that, so the exact solver can
-place each observable in its symmetry sector exactly.
+place each observable in its symmetry sector exactly. For an Ising model the observables are
+``f_ij = x_i x_j`` (i < j, ``"pairs"``), all even.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .ising import IsingModel, pair_observables
 from .model import RBM
 
 __all__ = ["gradient_observables", "observable_parity", "magnetization", "OBSERVABLE_SETS"]
 
-OBSERVABLE_SETS = ("weights", "weights+biases")
+OBSERVABLE_SETS = ("weights", "weights+biases", "pairs")
 
 
-def gradient_observables(rbm: RBM, v: np.ndarray, which: str = "weights") -> np.ndarray:
+def gradient_observables(rbm: RBM | IsingModel, v: np.ndarray, which: str = "weights") -> np.ndarray:
     """Observables for each row of ``v``: shape ``(len(v), n_obs)``, dimensionless."""
+    if isinstance(rbm, IsingModel) or which == "pairs":
+        if not (isinstance(rbm, IsingModel) and which == "pairs"):
+            raise ValueError(f"observables {which!r} do not apply to {type(rbm).__name__}")
+        return pair_observables(v)
     if which not in OBSERVABLE_SETS:
         raise ValueError(f"observables must be one of {OBSERVABLE_SETS}, got {which!r}")
     mh = rbm.mean_from_field(rbm.hidden_field(v))
@@ -30,6 +36,8 @@ def gradient_observables(rbm: RBM, v: np.ndarray, which: str = "weights") -> np.
 
 def observable_parity(rbm: RBM, which: str = "weights") -> np.ndarray:
     """+1 for observables even under ``v → −v`` (with the symmetric model), −1 for odd ones."""
+    if isinstance(rbm, IsingModel):
+        return np.ones(rbm.n_spins * (rbm.n_spins - 1) // 2)
     n, m = rbm.W.shape
     par = [np.ones(n * m)]
     if which == "weights+biases":

@@ -36,23 +36,15 @@ def pilot_run(problem, n_chains: int = 64, n_sweeps: int = 2**12, burn_in: int =
     """Run ``n_chains`` metered chains ``burn_in + n_sweeps`` sweeps; record f and m after burn-in."""
     s = problem.sampler(n_chains)
     s.run(burn_in)
-    n_obs = problem.data.shape[1] * problem.model.n_hidden
-    if problem.observables == "weights+biases":
-        n_obs += problem.data.shape[1] + problem.model.n_hidden
-    F = torch.empty(n_sweeps, n_chains, n_obs, dtype=torch.float32)
-    M = torch.empty(n_sweeps, n_chains, dtype=torch.float64)
-    spin = problem.model.units == "spin"
-    x = s.hidden_field()
+    F = M = None
     for t in range(n_sweeps):
-        s.sweep(x)
-        x = s.hidden_field()
-        mh = torch.tanh(x) if spin else torch.sigmoid(x)
-        v = s.v
-        f = (v[:, :, None] * mh[:, None, :]).reshape(n_chains, -1)
-        if problem.observables == "weights+biases":
-            f = torch.cat([f, v, mh], dim=1)
+        s.sweep()
+        f = s.observables()
+        if F is None:
+            F = torch.empty(n_sweeps, n_chains, f.shape[1], dtype=torch.float32)
+            M = torch.empty(n_sweeps, n_chains, dtype=torch.float64)
         F[t] = f
-        M[t] = v.to(torch.float64).mean(1)
+        M[t] = s.v.to(torch.float64).mean(1)
     return PilotRun(f=F.numpy().astype(np.float64), m=M.numpy())
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .ising import IsingModel
 from .model import RBM
 from .observables import gradient_observables
-from .sampler import BlockGibbs
+from .sampler import make_sampler
 from .spectral import T_GRID
 
 __all__ = ["ACCESS_TIERS", "BUDGET", "BudgetExceeded", "AccessError", "Prediction", "Predictor", "Problem",
@@ -93,16 +94,17 @@ def check_prediction(pred, n_T: int) -> str | None:
 
 
 class MeteredSampler:
-    """A :class:`~snrbench.sampler.BlockGibbs` whose sweeps are charged to the cell's budget.
+    """The family's sampler (:mod:`snrbench.sampler`) whose sweeps are charged to the cell's budget.
 
-    ``v`` (the chains' visible states, torch tensor ``(n_chains, n)``), :meth:`run`,
-    :meth:`sweep`, :meth:`weight_observables` and :meth:`hidden_field` behave as in BlockGibbs;
-    each sweep costs ``n_chains`` chain-sweeps. Chains start from uniform random units.
+    ``v`` (the chains' recorded states, torch tensor ``(n_chains, n)``), :meth:`run`,
+    :meth:`sweep`, :meth:`observables` (the cell's gradient observables of the current states) and
+    :meth:`basis_features` behave as in :class:`~snrbench.sampler.BlockGibbs`; each sweep costs
+    ``n_chains`` chain-sweeps. Chains start from uniform random units.
     """
 
     def __init__(self, problem: "Problem", n_chains: int, seed: int, dtype):
         self._problem = problem
-        self._gibbs = BlockGibbs(problem.model, n_chains, dtype=dtype, seed=seed)
+        self._gibbs = make_sampler(problem.model, n_chains, dtype=dtype, seed=seed)
         self.n_chains = self._gibbs.n_chains
 
     def _charge(self, n_sweeps: int) -> None:
@@ -117,19 +119,21 @@ class MeteredSampler:
     def v(self) -> torch.Tensor:
         return self._gibbs.v
 
-    def hidden_field(self) -> torch.Tensor:
-        return self._gibbs.hidden_field()
-
-    def sweep(self, hidden_field: torch.Tensor | None = None) -> None:
+    def sweep(self) -> None:
         self._charge(1)
-        self._gibbs.sweep(hidden_field)
+        self._gibbs.sweep()
 
     def run(self, n_sweeps: int) -> None:
         self._charge(n_sweeps)
         self._gibbs.run(n_sweeps)
 
-    def weight_observables(self, hidden_field: torch.Tensor | None = None) -> torch.Tensor:
-        return self._gibbs.weight_observables(hidden_field)
+    def observables(self) -> torch.Tensor:
+        """The cell's gradient observables f of the current states, ``(n_chains, n_obs)``."""
+        return self._gibbs.observables(self._problem.observables)
+
+    def basis_features(self) -> torch.Tensor:
+        """RBM: ``E[h|v]``; Ising: the spins (``(n_chains, k)``)."""
+        return self._gibbs.basis_features()
 
 
 class ExactOperator:
@@ -156,12 +160,12 @@ class ExactOperator:
 class Problem:
     """What an entry sees of one cell.
 
-    model : RBM; data : (N, n) array (read-only); T : the grid (sweeps); observables : which
-    gradient observables (``"weights"`` or ``"weights+biases"``); access : the entry's tier;
+    model : RBM or IsingModel; data : (N, n) array (read-only); T : the grid (sweeps); observables :
+    which gradient observables (``"weights"``, ``"weights+biases"``, Ising ``"pairs"``); access : the entry's tier;
     family, label : the cell's family and human-readable name; seed : a per-cell seed for samplers.
     """
 
-    model: RBM
+    model: RBM | IsingModel
     data: np.ndarray
     T: np.ndarray = field(default_factory=lambda: T_GRID.copy())
     observables: str = "weights"
@@ -197,7 +201,7 @@ class Problem:
         return self.gradient_observables(self.data).mean(axis=0)
 
     def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32) -> MeteredSampler:
-        """A metered blocked-Gibbs sampler of ``n_chains`` chains (default seed: the cell's)."""
+        """A metered sampler (blocked Gibbs; Ising: random-scan Gibbs) of ``n_chains`` chains (default seed: the cell's)."""
         return MeteredSampler(self, n_chains, self.seed if seed is None else int(seed), dtype)
 
     @property

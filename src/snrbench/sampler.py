@@ -1,107 +1,174 @@
-"""Sampler core: vectorised blocked Gibbs over many chains in torch (CPU, or CUDA when asked).
+"""Sampler cores, vectorised over many chains in torch (CPU, or CUDA when asked).
 
-One sweep draws ``h ~ p(h|v)`` then ``v ~ p(v|h)`` for every chain at once. Units are drawn by
-comparing a uniform with the conditional probability (``σ(2x)`` for spins, ``σ(x)`` for binary).
-This module imports no file-format or plotting code.
+* :class:`BlockGibbs` (RBM families): one sweep draws ``h ~ p(h|v)`` then ``v ~ p(v|h)``.
+* :class:`RandomScanGibbs` (Ising family): one sweep is N single-site updates, each chain picking
+  its own site uniformly at random and redrawing it from ``p(x_i | x_{−i})``.
+
+Units are drawn by comparing a uniform with the conditional probability (``σ(2x)`` for spins,
+``σ(x)`` for binary). Both expose the same interface: ``v`` (the recorded state, ``(n_chains, n)``),
+:meth:`sweep`, :meth:`run`, :meth:`observables` (the gradient observables f of the current state),
+:meth:`basis_features` (the features whose products span the slow eigenfunctions, for Galerkin
+estimates) and :meth:`window_means`. This module imports no file-format or plotting code.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from .ising import IsingModel
 from .model import RBM
 
-__all__ = ["BlockGibbs"]
+__all__ = ["BlockGibbs", "RandomScanGibbs", "make_sampler"]
 
 
-class BlockGibbs:
-    """Blocked Gibbs sampler for ``n_chains`` independent chains of ``rbm``.
+class _ChainSampler:
+    """Shared state handling: chains, device, dtype, own ``torch.Generator``, sweep counter."""
 
-    Parameters
-    ----------
-    rbm : RBM
-    n_chains : int
-    device : str, default "cpu"
-    dtype : torch.dtype, default torch.float32 (float64 on request)
-    seed : int, default 0
-        Seeds the sampler's own ``torch.Generator`` (the global torch RNG is never touched).
-    v0 : array (n_chains, n), optional
-        Initial visible states; default uniform random units.
-    """
+    model_type: type = object
 
-    def __init__(self, rbm: RBM, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0, v0=None):
-        if not isinstance(rbm, RBM):
-            raise TypeError(f"BlockGibbs needs an snrbench.RBM, got {type(rbm).__name__}")
+    def __init__(self, model, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0, v0=None):
+        if not isinstance(model, self.model_type):
+            raise TypeError(f"{type(self).__name__} needs an snrbench.{self.model_type.__name__}, "
+                            f"got {type(model).__name__}")
         if int(n_chains) < 1:
             raise ValueError(f"n_chains must be ≥ 1, got {n_chains}")
-        self.rbm = rbm
+        self.model = model
         self.n_chains = int(n_chains)
         self.device = torch.device(device)
         self.dtype = dtype
-        self.spin = rbm.units == "spin"
+        self.spin = model.units == "spin"
         self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
-        t = dict(device=self.device, dtype=dtype)
-        self.W = torch.tensor(np.array(rbm.W), **t)
-        self.a = torch.tensor(np.array(rbm.a), **t)
-        self.b = torch.tensor(np.array(rbm.b), **t)
         self.n_sweeps = 0
         if v0 is None:
-            u = torch.rand(self.n_chains, rbm.n_visible, generator=self.gen, **t)
+            u = torch.rand(self.n_chains, model.n_visible, generator=self.gen, device=self.device, dtype=dtype)
             self.v = self._units(u < 0.5)
         else:
             self.set_state(v0)
+
+    def _tensor(self, x) -> torch.Tensor:
+        return torch.tensor(np.array(x), device=self.device, dtype=self.dtype)
 
     def _units(self, on: torch.Tensor) -> torch.Tensor:
         x = on.to(self.dtype)
         return 2.0 * x - 1.0 if self.spin else x
 
-    def _draw(self, field: torch.Tensor) -> torch.Tensor:
-        u = torch.rand(field.shape, generator=self.gen, device=self.device, dtype=self.dtype)
-        prob = torch.sigmoid(2.0 * field if self.spin else field)
-        return self._units(u < prob)
-
     def set_state(self, v) -> None:
-        v = torch.tensor(np.array(v), device=self.device, dtype=self.dtype)
-        if v.shape != (self.n_chains, self.rbm.n_visible):
-            raise ValueError(f"state must have shape {(self.n_chains, self.rbm.n_visible)}, got {tuple(v.shape)}")
+        v = self._tensor(v)
+        if v.shape != (self.n_chains, self.model.n_visible):
+            raise ValueError(f"state must have shape {(self.n_chains, self.model.n_visible)}, got {tuple(v.shape)}")
         self.v = v.clone()
-
-    def hidden_field(self) -> torch.Tensor:
-        return self.v @ self.W + self.b
-
-    def sweep(self, hidden_field: torch.Tensor | None = None) -> None:
-        """One blocked-Gibbs sweep of every chain (``hidden_field``: ``vW + b`` if already computed)."""
-        h = self._draw(self.hidden_field() if hidden_field is None else hidden_field)
-        self.v = self._draw(h @ self.W.T + self.a)
-        self.n_sweeps += 1
 
     def run(self, n_sweeps: int) -> None:
         """Advance all chains ``n_sweeps`` sweeps in place."""
         for _ in range(int(n_sweeps)):
             self.sweep()
 
-    def weight_observables(self, hidden_field: torch.Tensor | None = None) -> torch.Tensor:
-        """``f_ij(v) = v_i E[h_j|v]`` for every chain, shape ``(n_chains, n·m)``."""
-        x = self.hidden_field() if hidden_field is None else hidden_field
-        mh = torch.tanh(x) if self.spin else torch.sigmoid(x)
-        return (self.v[:, :, None] * mh[:, None, :]).reshape(self.n_chains, -1)
-
-    def window_means(self, T_list) -> dict[int, torch.Tensor]:
-        """Per-chain means of the weight observables over the next ``T`` states, for each T.
+    def window_means(self, T_list, which: str | None = None) -> dict[int, torch.Tensor]:
+        """Per-chain means of the gradient observables over the next ``T`` states, for each T.
 
         Records ``f(v_1), …, f(v_T)`` after each sweep (running sums read at each T in one pass),
-        returning ``{T: (n_chains, n·m) tensor}``; the chains advance ``max(T_list)`` sweeps.
+        returning ``{T: (n_chains, n_obs) tensor}``; the chains advance ``max(T_list)`` sweeps.
         """
         T_list = sorted({int(T) for T in T_list})
         if T_list[0] < 1:
             raise ValueError("window lengths must be ≥ 1")
-        acc = torch.zeros(self.n_chains, self.rbm.n_visible * self.rbm.n_hidden, device=self.device, dtype=self.dtype)
-        out = {}
-        x = self.hidden_field()
+        acc, out = None, {}
         for t in range(1, T_list[-1] + 1):
-            self.sweep(x)
-            x = self.hidden_field()  # used by the observables now and by the next sweep's h-draw
-            acc += self.weight_observables(x)
+            self.sweep()
+            f = self.observables() if which is None else self.observables(which)
+            acc = f.clone() if acc is None else acc.add_(f)
             if t in T_list:
                 out[t] = acc / t
         return out
+
+
+class BlockGibbs(_ChainSampler):
+    """Blocked Gibbs sampler for ``n_chains`` independent chains of an :class:`~snrbench.RBM`.
+
+    Parameters: ``rbm``, ``n_chains``, ``device="cpu"``, ``dtype=torch.float32`` (float64 on
+    request), ``seed=0`` (seeds the sampler's own generator; the global torch RNG is never touched),
+    ``v0`` (initial visible states, default uniform random units).
+    """
+
+    model_type = RBM
+
+    def __init__(self, rbm: RBM, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0, v0=None):
+        self._field = None
+        super().__init__(rbm, n_chains, device, dtype, seed, v0)
+        self.rbm = rbm
+        self.W, self.a, self.b = (self._tensor(x) for x in (rbm.W, rbm.a, rbm.b))
+
+    def set_state(self, v) -> None:
+        super().set_state(v)
+        self._field = None
+
+    def _draw(self, field: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(field.shape, generator=self.gen, device=self.device, dtype=self.dtype)
+        prob = torch.sigmoid(2.0 * field if self.spin else field)
+        return self._units(u < prob)
+
+    def hidden_field(self) -> torch.Tensor:
+        """``vW + b`` of the current state (computed once per state)."""
+        if self._field is None:
+            self._field = self.v @ self.W + self.b
+        return self._field
+
+    def sweep(self) -> None:
+        """One blocked-Gibbs sweep of every chain."""
+        h = self._draw(self.hidden_field())
+        self.v = self._draw(h @ self.W.T + self.a)
+        self._field = None
+        self.n_sweeps += 1
+
+    def basis_features(self) -> torch.Tensor:
+        """``E[h|v]`` per chain, ``(n_chains, m)``."""
+        x = self.hidden_field()
+        return torch.tanh(x) if self.spin else torch.sigmoid(x)
+
+    def observables(self, which: str = "weights") -> torch.Tensor:
+        """``f_ij(v) = v_i E[h_j|v]`` (row-major), then ``v`` and ``E[h|v]`` for ``"weights+biases"``."""
+        mh = self.basis_features()
+        f = (self.v[:, :, None] * mh[:, None, :]).reshape(self.n_chains, -1)
+        return torch.cat([f, self.v, mh], dim=1) if which == "weights+biases" else f
+
+
+class RandomScanGibbs(_ChainSampler):
+    """Random-scan single-site Gibbs for ``n_chains`` chains of an :class:`~snrbench.ising.IsingModel`.
+
+    One sweep = N updates; in each update every chain picks its own site i uniformly and sets
+    ``x_i = +1`` with probability ``σ(2F_i)``, ``F_i = Σ_j J_ij x_j + h_i``. Same parameters as
+    :class:`BlockGibbs`.
+    """
+
+    model_type = IsingModel
+
+    def __init__(self, model: IsingModel, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0,
+                 v0=None):
+        super().__init__(model, n_chains, device, dtype, seed, v0)
+        self.J, self.h = self._tensor(model.J), self._tensor(model.h)
+        self._rows = torch.arange(self.n_chains, device=self.device)
+
+    def sweep(self) -> None:
+        N = self.model.n_spins
+        sites = torch.randint(0, N, (N, self.n_chains), generator=self.gen, device=self.device)
+        u = torch.rand(N, self.n_chains, generator=self.gen, device=self.device, dtype=self.dtype)
+        v = self.v
+        for k in range(N):
+            i = sites[k]
+            field = (self.J[i] * v).sum(dim=1) + self.h[i]
+            v[self._rows, i] = 2.0 * (u[k] < torch.sigmoid(2.0 * field)).to(self.dtype) - 1.0
+        self.n_sweeps += 1
+
+    def basis_features(self) -> torch.Tensor:
+        """The spins themselves, ``(n_chains, N)``."""
+        return self.v
+
+    def observables(self, which: str = "pairs") -> torch.Tensor:
+        """``f_ij = x_i x_j`` for i < j, ``(n_chains, N(N−1)/2)``."""
+        i, j = torch.triu_indices(self.model.n_spins, self.model.n_spins, offset=1, device=self.device)
+        return self.v[:, i] * self.v[:, j]
+
+
+def make_sampler(model, n_chains: int, **kw) -> _ChainSampler:
+    """The family's sampler for ``model``: :class:`BlockGibbs` or :class:`RandomScanGibbs`."""
+    return (RandomScanGibbs if isinstance(model, IsingModel) else BlockGibbs)(model, n_chains, **kw)

@@ -35,12 +35,13 @@ _CELL = [
 ]
 
 GROUND_TRUTH = _CELL + [
-    Column("n_visible", pa.int32(), "units", "visible units n"),
-    Column("n_hidden", pa.int32(), "units", "hidden units m"),
+    Column("n_visible", pa.int32(), "units", "visible units n (Ising: spins N)"),
+    Column("n_hidden", pa.int32(), "units", "hidden units m (Ising: 0)"),
     Column("beta", pa.float64(), "", "coupling scale β"),
-    Column("symmetric", pa.bool_(), "", "spin-flip symmetric (a = b = 0)"),
+    Column("symmetric", pa.bool_(), "", "spin-flip symmetric (a = b = 0; Ising h = 0)"),
     Column("seed", pa.int32(), "", "model seed"),
-    Column("T", pa.int64(), "sweeps", "window length T (one sweep = h|v then v|h)"),
+    Column("T", pa.int64(), "sweeps", "window length T; one sweep = h|v then v|h (RBM families), "
+           "= N random-scan single-site updates (ising family)"),
     Column("log10_q", pa.float64(), "log10(dimensionless)", "log10 Q(T, C=1) = log10(‖g‖² / Tr Cov[ĝ(T,1)])"),
     Column("trace_cov", pa.float64(), "f²", "Tr Cov[ĝ(T, 1)]"),
     Column("grad_norm2", pa.float64(), "f²", "‖g‖², g = mean_data f − E_p f"),

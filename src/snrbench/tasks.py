@@ -16,14 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .ising import IsingModel
 from .model import RBM
 
 __all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "FAMILIES", "EXACT_FAMILIES"]
 
-FAMILIES = ("exact-rbm", "planted")
+FAMILIES = ("exact-rbm", "planted", "ising")
 #: Families whose ground truth is exact (their cells give white-box entries ``problem.exact``).
-EXACT_FAMILIES = ("exact-rbm", "planted")
-_RECIPES = {"exact-rbm": ("mattis+disorder",), "planted": ("planted",)}
+EXACT_FAMILIES = ("exact-rbm", "planted", "ising")
+_RECIPES = {"exact-rbm": ("mattis+disorder",), "planted": ("planted",), "ising": ("ising",)}
+#: Ising models (grid key ``models``) and their short names in labels.
+ISING_MODELS = {"curie-weiss": "cw", "sk": "sk", "hopfield2": "hop2"}
+_OBSERVABLES = {"exact-rbm": ("weights", "weights+biases"), "planted": ("weights", "weights+biases"),
+                "ising": ("pairs",)}
 
 
 class TaskSpecError(ValueError):
@@ -61,6 +66,8 @@ class Cell:
     @property
     def label(self) -> str:
         s = self.spec
+        if s["family"] == "ising":
+            return f"{ISING_MODELS[s['model']]}-N{s['n_visible']}-b{s['beta']:g}-s{s['seed']}"
         if s["recipe"] == "planted":
             kind = "ferro" if s["control"] else f"M{s['patterns']}"
         else:
@@ -103,9 +110,15 @@ def load_suite(family_or_path: str | Path) -> tuple[dict, list[Cell]]:
     model = _need(doc, "model", dict, where)
     data = _need(doc, "data", dict, where)
     est = _need(doc, "estimator", dict, where)
-    shapes = _need(grid, "shapes", list, f"{where} [grid]")
+    if family == "ising":
+        sizes = _need(grid, "sizes", list, f"{where} [grid]")
+        if not sizes or not all(isinstance(x, int) and not isinstance(x, bool) and 2 <= x <= 14 for x in sizes):
+            raise TaskSpecError(f"{where} [grid]: 'sizes' must be ints in [2, 14] (exact enumeration), got {sizes!r}")
+        shapes = [[N, 0] for N in sizes]
+    else:
+        shapes = _need(grid, "shapes", list, f"{where} [grid]")
     for s in shapes:
-        if not (isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) and x >= 1 for x in s)):
+        if not (isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) and x >= 0 for x in s)):
             raise TaskSpecError(f"{where} [grid]: each shape must be [n_visible, n_hidden] of positive ints, got {s!r}")
     betas = _need(grid, "betas", list, f"{where} [grid]")
     if not betas or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0 for b in betas):
@@ -124,11 +137,21 @@ def load_suite(family_or_path: str | Path) -> tuple[dict, list[Cell]]:
     if n_samples < 1:
         raise TaskSpecError(f"{where} [data]: 'n_samples' must be ≥ 1")
     observables = _need(est, "observables", str, f"{where} [estimator]")
-    if observables not in ("weights", "weights+biases"):
-        raise TaskSpecError(f"{where} [estimator]: unknown observables {observables!r}")
+    if observables not in _OBSERVABLES[family]:
+        raise TaskSpecError(f"{where} [estimator]: unknown observables {observables!r} for {family}; "
+                            f"known: {_OBSERVABLES[family]}")
     common = dict(suite=suite, family=family, units=units, recipe=recipe, n_data=n_samples, observables=observables)
     cells = []
-    if family == "planted":
+    if family == "ising":
+        models = _need(grid, "models", list, f"{where} [grid]")
+        if not models or any(x not in ISING_MODELS for x in models):
+            raise TaskSpecError(f"{where} [grid]: 'models' entries must be among {sorted(ISING_MODELS)}, got {models!r}")
+        scale = float(_need(data, "teacher_beta_scale", (int, float), f"{where} [data]"))
+        for name, (n, _), beta, seed in itertools.product(models, shapes, betas, seeds):
+            cells.append(Cell.from_spec(dict(common, model=name, n_visible=n, n_hidden=0, beta=float(beta),
+                                             symmetric=True, seed=seed, teacher_seed=seed + offset,
+                                             teacher_beta=float(beta) * scale)))
+    elif family == "planted":
         patterns = _need(grid, "patterns", list, f"{where} [grid]")
         if not patterns or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in patterns):
             raise TaskSpecError(f"{where} [grid]: 'patterns' must be positive ints, got {patterns!r}")
@@ -184,19 +207,39 @@ def _planted(spec: dict, seed: int) -> tuple[RBM, np.random.Generator]:
     return RBM(W, None, None, spec["units"]), rng
 
 
-def _recipe(spec: dict, seed: int):
+def _ising(spec: dict, seed: int, beta: float) -> tuple[IsingModel, np.random.Generator]:
+    """Curie–Weiss ``J = (β/N)(11ᵀ − I)``; SK ``J_ij = β G_ij/√N`` (G symmetric standard normal);
+    Hopfield with 2 patterns ``J = (β/N) Σ_μ ξ^μ ξ^μᵀ`` (zero diagonal, ξ ∈ {±1}^N); h = 0."""
+    N = spec["n_visible"]
+    rng = np.random.default_rng(seed)
+    if spec["model"] == "curie-weiss":
+        J = np.full((N, N), beta / N)
+    elif spec["model"] == "sk":
+        G = np.triu(rng.standard_normal((N, N)), 1)
+        J = beta * (G + G.T) / np.sqrt(N)
+    else:
+        xi = 2.0 * rng.integers(0, 2, (2, N)) - 1.0
+        J = (beta / N) * (xi.T @ xi)
+    np.fill_diagonal(J, 0.0)
+    return IsingModel(J), rng
+
+
+def _recipe(spec: dict, seed: int, teacher: bool = False):
+    if spec["family"] == "ising":
+        return _ising(spec, seed, spec["teacher_beta"] if teacher else spec["beta"])
     return _planted(spec, seed) if spec["recipe"] == "planted" else _mattis(spec, seed)
 
 
-def build_model(cell: Cell | dict) -> RBM:
-    """The cell's RBM (recipe ``mattis+disorder``: ``W = (β/√n)(ξηᵀ + disorder·G)``; ``planted``:
-    ``W = (β/√n)(Σ_μ ξ^μ η^μᵀ + noise·G)``), seeded by the cell's seed."""
+def build_model(cell: Cell | dict) -> RBM | IsingModel:
+    """The cell's model (recipe ``mattis+disorder``: ``W = (β/√n)(ξηᵀ + disorder·G)``; ``planted``:
+    ``W = (β/√n)(Σ_μ ξ^μ η^μᵀ + noise·G)``; ``ising``: see :func:`_ising`), seeded by the cell's seed."""
     spec = cell.spec if isinstance(cell, Cell) else cell
     return _recipe(spec, spec["seed"])[0]
 
 
 def build_data(cell: Cell | dict) -> np.ndarray:
-    """``n_data`` exact samples of the teacher RBM (same recipe, seed ``teacher_seed``)."""
+    """``n_data`` exact samples of the teacher (same recipe, seed ``teacher_seed``; Ising: at
+    ``teacher_beta``)."""
     spec = cell.spec if isinstance(cell, Cell) else cell
-    teacher, rng = _recipe(spec, spec["teacher_seed"])
+    teacher, rng = _recipe(spec, spec["teacher_seed"], teacher=True)
     return teacher.sample_exact(spec["n_data"], rng)
