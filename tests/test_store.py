@@ -25,7 +25,7 @@ def checksums(root):
 
 def test_generated_files_verify_and_carry_provenance(results):
     assert store.verify(results) == []
-    rel, rel_s = groundtruth.ground_truth_paths("exact-rbm")
+    rel, rel_s, rel_o = groundtruth.ground_truth_paths("exact-rbm")
     table = store.read_table(results, rel)
     assert table.num_rows == 4 * 17
     meta = json.loads(table.schema.metadata[b"snrbench"])
@@ -34,6 +34,10 @@ def test_generated_files_verify_and_carry_provenance(results):
     assert table.schema.field("tau_grad").metadata[b"unit"] == b"sweeps"
     spec = store.read_table(results, rel_s).to_pandas()
     assert set(spec.sector) == {"even", "odd", "all"}
+    op = store.read_table(results, rel_o).to_pandas()
+    assert len(op) == 4 * 4 * 17 and set(op.start) == {"uniform", "data"}
+    assert set(op.burn_in_rule) == {"0", "ceil(5/observable_gap)"}
+    assert (op.bias2 <= op.mse * (1 + 1e-12)).all()
 
 
 def test_one_changed_byte_fails_verify(results):
@@ -79,7 +83,7 @@ def test_interrupted_generation_keeps_previous_files_and_resumes(results, monkey
     after = {p: h for p, h in checksums(results).items() if ".partial" not in p.parts}
     assert after == before  # stored results untouched
     assert store.verify(results) == []
-    assert len(list((results / ".partial" / "exact-rbm").glob("*.curves.parquet"))) == 2
+    assert len(list((results / ".partial" / "exact-rbm").glob("*.ground_truth.parquet"))) == 2
     # a first generation interrupted the same way resumes where it stopped
     fresh = results.parent / "fresh"
     calls.clear()

@@ -1,6 +1,10 @@
 """Ground-truth generation for a family: every cell solved, stored, resumable.
 
-Each finished cell is first written to ``results/.partial/<family>/<cell_id>.parquet`` (atomic);
+Three tables per family: the stationary curves (``<family>.parquet``), the mode spectrum
+(``<family>.spectrum.parquet``) and the operational curves (``<family>.operational.parquet``: burn-in B
+from a uniform or data start, bias included; :mod:`snrbench.operational`).
+
+Each finished cell is first written to ``results/.partial/<family>/<cell_id>.*.parquet`` (atomic);
 a re-run skips those, so an interrupted generation resumes where it stopped. Only when every cell
 is done are the family's files written (atomically, with the manifest) and the partials removed:
 the previous files stay intact until then.
@@ -18,22 +22,70 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import exact, store
+from . import exact, operational, store
 from .schema import arrow_schema
 from .spectral import T_GRID
+from .ising import IsingModel
+from .model import all_states
 from .tasks import Cell, build_data, build_model, load_suite
 
 __all__ = ["solve_cell", "generate", "ground_truth_paths", "is_current"]
 
 PRECISION = "float64 rates (relative accuracy ~1e-15); generator eigenpairs by FLINT/Arb QR at ≥ 256 bits"
+PRECISION_ISING = ("float64 flip rates; generator eigenpairs by float64 eigh per spin-flip sector "
+                   "(slow eigenvalues checked against their Dirichlet-form Rayleigh quotients, eig_check)")
 
 
-def ground_truth_paths(family: str) -> tuple[str, str]:
-    return f"ground_truth/{family}.parquet", f"ground_truth/{family}.spectrum.parquet"
+#: The tables of a family's ground truth, in the order of :func:`ground_truth_paths`.
+GT_TABLES = ("ground_truth", "spectrum", "operational")
+_SUFFIX = {"ground_truth": "", "spectrum": ".spectrum", "operational": ".operational"}
 
 
-def solve_cell(spec_json: str) -> tuple[dict, dict]:
-    """Solve one cell exactly; return column dicts for the ground-truth and spectrum tables."""
+def ground_truth_paths(family: str) -> tuple[str, str, str]:
+    """Relative paths of the family's ground-truth, spectrum and operational tables."""
+    return tuple(f"ground_truth/{family}{_SUFFIX[t]}.parquet" for t in GT_TABLES)
+
+
+def _state_index(x: np.ndarray) -> np.ndarray:
+    """Row index in :func:`snrbench.model.all_states` of each ±1 / 0-1 configuration."""
+    bits = (np.asarray(x) > 0).astype(np.int64)
+    return bits @ (1 << np.arange(bits.shape[1]))
+
+
+def operational_curves(model, data, observables: str, sol, base: dict) -> dict:
+    """Columns of the operational table for one cell: start ∈ {uniform, data} × B ∈ {0, ⌈5/γ_obs⌉}."""
+    if isinstance(model, IsingModel):
+        from .exact_ising import chain_modes
+
+        modes = chain_modes(model)
+    else:
+        modes = exact.chain_modes(model, observables)
+    n_states = modes.right.shape[0]
+    data_start = np.bincount(_state_index(data), minlength=n_states) / len(data)
+    starts = {"uniform": np.full(n_states, 1.0 / n_states), "data": data_start}
+    rules = {"0": 0.0, "ceil(5/observable_gap)": float(np.ceil(5.0 / sol.observable_gap()))}
+    stationary = sol.log10_q(T_GRID)
+    nT = len(T_GRID)
+    cols = {k: [] for k in ("start", "burn_in_rule", "burn_in", "T", "log10_q_op", "mse", "bias2", "log10_q")}
+    for start, pi0 in starts.items():
+        for rule, B in rules.items():
+            mse, bias2 = operational.window_error(modes, pi0, T_GRID, B)
+            cols["start"] += [start] * nT
+            cols["burn_in_rule"] += [rule] * nT
+            cols["burn_in"] += [B] * nT
+            cols["T"] += T_GRID.tolist()
+            cols["log10_q_op"] += (np.log10(sol.grad_norm2) - np.log10(mse)).tolist()
+            cols["mse"] += mse.tolist()
+            cols["bias2"] += bias2.tolist()
+            cols["log10_q"] += stationary.tolist()
+    n = len(cols["T"])
+    out = {k: [v] * n for k, v in base.items()}
+    out.update(cols)
+    return out
+
+
+def solve_cell(spec_json: str) -> dict[str, dict]:
+    """Solve one cell exactly; return column dicts for the ground-truth, spectrum and operational tables."""
     cell = Cell(spec_json)
     spec = cell.spec
     rbm, data = build_model(cell), build_data(cell)
@@ -59,36 +111,36 @@ def solve_cell(spec_json: str) -> tuple[dict, dict]:
         weight_fraction=(sol.weights[order] / sol.total_variance).tolist(),
         weight_m=sol.weights_m[order].tolist(), gap_method=[sol.method] * K,
     )
-    return curves, spectrum
+    return dict(ground_truth=curves, spectrum=spectrum,
+                operational=operational_curves(rbm, data, spec["observables"], sol, base))
 
 
 def _partial_dir(root: Path, family: str) -> Path:
     return root / ".partial" / family
 
 
-def _write_partial(root: Path, family: str, cell_id: str, curves: dict, spectrum: dict) -> None:
+def _write_partial(root: Path, family: str, cell_id: str, tables: dict) -> None:
     folder = _partial_dir(root, family)
-    for suffix, name, cols in (("spectrum", "spectrum", spectrum), ("curves", "ground_truth", curves)):
-        table = pa.Table.from_pydict(cols, schema=arrow_schema(name))
-        store.atomic_write(folder / f"{cell_id}.{suffix}.parquet", lambda tmp: pq.write_table(table, tmp))
+    for name in GT_TABLES[::-1]:  # the main table last: its presence marks the cell done
+        table = pa.Table.from_pydict(tables[name], schema=arrow_schema(name))
+        store.atomic_write(folder / f"{cell_id}.{name}.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
 def _read_partial(root: Path, family: str, cell_id: str):
     folder = _partial_dir(root, family)
     try:
-        return (pq.read_table(folder / f"{cell_id}.curves.parquet"),
-                pq.read_table(folder / f"{cell_id}.spectrum.parquet"))
+        return {name: pq.read_table(folder / f"{cell_id}.{name}.parquet") for name in GT_TABLES}
     except (OSError, pa.ArrowInvalid):
         return None
 
 
 def is_current(root: Path, family: str, cells: list[Cell]) -> bool:
     """True when the stored ground truth verifies and holds exactly this suite's cells."""
-    rel, rel_s = ground_truth_paths(family)
+    paths = ground_truth_paths(family)
     problems = [p for p in store.verify(root) if p.startswith(("ground_truth/" + family + ".", str(root / "manifest")))]
-    if problems or not (root / rel).exists() or not (root / rel_s).exists():
+    if problems or not all((root / rel).exists() for rel in paths):
         return False
-    stored = set(pq.read_table(root / rel, columns=["cell_id"]).column("cell_id").to_pylist())
+    stored = set(pq.read_table(root / paths[0], columns=["cell_id"]).column("cell_id").to_pylist())
     return stored == {c.cell_id for c in cells}
 
 
@@ -112,14 +164,14 @@ def generate(family: str, root: Path | str = "results", force: bool = False, wor
     try:
         if workers == 1:
             for c in todo:
-                _write_partial(root, family, c.cell_id, *solve_cell(c.spec_json))
+                _write_partial(root, family, c.cell_id, solve_cell(c.spec_json))
                 bar.update()
         else:
             with ProcessPoolExecutor(workers) as pool:
                 futures = {pool.submit(solve_cell, c.spec_json): c for c in todo}
                 try:
                     for fut in as_completed(futures):
-                        _write_partial(root, family, futures[fut].cell_id, *fut.result())
+                        _write_partial(root, family, futures[fut].cell_id, fut.result())
                         bar.update()
                 except BaseException:
                     for fut in futures:
@@ -128,14 +180,12 @@ def generate(family: str, root: Path | str = "results", force: bool = False, wor
     finally:
         bar.close()
     parts = [_read_partial(root, family, c.cell_id) for c in cells]
-    curves = pa.concat_tables([p[0] for p in parts])
-    spectrum = pa.concat_tables([p[1] for p in parts])
-    info = dict(suite=header["suite"], family=family, method="exact", precision=PRECISION,
+    info = dict(suite=header["suite"], family=family, method="exact",
+                precision=PRECISION_ISING if family == "ising" else PRECISION,
                 suite_file=Path(header["path"]).name,
                 seeds=sorted({json.loads(c.spec_json)["seed"] for c in cells}))
-    rel, rel_s = ground_truth_paths(family)
-    store.write_table(root, rel_s, "spectrum", spectrum, **info)
-    store.write_table(root, rel, "ground_truth", curves, **info)
+    for name, rel in list(zip(GT_TABLES, ground_truth_paths(family)))[::-1]:  # the main table last
+        store.write_table(root, rel, name, pa.concat_tables([p[name] for p in parts]), **info)
     shutil.rmtree(_partial_dir(root, family), ignore_errors=True)
     try:
         (root / ".partial").rmdir()

@@ -29,6 +29,7 @@ a burn-in of ``⌈5/γ_obs⌉`` sweeps is exact even when ``γ_obs`` is far belo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -51,8 +52,9 @@ class ChainModes:
     left: np.ndarray
     ft: np.ndarray
 
+    @cached_property
     def coefficients(self):
-        """``(C (K, d), e (K,), X (K, K))``."""
+        """``(C (K, d), e (K,), X (K, K))`` (computed once)."""
         C = self.left @ self.ft
         e = self.left @ (self.ft**2).sum(axis=1)
         G = self.ft @ C.T  # (V, K): g_l on the recorded states
@@ -79,7 +81,7 @@ def window_error(modes: ChainModes, start: np.ndarray, T, burn_in: float) -> tup
         raise ValueError("start must be a probability vector over the recorded states")
     if burn_in < 0:
         raise ValueError(f"burn_in must be ≥ 0 sweeps, got {burn_in}")
-    C, e, X = modes.coefficients()
+    C, e, X = modes.coefficients
     gaps = np.clip(np.asarray(modes.gaps, dtype=np.float64), 0.0, 1.0)
     with np.errstate(divide="ignore"):
         loglam = np.log1p(-gaps)

@@ -67,6 +67,17 @@ SPECTRUM = _CELL + [
     Column("gap_method", pa.string(), "", "how the gaps were computed"),
 ]
 
+OPERATIONAL = _CELL + [
+    Column("start", pa.string(), "", "start distribution π_0 of v_0: uniform | data (the data set's empirical law, as in CD)"),
+    Column("burn_in_rule", pa.string(), "", "0 | ceil(5/observable_gap)"),
+    Column("burn_in", pa.float64(), "sweeps", "burn-in B before the window (float: may exceed int64)"),
+    Column("T", pa.int64(), "sweeps", "window length T (same sweep as the ground-truth table)"),
+    Column("log10_q_op", pa.float64(), "log10(dimensionless)", "log10 Q_op = log10(‖g‖² / E‖ĝ − g‖²), bias included"),
+    Column("mse", pa.float64(), "f²", "E‖ĝ(T) − g‖² = ‖bias‖² + Tr Cov_op"),
+    Column("bias2", pa.float64(), "f²", "‖E ĝ(T) − g‖²"),
+    Column("log10_q", pa.float64(), "log10(dimensionless)", "stationary log10 Q(T) of the same cell, beside it"),
+]
+
 _ENTRY = [
     Column("predictor", pa.string(), "", "entry name (unique per access tier)"),
     Column("access", pa.string(), "", "white-box | black-box"),
@@ -97,7 +108,8 @@ SCORES = _CELL + _ENTRY + [
     Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
 ]
 
-TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM, "predictions": PREDICTIONS, "scores": SCORES}
+TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM, "operational": OPERATIONAL,
+          "predictions": PREDICTIONS, "scores": SCORES}
 
 
 def arrow_schema(table: str) -> pa.Schema:
