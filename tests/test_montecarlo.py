@@ -34,3 +34,16 @@ def test_mc_detects_a_wrong_model():
     mc = mc_q_curve(rbm, data, T=T, n_replicates=2048, seed=3, n_boot=200)
     wrong = solve(other, data).log10_q(T)
     assert np.mean((mc.ci_low <= wrong) & (wrong <= mc.ci_high)) < 0.5
+
+
+def test_diagnostics_pass_a_mixing_cell_and_flag_a_frozen_start():
+    """Fast cell from exact starts: R̂ ≈ 1, doubling rule holds. Strongly coupled biased RBM from a
+    uniform start without burn-in, chains stuck in their wells: flagged (stored flagged, not dropped)."""
+    cell = CELLS["n6m3-b1-bias-s0"]
+    rbm, data = build_model(cell), build_data(cell)
+    grid = 2 ** np.arange(11)
+    ok = mc_q_curve(rbm, data, T=grid, n_replicates=256, seed=1, n_boot=20)
+    assert ok.rhat < 1.01 and ok.doubling_ok and not ok.flagged
+    stuck = type(rbm)(rbm.W * 6.0, rbm.a, rbm.b, rbm.units)
+    bad = mc_q_curve(stuck, data, T=grid, n_replicates=256, seed=1, n_boot=20, start="uniform")
+    assert bad.flagged and not bad.doubling_ok  # frozen components: τ not measurable

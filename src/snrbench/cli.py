@@ -1,4 +1,4 @@
-"""Command line: ``snrbench {run,groundtruth,predict,score,leaderboard,submit,verify,summary,plot}``."""
+"""Command line: ``snrbench {run,groundtruth,ladder,predict,score,leaderboard,submit,verify,summary,plot}``."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-DEFAULT_FAMILIES = ("exact-rbm", "planted")
+DEFAULT_FAMILIES = ("exact-rbm", "planted", "ising")
 
 
 def _cmd_groundtruth(args) -> int:
@@ -22,6 +22,28 @@ def _cmd_groundtruth(args) -> int:
         else:
             print(f"{family}: {out['computed']} of {out['cells']} cells computed with {out['workers']} worker(s) "
                   f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_ladder(args) -> int:
+    from .groundtruth import generate
+    from .ladder import agreement
+    from .tasks import EXACT_FAMILIES
+
+    families = [f for f in args.family if f in EXACT_FAMILIES]
+    for family in families:
+        t0 = time.perf_counter()
+        out = generate(family, args.results, force=args.force, workers=args.workers, progress=not args.quiet,
+                       kind="ladder")
+        done = "stored and verified" if out["skipped"] else f"computed in {time.perf_counter() - t0:.1f} s"
+        a = agreement(args.results, [family])
+        print(f"ladder {family}: {a['cells']} cells {done}; exact log10 Q inside the 95% CI at {a['inside']}/"
+              f"{a['points']} = {a['coverage']:.1%} of (cell, T); median |Tr Ĉ/Tr Cov − 1| = "
+              f"{a['median_rel_err']:.2%}; {a['flagged_cells']} cells flagged by R̂/doubling")
+    if len(families) > 1:
+        a = agreement(args.results, families)
+        print(f"ladder, all {a['cells']} exact cells: inside CI {a['inside']}/{a['points']} = {a['coverage']:.1%}; "
+              f"median rel. err. of Tr Cov {a['median_rel_err']:.2%}; {a['flagged_cells']} flagged")
     return 0
 
 
@@ -137,8 +159,10 @@ def _cmd_submit(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    """The main job: ground truth (skipped when stored and verified) → every entry → scores → leaderboard."""
+    """The main job: ground truth and its Monte Carlo ladder check (each skipped when stored and
+    verified) → every entry → scores → leaderboard."""
     rc = _cmd_groundtruth(args)
+    rc = rc or _cmd_ladder(args)
     rc = rc or _cmd_verify(args)
     rc = rc or _cmd_plot(args)
     rc = rc or _cmd_summary(args)
@@ -161,8 +185,9 @@ def main(argv=None) -> int:
                              "with a suite file in tasks/)")
 
     for name, fn, helptext in (
-        ("run", _cmd_run, "main job: ground truth → every entry → scores → leaderboard"),
+        ("run", _cmd_run, "main job: ground truth → ladder check → every entry → scores → leaderboard"),
         ("groundtruth", _cmd_groundtruth, "generate (or resume) exact ground truth for a family"),
+        ("ladder", _cmd_ladder, "Monte Carlo ground truth on every exact cell, checked against the exact curves"),
         ("verify", _cmd_verify, "check stored results against the manifest checksums and the schema"),
         ("summary", _cmd_summary, "print the per-cell summary table"),
         ("plot", _cmd_plot, "write Q(T) figures"),
@@ -177,10 +202,10 @@ def main(argv=None) -> int:
             fam(sp)
         if name == "submit":
             sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
-        if name in ("run", "groundtruth", "predict", "submit"):
+        if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
-        if name in ("run", "groundtruth", "predict"):
+        if name in ("run", "groundtruth", "ladder", "predict"):
             sp.add_argument("--force", action="store_true", help="recompute even when stored results verify")
         if name in ("run", "predict", "submit"):
             sp.add_argument("--time-limit", type=float, default=300.0, help="seconds per cell and entry (default 300)")

@@ -115,29 +115,41 @@ def solve_cell(spec_json: str) -> dict[str, dict]:
                 operational=operational_curves(rbm, data, spec["observables"], sol, base))
 
 
-def _partial_dir(root: Path, family: str) -> Path:
-    return root / ".partial" / family
+def _kind(kind: str):
+    """(cell function, table names, relative paths, partial folder name, method) of a generation kind."""
+    if kind == "exact":
+        return solve_cell, GT_TABLES, ground_truth_paths, "{family}", "exact"
+    if kind == "ladder":
+        from . import ladder
+
+        return ladder.ladder_cell, ("ladder",), lambda f: (ladder.ladder_path(f),), "ladder-{family}", "monte-carlo"
+    raise ValueError(f"unknown generation kind {kind!r}")
 
 
-def _write_partial(root: Path, family: str, cell_id: str, tables: dict) -> None:
-    folder = _partial_dir(root, family)
-    for name in GT_TABLES[::-1]:  # the main table last: its presence marks the cell done
+def _partial_dir(root: Path, family: str, kind: str = "exact") -> Path:
+    return root / ".partial" / _kind(kind)[3].format(family=family)
+
+
+def _write_partial(root: Path, family: str, cell_id: str, tables: dict, kind: str = "exact") -> None:
+    folder = _partial_dir(root, family, kind)
+    for name in _kind(kind)[1][::-1]:  # the main table last: its presence marks the cell done
         table = pa.Table.from_pydict(tables[name], schema=arrow_schema(name))
         store.atomic_write(folder / f"{cell_id}.{name}.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
-def _read_partial(root: Path, family: str, cell_id: str):
-    folder = _partial_dir(root, family)
+def _read_partial(root: Path, family: str, cell_id: str, kind: str = "exact"):
+    folder = _partial_dir(root, family, kind)
     try:
-        return {name: pq.read_table(folder / f"{cell_id}.{name}.parquet") for name in GT_TABLES}
+        return {name: pq.read_table(folder / f"{cell_id}.{name}.parquet") for name in _kind(kind)[1]}
     except (OSError, pa.ArrowInvalid):
         return None
 
 
-def is_current(root: Path, family: str, cells: list[Cell]) -> bool:
-    """True when the stored ground truth verifies and holds exactly this suite's cells."""
-    paths = ground_truth_paths(family)
-    problems = [p for p in store.verify(root) if p.startswith(("ground_truth/" + family + ".", str(root / "manifest")))]
+def is_current(root: Path, family: str, cells: list[Cell], kind: str = "exact") -> bool:
+    """True when the stored tables verify and hold exactly this suite's cells."""
+    paths = _kind(kind)[2](family)
+    problems = [p for p in store.verify(root)
+                if p.startswith(tuple(paths) + tuple(r.replace(".parquet", ".") for r in paths) + (str(root / "manifest"),))]
     if problems or not all((root / rel).exists() for rel in paths):
         return False
     stored = set(pq.read_table(root / paths[0], columns=["cell_id"]).column("cell_id").to_pylist())
@@ -145,33 +157,35 @@ def is_current(root: Path, family: str, cells: list[Cell]) -> bool:
 
 
 def generate(family: str, root: Path | str = "results", force: bool = False, workers: int | None = None,
-             progress: bool = True, suite_file: str | Path | None = None) -> dict:
-    """Generate (or resume) the family's ground truth; returns a summary dict with timings."""
+             progress: bool = True, suite_file: str | Path | None = None, kind: str = "exact") -> dict:
+    """Generate (or resume) the family's ground truth (``kind="exact"``) or its Monte Carlo ladder
+    check (``kind="ladder"``, :mod:`snrbench.ladder`); returns a summary dict with timings."""
     from tqdm.auto import tqdm
 
     root = Path(root)
     header, cells = load_suite(suite_file or family)
     family = header["family"]
+    fn, names, paths, _, method = _kind(kind)
     t0 = time.perf_counter()
-    if not force and is_current(root, family, cells):
+    if not force and is_current(root, family, cells, kind):
         return dict(family=family, cells=len(cells), computed=0, skipped=True, seconds=0.0)
     if force:
-        shutil.rmtree(_partial_dir(root, family), ignore_errors=True)
-    todo = [c for c in cells if _read_partial(root, family, c.cell_id) is None]
+        shutil.rmtree(_partial_dir(root, family, kind), ignore_errors=True)
+    todo = [c for c in cells if _read_partial(root, family, c.cell_id, kind) is None]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"ground truth {family}", unit="cell",
-               disable=not progress)
+    desc = f"{'ground truth' if kind == 'exact' else kind} {family}"
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc, unit="cell", disable=not progress)
     try:
         if workers == 1:
             for c in todo:
-                _write_partial(root, family, c.cell_id, solve_cell(c.spec_json))
+                _write_partial(root, family, c.cell_id, fn(c.spec_json), kind)
                 bar.update()
         else:
             with ProcessPoolExecutor(workers) as pool:
-                futures = {pool.submit(solve_cell, c.spec_json): c for c in todo}
+                futures = {pool.submit(fn, c.spec_json): c for c in todo}
                 try:
                     for fut in as_completed(futures):
-                        _write_partial(root, family, futures[fut].cell_id, fut.result())
+                        _write_partial(root, family, futures[fut].cell_id, fut.result(), kind)
                         bar.update()
                 except BaseException:
                     for fut in futures:
@@ -179,14 +193,16 @@ def generate(family: str, root: Path | str = "results", force: bool = False, wor
                     raise
     finally:
         bar.close()
-    parts = [_read_partial(root, family, c.cell_id) for c in cells]
-    info = dict(suite=header["suite"], family=family, method="exact",
-                precision=PRECISION_ISING if family == "ising" else PRECISION,
+    parts = [_read_partial(root, family, c.cell_id, kind) for c in cells]
+    precision = PRECISION_ISING if family == "ising" else PRECISION
+    if kind == "ladder":
+        from .ladder import PRECISION as precision
+    info = dict(suite=header["suite"], family=family, method=method, precision=precision,
                 suite_file=Path(header["path"]).name,
                 seeds=sorted({json.loads(c.spec_json)["seed"] for c in cells}))
-    for name, rel in list(zip(GT_TABLES, ground_truth_paths(family)))[::-1]:  # the main table last
+    for name, rel in list(zip(names, paths(family)))[::-1]:  # the main table last
         store.write_table(root, rel, name, pa.concat_tables([p[name] for p in parts]), **info)
-    shutil.rmtree(_partial_dir(root, family), ignore_errors=True)
+    shutil.rmtree(_partial_dir(root, family, kind), ignore_errors=True)
     try:
         (root / ".partial").rmdir()
     except OSError:

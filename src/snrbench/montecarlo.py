@@ -9,6 +9,13 @@ window mean ``f̄_r(T)`` (running sums read at each T). With ``ĝ_r(T) = mean_da
 
 Chains start from exact samples of p(v) where the model is small enough (``start="exact"``), so no
 burn-in is needed; ``start="uniform"`` with ``burn_in`` sweeps otherwise.
+
+Equilibration diagnostics (:mod:`snrbench.diagnostics`) on the projections of f onto its top 3
+principal components (from the starting states), recorded every ``max(T)/2048`` sweeps: split-R̂
+(worst component) and the doubling rule on the recorded series (L = half of it). ``flagged`` when
+R̂ > 1.01 or the doubling rule fails. Chains that start in equilibrium give unbiased curves even when
+flagged (the replicates are independent exact draws); a flag then says the chains do not mix within
+the window, which matters for any start that is not exact.
 """
 from __future__ import annotations
 
@@ -21,7 +28,12 @@ from .ising import IsingModel
 from .model import RBM
 from .observables import gradient_observables
 from .sampler import make_sampler
+from .diagnostics import doubling_rule, split_rhat
 from .spectral import T_GRID
+
+#: Split-R̂ above this flags a cell.
+RHAT_MAX = 1.01
+_N_RECORDED = 2048
 
 __all__ = ["MonteCarloCurve", "mc_q_curve"]
 
@@ -40,6 +52,16 @@ class MonteCarloCurve:
     grad_norm2: float
     n_replicates: int
     sweeps: int
+    rhat: float = float("nan")
+    tau_L: float = float("nan")
+    tau_2L: float = float("nan")
+    doubling_ok: bool = False
+    thin: int = 1
+
+    @property
+    def flagged(self) -> bool:
+        """R̂ above :data:`RHAT_MAX` or the doubling rule failed."""
+        return not (self.rhat <= RHAT_MAX and self.doubling_ok)
 
 
 def _q_from_means(means: np.ndarray, data_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -66,8 +88,22 @@ def mc_q_curve(rbm: RBM | IsingModel, data, observables: str = "weights", T=T_GR
         raise ValueError(f"start must be 'exact' or 'uniform', got {start!r}")
     gibbs = make_sampler(rbm, n_replicates, device=device, dtype=dtype, seed=seed, v0=v0)
     gibbs.run(burn_in)
-    win = gibbs.window_means(T.tolist(), observables)
-    means = np.stack([win[int(t)].cpu().numpy().astype(np.float64) for t in T])  # (n_T, R, n_obs)
+    f = gibbs.observables(observables)
+    centre = f.mean(0)
+    _, _, Vt = torch.linalg.svd(f - centre, full_matrices=False)
+    pcs = Vt[:3].T  # (n_obs, ≤ 3)
+    thin = max(1, int(T.max()) // _N_RECORDED)
+    acc, win, rec = torch.zeros_like(f), {}, []
+    for t in range(1, int(T.max()) + 1):
+        gibbs.sweep()
+        f = gibbs.observables(observables)
+        acc += f
+        if t in T:
+            win[t] = (acc / t).cpu().numpy().astype(np.float64)
+        if t % thin == 0:
+            rec.append(((f - centre) @ pcs).cpu().numpy())
+    means = np.stack([win[int(t)] for t in T])  # (n_T, R, n_obs)
+    diag = _diagnostics(np.stack(rec, axis=1)) if len(rec) >= 8 else {}
     data_mean = gradient_observables(rbm, np.asarray(data, dtype=np.float64), observables).mean(axis=0)
     lq, tc, g2 = _q_from_means(means, data_mean)
     boot = np.empty((n_boot, len(T)))
@@ -76,7 +112,23 @@ def mc_q_curve(rbm: RBM | IsingModel, data, observables: str = "weights", T=T_GR
         boot[b] = _q_from_means(means[:, idx], data_mean)[0]
     lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0)
     return MonteCarloCurve(T=T, log10_q=lq, ci_low=lo, ci_high=hi, trace_cov=tc, trace_cov_se=_trace_cov_se(means), grad_norm2=g2,
-                           n_replicates=n_replicates, sweeps=int(n_replicates * (T.max() + burn_in)))
+                           n_replicates=n_replicates, sweeps=int(n_replicates * (T.max() + burn_in)), thin=thin,
+                           **diag)
+
+
+def _diagnostics(series: np.ndarray) -> dict:
+    """Worst split-R̂ and doubling check over the recorded PC series ``(R, L, k)``."""
+    rhat = max(split_rhat(series[:, :, k]) for k in range(series.shape[2]))
+    worst = None
+    for k in range(series.shape[2]):
+        x = series[:, :, k]
+        try:
+            chk = doubling_rule(x)
+        except ValueError:  # a component constant within some chain: nothing measurable moves
+            return dict(rhat=rhat, tau_L=float("inf"), tau_2L=float("inf"), doubling_ok=False)
+        if worst is None or (not chk.ok, chk.rel_change) > (not worst.ok, worst.rel_change):
+            worst = chk
+    return dict(rhat=rhat, tau_L=worst.tau_L, tau_2L=worst.tau_2L, doubling_ok=worst.ok)
 
 
 def _trace_cov_se(means: np.ndarray) -> np.ndarray:

@@ -147,16 +147,19 @@ class RandomScanGibbs(_ChainSampler):
         super().__init__(model, n_chains, device, dtype, seed, v0)
         self.J, self.h = self._tensor(model.J), self._tensor(model.h)
         self._rows = torch.arange(self.n_chains, device=self.device)
+        self._one = torch.ones((), device=self.device, dtype=self.dtype)
 
     def sweep(self) -> None:
         N = self.model.n_spins
         sites = torch.randint(0, N, (N, self.n_chains), generator=self.gen, device=self.device)
         u = torch.rand(N, self.n_chains, generator=self.gen, device=self.device, dtype=self.dtype)
+        # u < σ(2F) ⟺ F > ½ logit(u): one transform per sweep instead of a sigmoid per update
+        thresh = 0.5 * torch.logit(u) - self.h[sites]
         v = self.v
         for k in range(N):
             i = sites[k]
-            field = (self.J[i] * v).sum(dim=1) + self.h[i]
-            v[self._rows, i] = 2.0 * (u[k] < torch.sigmoid(2.0 * field)).to(self.dtype) - 1.0
+            up = (self.J[i] * v).sum(dim=1) > thresh[k]
+            v[self._rows, i] = torch.where(up, self._one, -self._one)
         self.n_sweeps += 1
 
     def basis_features(self) -> torch.Tensor:

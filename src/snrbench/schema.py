@@ -78,6 +78,28 @@ OPERATIONAL = _CELL + [
     Column("log10_q", pa.float64(), "log10(dimensionless)", "stationary log10 Q(T) of the same cell, beside it"),
 ]
 
+LADDER = _CELL + [
+    Column("T", pa.int64(), "sweeps", "window length T"),
+    Column("log10_q_mc", pa.float64(), "log10(dimensionless)", "Monte Carlo log10 Q(T, C=1)"),
+    Column("ci_low", pa.float64(), "log10(dimensionless)", "2.5% bootstrap percentile of log10 Q (over replicates)"),
+    Column("ci_high", pa.float64(), "log10(dimensionless)", "97.5% bootstrap percentile"),
+    Column("log10_q_exact", pa.float64(), "log10(dimensionless)", "exact log10 Q(T) of the cell"),
+    Column("inside_ci", pa.bool_(), "", "ci_low ≤ exact ≤ ci_high"),
+    Column("trace_cov_mc", pa.float64(), "f²", "Tr Ĉ(T), unbiased (ddof 1)"),
+    Column("trace_cov_se", pa.float64(), "f²", "standard error of Tr Ĉ(T)"),
+    Column("trace_cov_exact", pa.float64(), "f²", "exact Tr Cov(T)"),
+    Column("grad_norm2_mc", pa.float64(), "f²", "‖ḡ‖² − Tr Ĉ(T_max)/R"),
+    Column("grad_norm2_exact", pa.float64(), "f²", "exact ‖g‖²"),
+    Column("n_replicates", pa.int32(), "chains", "R independent replicate chains"),
+    Column("start", pa.string(), "", "exact (chains start from exact samples of p)"),
+    Column("rhat", pa.float64(), "", "worst split-R̂ over the top-3 principal components of f"),
+    Column("tau_L", pa.float64(), "recorded steps", "Sokal τ of the worst component from the first half (L)"),
+    Column("tau_2L", pa.float64(), "recorded steps", "the same from the whole record (2L)"),
+    Column("thin", pa.int32(), "sweeps", "sweeps per recorded step of the diagnostic series"),
+    Column("doubling_ok", pa.bool_(), "", "|τ(2L) − τ(L)|/τ(L) < 0.15 and L ≥ 5τ"),
+    Column("flagged", pa.bool_(), "", "R̂ > 1.01 or the doubling rule failed"),
+]
+
 _ENTRY = [
     Column("predictor", pa.string(), "", "entry name (unique per access tier)"),
     Column("access", pa.string(), "", "white-box | black-box"),
@@ -108,7 +130,7 @@ SCORES = _CELL + _ENTRY + [
     Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
 ]
 
-TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM, "operational": OPERATIONAL,
+TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM, "operational": OPERATIONAL, "ladder": LADDER,
           "predictions": PREDICTIONS, "scores": SCORES}
 
 
