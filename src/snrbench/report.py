@@ -31,7 +31,7 @@ def cell_summary(root: Path | str, family: str) -> pd.DataFrame:
 
 def plot_q_curves(root: Path | str, family: str, out: Path | str, seed: int = 0) -> Path:
     """Q(T) for the cells of one seed: one panel per shape, colour = β, line style = the cell kind
-    (sym/bias for exact-rbm, M1…M4/ferro for planted)."""
+    (sym/bias for exact-rbm, M1…M4/ferro for planted, cw/sk/hop2 for ising)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,19 +44,22 @@ def plot_q_curves(root: Path | str, family: str, out: Path | str, seed: int = 0)
     betas = sorted(df.beta.unique())
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
     rank = {"sym": "0", "bias": "1", "ferro": "~"}  # solid = symmetric (exact-rbm); control last
-    kinds = sorted({lab.split("-")[2] for lab in df.label}, key=lambda k: rank.get(k, k))
+    at = 0 if family == "ising" else 2  # where the kind sits in the label
+    df = df.assign(kind=df.label.str.split("-").str[at])
+    kinds = sorted(set(df.kind), key=lambda k: rank.get(k, k))
     styles = dict(zip(kinds, ["-", "--", ":", "-.", (0, (1, 1)), (0, (5, 1))] * 4))
     for ax, (n, m) in zip(axes[0], shapes):
         for beta, col in zip(betas, colors):
             for kind in kinds:
                 g = df[(df.n_visible == n) & (df.n_hidden == m) & (df.beta == beta)
-                       & (df.label.str.split("-").str[2] == kind)]
+                       & (df.kind == kind)]
                 if len(g):
                     g = g.sort_values("T")
                     ax.plot(g["T"], 10 ** g.log10_q, linestyle=styles[kind], color=col, marker=".",
                             label=f"β={beta:g} {kind}")
         ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", title=f"{family}: n={n}, m={m}, seed {seed}")
+        shape = f"N={n}" if family == "ising" else f"n={n}, m={m}"
+        ax.set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", title=f"{family}: {shape}, seed {seed}")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("Q(T) = ‖g‖² / Tr Cov ĝ(T)   (C = 1)")
     axes[0][-1].legend(fontsize=7, ncol=2)
