@@ -156,3 +156,16 @@ def brute_window_error(K, ft, start, T, burn_in):
         for b in range(a + 1, T):
             total += 2.0 * pis[a] @ (ft * (np.linalg.matrix_power(K, b - a) @ ft)).sum(axis=1)
     return total / T**2
+
+
+def assert_window_trace_cov(means, sol, rel_se=0.03):
+    """Replicate window means ``{T: (R, n_obs)}`` from equilibrium starts: Tr Ĉ(T) within 3 standard
+    errors of the exact ``sol.trace_cov(T)``, and the check resolves a ``rel_se``·3 error."""
+    for T, x in means.items():
+        x = x.numpy()
+        R = len(x)
+        z = ((x - x.mean(axis=0)) ** 2).sum(axis=1)
+        est, se = z.sum() / (R - 1), z.std(ddof=1) / np.sqrt(R)
+        want = float(sol.trace_cov([T])[0])
+        assert abs(est - want) < 3 * se, (T, est, want, se)
+        assert se < rel_se * want

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference import dense_ising_sweep
+from reference import assert_window_trace_cov, dense_ising_sweep
 from snrbench import exact, exact_ising
 from snrbench.ising import IsingModel, pair_observables
 from snrbench.sampler import RandomScanGibbs
@@ -55,14 +55,7 @@ def test_sampler_matches_exact(rng):
     R = 20_000
     X, p = model.probabilities()
     v0 = X[rng.choice(len(X), R, p=p)]
-    means = RandomScanGibbs(model, R, dtype=torch.float64, seed=5, v0=v0).window_means([1, 4, 16])
-    for T, x in means.items():
-        x = x.numpy()
-        z = ((x - x.mean(axis=0)) ** 2).sum(axis=1)
-        est, se = z.sum() / (R - 1), z.std(ddof=1) / np.sqrt(R)
-        want = float(sol.trace_cov([T])[0])
-        assert abs(est - want) < 3 * se, (T, est, want, se)
-        assert se < 0.03 * want
+    assert_window_trace_cov(RandomScanGibbs(model, R, dtype=torch.float64, seed=5, v0=v0).window_means([1, 4, 16]), sol)
 
 
 def test_bad_models_are_refused():

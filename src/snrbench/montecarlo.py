@@ -94,11 +94,12 @@ def mc_q_curve(rbm: RBM | IsingModel, data, observables: str = "weights", T=T_GR
     pcs = Vt[:3].T  # (n_obs, ≤ 3)
     thin = max(1, int(T.max()) // _N_RECORDED)
     acc, win, rec = torch.zeros_like(f), {}, []
+    read_at = set(T.tolist())
     for t in range(1, int(T.max()) + 1):
         gibbs.sweep()
         f = gibbs.observables(observables)
         acc += f
-        if t in T:
+        if t in read_at:
             win[t] = (acc / t).cpu().numpy().astype(np.float64)
         if t % thin == 0:
             rec.append(((f - centre) @ pcs).cpu().numpy())
