@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test clean-venv
+.PHONY: run test bench peers clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,18 @@ run: $(STAMP)
 	$(VENV)/bin/snrbench run
 
 test: $(STAMP)
+	$(VENV)/bin/asv check -E existing:$(CURDIR)/$(VENV)/bin/python
 	$(VENV)/bin/python -m pytest
+
+# A quick asv pass (each benchmark once) against .venv, recorded under .asv/ for this commit.
+bench: $(STAMP)
+	$(VENV)/bin/asv machine --yes >/dev/null
+	$(VENV)/bin/asv run --quick --show-stderr -E existing:$(CURDIR)/$(VENV)/bin/python --set-commit-hash $$(git rev-parse HEAD)
+
+# snrbench's sweep rate beside its floor and the peer samplers (optional extra "peers").
+peers: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[peers]'
+	$(VENV)/bin/python -m benchmarks.peers
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,13 +4,28 @@
 * :class:`RandomScanGibbs` (Ising family): one sweep is N single-site updates, each chain picking
   its own site uniformly at random and redrawing it from ``p(x_i | x_{−i})``.
 
-Units are drawn by comparing a uniform with the conditional probability (``σ(2x)`` for spins,
-``σ(x)`` for binary). Both expose the same interface: ``v`` (the recorded state, ``(n_chains, n)``),
+Both expose the same interface: ``v`` (the current visible states, ``(n_chains, n)``),
 :meth:`sweep`, :meth:`run`, :meth:`observables` (the gradient observables f of the current state),
 :meth:`basis_features` (the features whose products span the slow eigenfunctions, for Galerkin
 estimates) and :meth:`window_means`. This module imports no file-format or plotting code.
+
+The blocked-Gibbs core (DESIGN §8). A sweep costs two matrix products plus ``C·(n+m)`` uniforms; the
+rest is kept to three in-place element-wise passes per layer, with no allocation per sweep:
+
+* States are stored as 0/1 *on*-indicators ``x`` in preallocated buffers whatever the units; for
+  ±1 spins ``s = 2x − 1`` is folded into the product: the log-odds of ``h_j = +1`` are
+  ``2(sW + b)_j = 4(xW)_j + 2(b − 1ᵀW)_j``, one ``addmm`` with ``alpha = 4`` and a fixed bias.
+* A unit is switched on when ``u < σ(log-odds)`` with ``u ~ U[0, 1)``: ``addmm`` into a buffer,
+  ``sigmoid_`` in place, ``torch.lt(u, p, out=x)`` writing the new 0/1 state directly (no
+  ``torch.bernoulli``, no spin conversion). The uniforms are drawn in blocks of sweeps (one call per
+  block and layer), so :meth:`BlockGibbs.run` and repeated :meth:`BlockGibbs.sweep` consume the same
+  stream and give identical chains.
+* ``p(h = on | v)`` of the current state is kept after it is computed, so recording
+  ``E[h|v]``-based observables and then sweeping costs one product for the hidden layer, not two.
 """
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -20,18 +35,25 @@ from .model import RBM
 
 __all__ = ["BlockGibbs", "RandomScanGibbs", "make_sampler"]
 
+#: Uniforms drawn per block call are capped at about this many numbers.
+_UNIFORM_BLOCK = 1 << 18
+#: CPU chain groups (own generator each, swept concurrently by :meth:`BlockGibbs.run`).
+_GROUPS = 2
+
 
 class _ChainSampler:
     """Shared state handling: chains, device, dtype, own ``torch.Generator``, sweep counter."""
 
     model_type: type = object
 
-    def __init__(self, model, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0, v0=None):
+    def __init__(self, model, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0):
         if not isinstance(model, self.model_type):
             raise TypeError(f"{type(self).__name__} needs an snrbench.{self.model_type.__name__}, "
                             f"got {type(model).__name__}")
         if int(n_chains) < 1:
             raise ValueError(f"n_chains must be ≥ 1, got {n_chains}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.model = model
         self.n_chains = int(n_chains)
         self.device = torch.device(device)
@@ -39,27 +61,28 @@ class _ChainSampler:
         self.spin = model.units == "spin"
         self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
         self.n_sweeps = 0
-        if v0 is None:
-            u = torch.rand(self.n_chains, model.n_visible, generator=self.gen, device=self.device, dtype=dtype)
-            self.v = self._units(u < 0.5)
-        else:
-            self.set_state(v0)
 
     def _tensor(self, x) -> torch.Tensor:
-        return torch.tensor(np.array(x), device=self.device, dtype=self.dtype)
+        if isinstance(x, torch.Tensor):
+            return x.detach().to(device=self.device, dtype=self.dtype)
+        return torch.tensor(np.asarray(x), device=self.device, dtype=self.dtype)
 
-    def _units(self, on: torch.Tensor) -> torch.Tensor:
-        x = on.to(self.dtype)
-        return 2.0 * x - 1.0 if self.spin else x
-
-    def set_state(self, v) -> None:
+    def _check_state(self, v) -> torch.Tensor:
         v = self._tensor(v)
         if v.shape != (self.n_chains, self.model.n_visible):
             raise ValueError(f"state must have shape {(self.n_chains, self.model.n_visible)}, got {tuple(v.shape)}")
-        self.v = v.clone()
+        allowed = (-1.0, 1.0) if self.spin else (0.0, 1.0)
+        if not bool(((v == allowed[0]) | (v == allowed[1])).all()):
+            raise ValueError(f"{self.model.units} states must have entries in {allowed}")
+        return v
+
+    def _uniform_state(self) -> torch.Tensor:
+        u = torch.rand(self.n_chains, self.model.n_visible, generator=self.gen, device=self.device, dtype=self.dtype)
+        on = (u < 0.5).to(self.dtype)
+        return 2.0 * on - 1.0 if self.spin else on
 
     def run(self, n_sweeps: int) -> None:
-        """Advance all chains ``n_sweeps`` sweeps in place."""
+        """Advance all chains ``n_sweeps`` sweeps in place (returns nothing)."""
         for _ in range(int(n_sweeps)):
             self.sweep()
 
@@ -76,60 +99,169 @@ class _ChainSampler:
         for t in range(1, T_list[-1] + 1):
             self.sweep()
             f = self.observables() if which is None else self.observables(which)
-            acc = f.clone() if acc is None else acc.add_(f)
+            acc = f if acc is None else acc.add_(f)
             if t in T_list:
                 out[t] = acc / t
         return out
+
+
+class _ChainGroup:
+    """Rows ``[lo, hi)`` of a :class:`BlockGibbs`: their own generator and uniform blocks.
+
+    The state lives in the owner's augmented buffers ``[x | 1]`` and ``[y | 1]``, so one product
+    with ``[αW; c]`` gives the log-odds including the bias. A group's sweeps touch only its rows.
+    """
+
+    def __init__(self, owner: "BlockGibbs", lo: int, hi: int, seed: int):
+        C, n, m = hi - lo, owner.rbm.n_visible, owner.rbm.n_hidden
+        self.x, self.y = owner._xa[lo:hi], owner._ya[lo:hi]
+        self.xs, self.ys = self.x[:, :n], self.y[:, :m]
+        self.ph, self.pv = owner._ph[lo:hi], owner._pv[lo:hi]
+        self.gen = torch.Generator(device=owner.device).manual_seed(int(seed))
+        self.block = max(1, min(64, _UNIFORM_BLOCK // (C * (n + m))))
+        self.u = torch.empty(self.block, C * (n + m), device=owner.device, dtype=owner.dtype)
+        self.views = [(row[: C * m].view(C, m), row[C * m:].view(C, n)) for row in self.u]
+        self.next = self.block
+
+    def sweeps(self, n_sweeps: int, Wh: torch.Tensor, Wv: torch.Tensor, ph_current: bool) -> None:
+        for _ in range(n_sweeps):
+            if self.next == self.block:
+                self.u.uniform_(generator=self.gen)
+                self.next = 0
+            uh, uv = self.views[self.next]
+            if not ph_current:
+                torch.mm(self.x, Wh, out=self.ph).sigmoid_()
+            torch.lt(uh, self.ph, out=self.ys)
+            torch.mm(self.y, Wv, out=self.pv).sigmoid_()
+            torch.lt(uv, self.pv, out=self.xs)
+            self.next += 1
+            ph_current = False
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_GROUPS, thread_name_prefix="snrbench-gibbs")
+    return _POOL
 
 
 class BlockGibbs(_ChainSampler):
     """Blocked Gibbs sampler for ``n_chains`` independent chains of an :class:`~snrbench.RBM`.
 
     Parameters: ``rbm``, ``n_chains``, ``device="cpu"``, ``dtype=torch.float32`` (float64 on
-    request), ``seed=0`` (seeds the sampler's own generator; the global torch RNG is never touched),
-    ``v0`` (initial visible states, default uniform random units).
+    request), ``seed=0`` (seeds the sampler's own generators; the global torch RNG is never touched),
+    ``v0`` (initial visible states in the model's units, default uniform random units).
+    :meth:`run` advances every chain in place and returns nothing; ``v`` reads the states.
+
+    On the CPU, ``n_chains ≥ 128`` are split into two halves with their own generators, and
+    :meth:`run` sweeps the halves concurrently, one thread each (torch's CPU generator is serial,
+    so this draws the uniforms on both cores); the intra-op thread count is split between them for
+    the duration of the call. The split depends on ``n_chains`` and the device only, so the chains
+    are the same whatever the number of threads, and ``run(n)`` equals ``n`` calls of :meth:`sweep`.
     """
 
     model_type = RBM
 
     def __init__(self, rbm: RBM, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0, v0=None):
-        self._field = None
-        super().__init__(rbm, n_chains, device, dtype, seed, v0)
+        super().__init__(rbm, n_chains, device, dtype, seed)
         self.rbm = rbm
-        self.W, self.a, self.b = (self._tensor(x) for x in (rbm.W, rbm.a, rbm.b))
+        W, a, b = (self._tensor(x) for x in (rbm.W, rbm.a, rbm.b))
+        self.W = W
+        # log-odds of "on" = [x | 1] @ [αW; c], x the 0/1 indicators of the other layer
+        if self.spin:
+            alpha, c_h, c_v = 4.0, 2.0 * (b - W.sum(0)), 2.0 * (a - W.sum(1))
+        else:
+            alpha, c_h, c_v = 1.0, b, a
+        self._Wh = torch.cat([alpha * W, c_h[None, :]]).contiguous()
+        self._Wv = torch.cat([alpha * W.T, c_v[None, :]]).contiguous()
+        C, n, m = self.n_chains, rbm.n_visible, rbm.n_hidden
+        kw = dict(device=self.device, dtype=dtype)
+        self._xa = torch.ones(C, n + 1, **kw)  # [visible on-indicators (the state) | 1]
+        self._ya = torch.ones(C, m + 1, **kw)  # [hidden on-indicators | 1]
+        self._ph = torch.empty(C, m, **kw)  # p(h on | v) of the current state, once computed
+        self._pv = torch.empty(C, n, **kw)
+        self._ph_current = False
+        parts = _GROUPS if (self.device.type == "cpu" and C >= 64 * _GROUPS) else 1
+        bounds = np.linspace(0, C, parts + 1).astype(int)
+        seeds = np.random.SeedSequence(int(seed)).generate_state(parts + 1)
+        self.gen = torch.Generator(device=self.device).manual_seed(int(seeds[-1]))  # the initial state
+        self._groups = [_ChainGroup(self, lo, hi, s) for lo, hi, s in zip(bounds[:-1], bounds[1:], seeds)]
+        self.set_state(self._uniform_state() if v0 is None else v0)
+
+    @property
+    def v(self) -> torch.Tensor:
+        """Current visible states in the model's units, ``(n_chains, n)`` (a new tensor)."""
+        x = self._xa[:, : self.rbm.n_visible]
+        return 2.0 * x - 1.0 if self.spin else x.clone()
 
     def set_state(self, v) -> None:
-        super().set_state(v)
-        self._field = None
+        """Set every chain's visible state (entries in the model's units)."""
+        v = self._check_state(v)
+        self._xa[:, : self.rbm.n_visible] = (v + 1.0) / 2.0 if self.spin else v
+        self._ph_current = False
 
-    def _draw(self, field: torch.Tensor) -> torch.Tensor:
-        u = torch.rand(field.shape, generator=self.gen, device=self.device, dtype=self.dtype)
-        prob = torch.sigmoid(2.0 * field if self.spin else field)
-        return self._units(u < prob)
+    def _hidden_prob(self) -> torch.Tensor:
+        """``p(h_j on | v)`` of the current state, into the preallocated buffer (once per state)."""
+        if not self._ph_current:
+            torch.mm(self._xa, self._Wh, out=self._ph).sigmoid_()
+            self._ph_current = True
+        return self._ph
 
-    def hidden_field(self) -> torch.Tensor:
-        """``vW + b`` of the current state (computed once per state)."""
-        if self._field is None:
-            self._field = self.v @ self.W + self.b
-        return self._field
+    def run(self, n_sweeps: int) -> None:
+        """Advance all chains ``n_sweeps`` sweeps in place (returns nothing)."""
+        n = int(n_sweeps)
+        if n <= 0:
+            return
+        args = (n, self._Wh, self._Wv, self._ph_current)
+        threads = torch.get_num_threads()
+        if len(self._groups) > 1 and n > 1 and threads > 1:
+            per = max(1, threads // len(self._groups))
+
+            def work(group):
+                torch.set_num_threads(per)
+                group.sweeps(*args)
+
+            try:
+                torch.set_num_threads(per)
+                list(_pool().map(work, self._groups))
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            for group in self._groups:
+                group.sweeps(*args)
+        self._ph_current = False
+        self.n_sweeps += n
 
     def sweep(self) -> None:
-        """One blocked-Gibbs sweep of every chain."""
-        h = self._draw(self.hidden_field())
-        self.v = self._draw(h @ self.W.T + self.a)
-        self._field = None
-        self.n_sweeps += 1
+        """One blocked-Gibbs sweep of every chain, in place."""
+        self.run(1)
+
+    def hidden_field(self) -> torch.Tensor:
+        """``vW + b`` of the current state, ``(n_chains, m)``."""
+        return self.v @ self.W + self._tensor(self.rbm.b)
 
     def basis_features(self) -> torch.Tensor:
-        """``E[h|v]`` per chain, ``(n_chains, m)``."""
-        x = self.hidden_field()
-        return torch.tanh(x) if self.spin else torch.sigmoid(x)
+        """``E[h|v]`` per chain, ``(n_chains, m)``: ``p`` for binary units, ``2p − 1`` for spins."""
+        p = self._hidden_prob()
+        return 2.0 * p - 1.0 if self.spin else p.clone()
 
     def observables(self, which: str = "weights") -> torch.Tensor:
         """``f_ij(v) = v_i E[h_j|v]`` (row-major), then ``v`` and ``E[h|v]`` for ``"weights+biases"``."""
-        mh = self.basis_features()
-        f = (self.v[:, :, None] * mh[:, None, :]).reshape(self.n_chains, -1)
-        return torch.cat([f, self.v, mh], dim=1) if which == "weights+biases" else f
+        v, mh = self.v, self.basis_features()
+        f = (v[:, :, None] * mh[:, None, :]).reshape(self.n_chains, -1)
+        return torch.cat([f, v, mh], dim=1) if which == "weights+biases" else f
+
+    def mean_observables(self, which: str = "weights") -> torch.Tensor:
+        """Chain average of :meth:`observables` as a product of sums: ``(1/C) vᵀ E[h|v]``, ``(n_obs,)``.
+
+        One ``(n × C)·(C × m)`` product; no per-chain ``n × m`` outer products are formed.
+        """
+        v, mh = self.v, self.basis_features()
+        f = (v.T @ mh).reshape(-1) / self.n_chains
+        return torch.cat([f, v.mean(0), mh.mean(0)]) if which == "weights+biases" else f
 
 
 class RandomScanGibbs(_ChainSampler):
@@ -144,10 +276,15 @@ class RandomScanGibbs(_ChainSampler):
 
     def __init__(self, model: IsingModel, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0,
                  v0=None):
-        super().__init__(model, n_chains, device, dtype, seed, v0)
+        super().__init__(model, n_chains, device, dtype, seed)
+        self.v = self._uniform_state() if v0 is None else self._check_state(v0).clone()
         self.J, self.h = self._tensor(model.J), self._tensor(model.h)
         self._rows = torch.arange(self.n_chains, device=self.device)
         self._one = torch.ones((), device=self.device, dtype=self.dtype)
+
+    def set_state(self, v) -> None:
+        """Set every chain's spins (±1)."""
+        self.v = self._check_state(v).clone()
 
     def sweep(self) -> None:
         N = self.model.n_spins

@@ -1,0 +1,76 @@
+"""The benchmark suite's own unit tests: its helpers compute what they say, and every asv benchmark
+runs at its cheapest parameters (asv itself only imports them in CI: ``asv check``)."""
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_exact, bench_predictors, bench_sampler, common, peers
+
+
+def test_limit_combines_rates_as_serial_costs():
+    assert common.limit_rate(100.0, 100.0) == pytest.approx(50.0)
+    assert common.limit_rate(1000.0, 250.0) == pytest.approx(200.0)  # 1 ms + 4 ms per sweep
+
+
+def test_sweep_rate_counts_sweeps_per_second():
+    """A step that sleeps 2 ms per call of 4 sweeps runs at about 2000 sweeps/s (not faster)."""
+    import time
+
+    rate = common.sweep_rate(lambda: time.sleep(0.002), 4, min_time=0.02, repeat=2)
+    assert 500 < rate < 2000 * 1.05
+
+
+def test_floor_steps_touch_the_right_shapes():
+    f = common.Floor(8, 5, 3)
+    f.matmuls()
+    f.uniforms()
+    assert f.out_h.shape == (8, 3) and f.out_v.shape == (8, 5) and f.u.shape == (8, 8)
+    np.testing.assert_allclose(f.out_h.numpy(), (f.x @ f.W).numpy(), rtol=1e-6)
+    assert 0.0 <= float(f.u.min()) and float(f.u.max()) < 1.0
+
+
+def test_peers_table_names_every_contender_and_ratio():
+    row = peers.measure(64, 6, 4, peers={"snrbench": peers.snrbench_step, "absent": lambda *a: None})
+    assert row["limit"] == pytest.approx(common.limit_rate(row["a_matmuls"], row["b_uniforms"]))
+    assert row["snrbench"] > 0 and math.isnan(row["absent"])
+    text = peers.table([row], ["snrbench", "absent"])
+    assert "snrbench" in text and "n/a" in text and f"{row['snrbench'] / row['limit']:4.2f}" in text
+
+
+@pytest.mark.parametrize("name", ["rbms", "scikit-learn"])
+def test_peer_steps_advance_their_chains(name):
+    pytest.importorskip({"rbms": "rbms", "scikit-learn": "sklearn"}[name])
+    step = peers.PEERS[name](common.mnist_like_rbm(6, 4), 16, "cpu")
+    step()
+
+
+def test_sampler_benchmarks_run():
+    b = bench_sampler.BlockGibbsSweep()
+    for dtype in ("float32", "float64"):
+        b.setup("4096x12x6", dtype)
+        b.time_sweep("4096x12x6", dtype)
+        b.peakmem_run_16("4096x12x6", dtype)
+    frac = bench_sampler.FractionOfFloor().track_fraction_of_limit("4096x12x6")
+    assert 0.0 < frac < 2.0
+    c = bench_sampler.SamplerCorrectness()
+    c.setup()
+    assert c.track_max_trace_cov_error_se() < 5.0  # a correct sampler; a broken draw gives tens
+
+
+def test_exact_benchmarks_run():
+    assert bench_exact.exact_rbm_model("n20m8").W.shape == (20, 8)
+    b = bench_exact.ExactSolve()
+    b.setup("n10m4")
+    b.time_solve("n10m4")
+    assert b.track_eig_check("n10m4") < 1e-12
+    g = bench_exact.ExactSpectralGap()
+    g.setup("n10m4")
+    assert 0.0 < g.track_gap("n10m4") <= 1.0
+
+
+@pytest.mark.parametrize("key", ["single-gap:white-box", "magnetization:black-box"])
+def test_predictor_benchmarks_run(key):
+    b = bench_predictors.PredictorCell()
+    b.setup(key)
+    assert 0.0 <= b.track_max_error_dex(key) < 10.0

@@ -1,0 +1,106 @@
+"""The blocked-Gibbs core against the dense kernel, and its in-place, stream-stable mechanics."""
+import numpy as np
+import pytest
+import torch
+
+from reference import dense_v_chain
+from snrbench.model import RBM, all_states
+from snrbench.observables import gradient_observables
+from snrbench.sampler import BlockGibbs
+
+
+def small_rbm(units, seed=7, n=3, m=2, beta=1.2):
+    rng = np.random.default_rng(seed)
+    return RBM(beta * rng.standard_normal((n, m)), 0.5 * rng.standard_normal(n), 0.5 * rng.standard_normal(m), units)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("units", ["spin", "binary"])
+def test_one_and_two_sweeps_follow_the_dense_kernel(units, dtype):
+    """Chains all started at one state: the state frequencies after 1 and 2 sweeps match K and K²
+    rows within 5 binomial SE (the ±1 folding into the product and the u < σ draw are both exercised)."""
+    rbm = small_rbm(units)
+    V, _, K = dense_v_chain(rbm)
+    R = 40_000
+    start = 5
+    s = BlockGibbs(rbm, R, dtype=dtype, seed=3, v0=np.repeat(V[start:start + 1], R, axis=0))
+    codes = {tuple(v): i for i, v in enumerate(V)}
+    for row in (K[start], (K @ K)[start]):
+        s.sweep()
+        counts = np.bincount([codes[tuple(v)] for v in s.v.cpu().numpy()], minlength=len(V))
+        se = np.sqrt(row * (1 - row) / R)
+        assert np.all(np.abs(counts / R - row) < 5 * se + 1e-12)
+
+
+@pytest.mark.parametrize("units", ["spin", "binary"])
+def test_basis_features_and_observables_match_the_numpy_model(units, rng):
+    """``E[h|v]`` from the kept hidden probabilities equals the model's formula; f equals
+    :func:`gradient_observables`; the chain mean as a product of sums equals the mean of f."""
+    rbm = small_rbm(units, n=6, m=4)
+    s = BlockGibbs(rbm, 50, dtype=torch.float64, seed=1)
+    s.run(3)
+    v = s.v.numpy()
+    np.testing.assert_allclose(s.basis_features().numpy(), rbm.mean_from_field(rbm.hidden_field(v)), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(s.hidden_field().numpy(), rbm.hidden_field(v), rtol=0, atol=1e-13)
+    for which in ("weights", "weights+biases"):
+        f = s.observables(which)
+        np.testing.assert_allclose(f.numpy(), gradient_observables(rbm, v, which), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(s.mean_observables(which).numpy(), f.mean(0).numpy(), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("n_chains", [8, 300])  # one chain group; two groups swept concurrently by run()
+def test_run_equals_repeated_sweeps_whatever_the_threads(n_chains):
+    """``run(n)`` and n calls of ``sweep()`` consume the same streams (across uniform-block refills), and
+    the chains do not depend on the number of torch threads."""
+    rbm = small_rbm("binary", n=5, m=3)
+    a, b, c = (BlockGibbs(rbm, n_chains, seed=4) for _ in range(3))
+    n = 3 * a._groups[0].block + 5
+    a.run(n)
+    for _ in range(n):
+        b.sweep()
+        b.basis_features()  # reading features between sweeps must not change the streams
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        c.run(n)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(a.v, b.v) and torch.equal(a.v, c.v) and a.n_sweeps == b.n_sweeps == n
+    assert len(a._groups) == (2 if n_chains >= 128 else 1)
+
+
+def test_sweeps_write_in_place_and_states_stay_valid():
+    """No per-sweep allocation: state, probability and uniform buffers keep their storage; units stay 0/1 or ±1."""
+    for units, allowed in (("spin", {-1.0, 1.0}), ("binary", {0.0, 1.0})):
+        s = BlockGibbs(small_rbm(units, n=9, m=4), 256, seed=0)
+        bufs = [s._xa, s._ya, s._ph, s._pv] + [g.u for g in s._groups]
+        ptrs = [t.data_ptr() for t in bufs]
+        s.run(200)
+        s.sweep()
+        assert [t.data_ptr() for t in bufs] == ptrs
+        assert set(np.unique(s.v.numpy())) <= allowed
+        assert s.v.dtype == torch.float32  # float32 by default
+        assert bool((s._xa[:, -1] == 1).all() and (s._ya[:, -1] == 1).all())  # the bias columns
+
+
+def test_state_and_dtype_errors_name_the_problem():
+    rbm = small_rbm("spin")
+    with pytest.raises(ValueError, match="shape"):
+        BlockGibbs(rbm, 4, v0=np.ones((3, 3)))
+    with pytest.raises(ValueError, match="spin states"):
+        BlockGibbs(rbm, 2, v0=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="dtype"):
+        BlockGibbs(rbm, 2, dtype=torch.float16)
+    with pytest.raises(TypeError, match="RBM"):
+        BlockGibbs(object(), 2)
+
+
+def test_uniform_start_covers_all_states():
+    """The default start is uniform over the 2^n visible states (chi-square-sized deviation check)."""
+    rbm = small_rbm("spin")
+    R = 16_000
+    V = all_states(3, "spin")
+    codes = {tuple(v): i for i, v in enumerate(V)}
+    counts = np.bincount([codes[tuple(v)] for v in BlockGibbs(rbm, R, seed=9).v.numpy()], minlength=8)
+    assert np.all(np.abs(counts / R - 1 / 8) < 5 * np.sqrt((1 / 8) * (7 / 8) / R))
