@@ -10,18 +10,19 @@ Both expose the same interface: ``v`` (the current visible states, ``(n_chains, 
 estimates) and :meth:`window_means`. This module imports no file-format or plotting code.
 
 The blocked-Gibbs core (DESIGN §8). A sweep costs two matrix products plus ``C·(n+m)`` uniforms; the
-rest is kept to three in-place element-wise passes per layer, with no allocation per sweep:
+rest is two in-place element-wise passes per layer, with no tensor allocated per sweep:
 
-* States are stored as 0/1 *on*-indicators ``x`` in preallocated buffers whatever the units; for
-  ±1 spins ``s = 2x − 1`` is folded into the product: the log-odds of ``h_j = +1`` are
-  ``2(sW + b)_j = 4(xW)_j + 2(b − 1ᵀW)_j``, one ``addmm`` with ``alpha = 4`` and a fixed bias.
-* A unit is switched on when ``u < σ(log-odds)`` with ``u ~ U[0, 1)``: ``addmm`` into a buffer,
-  ``sigmoid_`` in place, ``torch.lt(u, p, out=x)`` writing the new 0/1 state directly (no
-  ``torch.bernoulli``, no spin conversion). The uniforms are drawn in blocks of sweeps (one call per
-  block and layer), so :meth:`BlockGibbs.run` and repeated :meth:`BlockGibbs.sweep` consume the same
-  stream and give identical chains.
-* ``p(h = on | v)`` of the current state is kept after it is computed, so recording
-  ``E[h|v]``-based observables and then sweeping costs one product for the hidden layer, not two.
+* States are 0/1 *on*-indicators in preallocated buffers ``[x | 1]``, ``[y | 1]`` whatever the
+  units; one ``mm`` with ``[αW; c]`` gives the log-odds with the bias. For ±1 spins ``s = 2x − 1``
+  is folded in: the log-odds of ``h_j = +1`` are ``2(sW + b)_j = 4(xW)_j + 2(b − 1ᵀW)_j``.
+* A unit is switched on when ``u < σ(log-odds)``, ``u ~ U[0, 1)``: ``sigmoid_`` in place, then
+  ``torch.lt(u, p, out=x)`` writes the new 0/1 state directly (no ``torch.bernoulli``).
+* Uniforms are drawn in blocks of sweeps (one call per block). torch's CPU generator is serial, so
+  on the CPU the chains are split into two groups with their own generators, swept concurrently on
+  two threads by :meth:`BlockGibbs.run`; the split depends only on ``n_chains`` and the device, so
+  the chains do not depend on the thread count and ``run(n)`` equals ``n`` calls of ``sweep()``.
+* ``p(h = on | v)`` of the current state is kept once computed, so recording ``E[h|v]``-based
+  observables and then sweeping costs one product for the hidden layer, not two.
 """
 from __future__ import annotations
 
