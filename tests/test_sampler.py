@@ -104,3 +104,26 @@ def test_uniform_start_covers_all_states():
     codes = {tuple(v): i for i, v in enumerate(V)}
     counts = np.bincount([codes[tuple(v)] for v in BlockGibbs(rbm, R, seed=9).v.numpy()], minlength=8)
     assert np.all(np.abs(counts / R - 1 / 8) < 5 * np.sqrt((1 / 8) * (7 / 8) / R))
+
+
+def test_concurrent_run_works_in_a_forked_child():
+    """The thread pool of the parent does not survive a fork; a child process builds its own."""
+    import multiprocessing as mp
+
+    import time
+
+    from snrbench.sampler import _pool
+
+    rbm = small_rbm("binary", n=5, m=3)
+    list(_pool().map(time.sleep, [0.05, 0.05]))  # the parent's pool now has two idle threads
+    with mp.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_child_run, (rbm,)).get(timeout=20)
+    want = BlockGibbs(rbm, 256, seed=2)
+    want.run(4)
+    np.testing.assert_array_equal(got, want.v.numpy())
+
+
+def _child_run(rbm):
+    s = BlockGibbs(rbm, 256, seed=2)
+    s.run(4)
+    return s.v.numpy()

@@ -26,6 +26,7 @@ rest is two in-place element-wise passes per layer, with no tensor allocated per
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -147,6 +148,14 @@ def _pool() -> ThreadPoolExecutor:
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=_GROUPS, thread_name_prefix="snrbench-gibbs")
     return _POOL
+
+
+def _forget_pool() -> None:  # a forked child has none of the parent's threads
+    global _POOL
+    _POOL = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 class BlockGibbs(_ChainSampler):
