@@ -15,7 +15,8 @@ def _shape(name):
 
 
 class BlockGibbsSweep:
-    """One sweep of C chains (``BlockGibbs.sweep``), float32 and float64."""
+    """C chains, float32 and float64: one ``sweep()`` (the two chain groups one after the other, as
+    a recording loop calls it) and ``run(16)`` (the groups on two threads; time per call of 16 sweeps)."""
 
     params = (_SHAPE_NAMES, list(_DTYPES))
     param_names = ["C x n x m", "dtype"]
@@ -28,6 +29,9 @@ class BlockGibbsSweep:
 
     def time_sweep(self, shape, dtype):
         self.sampler.sweep()
+
+    def time_run_16(self, shape, dtype):
+        self.sampler.run(16)
 
     def peakmem_run_16(self, shape, dtype):
         self.sampler.run(16)
