@@ -28,7 +28,7 @@ import numpy as np
 
 from . import spectral
 from ._highprec import sym_generator_eigh
-from .model import RBM, all_states, flip_index
+from .model import RBM, all_states, flip_index, states_at
 from .observables import gradient_observables, magnetization, observable_parity
 
 __all__ = [
@@ -162,10 +162,7 @@ def _chain_of_small_side(rbm: RBM, observables: str):
 
     def y_chunks():
         for start in range(0, 2**l, rows):
-            idx = np.arange(start, min(start + rows, 2**l))
-            Y = ((idx[:, None] >> np.arange(l)[None, :]) & 1).astype(np.float64)
-            if rbm.units == "spin":
-                Y = 2.0 * Y - 1.0
+            Y = states_at(np.arange(start, min(start + rows, 2**l)), l, rbm.units)
             P = np.exp(Y @ zY.T - lpz[None, :])  # p(y|x), (rows, 2^k)
             yield Y, P
 

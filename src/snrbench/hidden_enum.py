@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .model import RBM
+from .model import RBM, states_at
 from .observables import gradient_observables
 
 __all__ = ["MAX_HIDDEN", "log_prob_hidden", "log_partition", "model_mean_observables", "grad_norm2", "sample_visible"]
@@ -26,50 +26,53 @@ MAX_HIDDEN = 20
 
 
 def _chunks(rbm: RBM, chunk: int):
+    """Per chunk of hidden states: H, ``log p̃(h) = bᵀh + log_partial(Wh + a)`` and ``E[v|h]``."""
     m = rbm.n_hidden
     if m > MAX_HIDDEN:
         raise ValueError(f"hidden enumeration: m = {m} > {MAX_HIDDEN}; use Monte Carlo")
-    bits = np.arange(m)
     for start in range(0, 2**m, chunk):
-        idx = np.arange(start, min(start + chunk, 2**m))
-        H = ((idx[:, None] >> bits[None, :]) & 1).astype(np.float64)
-        yield (2.0 * H - 1.0) if rbm.units == "spin" else H
-
-
-def _unnormalised(rbm: RBM, chunk: int):
-    """Per chunk: hidden states H and ``log p̃(h) = bᵀh + log_partial(Wh + a)``."""
-    for H in _chunks(rbm, chunk):
-        yield H, rbm.log_marginal_hidden(H)
+        H = states_at(np.arange(start, min(start + chunk, 2**m)), m, rbm.units)
+        x = rbm.visible_field(H)
+        yield H, H @ rbm.b + rbm.log_partial(x), x
 
 
 def log_prob_hidden(rbm: RBM, chunk: int = 4096) -> np.ndarray:
     """Normalised ``log p(h)`` of all ``2^m`` hidden states (state k has unit i = bit i of k)."""
-    lp = np.concatenate([lq for _, lq in _unnormalised(rbm, chunk)])
+    lp = np.concatenate([lq for _, lq, _ in _chunks(rbm, chunk)])
     return lp - logsumexp(lp)
 
 
 def log_partition(rbm: RBM, chunk: int = 4096) -> float:
     """``log Z`` (nats), summed over the hidden states."""
-    return float(logsumexp([logsumexp(lq) for _, lq in _unnormalised(rbm, chunk)]))
+    return float(logsumexp([logsumexp(lq) for _, lq, _ in _chunks(rbm, chunk)]))
 
 
 def model_mean_observables(rbm: RBM, observables: str = "weights", chunk: int = 4096) -> np.ndarray:
-    """``E_p f`` (row-major ``n × m`` for the weights, then ``E v`` and ``E h`` for ``"weights+biases"``)."""
-    lz = log_partition(rbm, chunk)
+    """``E_p f`` (row-major ``n × m`` for the weights, then ``E v`` and ``E h`` for ``"weights+biases"``).
+
+    One pass over the hidden states; sums are kept relative to the running maximum of ``log p̃``.
+    """
+    if observables not in ("weights", "weights+biases"):
+        raise ValueError(f"observables must be 'weights' or 'weights+biases', got {observables!r}")
     Evh = np.zeros((rbm.n_visible, rbm.n_hidden))
     Ev, Eh = np.zeros(rbm.n_visible), np.zeros(rbm.n_hidden)
-    for H, lq in _unnormalised(rbm, chunk):
-        p = np.exp(lq - lz)
-        mv = rbm.mean_from_field(rbm.visible_field(H))  # E[v | h], (chunk, n)
-        Evh += (mv * p[:, None]).T @ H
-        Ev += p @ mv
-        Eh += p @ H
-    f = Evh.reshape(-1)
-    if observables == "weights":
-        return f
-    if observables == "weights+biases":
-        return np.concatenate([f, Ev, Eh])
-    raise ValueError(f"observables must be 'weights' or 'weights+biases', got {observables!r}")
+    shift, total = -np.inf, 0.0
+    for H, lq, x in _chunks(rbm, chunk):
+        new = max(shift, float(lq.max()))
+        scale = np.exp(shift - new)
+        Evh *= scale
+        Ev *= scale
+        Eh *= scale
+        total *= scale
+        shift = new
+        w = np.exp(lq - shift)
+        mv = rbm.mean_from_field(x)  # E[v | h], (chunk, n)
+        Evh += (mv * w[:, None]).T @ H
+        Ev += w @ mv
+        Eh += w @ H
+        total += w.sum()
+    f = Evh.reshape(-1) / total
+    return f if observables == "weights" else np.concatenate([f, Ev / total, Eh / total])
 
 
 def grad_norm2(rbm: RBM, data: np.ndarray, observables: str = "weights", chunk: int = 4096) -> float:
@@ -83,7 +86,4 @@ def sample_visible(rbm: RBM, n_samples: int, rng: np.random.Generator, chunk: in
     """Exact samples of ``p(v)``: ``h ~ p(h)`` over the enumerated hidden states, then ``v ~ p(v|h)``."""
     p = np.exp(log_prob_hidden(rbm, chunk))
     k = rng.choice(len(p), size=int(n_samples), p=p / p.sum())
-    H = ((k[:, None] >> np.arange(rbm.n_hidden)[None, :]) & 1).astype(np.float64)
-    if rbm.units == "spin":
-        H = 2.0 * H - 1.0
-    return rbm._draw(rbm.visible_field(H), rng)
+    return rbm._draw(rbm.visible_field(states_at(k, rbm.n_hidden, rbm.units)), rng)

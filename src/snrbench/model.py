@@ -23,7 +23,12 @@ def all_states(k: int, units: str) -> np.ndarray:
     """
     if k > 26:
         raise ValueError(f"refusing to enumerate 2**{k} states")
-    bits = (np.arange(2**k)[:, None] >> np.arange(k)[None, :]) & 1
+    return states_at(np.arange(2**k), k, units)
+
+
+def states_at(index: np.ndarray, k: int, units: str) -> np.ndarray:
+    """Rows ``index`` of :func:`all_states` (unit ``i`` on when bit ``i`` is set), ``(len(index), k)``."""
+    bits = (np.asarray(index)[:, None] >> np.arange(k)[None, :]) & 1
     return (2.0 * bits - 1.0) if units == "spin" else bits.astype(np.float64)
 
 
