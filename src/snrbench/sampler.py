@@ -178,15 +178,8 @@ class BlockGibbs(_ChainSampler):
     def __init__(self, rbm: RBM, n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0, v0=None):
         super().__init__(rbm, n_chains, device, dtype, seed)
         self.rbm = rbm
-        W, a, b = (self._tensor(x) for x in (rbm.W, rbm.a, rbm.b))
-        self.W = W
-        # log-odds of "on" = [x | 1] @ [αW; c], x the 0/1 indicators of the other layer
-        if self.spin:
-            alpha, c_h, c_v = 4.0, 2.0 * (b - W.sum(0)), 2.0 * (a - W.sum(1))
-        else:
-            alpha, c_h, c_v = 1.0, b, a
-        self._Wh = torch.cat([alpha * W, c_h[None, :]]).contiguous()
-        self._Wv = torch.cat([alpha * W.T, c_v[None, :]]).contiguous()
+        self.W = self._tensor(rbm.W)
+        self._Wh, self._Wv = self._product_weights(rbm)
         C, n, m = self.n_chains, rbm.n_visible, rbm.n_hidden
         kw = dict(device=self.device, dtype=dtype)
         self._xa = torch.ones(C, n + 1, **kw)  # [visible on-indicators (the state) | 1]
@@ -200,6 +193,27 @@ class BlockGibbs(_ChainSampler):
         self.gen = torch.Generator(device=self.device).manual_seed(int(seeds[-1]))  # the initial state
         self._groups = [_ChainGroup(self, lo, hi, s) for lo, hi, s in zip(bounds[:-1], bounds[1:], seeds)]
         self.set_state(self._uniform_state() if v0 is None else v0)
+
+    def _product_weights(self, rbm: RBM) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[αW; c_h]`` and ``[αWᵀ; c_v]``: log-odds of "on" = ``[x | 1] @ that``, x the 0/1 indicators
+        of the other layer (spins: α = 4, c_h = 2(b − 1ᵀW), c_v = 2(a − W1); binary: α = 1, c = bias)."""
+        W, a, b = (self._tensor(x) for x in (rbm.W, rbm.a, rbm.b))
+        if self.spin:
+            alpha, c_h, c_v = 4.0, 2.0 * (b - W.sum(0)), 2.0 * (a - W.sum(1))
+        else:
+            alpha, c_h, c_v = 1.0, b, a
+        return torch.cat([alpha * W, c_h[None, :]]).contiguous(), torch.cat([alpha * W.T, c_v[None, :]]).contiguous()
+
+    def kernel_mismatch(self, rbm: RBM) -> float:
+        """Largest ``|Δ|`` between the product weights this kernel multiplies by and those of ``rbm``.
+
+        0 when the kernel samples ``rbm`` (in the sampler's dtype); the guard against kernels built
+        from stale weights compares it with a tolerance. A shape or units mismatch gives ``inf``.
+        """
+        if rbm.units != self.rbm.units or rbm.W.shape != self.rbm.W.shape:
+            return float("inf")
+        Wh, Wv = self._product_weights(rbm)
+        return float(max((self._Wh - Wh).abs().max(), (self._Wv - Wv).abs().max()))
 
     @property
     def v(self) -> torch.Tensor:
