@@ -53,8 +53,7 @@ def main() -> int:
 
     from .predict import Problem, check_prediction
     from .sandbox import violations
-    from .spectral import T_GRID
-    from .tasks import Cell, build_data, build_model
+    from .tasks import Cell, build_data, build_model, t_grid
 
     try:
         predictor = instantiate(Entry(**json.loads(arg)))
@@ -64,7 +63,8 @@ def main() -> int:
     for line in sys.stdin:
         task = json.loads(line)
         cell = Cell(task["spec_json"])
-        problem = Problem(build_model(cell), build_data(cell), T=T_GRID, observables=cell.spec["observables"],
+        grid = t_grid(cell)
+        problem = Problem(build_model(cell), build_data(cell), T=grid, observables=cell.spec["observables"],
                           access=task["access"], family=cell.spec["family"], label=cell.label, seed=task["seed"],
                           exact_available=task["exact"])
         violations().clear()
@@ -75,7 +75,7 @@ def main() -> int:
             proto.write(json.dumps(dict(ok=False, error=_message(exc, blocked))) + "\n")
             continue
         seconds = time.perf_counter() - t0
-        problem_msg = check_prediction(pred, len(T_GRID))
+        problem_msg = check_prediction(pred, len(grid))
         if problem_msg:
             proto.write(json.dumps(dict(ok=False, error=problem_msg)) + "\n")
             continue

@@ -27,7 +27,7 @@ from .schema import arrow_schema
 from .spectral import T_GRID
 from .ising import IsingModel
 from .model import all_states
-from .tasks import Cell, build_data, build_model, load_suite
+from .tasks import MNIST_FAMILIES, Cell, build_data, build_model, load_suite
 
 __all__ = ["solve_cell", "generate", "ground_truth_paths", "is_current"]
 
@@ -41,8 +41,15 @@ GT_TABLES = ("ground_truth", "spectrum", "operational")
 _SUFFIX = {"ground_truth": "", "spectrum": ".spectrum", "operational": ".operational"}
 
 
-def ground_truth_paths(family: str) -> tuple[str, str, str]:
-    """Relative paths of the family's ground-truth, spectrum and operational tables."""
+#: The mnist families' tables (Monte Carlo curves; parallel-tempering ladders).
+MNIST_TABLES = ("mnist_truth", "tempering")
+
+
+def ground_truth_paths(family: str) -> tuple[str, ...]:
+    """Relative paths of the family's ground-truth, spectrum and operational tables (mnist families:
+    ground truth and tempering)."""
+    if family in MNIST_FAMILIES:
+        return f"ground_truth/{family}.parquet", f"ground_truth/{family}.tempering.parquet"
     return tuple(f"ground_truth/{family}{_SUFFIX[t]}.parquet" for t in GT_TABLES)
 
 
@@ -119,6 +126,10 @@ def _kind(kind: str):
     """(cell function, table names, relative paths, partial folder name, method) of a generation kind."""
     if kind == "exact":
         return solve_cell, GT_TABLES, ground_truth_paths, "{family}", "exact"
+    if kind == "mnist":
+        from .mnist_truth import solve_mnist_cell
+
+        return solve_mnist_cell, MNIST_TABLES, ground_truth_paths, "{family}", "monte-carlo"
     if kind == "ladder":
         from . import ladder
 
@@ -165,6 +176,8 @@ def generate(family: str, root: Path | str = "results", force: bool = False, wor
     root = Path(root)
     header, cells = load_suite(suite_file or family)
     family = header["family"]
+    if family in MNIST_FAMILIES and kind == "exact":
+        kind, workers = "mnist", 1  # one cell at a time: each uses every core and up to GBs of memory
     fn, names, paths, _, method = _kind(kind)
     t0 = time.perf_counter()
     if not force and is_current(root, family, cells, kind):
@@ -197,6 +210,8 @@ def generate(family: str, root: Path | str = "results", force: bool = False, wor
     precision = PRECISION_ISING if family == "ising" else PRECISION
     if kind == "ladder":
         from .ladder import PRECISION as precision
+    if kind == "mnist":
+        from .mnist_truth import PRECISION as precision
     info = dict(suite=header["suite"], family=family, method=method, precision=precision,
                 suite_file=Path(header["path"]).name,
                 seeds=sorted({json.loads(c.spec_json)["seed"] for c in cells}))

@@ -160,7 +160,7 @@ def independent_total_variance(rbm: RBM, v: np.ndarray, observables: str = "weig
                                chunk: int = 512) -> tuple[float, float]:
     """``V = Σ_a Var f_a`` (f²) and its standard error from independent samples ``v`` (rows)."""
     x = torch.as_tensor(np.asarray(v, dtype=np.float64))
-    W, b = torch.as_tensor(rbm.W), torch.as_tensor(rbm.b)
+    W, b = torch.tensor(rbm.W), torch.tensor(rbm.b)
 
     def f(rows):
         h = torch.sigmoid(rows @ W + b)

@@ -16,7 +16,6 @@ from . import store
 from .registry import Entry
 from .schema import arrow_schema
 from .runner import DEFAULT_TIME_LIMIT, EntryRun, run_entry
-from .spectral import T_GRID
 from .tasks import load_suite
 
 __all__ = ["predictions_path", "is_current", "store_runs", "predict_entries"]
@@ -47,12 +46,15 @@ def is_current(root: Path, entry: Entry, family: str, cells) -> bool:
 
 
 def _rows(run: EntryRun, suite: str) -> pd.DataFrame:
-    e, nT = run.entry, len(T_GRID)
+    from .tasks import load_suite, t_grid
+
+    e, grid = run.entry, t_grid(load_suite(run.family)[1][0])
+    nT = len(grid)
     recs = []
     for r in run.results:
         recs.append(pd.DataFrame(dict(
             suite=suite, family=run.family, cell_id=r.cell_id, label=r.label, predictor=e.name, access=e.access,
-            T=T_GRID, log10_q=np.asarray(r.log10_q, dtype=np.float64),
+            T=grid, log10_q=np.asarray(r.log10_q, dtype=np.float64),
             tau=np.nan if r.tau is None else r.tau, grad_norm2=np.nan if r.grad_norm2 is None else r.grad_norm2,
             sweeps=np.int64(r.sweeps), seconds=float(r.seconds), source=_portable(e.source),
             source_sha256=e.source_sha256), index=range(nT)))

@@ -100,6 +100,48 @@ LADDER = _CELL + [
     Column("flagged", pa.bool_(), "", "R̂ > 1.01 or the doubling rule failed"),
 ]
 
+MNIST_TRUTH = _CELL + [
+    Column("n_visible", pa.int32(), "units", "visible units n (784 pixels)"),
+    Column("n_hidden", pa.int32(), "units", "hidden units m"),
+    Column("update", pa.int64(), "updates", "PCD updates at this checkpoint"),
+    Column("seed", pa.int32(), "", "training seed"),
+    Column("T", pa.int64(), "sweeps", "window length T (grid 2^0 … t_max of the suite)"),
+    Column("log10_q", pa.float64(), "log10(dimensionless)", "Monte Carlo log10 Q(T, C=1) = log10(‖g‖² / Tr Ĉ(T))"),
+    Column("ci_low", pa.float64(), "log10(dimensionless)", "2.5% bootstrap percentile of log10 Q (over replicates)"),
+    Column("ci_high", pa.float64(), "log10(dimensionless)", "97.5% bootstrap percentile"),
+    Column("trace_cov", pa.float64(), "f²", "Tr Ĉ(T), unbiased (ddof 1)"),
+    Column("trace_cov_se", pa.float64(), "f²", "standard error of Tr Ĉ(T)"),
+    Column("grad_norm2", pa.float64(), "f²", "‖g‖² used in Q: exact (m ≤ 20) or Monte Carlo"),
+    Column("grad_norm2_method", pa.string(), "", "exact (hidden-side enumeration) | monte carlo"),
+    Column("grad_norm2_mc", pa.float64(), "f²", "Monte Carlo ‖ḡ‖² − Tr Ĉ(T_max)/R"),
+    Column("grad_norm2_mc_low", pa.float64(), "f²", "2.5% bootstrap percentile of the Monte Carlo ‖g‖²"),
+    Column("grad_norm2_mc_high", pa.float64(), "f²", "97.5% bootstrap percentile"),
+    Column("total_variance_indep", pa.float64(), "f²", "V = Σ Var_p f from independent exact samples (NaN: m > 20)"),
+    Column("total_variance_indep_se", pa.float64(), "f²", "its standard error"),
+    Column("n_replicates", pa.int32(), "chains", "R independent replicate chains"),
+    Column("start", pa.string(), "", "exact (h ~ p(h), v | h) | parallel tempering"),
+    Column("rhat", pa.float64(), "", "worst split-R̂ over the top-3 principal components of f"),
+    Column("tau_L", pa.float64(), "recorded steps", "Sokal τ of the worst component from the first half (L)"),
+    Column("tau_2L", pa.float64(), "recorded steps", "the same from the whole record (2L)"),
+    Column("thin", pa.int32(), "sweeps", "sweeps per recorded step of the diagnostic series"),
+    Column("doubling_ok", pa.bool_(), "", "|τ(2L) − τ(L)|/τ(L) < 0.15 and L ≥ 5τ"),
+    Column("flagged", pa.bool_(), "", "R̂ > 1.01 or the doubling rule failed"),
+    Column("train_chains", pa.int32(), "chains", "persistent chains C of the training"),
+    Column("train_k", pa.int64(), "sweeps", "Gibbs sweeps per PCD update (k)"),
+    Column("log_likelihood", pa.float64(), "nats/image", "mean log p(v) over the training data (exact or AIS)"),
+    Column("model_sha256", pa.string(), "", "hash of the model parameters (units, W, a, b)"),
+    Column("spec_json", pa.string(), "", "the cell spec (canonical JSON)"),
+]
+
+TEMPERING = _CELL + [
+    Column("rung", pa.int32(), "", "rung k (0: β = 1, the model)"),
+    Column("beta", pa.float64(), "", "β_k after adaptation"),
+    Column("swap_acceptance", pa.float64(), "", "acceptance of swaps between rungs k and k+1 (NaN at the last rung)"),
+    Column("round_trips", pa.int64(), "", "round trips β=1 → β_min → β=1 over all ladders, production rounds"),
+    Column("rounds", pa.int64(), "rounds", "production rounds (each: sweeps then one swap round)"),
+    Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps spent by parallel tempering over all rungs"),
+]
+
 _ENTRY = [
     Column("predictor", pa.string(), "", "entry name (unique per access tier)"),
     Column("access", pa.string(), "", "white-box | black-box"),
@@ -130,7 +172,21 @@ SCORES = _CELL + _ENTRY + [
     Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
 ]
 
-TABLES = {"ground_truth": GROUND_TRUTH, "spectrum": SPECTRUM, "operational": OPERATIONAL, "ladder": LADDER,
+ONSET = [
+    Column("family", pa.string(), "", "mnist family"),
+    Column("n_hidden", pa.int32(), "units", "hidden units m of the trained RBMs"),
+    Column("predictor", pa.string(), "", "entry name"),
+    Column("access", pa.string(), "", "white-box | black-box"),
+    Column("n_checkpoints", pa.int32(), "", "checkpoints of this hidden size"),
+    Column("onset_index_true", pa.int32(), "checkpoints", "index of the true plateau onset (-1: none)"),
+    Column("onset_update_true", pa.int64(), "updates", "its PCD update count (-1: none)"),
+    Column("onset_index_pred", pa.int32(), "checkpoints", "index of the forecast onset (-1: none)"),
+    Column("onset_update_pred", pa.int64(), "updates", "its PCD update count (-1: none)"),
+    Column("onset_error", pa.int32(), "checkpoints", "|index_pred − index_true| ('none' = one past the last)"),
+]
+
+TABLES = {"ground_truth": GROUND_TRUTH, "onset": ONSET, "spectrum": SPECTRUM, "operational": OPERATIONAL, "ladder": LADDER,
+          "mnist_truth": MNIST_TRUTH, "tempering": TEMPERING,
           "predictions": PREDICTIONS, "scores": SCORES}
 
 

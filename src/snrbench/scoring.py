@@ -23,6 +23,7 @@ import pandas as pd
 from . import store
 from .groundtruth import ground_truth_paths
 from .schema import TABLES
+from .tasks import MNIST_FAMILIES
 from .spectral import t_star
 
 __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_scores", "prediction_files",
@@ -188,6 +189,13 @@ def score(root: Path | str) -> Path:
     rels = sorted(prediction_files(root) + [ground_truth_paths(f)[0] for f in families])
     inputs = {rel: manifest[rel]["sha256"] for rel in rels}
     data = {c: scores[c].to_numpy() for c in _SCORE_COLUMNS}
+    mnist = [f for f in families if f in MNIST_FAMILIES]
+    if mnist:
+        from .onset import ONSET_REL, onset_table
+
+        onsets = onset_table(truth[truth.family.isin(mnist)], pred[pred.family.isin(mnist)])
+        store.write_table(root, ONSET_REL, "onset", {c: onsets[c].to_numpy() for c in onsets.columns},
+                          families=mnist, inputs=inputs)
     return store.write_table(root, SCORES_REL, "scores", data, families=families, inputs=inputs,
                              t_ref=T_REF, track_tol=TRACK_TOL)
 

@@ -49,7 +49,7 @@ class TrainConfig:
     lr: float = 0.05
     batch: int = 100
     chains: int = 100
-    k: int = 10
+    k: int = 8
     seed: int = 0
     init_std: float = 0.01
     first_checkpoint: int = 16
