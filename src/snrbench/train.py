@@ -53,6 +53,8 @@ class TrainConfig:
     seed: int = 0
     init_std: float = 0.01
     first_checkpoint: int = 16
+    ais_runs: int = 256  # log-likelihood of m > 20 checkpoints: AIS runs and βs (snrbench.ais)
+    ais_betas: int = 14_501
 
 
 def checkpoint_updates(cfg: TrainConfig) -> list[int]:
@@ -69,7 +71,7 @@ def _rbm(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> RBM:
     return RBM(W.double().numpy(), a.double().numpy(), b.double().numpy(), "binary")
 
 
-def _log_likelihood(rbm: RBM, data: np.ndarray, seed: int) -> dict:
+def _log_likelihood(rbm: RBM, data: np.ndarray, cfg: TrainConfig) -> dict:
     """Mean log p(v) over the data (nats per image) and how it was obtained."""
     from . import hidden_enum
 
@@ -77,9 +79,10 @@ def _log_likelihood(rbm: RBM, data: np.ndarray, seed: int) -> dict:
         log_z = hidden_enum.log_partition(rbm)
         method, extra = "exact (hidden-side enumeration)", {}
     else:
-        from .ais import ais_log_partition
+        from .ais import ais_log_partition, default_schedule
 
-        res = ais_log_partition(rbm, base_rate_bias(data), seed=seed)
+        res = ais_log_partition(rbm, base_rate_bias(data), n_runs=cfg.ais_runs, betas=default_schedule(cfg.ais_betas),
+                                seed=cfg.seed)
         log_z = res.log_z
         method = f"AIS ({res.n_runs} runs, {res.n_betas} betas, base-rate start)"
         extra = dict(log_z_low=res.log_z_low, log_z_high=res.log_z_high, ais_ess=res.ess)
@@ -100,7 +103,7 @@ def _save(out: Path, cfg: TrainConfig, update: int, W, a, b, data: np.ndarray, m
     rbm = RBM(arrays["W"].astype(np.float64), arrays["a"].astype(np.float64), arrays["b"].astype(np.float64), "binary")
     info = dict(meta, name=name, update=update, hyper_parameters=asdict(cfg), units="binary",
                 npz_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), model_sha256=rbm.sha256,
-                train_seconds=round(seconds, 2), **_log_likelihood(rbm, data, cfg.seed))
+                train_seconds=round(seconds, 2), **_log_likelihood(rbm, data, cfg))
     store.atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1, sort_keys=True)))
     return path
 

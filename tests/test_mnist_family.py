@@ -1,0 +1,239 @@
+"""The mnist family's pipeline on small stand-ins: training, checkpoints, suite cells, Monte Carlo at
+scale (checked against the exact solver), the m ≤ 20 anchor, parallel-tempering starts and the onset."""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from snrbench import exact, hidden_enum, mnist_suite
+from snrbench.mc_scale import independent_total_variance, scale_q_curve
+from snrbench.model import RBM, all_states
+from snrbench.observables import mean_gradient_observables
+from snrbench.onset import log10_q_train, onset_index, onset_table
+from snrbench.tasks import TaskSpecError, load_suite
+from snrbench.train import CheckpointError, TrainConfig, checkpoint_updates, load_checkpoint, train_pcd
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _digits(n_rows: int, n: int, seed: int) -> np.ndarray:
+    """Binary stand-in data: noisy copies of three prototypes."""
+    rng = np.random.default_rng(seed)
+    protos = rng.random((3, n)) < 0.3
+    rows = protos[rng.integers(0, 3, n_rows)]
+    flip = rng.random(rows.shape) < 0.05
+    return (rows ^ flip).astype(np.float64)
+
+
+def test_checkpoint_updates_are_geometric():
+    assert checkpoint_updates(TrainConfig(n_hidden=4, updates=256, first_checkpoint=16)) == [0, 16, 32, 64, 128, 256]
+
+
+def test_train_writes_checkpoints_with_metadata_and_exact_likelihood(tmp_path):
+    data = _digits(200, 12, 0)
+    cfg = TrainConfig(n_hidden=3, updates=512, batch=20, chains=20, k=2, lr=0.3, first_checkpoint=128, seed=3)
+    paths = train_pcd(data, cfg, tmp_path, meta=dict(data_sha256="x"), progress=False)
+    assert [p.name for p in paths] == [f"m003-u{u:05d}.npz" for u in (0, 128, 256, 512)]
+    rbm, meta = load_checkpoint(paths[-1])
+    assert meta["hyper_parameters"]["k"] == 2 and meta["update"] == 512 and meta["data_sha256"] == "x"
+    assert meta["model_sha256"] == rbm.sha256
+    # log-likelihood against brute force over all 2^12 visible states
+    lp = rbm.log_marginal_visible(all_states(12, "binary"))
+    log_z = np.logaddexp.reduce(lp)
+    assert meta["log_likelihood"] == pytest.approx(float(rbm.log_marginal_visible(data).mean() - log_z), abs=1e-9)
+    # training moved the weights and the likelihood went up from the start
+    rbm0, meta0 = load_checkpoint(paths[0])
+    assert np.abs(rbm.W - rbm0.W).max() > 0.1
+    assert meta["log_likelihood"] > meta0["log_likelihood"] + 0.5
+    # seeded: a second run gives the same checkpoint bytes
+    again = train_pcd(data, cfg, tmp_path / "again", meta=dict(data_sha256="x"), progress=False)
+    assert again[-1].read_bytes() == paths[-1].read_bytes()
+
+
+def test_checkpoint_tampering_and_missing_files_are_named(tmp_path):
+    data = _digits(50, 8, 1)
+    paths = train_pcd(data, TrainConfig(n_hidden=2, updates=16, batch=10, chains=10, k=1), tmp_path, progress=False)
+    with np.load(paths[-1]) as z:
+        arrays = {k: z[k].copy() for k in z.files}
+    arrays["W"][0, 0] += 1.0
+    np.savez_compressed(paths[-1], **arrays)
+    with pytest.raises(CheckpointError, match="does not match its metadata"):
+        load_checkpoint(paths[-1])
+    paths[0].with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="missing checkpoint file"):
+        load_checkpoint(paths[0])
+
+
+def _small_binary(seed: int) -> tuple[RBM, np.ndarray]:
+    r = np.random.default_rng(seed)
+    rbm = RBM(r.normal(0, 0.8, (10, 4)), r.normal(0, 0.5, 10), r.normal(0, 0.5, 4), "binary")
+    data = RBM(r.normal(0, 0.8, (10, 4)), None, None, "binary").sample_exact(300, r)
+    return rbm, data
+
+
+@pytest.mark.parametrize("observables", ["weights", "weights+biases"])
+def test_scale_curve_agrees_with_the_exact_solver(observables):
+    rbm, data = _small_binary(1)
+    T = 2 ** np.arange(8)
+    sol = exact.solve(rbm, data, observables)
+    v0 = rbm.sample_exact(1024, np.random.default_rng(5))
+    c = scale_q_curve(rbm, mean_gradient_observables(rbm, data, observables), v0, T, observables, seed=3)
+    truth = sol.log10_q(T)
+    inside = (c.ci_low <= truth) & (truth <= c.ci_high)
+    assert inside.mean() >= 0.75, (truth, c.ci_low, c.ci_high)
+    assert np.median(np.abs(c.trace_cov / sol.trace_cov(T) - 1)) < 0.03
+    assert np.all(np.abs(c.trace_cov - sol.trace_cov(T)) < 5 * c.trace_cov_se)
+    assert c.grad_norm2_low <= sol.grad_norm2 <= c.grad_norm2_high
+    # with the exact ‖g‖² the curve is ‖g‖²/Tr Ĉ
+    e = scale_q_curve(rbm, mean_gradient_observables(rbm, data, observables), v0, T, observables, seed=3,
+                      grad_norm2_exact=sol.grad_norm2)
+    np.testing.assert_allclose(e.log10_q, np.log10(sol.grad_norm2 / e.trace_cov), rtol=1e-12)
+
+
+def test_scale_curve_detects_a_wrong_start_and_a_wrong_data_mean():
+    """The checks have teeth: chains stuck in one mode of a bimodal model give Tr Ĉ(1) far below the exact
+    V, and a shifted data mean puts the exact ‖g‖² outside the Monte Carlo CI."""
+    r = np.random.default_rng(3)
+    xi, eta = r.integers(0, 2, 10) * 2.0 - 1, r.integers(0, 2, 4) * 2.0 - 1
+    W = 1.5 * np.outer(xi, eta)
+    rbm = RBM(W, -W.sum(1) / 2, -W.sum(0) / 2, "binary")  # the binary image of a spin-flip symmetric model
+    data = rbm.sample_exact(300, r)
+    sol = exact.solve(rbm, data, "weights")
+    mode = np.tile((xi > 0).astype(float), (512, 1))
+    c = scale_q_curve(rbm, mean_gradient_observables(rbm, data, "weights"), mode, [1, 2], seed=0)
+    assert sol.trace_cov(np.array([1]))[0] - c.trace_cov[0] > 5 * c.trace_cov_se[0]
+    rbm, data = _small_binary(2)
+    sol = exact.solve(rbm, data, "weights")
+    shifted = mean_gradient_observables(rbm, data, "weights") + 0.05
+    c = scale_q_curve(rbm, shifted, rbm.sample_exact(512, r), [1, 2], seed=0)
+    assert not c.grad_norm2_low <= sol.grad_norm2 <= c.grad_norm2_high
+
+
+def test_independent_total_variance_matches_exact_v():
+    rbm, data = _small_binary(4)
+    V, se = independent_total_variance(rbm, rbm.sample_exact(20000, np.random.default_rng(0)))
+    assert abs(V - exact.solve(rbm, data, "weights").total_variance) < 4 * se
+
+
+def test_onset_rule():
+    assert onset_index([-1.0, -0.5, 0.2, 0.5, -0.1, 0.3]) == 4  # first fall below 1 after reaching it
+    assert onset_index([-1.0, -2.0]) == 0  # never reaches 1: drowned from the start
+    assert onset_index([0.1, 0.2]) == -1  # never falls back: no onset
+    assert log10_q_train([1, 2, 4, 8, 16], [0, 1, 2, 3, 4], chains=100, k=8) == pytest.approx(5.0)
+    assert log10_q_train([1, 2, 4, 8, 16], [0, 1, 2, 3, 4], chains=10, k=11) == pytest.approx(1 + 3 + np.log2(11 / 8))
+
+
+def test_onset_table_scores_forecasts_in_checkpoints():
+    T = [1, 2, 4, 8]
+    truth_q = [-3.0, -1.0, -2.5, -2.5]  # + log10(100) at T = 8: -1, 1, -0.5, -0.5 → onset at index 2
+    rows, pred = [], []
+    for i, (u, q) in enumerate(zip([0, 16, 32, 64], truth_q)):
+        for t in T:
+            rows.append(dict(family="mnist", cell_id=f"c{i}", n_hidden=16, update=u, T=t, log10_q=q,
+                             train_chains=100, train_k=8))
+            pred.append(dict(predictor="good", access="black-box", family="mnist", cell_id=f"c{i}", T=t, log10_q=q))
+            pred.append(dict(predictor="late", access="black-box", family="mnist", cell_id=f"c{i}", T=t,
+                             log10_q=q + (2.0 if i == 2 else 0.0)))
+            pred.append(dict(predictor="never", access="black-box", family="mnist", cell_id=f"c{i}", T=t, log10_q=0.0))
+    table = onset_table(pd.DataFrame(rows), pd.DataFrame(pred)).set_index("predictor")
+    assert (table.onset_index_true == 2).all() and (table.onset_update_true == 32).all()
+    assert table.loc["good", "onset_error"] == 0
+    assert table.loc["late", "onset_index_pred"] == 3 and table.loc["late", "onset_error"] == 1
+    assert table.loc["never", "onset_index_pred"] == -1 and table.loc["never", "onset_error"] == 2  # 4 − 2
+
+
+@pytest.fixture(scope="module")
+def tiny_suite_files(tmp_path_factory):
+    """A tasks folder with checkpoints of two tiny 784-pixel RBMs (m = 3 and m = 24) on stand-in data."""
+    from snrbench.mnist import data_sha256
+
+    root = tmp_path_factory.mktemp("tasks")
+    data = _digits(120, 784, 7)
+    data.setflags(write=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for m in (3, 24):
+        cfg = TrainConfig(n_hidden=m, updates=16, batch=20, chains=20, k=2, lr=0.1, first_checkpoint=16,
+                          ais_runs=32, ais_betas=200)
+        train_pcd(data, cfg, root / "mnist", meta=dict(data_sha256=data_sha256(data)), progress=False)
+    torch.set_num_threads(threads)
+    doc = (REPO / "tasks" / "mnist.toml").read_text()
+    doc = doc.replace("hidden = [16, 64]", "hidden = [3, 24]")
+    doc = doc.replace("updates = [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]", "updates = [0, 16]")
+    doc = doc.replace("t_max = 1024", "t_max = 16").replace("n_replicates = 1024", "n_replicates = 256")
+    for key, val in (("rungs", 4), ("adapt_rounds", 20), ("rounds", 20)):
+        doc = "\n".join(f"{key} = {val}" if line.startswith(f"{key} =") else line for line in doc.splitlines())
+    (root / "mnist.toml").write_text(doc)
+    return root, data
+
+
+@pytest.fixture
+def tiny_suite(tiny_suite_files, monkeypatch):
+    root, data = tiny_suite_files
+    monkeypatch.setattr(mnist_suite, "_binarized", lambda source: data)
+    monkeypatch.setenv("SNRBENCH_TASKS", str(root))
+    return root, data
+
+
+def test_mnist_suite_cells_and_errors(tiny_suite, tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "tasks"
+    shutil.copytree(tiny_suite[0], root)
+    monkeypatch.setenv("SNRBENCH_TASKS", str(root))
+    header, cells = load_suite("mnist")
+    assert [c.label for c in cells] == ["m3-u0", "m3-u16", "m24-u0", "m24-u16"]
+    spec = cells[1].spec
+    assert spec["tempering"] is None and cells[3].spec["tempering"]["rungs"] == 4
+    assert mnist_suite.checkpoint_model(spec).sha256 == json.loads((root / "mnist" / "m003-u00016.json").read_text())["model_sha256"]
+    # a missing checkpoint is named, with the command that makes it
+    (root / "mnist" / "m024-u00016.npz").unlink()
+    with pytest.raises(TaskSpecError, match="m = 24, update 16.*train-mnist"):
+        load_suite("mnist")
+    bad = tomllib.loads((root / "mnist.toml").read_text())
+    assert bad["estimator"]["t_max"] == 16
+
+
+def test_anchor_cell_must_show_one(tiny_suite):
+    """m ≤ 20: exact ‖g‖² inside the Monte Carlo CI; Tr Ĉ(1) of the chains = V of independent exact samples."""
+    from snrbench.mnist_truth import solve_mnist_cell
+
+    _, cells = load_suite("mnist")
+    out = solve_mnist_cell(cells[1].spec_json, device="cpu")["mnist_truth"]
+    g2 = out["grad_norm2"][0]
+    assert out["grad_norm2_method"][0].startswith("exact")
+    assert g2 == pytest.approx(hidden_enum.grad_norm2(mnist_suite.checkpoint_model(cells[1].spec),
+                                                      mnist_suite.training_data(cells[1].spec)), rel=1e-12)
+    assert out["grad_norm2_mc_low"][0] <= g2 <= out["grad_norm2_mc_high"][0]
+    z = (out["trace_cov"][0] - out["total_variance_indep"][0]) / np.hypot(out["trace_cov_se"][0],
+                                                                          out["total_variance_indep_se"][0])
+    assert abs(z) < 4
+    assert out["T"] == [1, 2, 4, 8, 16] and out["start"][0] == "exact"
+
+
+def test_tempered_cell_reports_its_ladder(tiny_suite):
+    from snrbench.mnist_truth import solve_mnist_cell
+
+    _, cells = load_suite("mnist")
+    out = solve_mnist_cell(cells[3].spec_json, device="cpu")
+    pt = out["tempering"]
+    assert pt["rung"] == [0, 1, 2, 3] and pt["beta"][0] == 1.0 and pt["beta"][-1] == pytest.approx(0.3)
+    acc = np.array(pt["swap_acceptance"])
+    assert np.isnan(acc[-1]) and np.all((acc[:-1] > 0) & (acc[:-1] <= 1))
+    truth = out["mnist_truth"]
+    assert truth["start"][0] == "parallel tempering" and truth["grad_norm2_method"][0] == "monte carlo"
+    assert np.isnan(truth["total_variance_indep"][0])
