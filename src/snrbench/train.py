@@ -82,9 +82,9 @@ def _log_likelihood(rbm: RBM, data: np.ndarray, cfg: TrainConfig) -> dict:
         from .ais import ais_log_partition, default_schedule
 
         res = ais_log_partition(rbm, base_rate_bias(data), n_runs=cfg.ais_runs, betas=default_schedule(cfg.ais_betas),
-                                seed=cfg.seed)
+                                seed=cfg.seed, dtype=torch.float32)
         log_z = res.log_z
-        method = f"AIS ({res.n_runs} runs, {res.n_betas} betas, base-rate start)"
+        method = f"AIS ({res.n_runs} runs, {res.n_betas} betas, base-rate start, float32 chains)"
         extra = dict(log_z_low=res.log_z_low, log_z_high=res.log_z_high, ais_ess=res.ess)
     ll = float(rbm.log_marginal_visible(data).mean() - log_z)
     return dict(log_likelihood=ll, log_z=float(log_z), log_likelihood_method=method, **extra)

@@ -1,0 +1,117 @@
+"""Summaries and figures of the mnist families' ground truth (pure functions of ``results/``).
+
+Per checkpoint: Q(T) with its CI, ‖g‖², the T = 1 check against independent exact samples (m ≤ 20),
+the diagnostics flags, the parallel-tempering ladder (m > 20) and ``Q_train = C·Q(k)`` along training
+with the plateau onset (:mod:`snrbench.onset`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import store
+from .groundtruth import ground_truth_paths
+from .onset import log10_q_train, onset_index
+
+__all__ = ["mnist_summary", "true_onsets", "plot_mnist"]
+
+
+def _tables(root, family) -> tuple[pd.DataFrame, pd.DataFrame]:
+    gt, pt = ground_truth_paths(family)
+    return store.read_table(Path(root), gt).to_pandas(), store.read_table(Path(root), pt).to_pandas()
+
+
+def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
+    """One row per checkpoint (ordered by m, update)."""
+    df, pt = _tables(root, family)
+    rows = []
+    for cell_id, g in df.groupby("cell_id", sort=False):
+        g = g.sort_values("T")
+        r = g.iloc[0]
+        ladder = pt[pt.cell_id == cell_id].sort_values("rung")
+        acc = ladder.swap_acceptance.to_numpy()[:-1]
+        i_k = np.searchsorted(g["T"].to_numpy(), r.train_k)
+        rows.append(dict(
+            label=r.label, m=int(r.n_hidden), update=int(r["update"]), log_likelihood=r.log_likelihood,
+            grad_norm2=r.grad_norm2, g2_mc=r.grad_norm2_mc, g2_mc_low=r.grad_norm2_mc_low,
+            g2_mc_high=r.grad_norm2_mc_high, tr_cov_T1=r.trace_cov, tr_cov_T1_se=r.trace_cov_se,
+            V_indep=r.total_variance_indep, V_indep_se=r.total_variance_indep_se,
+            log10_q_T1=r.log10_q, log10_q_Tmax=g.log10_q.iloc[-1],
+            log10_q_train=log10_q_train(g["T"], g.log10_q, r.train_chains, r.train_k),
+            log10_q_train_low=np.log10(r.train_chains) + g.ci_low.iloc[i_k],
+            log10_q_train_high=np.log10(r.train_chains) + g.ci_high.iloc[i_k],
+            rhat=r.rhat, doubling_ok=bool(r.doubling_ok), flagged=bool(r.flagged), start=r.start,
+            pt_rungs=len(ladder), pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
+            pt_round_trips=int(ladder.round_trips.iloc[0]) if len(ladder) else 0,
+        ))
+    return pd.DataFrame(rows).sort_values(["m", "update"], ignore_index=True)
+
+
+def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
+    """Plateau onset per hidden size from :func:`mnist_summary` (index −1 / update −1: none)."""
+    rows = []
+    for m, g in summary.groupby("m", sort=True):
+        i = onset_index(g.log10_q_train)
+        rows.append(dict(m=int(m), n_checkpoints=len(g), onset_index=i,
+                         onset_update=int(g["update"].iloc[i]) if i >= 0 else -1))
+    return pd.DataFrame(rows)
+
+
+def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
+    """Per hidden size: Q(T) with 95% CI per checkpoint (dashed: flagged), ``Q_train`` along training
+    with the onset, and (m > 20) the swap acceptance per rung of every checkpoint's ladder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df, pt = _tables(root, family)
+    summary = mnist_summary(root, family)
+    sizes = sorted(summary.m.unique())
+    fig, axes = plt.subplots(len(sizes), 3, figsize=(16, 4.2 * len(sizes)), squeeze=False)
+    for row, m in zip(axes, sizes):
+        cells = summary[summary.m == m]
+        colors = plt.cm.viridis(np.linspace(0, 0.95, len(cells)))
+        for (_, c), col in zip(cells.iterrows(), colors):
+            g = df[df.label == c.label].sort_values("T")
+            row[0].plot(g["T"], 10 ** g.log10_q, color=col, ls="--" if c.flagged else "-", marker=".",
+                        label=f"u={c['update']}" + (" (flagged)" if c.flagged else ""))
+            row[0].fill_between(g["T"], 10 ** g.ci_low, 10 ** g.ci_high, color=col, alpha=0.25)
+        row[0].axhline(1.0, color="grey", lw=0.8)
+        row[0].set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", ylabel="Q(T), C = 1",
+                   title=f"{family}, m = {m}: Q(T) per checkpoint (95% CI)")
+        row[0].legend(fontsize=6, ncol=2)
+        x = np.maximum(cells["update"], 1)
+        q = 10 ** cells.log10_q_train  # the percentile CI may sit to one side of the point estimate
+        row[1].errorbar(x, q, fmt="o-", yerr=[np.maximum(q - 10 ** cells.log10_q_train_low, 0),
+                                              np.maximum(10 ** cells.log10_q_train_high - q, 0)])
+        i = onset_index(cells.log10_q_train)
+        if i >= 0:
+            row[1].axvline(x.iloc[i], color="red", ls=":", label=f"onset: update {cells['update'].iloc[i]}")
+        row[1].axhline(1.0, color="grey", lw=0.8, label="Q_train = 1")
+        C, k = int(df.train_chains.iloc[0]), int(df.train_k.iloc[0])
+        row[1].set(xscale="log", yscale="log", xlabel="PCD update (0 plotted at 1)",
+                   ylabel=f"Q_train = {C}·Q(T = {k})", title=f"m = {m}: the training's own gradient SNR")
+        row[1].legend(fontsize=7)
+        ladders = pt[pt.cell_id.isin(df[df.n_hidden == m].cell_id)]
+        if len(ladders):
+            for (_, c), col in zip(cells.iterrows(), colors):
+                lad = ladders[ladders.label == c.label].sort_values("rung")
+                row[2].plot(lad.rung[:-1], lad.swap_acceptance[:-1], color=col, marker=".", label=f"u={c['update']}")
+            row[2].set(ylim=(0, 1), xlabel="rung pair (k, k+1), k = 0 at β = 1", ylabel="swap acceptance",
+                       title=f"m = {m}: parallel tempering, adapted ladders")
+            row[2].legend(fontsize=6, ncol=2)
+        else:
+            row[2].axis("off")
+            row[2].text(0.05, 0.5, f"m = {m} ≤ 20: chains start from exact samples\n(no tempering needed)",
+                        transform=row[2].transAxes)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(out)
+    return out
