@@ -5,8 +5,9 @@
   ``V = Σ_a Var_p f_a`` is also estimated from R further, independent exact samples — at T = 1 the
   chains' ``Tr Ĉ(1)`` must agree with it whatever the dynamics.
 * ``m > 20``: parallel tempering over the base-rate ↔ model family (:mod:`snrbench.tempering`,
-  ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights) gives
-  the R starting states; ``‖g‖²`` is the Monte Carlo estimate.
+  ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights), every
+  rung started at random training images, gives the R starting states; ``‖g‖²`` is the Monte Carlo
+  estimate.
 
 Then :func:`snrbench.mc_scale.scale_q_curve` runs plain blocked Gibbs (the training's sampler) on
 the grid ``2^0 … t_max`` with bootstrap CIs and the R̂/doubling flags.
@@ -52,7 +53,8 @@ def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool =
         p = spec["tempering"]
         v0, report = equilibrate(rbm, base_rate_bias(data), R, n_rungs=p["rungs"], beta_min=p["beta_min"],
                                  adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
-                                 sweeps_per_round=p["sweeps_per_round"], seed=seed, device=device, progress=progress)
+                                 sweeps_per_round=p["sweeps_per_round"], seed=seed, device=device, progress=progress,
+                                 v0=data[rng.choice(len(data), R)])
         v0 = v0.cpu().numpy().astype(np.float64)
         g2_exact, V, V_se, start = None, float("nan"), float("nan"), "parallel tempering"
         K = len(report.betas)

@@ -316,13 +316,14 @@ class ParallelTempering:
 
 def equilibrate(rbm: RBM, a0, n_chains: int, n_rungs: int = 16, beta_min: float = 0.1, adapt_rounds: int = 200,
                 rounds: int = 500, sweeps_per_round: int = 1, seed: int = 0, device="cpu", dtype=torch.float32,
-                progress: bool = False, adapt_window: int = 10) -> tuple[torch.Tensor, PTReport]:
+                progress: bool = False, adapt_window: int = 10, v0=None) -> tuple[torch.Tensor, PTReport]:
     """Equilibrate ``n_chains`` chains of ``rbm`` by parallel tempering; returns ``(states, report)``.
 
     Geometric initial ladder ``β_k = beta_min^{k/(K−1)}``, ``adapt_rounds`` rounds of
     :meth:`ParallelTempering.adapt`, statistics reset, then ``rounds`` production rounds of
     ``sweeps_per_round`` sweeps each. ``states``: the β = 1 rung's visible states ``(n_chains, n)``
     (kernels checked); the report's acceptance and round trips cover the production rounds only.
+    ``v0``: initial states as in :class:`ParallelTempering` (default uniform).
     """
     if not 0.0 < beta_min < 1.0:
         raise ValueError(f"beta_min must lie in (0, 1) for a geometric ladder, got {beta_min}")
@@ -331,7 +332,7 @@ def equilibrate(rbm: RBM, a0, n_chains: int, n_rungs: int = 16, beta_min: float 
     from tqdm.auto import tqdm
 
     betas = beta_min ** (np.arange(n_rungs) / (n_rungs - 1))
-    pt = ParallelTempering(rbm, a0, betas, n_chains, device, dtype, seed)
+    pt = ParallelTempering(rbm, a0, betas, n_chains, device, dtype, seed, v0=v0)
     with tqdm(total=int(adapt_rounds) + int(rounds), disable=not progress, desc="parallel tempering") as bar:
         pt.adapt(adapt_rounds, sweeps_per_round, window=adapt_window, callback=bar.update)
         pt.reset_stats()
