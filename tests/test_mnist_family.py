@@ -260,3 +260,10 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert main(["--results", str(results), "plot", "--family", "mnist", "--out", str(tmp_path / "lb")]) == 0
     assert (tmp_path / "lb" / "q_curves_mnist.png").stat().st_size > 10_000
     assert main(["--results", str(results), "summary", "--family", "mnist"]) == 0
+
+
+def test_mnist_families_are_not_exact():
+    """White-box entries and the ladder run only on exact families; the mnist ones have Monte Carlo truth."""
+    from snrbench.tasks import EXACT_FAMILIES, FAMILIES, MNIST_FAMILIES
+
+    assert set(MNIST_FAMILIES) <= set(FAMILIES) and not set(MNIST_FAMILIES) & set(EXACT_FAMILIES)
