@@ -267,3 +267,49 @@ def test_mnist_families_are_not_exact():
     from snrbench.tasks import EXACT_FAMILIES, FAMILIES, MNIST_FAMILIES
 
     assert set(MNIST_FAMILIES) <= set(FAMILIES) and not set(MNIST_FAMILIES) & set(EXACT_FAMILIES)
+
+
+@pytest.mark.parametrize("observables", ["weights", "weights+biases"])
+def test_large_cells_show_entries_a_scaled_subset_of_observables(observables):
+    """n·m > MAX_OBSERVABLES: entries see a seeded random subset scaled so that sums of squares are
+    unbiased; the sampler's, the data's and gradient_observables' views agree with the full f."""
+    from snrbench.observables import gradient_observables
+    from snrbench.predict import MAX_OBSERVABLES, Problem
+
+    r = np.random.default_rng(0)
+    n, m = 48, 16
+    rbm = RBM(r.normal(0, 0.1, (n, m)), r.normal(0, 0.5, n), r.normal(0, 0.5, m), "binary")
+    data = (r.random((200, n)) < 0.3).astype(float)
+    p = Problem(rbm, data, observables=observables, seed=7)
+    idx, scale = p.observable_subset
+    n_obs = n * m + (n + m if observables == "weights+biases" else 0)
+    assert len(idx) == MAX_OBSERVABLES == len(set(idx)) and scale == pytest.approx(np.sqrt(n_obs / MAX_OBSERVABLES))
+    full = gradient_observables(rbm, data, observables)
+    np.testing.assert_allclose(p.gradient_observables(data), full[:, idx] * scale, rtol=1e-12)
+    np.testing.assert_allclose(p.data_mean, full.mean(0)[idx] * scale, rtol=1e-12)
+    s = p.sampler(32, dtype=torch.float64)
+    s.run(3)
+    f_full = gradient_observables(rbm, s.v.numpy(), observables)
+    np.testing.assert_allclose(s.observables().numpy(), f_full[:, idx] * scale, rtol=1e-12)
+    # unbiased: over many cells (seeds) the scaled subset's Σ mean² matches the full one
+    target = (full.mean(0) ** 2).sum()
+    est = [(Problem(rbm, data, observables=observables, seed=k).data_mean ** 2).sum() for k in range(200)]
+    assert abs(np.mean(est) - target) < 4 * np.std(est) / np.sqrt(len(est))
+    # small cells: no subset, the full observables
+    small = Problem(RBM(rbm.W[:10, :4], None, None, "binary"), data[:, :10], observables=observables)
+    assert small.observable_subset is None and small.data_mean.shape == (40 + (14 if observables != "weights" else 0),)
+
+
+def test_leaderboard_onset_section(tmp_path):
+    """onset.parquet (written by the scoring for mnist families) becomes one table per family."""
+    from snrbench import store
+    from snrbench.leaderboard import _onset_tables
+
+    assert _onset_tables(tmp_path) == []
+    rows = dict(family=["mnist"] * 2, n_hidden=[16, 16], predictor=["a", "b"], access=["black-box"] * 2,
+                n_checkpoints=[12, 12], onset_index_true=[-1, -1], onset_update_true=[-1, -1],
+                onset_index_pred=[3, -1], onset_update_pred=[64, -1], onset_error=[9, 0])
+    store.write_table(tmp_path, "onset.parquet", "onset", {k: np.array(v) for k, v in rows.items()})
+    [(family, (headers, body))] = _onset_tables(tmp_path)
+    assert family == "mnist" and headers[3] == "true onset (update)"
+    assert body == [["16", "b", "black-box", "none", "none", "0"], ["16", "a", "black-box", "none", "64", "9"]]

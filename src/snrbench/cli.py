@@ -131,11 +131,7 @@ def _cmd_predict(args) -> int:
         entries = [e for e in entries if e.name in set(args.entry)]
         if not entries:
             raise ValueError(f"no entry named {args.entry}")
-    families, mnist = _split(args.family)
-    if mnist:
-        print(f"predict: skipping {', '.join(mnist)}: the entries' pilot runs record every gradient observable "
-              "per sweep, which does not fit memory at 784 × m (work in progress, issue 6)")
-    runs = predict_entries(Path(args.results), entries, families, force=args.force, workers=args.workers or 2,
+    runs = predict_entries(Path(args.results), entries, args.family, force=args.force, workers=args.workers or 2,
                            time_limit=args.time_limit, progress=not args.quiet)
     rc = _print_failures(runs)
     print(f"predict: {len(runs)} entry run(s), {sum(not r.failures for r in runs)} stored"
@@ -174,7 +170,6 @@ def _cmd_submit(args) -> int:
     for e in new:
         if e.key in taken and taken[e.key].source != e.source:
             raise RegistryError(f"entry {e} is already on the leaderboard (from {taken[e.key].source}); pick another name")
-    args.family = _split(args.family)[0]  # mnist families: not yet (see _cmd_predict)
     runs = predict_entries(Path(args.results), new, args.family, force=True, workers=args.workers or 2,
                            time_limit=args.time_limit, progress=not args.quiet, store_results=False)
     if _print_failures(runs):

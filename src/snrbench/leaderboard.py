@@ -46,7 +46,11 @@ _INTRO = (
     "‖g‖² (– when the entry reports none). Tiers: white-box entries may read the exact transition operator; "
     "black-box entries get only a metered sampler, with a budget of 2^16 sweeps × 64 chains per cell. "
     "Cost: median chain-sweeps and wall-clock seconds per cell. Rows are ranked by tracked cells, then by the "
-    "median of max_T err."
+    "median of max_T err. mnist families (RBMs trained on MNIST, Monte Carlo ground truth on T = 2^0 … 2^10): "
+    "entries see a seeded random subset of 512 of the 784·m gradient observables, scaled so that sums of squares "
+    "are unbiased; the plateau-onset table gives, per hidden size, the first checkpoint where the training's own "
+    "C·Q(T = k) falls below 1 after having reached it (none: it never does), true and forecast, and the error in "
+    "checkpoints."
 )
 
 # (summary column, header) of the tables; the first columns (entry, tier, families) are added per table.
@@ -271,6 +275,24 @@ def _html(overall: str, sections: list[tuple[str, str, str]], figures: list[tupl
     return "\n".join(parts + ["</body>", "</html>"]) + "\n"
 
 
+def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    """Per mnist family: (m, entry, tier, true onset, forecast onset, error) from ``onset.parquet``."""
+    from .onset import ONSET_REL
+
+    if not (root / ONSET_REL).exists():
+        return []
+    df = store.read_table(root, ONSET_REL).to_pandas()
+    upd = lambda u: "none" if u < 0 else str(int(u))  # noqa: E731
+    headers = ["m", "entry", "tier", "true onset (update)", "forecast onset (update)", "error (checkpoints)"]
+    out = []
+    for family, g in df.groupby("family", sort=True):
+        g = g.sort_values(["n_hidden", "onset_error", "predictor", "access"], kind="stable")
+        rows = [[str(int(r.n_hidden)), r.predictor, r.access, upd(r.onset_update_true), upd(r.onset_update_pred),
+                 str(int(r.onset_error))] for r in g.itertuples(index=False)]
+        out.append((family, (headers, rows)))
+    return out
+
+
 def build(root: Path | str, out: Path | str) -> list[Path]:
     """Write the leaderboard of the results under ``root`` into ``out``; returns the paths written.
 
@@ -303,6 +325,9 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
             table = _table(fs[fs.access == tier], overall=False)
             md_sections.append((family, tier, _markdown_table(*table)))
             html_sections.append((family, tier, _html_table(*table)))
+    for family, table in _onset_tables(root):
+        md_sections.append((family, "plateau onset", _markdown_table(*table)))
+        html_sections.append((family, "plateau onset", _html_table(*table)))
     overall = _table(scoring.overall_summary(scores), overall=True)
     readme, index = out / "README.md", out / "index.html"
     _write_text(readme, _readme(_markdown_table(*overall), md_sections, figures))

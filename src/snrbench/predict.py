@@ -32,6 +32,10 @@ __all__ = ["ACCESS_TIERS", "BUDGET", "BudgetExceeded", "AccessError", "Predictio
            "MeteredSampler", "ExactOperator", "check_prediction"]
 
 ACCESS_TIERS = ("white-box", "black-box")
+#: Cells with more gradient observables than this (the mnist families: 784·m) show entries a seeded
+#: uniform random subset of this many, each scaled by ``sqrt(n_obs / MAX_OBSERVABLES)``: every sum of
+#: squares over observables (‖g‖², V, Tr Cov) is then an unbiased estimate of the full sum.
+MAX_OBSERVABLES = 512
 #: Chain-sweeps allowed per cell: 2^16 sweeps × 64 chains.
 BUDGET = 2**16 * 64
 
@@ -128,8 +132,12 @@ class MeteredSampler:
         self._gibbs.run(n_sweeps)
 
     def observables(self) -> torch.Tensor:
-        """The cell's gradient observables f of the current states, ``(n_chains, n_obs)``."""
-        return self._gibbs.observables(self._problem.observables)
+        """The cell's gradient observables f of the current states, ``(n_chains, n_obs)`` (on large
+        cells the scaled random subset of :data:`MAX_OBSERVABLES`, see :class:`Problem`)."""
+        p = self._problem
+        if p.observable_subset is None:
+            return self._gibbs.observables(p.observables)
+        return p._subset(self._gibbs.v, self._gibbs.basis_features())
 
     def basis_features(self) -> torch.Tensor:
         """RBM: ``E[h|v]``; Ising: the spins (``(n_chains, k)``)."""
@@ -177,6 +185,7 @@ class Problem:
     budget: int = BUDGET
     _used: int = field(default=0, repr=False)
     _exact: ExactOperator | None = field(default=None, repr=False)
+    _subset_spec: tuple | bool | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.access not in ACCESS_TIERS:
@@ -191,14 +200,50 @@ class Problem:
         """Chain-sweeps charged so far in this cell."""
         return self._used
 
+    @property
+    def observable_subset(self) -> tuple[np.ndarray, float] | None:
+        """``(index, scale)`` of the observables entries see, or None when they see all of them.
+
+        Cells with more than :data:`MAX_OBSERVABLES` gradient observables: a uniform random subset
+        without replacement (seeded by the cell), each scaled by ``sqrt(n_obs/MAX_OBSERVABLES)``.
+        """
+        if self._subset_spec is None and isinstance(self.model, RBM):
+            n, m = self.model.W.shape
+            n_obs = n * m + (n + m if self.observables == "weights+biases" else 0)
+            if n_obs > MAX_OBSERVABLES:
+                idx = np.sort(np.random.default_rng([self.seed, 512]).choice(n_obs, MAX_OBSERVABLES, replace=False))
+                self._subset_spec = (idx, float(np.sqrt(n_obs / MAX_OBSERVABLES)))
+            else:
+                self._subset_spec = False
+        return self._subset_spec or None
+
+    def _subset(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The subset's scaled observables from ``v`` and ``E[h|v]`` (torch, ``(rows, MAX_OBSERVABLES)``):
+        index a < n·m is ``v_i E[h_j|v]`` (a = i·m + j), then ``v_i``, then ``E[h_j|v]``."""
+        idx, scale = self.observable_subset
+        n, m = self.model.W.shape
+        X = torch.cat([v, torch.ones_like(v[:, :1])], dim=1)  # [v | 1]
+        Y = torch.cat([h, torch.ones_like(h[:, :1])], dim=1)  # [E h | 1]
+        i = np.where(idx < n * m, idx // m, np.where(idx < n * m + n, idx - n * m, n))
+        j = np.where(idx < n * m, idx % m, np.where(idx < n * m + n, m, idx - n * m - n))
+        return X[:, torch.as_tensor(i)] * Y[:, torch.as_tensor(j)] * scale
+
     def gradient_observables(self, v) -> np.ndarray:
-        """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)``."""
-        return gradient_observables(self.model, np.asarray(v, dtype=np.float64), self.observables)
+        """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)`` (the subset on large cells)."""
+        v = np.asarray(v, dtype=np.float64)
+        if self.observable_subset is None:
+            return gradient_observables(self.model, v, self.observables)
+        h = self.model.mean_from_field(self.model.hidden_field(v))
+        return self._subset(torch.from_numpy(v), torch.from_numpy(h)).numpy()
 
     @property
     def data_mean(self) -> np.ndarray:
-        """``mean_data f`` over the cell's full data set (exact)."""
-        return mean_gradient_observables(self.model, self.data, self.observables)
+        """``mean_data f`` over the cell's full data set (exact; the scaled subset on large cells)."""
+        mean = mean_gradient_observables(self.model, self.data, self.observables)
+        if self.observable_subset is None:
+            return mean
+        idx, scale = self.observable_subset
+        return mean[idx] * scale
 
     def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32) -> MeteredSampler:
         """A metered sampler (blocked Gibbs; Ising: random-scan Gibbs) of ``n_chains`` chains (default seed: the cell's)."""
