@@ -3,7 +3,6 @@ at n = 20, m = 8, where the work is on the 2^8 hidden states and the 2^20 visibl
 over in chunks (the small-side trick)."""
 import json
 
-import numpy as np
 
 from snrbench import exact
 from snrbench.tasks import build_model, load_suite

@@ -13,13 +13,7 @@ from snrbench.tempered import base_rate_bias
 AIS_TOL = 0.05
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The models here are tiny: threads only add wake-up latency (large on a shared 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_and_base(units, scale, n=40, m=10, seed=1):

@@ -1,5 +1,4 @@
 """The exact solver against independent routes (DESIGN §2 reference checks)."""
-import mpmath as mp
 import numpy as np
 import pytest
 import torch

@@ -22,12 +22,7 @@ from snrbench.train import CheckpointError, TrainConfig, checkpoint_updates, loa
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _digits(n_rows: int, n: int, seed: int) -> np.ndarray:

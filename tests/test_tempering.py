@@ -15,13 +15,7 @@ P_PASS = 1e-3
 P_FAIL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The models here are tiny: threads only add wake-up latency (large on a shared 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def exact_p(rbm, beta, a0):

@@ -82,7 +82,7 @@ def _cmd_summary(args) -> int:
         with pd.option_context("display.width", 250, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
             print(f"\n{family}: {len(df)} checkpoints (Q at C = 1; log10_q_train = log10 C·Q(k) of the training)")
             print(df[cols].to_string(index=False))
-            print(f"plateau onset (first checkpoint with C·Q(k) < 1 after it reached 1; -1 = none):")
+            print("plateau onset (first checkpoint with C·Q(k) < 1 after it reached 1; -1 = none):")
             print(true_onsets(df).to_string(index=False))
     for family in others:
         df = cell_summary(args.results, family)

@@ -26,7 +26,6 @@ from . import exact, operational, store
 from .schema import arrow_schema
 from .spectral import T_GRID
 from .ising import IsingModel
-from .model import all_states
 from .tasks import MNIST_FAMILIES, Cell, build_data, build_model, load_suite
 
 __all__ = ["solve_cell", "generate", "ground_truth_paths", "is_current"]

@@ -14,6 +14,7 @@ import pandas as pd
 from . import store
 from .groundtruth import ground_truth_paths
 from .onset import log10_q_train, onset_index
+from .report import save_figure
 
 __all__ = ["mnist_summary", "true_onsets", "plot_mnist"]
 
@@ -108,10 +109,4 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
             row[2].text(0.05, 0.5, f"m = {m} ≤ 20: chains start from exact samples\n(no tempering needed)",
                         transform=row[2].transAxes)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)

@@ -10,7 +10,7 @@ from . import store
 from .groundtruth import ground_truth_paths
 from .spectral import t_star
 
-__all__ = ["cell_summary", "plot_q_curves"]
+__all__ = ["cell_summary", "plot_q_curves", "save_figure"]
 
 
 def cell_summary(root: Path | str, family: str) -> pd.DataFrame:
@@ -64,10 +64,17 @@ def plot_q_curves(root: Path | str, family: str, out: Path | str, seed: int = 0)
     axes[0][0].set_ylabel("Q(T) = ‖g‖² / Tr Cov ĝ(T)   (C = 1)")
     axes[0][-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
+    return save_figure(fig, out, dpi=110)
+
+
+def save_figure(fig, out: Path | str, dpi: int = 100) -> Path:
+    """Write a pyplot figure to ``out`` through a temporary file and a rename (no timestamps); close it."""
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, metadata={"Software": None})
+    fig.savefig(tmp, dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     tmp.replace(out)
     return out
