@@ -319,15 +319,15 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
             written += [curves, heat]
             figures += [(family, curves.name, f"{family}: true vs predicted Q(T)"),
                         (family, heat.name, f"{family}: max err per cell and entry")]
+    onsets = dict(_onset_tables(root))
     for family in families:
         fs = fam_summary[fam_summary.family == family]
-        for tier in _tiers(fs["access"]):
-            table = _table(fs[fs.access == tier], overall=False)
+        tables = [(tier, _table(fs[fs.access == tier], overall=False)) for tier in _tiers(fs["access"])]
+        if family in onsets:
+            tables.append(("plateau onset", onsets[family]))
+        for tier, table in tables:
             md_sections.append((family, tier, _markdown_table(*table)))
             html_sections.append((family, tier, _html_table(*table)))
-    for family, table in _onset_tables(root):
-        md_sections.append((family, "plateau onset", _markdown_table(*table)))
-        html_sections.append((family, "plateau onset", _html_table(*table)))
     overall = _table(scoring.overall_summary(scores), overall=True)
     readme, index = out / "README.md", out / "index.html"
     _write_text(readme, _readme(_markdown_table(*overall), md_sections, figures))
