@@ -186,6 +186,7 @@ class Problem:
     _used: int = field(default=0, repr=False)
     _exact: ExactOperator | None = field(default=None, repr=False)
     _subset_spec: tuple | bool | None = field(default=None, repr=False)
+    _subset_rows: tuple | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.access not in ACCESS_TIERS:
@@ -220,13 +221,16 @@ class Problem:
     def _subset(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """The subset's scaled observables from ``v`` and ``E[h|v]`` (torch, ``(rows, MAX_OBSERVABLES)``):
         index a < n·m is ``v_i E[h_j|v]`` (a = i·m + j), then ``v_i``, then ``E[h_j|v]``."""
-        idx, scale = self.observable_subset
-        n, m = self.model.W.shape
+        if self._subset_rows is None:  # columns of [v | 1] and [E h | 1] per subset entry, once
+            idx, _ = self.observable_subset
+            n, m = self.model.W.shape
+            i = np.where(idx < n * m, idx // m, np.where(idx < n * m + n, idx - n * m, n))
+            j = np.where(idx < n * m, idx % m, np.where(idx < n * m + n, m, idx - n * m - n))
+            self._subset_rows = (torch.as_tensor(i), torch.as_tensor(j))
+        i, j = self._subset_rows
         X = torch.cat([v, torch.ones_like(v[:, :1])], dim=1)  # [v | 1]
         Y = torch.cat([h, torch.ones_like(h[:, :1])], dim=1)  # [E h | 1]
-        i = np.where(idx < n * m, idx // m, np.where(idx < n * m + n, idx - n * m, n))
-        j = np.where(idx < n * m, idx % m, np.where(idx < n * m + n, m, idx - n * m - n))
-        return X[:, torch.as_tensor(i)] * Y[:, torch.as_tensor(j)] * scale
+        return X[:, i] * Y[:, j] * self.observable_subset[1]
 
     def gradient_observables(self, v) -> np.ndarray:
         """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)`` (the subset on large cells)."""
