@@ -127,3 +127,27 @@ def _child_run(rbm):
     s = BlockGibbs(rbm, 256, seed=2)
     s.run(4)
     return s.v.numpy()
+
+
+@pytest.mark.parametrize("units", ["spin", "binary"])
+def test_exchange_swaps_the_masked_chains_and_the_next_sweep_uses_them(units):
+    """``exchange`` = set_state of the swapped states (both samplers), including the cached p(h | v)."""
+    rbm = small_rbm(units, n=5, m=3)
+    a, b = BlockGibbs(rbm, 8, seed=1), BlockGibbs(rbm, 8, seed=2)
+    a.run(3)
+    b.run(5)
+    a.sweep()  # leaves a's p(h | v) cached for the current state
+    mask = torch.tensor([True, False, True, True, False, False, True, False])
+    va, vb = a.v, b.v
+    want_a, want_b = torch.where(mask[:, None], vb, va), torch.where(mask[:, None], va, vb)
+    ref_a, ref_b = BlockGibbs(rbm, 8, seed=1), BlockGibbs(rbm, 8, seed=2)  # same streams, same positions
+    ref_a.run(4)
+    ref_b.run(5)
+    a.exchange(b, mask)
+    assert torch.equal(a.v, want_a) and torch.equal(b.v, want_b)
+    ref_a.set_state(want_a)
+    ref_b.set_state(want_b)
+    a.sweep(), b.sweep(), ref_a.sweep(), ref_b.sweep()
+    assert torch.equal(a.v, ref_a.v) and torch.equal(b.v, ref_b.v)
+    with pytest.raises(ValueError, match="differ"):
+        a.exchange(BlockGibbs(small_rbm(units, n=6, m=3), 8), mask)

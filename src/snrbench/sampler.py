@@ -239,6 +239,19 @@ class BlockGibbs(_ChainSampler):
         self._xa[:, : self.rbm.n_visible] = (v + 1.0) / 2.0 if self.spin else v
         self._ph_current = False
 
+    def exchange(self, other: "BlockGibbs", mask: torch.Tensor) -> None:
+        """Swap the visible states of the chains selected by the boolean ``mask`` ``(n_chains,)`` with
+        those of the same chains of ``other`` (a sampler of the same shape and units), in place. Both
+        states are valid already, so nothing is re-checked: the replica-exchange move of tempering."""
+        if other.rbm.units != self.rbm.units or other._xa.shape != self._xa.shape:
+            raise ValueError("exchange: the samplers differ in units or shape")
+        n = self.rbm.n_visible
+        rows = mask.nonzero().squeeze(1)
+        mine = self._xa[rows, :n]
+        self._xa[rows, :n] = other._xa[rows, :n]
+        other._xa[rows, :n] = mine
+        self._ph_current = other._ph_current = False
+
     def _hidden_prob(self) -> torch.Tensor:
         """``p(h_j on | v)`` of the current state, into the preallocated buffer (once per state)."""
         if not self._ph_current:

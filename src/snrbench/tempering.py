@@ -276,8 +276,7 @@ class ParallelTempering:
             acc = torch.log(u) < delta
             self._accepted[k] += acc.sum()
             self._attempted[k] += R
-            lo.set_state(torch.where(acc[:, None], x_hi, x_lo))
-            hi.set_state(torch.where(acc[:, None], x_lo, x_hi))
+            lo.exchange(hi, acc)
             rep[k], rep[k + 1] = torch.where(acc, rep[k + 1], rep[k]), torch.where(acc, rep[k], rep[k + 1])
         self._mark_ends()
 
