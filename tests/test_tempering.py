@@ -237,6 +237,18 @@ def test_same_seed_same_states_and_equilibrate_report():
     assert r1.swap_acceptance.shape == (4,) and np.all((r1.swap_acceptance > 0) & (r1.swap_acceptance <= 1))
 
 
+def test_equilibrate_down_to_the_base_rate_model_reaches_the_exact_law():
+    """beta_min = 0: a linear initial ladder ending at the base-rate model (kept at 0 by the adaptation);
+    from every chain in the heavier mode the cold rung reaches the exact two-mode law."""
+    rbm, s = planted()
+    a0 = np.full(10, np.log(0.3 / 0.7))
+    v0 = np.repeat((s > 0).astype(float)[None], 2000, axis=0)
+    v, report = equilibrate(rbm, a0, 2000, n_rungs=8, beta_min=0.0, adapt_rounds=40, rounds=200, seed=4, v0=v0)
+    assert report.betas[0] == 1.0 and report.betas[-1] == 0.0 and np.all(np.diff(report.betas) < 0)
+    assert report.round_trips > 2000
+    assert overlap_chi2(v.numpy(), exact_p(rbm, 1.0, a0), s) > P_PASS
+
+
 @pytest.mark.parametrize("betas, message", [
     ([1.0], "K ≥ 2"),
     ([0.9, 0.5], "betas\\[0\\] == 1"),
@@ -265,7 +277,8 @@ def test_bad_arguments_are_refused():
         pt.adapt(10, window=3)
     with pytest.raises(ValueError, match="n_sweeps"):
         pt.step(-1)
-    with pytest.raises(ValueError, match="beta_min"):
-        equilibrate(rbm, a0, 4, beta_min=0.0)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="beta_min"):
+            equilibrate(rbm, a0, 4, beta_min=bad)
     with pytest.raises(TypeError, match="RBM"):
         ParallelTempering(rbm.W, a0, [1.0, 0.5], 4)

@@ -318,19 +318,22 @@ def equilibrate(rbm: RBM, a0, n_chains: int, n_rungs: int = 16, beta_min: float 
                 progress: bool = False, adapt_window: int = 10, v0=None) -> tuple[torch.Tensor, PTReport]:
     """Equilibrate ``n_chains`` chains of ``rbm`` by parallel tempering; returns ``(states, report)``.
 
-    Geometric initial ladder ``β_k = beta_min^{k/(K−1)}``, ``adapt_rounds`` rounds of
+    Initial ladder geometric, ``β_k = beta_min^{k/(K−1)}``, or linear ``β_k = 1 − k/(K−1)`` when
+    ``beta_min = 0`` (the hottest rung is then the base-rate model itself, whose blocked-Gibbs sweep
+    draws an exact independent sample: a perfect reservoir); ``adapt_rounds`` rounds of
     :meth:`ParallelTempering.adapt`, statistics reset, then ``rounds`` production rounds of
     ``sweeps_per_round`` sweeps each. ``states``: the β = 1 rung's visible states ``(n_chains, n)``
     (kernels checked); the report's acceptance and round trips cover the production rounds only.
     ``v0``: initial states as in :class:`ParallelTempering` (default uniform).
     """
-    if not 0.0 < beta_min < 1.0:
-        raise ValueError(f"beta_min must lie in (0, 1) for a geometric ladder, got {beta_min}")
+    if not 0.0 <= beta_min < 1.0:
+        raise ValueError(f"beta_min must lie in [0, 1), got {beta_min}")
     if int(n_rungs) < 2 or int(rounds) < 0:
         raise ValueError(f"need n_rungs ≥ 2 and rounds ≥ 0, got {n_rungs} and {rounds}")
     from tqdm.auto import tqdm
 
-    betas = beta_min ** (np.arange(n_rungs) / (n_rungs - 1))
+    k = np.arange(n_rungs) / (n_rungs - 1)
+    betas = beta_min ** k if beta_min > 0 else 1.0 - k
     pt = ParallelTempering(rbm, a0, betas, n_chains, device, dtype, seed, v0=v0)
     with tqdm(total=int(adapt_rounds) + int(rounds), disable=not progress, desc="parallel tempering") as bar:
         pt.adapt(adapt_rounds, sweeps_per_round, window=adapt_window, callback=bar.update)
