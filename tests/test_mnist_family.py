@@ -124,6 +124,39 @@ def test_independent_total_variance_matches_exact_v():
     assert abs(V - exact.solve(rbm, data, "weights").total_variance) < 4 * se
 
 
+@pytest.mark.parametrize("observables", ["weights", "weights+biases"])
+def test_start_agreement_against_explicit_f(observables):
+    """The z-scores equal those computed from f formed row by row; one law agrees (most seeds), a law
+    stuck in one mode of a bimodal model does not."""
+    from snrbench.mc_scale import START_Z_MAX, start_agreement
+    from snrbench.observables import gradient_observables
+
+    rbm, data = _small_binary(5)
+    dm = mean_gradient_observables(rbm, data, observables)
+    r = np.random.default_rng(9)
+    v_a, v_b = rbm.sample_exact(400, r), rbm.sample_exact(300, r)
+    got = start_agreement(rbm, dm, v_a, v_b, observables)
+    f_a, f_b = gradient_observables(rbm, v_a, observables), gradient_observables(rbm, v_b, observables)
+    u = dm - np.vstack([f_a, f_b]).mean(0)
+    s_a, s_b = f_a @ u / np.linalg.norm(u), f_b @ u / np.linalg.norm(u)
+    z_g = (s_a.mean() - s_b.mean()) / np.sqrt(s_a.var(ddof=1) / 400 + s_b.var(ddof=1) / 300)
+    var = [((f - f.mean(0)) ** 2).sum(1) * len(f) / (len(f) - 1) for f in (f_a, f_b)]
+    z_v = (var[0].mean() - var[1].mean()) / np.hypot(*(x.std(ddof=1) / np.sqrt(len(x)) for x in var))
+    assert got.z_gradient == pytest.approx(z_g, rel=1e-9) and got.z_variance == pytest.approx(z_v, rel=1e-9)
+    same = [start_agreement(rbm, dm, rbm.sample_exact(400, r), rbm.sample_exact(400, r), observables).agree
+            for _ in range(20)]
+    assert sum(same) >= 18
+    # a bimodal model: one group from the exact law, the other stuck in one mode
+    xi, eta = r.integers(0, 2, 10) * 2.0 - 1, r.integers(0, 2, 4) * 2.0 - 1
+    W = 1.5 * np.outer(xi, eta)
+    sym = RBM(W, -W.sum(1) / 2 + 0.1, -W.sum(0) / 2, "binary")
+    exact_rows = sym.sample_exact(400, r)
+    stuck = np.tile((xi > 0).astype(float), (400, 1))
+    stuck[r.random(stuck.shape) < 0.05] = 0.0  # a little noise inside the mode
+    bad = start_agreement(sym, mean_gradient_observables(sym, data, observables), exact_rows, stuck, observables)
+    assert not bad.agree and max(abs(bad.z_variance), abs(bad.z_gradient)) > START_Z_MAX
+
+
 def test_onset_rule():
     assert onset_index([-1.0, -0.5, 0.2, 0.5, -0.1, 0.3]) == 4  # first fall below 1 after reaching it
     assert onset_index([-1.0, -2.0]) == 0  # never reaches 1: drowned from the start
@@ -225,13 +258,37 @@ def test_tempered_cell_reports_its_ladder(tiny_suite):
 
     _, cells = load_suite("mnist")
     out = solve_mnist_cell(cells[3].spec_json, device="cpu")
-    pt = out["tempering"]
-    assert pt["rung"] == [0, 1, 2, 3] and pt["beta"][0] == 1.0 and pt["beta"][-1] == pytest.approx(0.3)
-    acc = np.array(pt["swap_acceptance"])
-    assert np.isnan(acc[-1]) and np.all((acc[:-1] > 0) & (acc[:-1] <= 1))
+    pt = pd.DataFrame(out["tempering"])
+    assert pt.start.tolist() == ["training images"] * 4 + ["base-rate samples"] * 4
+    for _, ladder in pt.groupby("start"):
+        assert ladder.rung.tolist() == [0, 1, 2, 3] and ladder.beta.iloc[0] == 1.0 and ladder.beta.iloc[-1] == 0.0
+        acc = ladder.swap_acceptance.to_numpy()
+        assert np.isnan(acc[-1]) and np.all((acc[:-1] > 0) & (acc[:-1] <= 1))
     truth = out["mnist_truth"]
     assert truth["start"][0] == "parallel tempering" and truth["grad_norm2_method"][0] == "monte carlo"
     assert np.isnan(truth["total_variance_indep"][0])
+    assert np.isfinite(truth["start_z_variance"][0]) and np.isfinite(truth["start_z_gradient"][0])
+    assert truth["equilibrated"][0] == (max(abs(truth["start_z_variance"][0]), abs(truth["start_z_gradient"][0])) <= 3)
+
+
+def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(tiny_suite):
+    """No tempering rounds: the groups begun at training images and at base-rate samples stay apart, the
+    cell is stored with equilibrated = False, and scoring drops it (truth and predictions) but keeps the rest."""
+    from snrbench.mnist_truth import solve_mnist_cell
+    from snrbench.scoring import scorable
+
+    _, cells = load_suite("mnist")
+    spec = cells[3].spec
+    spec["tempering"].update(adapt_rounds=0, rounds=0)
+    out = solve_mnist_cell(json.dumps(spec, sort_keys=True), device="cpu")["mnist_truth"]
+    assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > 3
+    anchor = solve_mnist_cell(cells[1].spec_json, device="cpu")["mnist_truth"]
+    assert anchor["equilibrated"][0] is True and np.isnan(anchor["start_z_variance"][0])
+    truth = pd.concat([pd.DataFrame(out), pd.DataFrame(anchor)], ignore_index=True)
+    pred = truth[["family", "cell_id", "T", "log10_q"]].assign(predictor="p", access="black-box")
+    t, p = scorable(truth, pred)
+    assert set(t.cell_id) == set(p.cell_id) == {anchor["cell_id"][0]}
+    assert len(t) == len(anchor["T"]) and len(p) == len(anchor["T"])
 
 
 def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):

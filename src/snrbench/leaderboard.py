@@ -50,7 +50,8 @@ _INTRO = (
     "entries see a seeded random subset of 512 of the 784·m gradient observables, scaled so that sums of squares "
     "are unbiased; the plateau-onset table gives, per hidden size, the first checkpoint where the training's own "
     "C·Q(T = k) falls below 1 after having reached it (none: it never does), true and forecast, and the error in "
-    "checkpoints."
+    "checkpoints. Checkpoints whose parallel-tempering starts fail the two-start check (ladders begun at training "
+    "images and at base-rate samples disagree) are left out of the scores and the onset."
 )
 
 # (summary column, header) of the tables; the first columns (entry, tier, families) are added per table.
@@ -306,8 +307,7 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
     root, out = Path(root), Path(out)
     scores = _load_scores(root)
     families = sorted(set(scores["family"]))
-    pred = scoring.read_predictions(root)
-    truth = scoring.read_ground_truth(root, families)
+    truth, pred = scoring.scorable(scoring.read_ground_truth(root, families), scoring.read_predictions(root))
     fam_summary = scoring.family_summary(scores)
 
     written, figures, md_sections, html_sections = [], [], [], []

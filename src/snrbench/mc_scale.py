@@ -29,7 +29,11 @@ from .model import RBM
 from .montecarlo import RHAT_MAX, _diagnostics
 from .sampler import BlockGibbs
 
-__all__ = ["ScaleCurve", "scale_q_curve", "independent_total_variance"]
+__all__ = ["ScaleCurve", "scale_q_curve", "independent_total_variance", "StartAgreement", "start_agreement",
+           "START_Z_MAX"]
+
+#: Largest |z| of :func:`start_agreement` at which two groups of starting states count as one law.
+START_Z_MAX = 3.0
 
 _BLOCK = 32
 _N_RECORDED = 256
@@ -171,3 +175,49 @@ def independent_total_variance(rbm: RBM, v: np.ndarray, observables: str = "weig
     N = len(x)
     dev2 *= N / (N - 1)
     return float(dev2.mean()), float(dev2.std(ddof=1) / np.sqrt(N))
+
+
+@dataclass(frozen=True)
+class StartAgreement:
+    """Two groups of starting states compared (:func:`start_agreement`): ``z_variance``, ``z_gradient``
+    and ``agree`` (both |z| ≤ :data:`START_Z_MAX`)."""
+
+    z_variance: float
+    z_gradient: float
+    agree: bool
+
+
+def start_agreement(rbm: RBM, data_mean: np.ndarray, v_a: np.ndarray, v_b: np.ndarray,
+                    observables: str = "weights") -> StartAgreement:
+    """Do two groups of states (rows of ``v_a``, ``v_b``), equilibrated from opposite starts, follow one law?
+
+    Equilibrium starts are what makes ``Tr Ĉ(T)`` and ``‖ĝ‖²`` unbiased; an unconverged equilibration
+    remembers where it began, so groups begun far apart (training images vs. base-rate noise) differ.
+    Two two-sample z-scores on what Q is made of:
+
+    * ``z_variance = (V_a − V_b)/√(se_a² + se_b²)``, ``V = Σ_a Var f_a`` (:func:`independent_total_variance`,
+      = Tr Ĉ(T = 1) of chains started there);
+    * ``z_gradient``: Welch z of the group means of ``s = f(v)·u``, ``u`` the unit vector along
+      ``mean_data f − mean f`` over both groups (the direction of the gradient, which ``‖g‖²`` measures).
+
+    ``agree`` when both ``|z| ≤ START_Z_MAX``. Agreement does not prove equilibrium (both groups may
+    share a bias); disagreement proves its absence.
+    """
+    v_a, v_b = (np.asarray(v, dtype=np.float64) for v in (v_a, v_b))
+    (V_a, se_a), (V_b, se_b) = (independent_total_variance(rbm, v, observables) for v in (v_a, v_b))
+    from .observables import mean_gradient_observables
+
+    u = np.asarray(data_mean, dtype=np.float64) - mean_gradient_observables(rbm, np.vstack([v_a, v_b]), observables)
+    u /= np.linalg.norm(u)
+    n, m = rbm.n_visible, rbm.n_hidden
+    U = u[: n * m].reshape(n, m)
+
+    def along(v):  # f(v)·u per row, without forming f: v U E[h|v]ᵀ (+ the bias parts)
+        h = rbm.mean_from_field(rbm.hidden_field(v))
+        s = ((v @ U) * h).sum(1)
+        return s + v @ u[n * m: n * m + n] + h @ u[n * m + n:] if observables == "weights+biases" else s
+
+    s_a, s_b = along(v_a), along(v_b)
+    z_g = (s_a.mean() - s_b.mean()) / np.sqrt(s_a.var(ddof=1) / len(s_a) + s_b.var(ddof=1) / len(s_b))
+    z_v = (V_a - V_b) / np.hypot(se_a, se_b)
+    return StartAgreement(float(z_v), float(z_g), bool(abs(z_v) <= START_Z_MAX and abs(z_g) <= START_Z_MAX))

@@ -31,8 +31,8 @@ def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
     for cell_id, g in df.groupby("cell_id", sort=False):
         g = g.sort_values("T")
         r = g.iloc[0]
-        ladder = pt[pt.cell_id == cell_id].sort_values("rung")
-        acc = ladder.swap_acceptance.to_numpy()[:-1]
+        ladder = pt[pt.cell_id == cell_id]
+        acc = ladder.swap_acceptance.dropna().to_numpy()
         i_k = np.searchsorted(g["T"].to_numpy(), r.train_k)
         rows.append(dict(
             label=r.label, m=int(r.n_hidden), update=int(r["update"]), log_likelihood=r.log_likelihood,
@@ -44,8 +44,9 @@ def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
             log10_q_train_low=np.log10(r.train_chains) + g.ci_low.iloc[i_k],
             log10_q_train_high=np.log10(r.train_chains) + g.ci_high.iloc[i_k],
             rhat=r.rhat, doubling_ok=bool(r.doubling_ok), flagged=bool(r.flagged), start=r.start,
-            pt_rungs=len(ladder), pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
-            pt_round_trips=int(ladder.round_trips.iloc[0]) if len(ladder) else 0,
+            start_z_variance=r.start_z_variance, start_z_gradient=r.start_z_gradient, equilibrated=bool(r.equilibrated),
+            pt_rungs=ladder.rung.nunique(), pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
+            pt_round_trips=int(ladder.groupby("start").round_trips.first().sum()) if len(ladder) else 0,
         ))
     return pd.DataFrame(rows).sort_values(["m", "update"], ignore_index=True)
 
@@ -99,10 +100,12 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
         ladders = pt[pt.cell_id.isin(df[df.n_hidden == m].cell_id)]
         if len(ladders):
             for (_, c), col in zip(cells.iterrows(), colors):
-                lad = ladders[ladders.label == c.label].sort_values("rung")
-                row[2].plot(lad.rung[:-1], lad.swap_acceptance[:-1], color=col, marker=".", label=f"u={c['update']}")
+                for j, (name, lad) in enumerate(ladders[ladders.label == c.label].groupby("start", sort=True)):
+                    lad = lad.sort_values("rung")
+                    row[2].plot(lad.rung[:-1], lad.swap_acceptance[:-1], color=col, marker=".", ls="-:"[j % 2],
+                                label=f"u={c['update']}" + ("" if c.equilibrated else " (not equilibrated)") if j == 0 else None)
             row[2].set(ylim=(0, 1), xlabel="rung pair (k, k+1), k = 0 at β = 1", ylabel="swap acceptance",
-                       title=f"m = {m}: parallel tempering, adapted ladders")
+                       title=f"m = {m}: parallel tempering, adapted ladders\n(solid: begun at base-rate samples, dotted: at training images)")
             row[2].legend(fontsize=6, ncol=2)
         else:
             row[2].axis("off")

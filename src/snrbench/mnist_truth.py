@@ -5,9 +5,12 @@
   ``V = Σ_a Var_p f_a`` is also estimated from R further, independent exact samples — at T = 1 the
   chains' ``Tr Ĉ(1)`` must agree with it whatever the dynamics.
 * ``m > 20``: parallel tempering over the base-rate ↔ model family (:mod:`snrbench.tempering`,
-  ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights), every
-  rung started at random training images, gives the R starting states; ``‖g‖²`` is the Monte Carlo
-  estimate.
+  ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights) gives
+  the R starting states, in two independent groups of R/2 ladders begun at opposite ends: every rung
+  at random training images, or at exact samples of the base-rate model. ``‖g‖²`` is the Monte Carlo
+  estimate. :func:`~snrbench.mc_scale.start_agreement` compares the two groups' cold states; a cell
+  whose groups disagree (|z| > 3) has starts that still remember where they began and is stored with
+  ``equilibrated = False`` (scoring leaves it out).
 
 Then :func:`snrbench.mc_scale.scale_q_curve` runs plain blocked Gibbs (the training's sampler) on
 the grid ``2^0 … t_max`` with bootstrap CIs and the R̂/doubling flags.
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 
 from . import hidden_enum
-from .mc_scale import independent_total_variance, scale_q_curve
+from .mc_scale import independent_total_variance, scale_q_curve, start_agreement
 from .observables import mean_gradient_observables
 from .tasks import Cell, build_data, build_model, t_grid
 
@@ -44,26 +47,35 @@ def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool =
     seed = int(cell.cell_id[:8], 16) % 2**31
     rng = np.random.default_rng(seed)
     base = dict(suite=spec["suite"], family=spec["family"], cell_id=cell.cell_id, label=cell.label)
-    pt_cols = {k: [] for k in ("rung", "beta", "swap_acceptance", "round_trips", "rounds", "sweeps")}
+    pt_cols = {k: [] for k in ("start", "rung", "beta", "swap_acceptance", "round_trips", "rounds", "sweeps")}
+    data_mean = mean_gradient_observables(rbm, data, obs)
     if rbm.n_hidden <= hidden_enum.MAX_HIDDEN:
         v0 = hidden_enum.sample_visible(rbm, R, rng)
         g2_exact = hidden_enum.grad_norm2(rbm, data, obs)
         V, V_se = independent_total_variance(rbm, hidden_enum.sample_visible(rbm, R, rng), obs)
-        start = "exact"
+        start, z_v, z_g, equilibrated = "exact", float("nan"), float("nan"), True
     else:
-        p = spec["tempering"]
-        v0, report = equilibrate(rbm, base_rate_bias(data), R, n_rungs=p["rungs"], beta_min=p["beta_min"],
-                                 adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
-                                 sweeps_per_round=p["sweeps_per_round"], seed=seed, device=device, progress=progress,
-                                 v0=data[rng.choice(len(data), R)])
-        v0 = v0.cpu().numpy().astype(np.float64)
+        p, a0 = spec["tempering"], base_rate_bias(data)
+        groups = {"training images": data[rng.choice(len(data), R // 2)],
+                  "base-rate samples": (rng.random((R - R // 2, rbm.n_visible)) < 1 / (1 + np.exp(-a0))) * 1.0}
+        states = []
+        for i, (name, v_init) in enumerate(groups.items()):
+            v, report = equilibrate(rbm, a0, len(v_init), n_rungs=p["rungs"], beta_min=p["beta_min"],
+                                    adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
+                                    sweeps_per_round=p["sweeps_per_round"], seed=seed + i, device=device,
+                                    progress=progress, v0=v_init)
+            states.append(v.cpu().numpy().astype(np.float64))
+            K = len(report.betas)
+            for key, val in dict(start=[name] * K, rung=list(range(K)), beta=report.betas.tolist(),
+                                 swap_acceptance=np.append(report.swap_acceptance, np.nan).tolist(),
+                                 round_trips=[int(report.round_trips)] * K, rounds=[report.rounds] * K,
+                                 sweeps=[int(report.sweeps)] * K).items():
+                pt_cols[key] += val
+        check = start_agreement(rbm, data_mean, *states, obs)
+        v0 = np.vstack(states)
         g2_exact, V, V_se, start = None, float("nan"), float("nan"), "parallel tempering"
-        K = len(report.betas)
-        pt_cols = dict(rung=list(range(K)), beta=report.betas.tolist(),
-                       swap_acceptance=np.append(report.swap_acceptance, np.nan).tolist(),
-                       round_trips=[int(report.round_trips)] * K, rounds=[report.rounds] * K,
-                       sweeps=[int(report.sweeps)] * K)
-    curve = scale_q_curve(rbm, mean_gradient_observables(rbm, data, obs), v0, T, obs, seed=seed,
+        z_v, z_g, equilibrated = check.z_variance, check.z_gradient, check.agree
+    curve = scale_q_curve(rbm, data_mean, v0, T, obs, seed=seed,
                           grad_norm2_exact=g2_exact, device=device, progress=progress)
     meta = json.loads(checkpoint_path(spec).with_suffix(".json").read_text())  # build_model checked the hashes
     nT = len(T)
@@ -78,7 +90,8 @@ def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool =
         grad_norm2_mc_high=[curve.grad_norm2_high] * nT, total_variance_indep=[V] * nT,
         total_variance_indep_se=[V_se] * nT, n_replicates=[R] * nT, start=[start] * nT, rhat=[curve.rhat] * nT,
         tau_L=[curve.tau_L] * nT, tau_2L=[curve.tau_2L] * nT, thin=[curve.thin] * nT,
-        doubling_ok=[curve.doubling_ok] * nT, flagged=[curve.flagged] * nT, train_chains=[spec["train_chains"]] * nT,
+        doubling_ok=[curve.doubling_ok] * nT, flagged=[curve.flagged] * nT, start_z_variance=[z_v] * nT,
+        start_z_gradient=[z_g] * nT, equilibrated=[equilibrated] * nT, train_chains=[spec["train_chains"]] * nT,
         train_k=[spec["train_k"]] * nT, log_likelihood=[meta["log_likelihood"]] * nT,
         model_sha256=[rbm.sha256] * nT, spec_json=[spec_json] * nT,
     )

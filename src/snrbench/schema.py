@@ -126,6 +126,10 @@ MNIST_TRUTH = _CELL + [
     Column("thin", pa.int32(), "sweeps", "sweeps per recorded step of the diagnostic series"),
     Column("doubling_ok", pa.bool_(), "", "|τ(2L) − τ(L)|/τ(L) < 0.15 and L ≥ 5τ"),
     Column("flagged", pa.bool_(), "", "R̂ > 1.01 or the doubling rule failed"),
+    Column("start_z_variance", pa.float64(), "", "two-sample z of V = Tr Ĉ(1) between the PT groups begun at "
+           "training images and at base-rate samples (NaN: exact starts)"),
+    Column("start_z_gradient", pa.float64(), "", "the same for the mean of f along the gradient direction"),
+    Column("equilibrated", pa.bool_(), "", "exact starts, or both |z| ≤ 3 (False: left out of scoring)"),
     Column("train_chains", pa.int32(), "chains", "persistent chains C of the training"),
     Column("train_k", pa.int64(), "sweeps", "Gibbs sweeps per PCD update (k)"),
     Column("log_likelihood", pa.float64(), "nats/image", "mean log p(v) over the training data (exact or AIS)"),
@@ -134,10 +138,11 @@ MNIST_TRUTH = _CELL + [
 ]
 
 TEMPERING = _CELL + [
+    Column("start", pa.string(), "", "the group of R/2 ladders: begun at training images | base-rate samples"),
     Column("rung", pa.int32(), "", "rung k (0: β = 1, the model)"),
     Column("beta", pa.float64(), "", "β_k after adaptation"),
     Column("swap_acceptance", pa.float64(), "", "acceptance of swaps between rungs k and k+1 (NaN at the last rung)"),
-    Column("round_trips", pa.int64(), "", "round trips β=1 → β_min → β=1 over all ladders, production rounds"),
+    Column("round_trips", pa.int64(), "", "round trips β=1 → β_min → β=1 over the group's ladders, production rounds"),
     Column("rounds", pa.int64(), "rounds", "production rounds (each: sweeps then one swap round)"),
     Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps spent by parallel tempering over all rungs"),
 ]

@@ -168,6 +168,17 @@ def read_ground_truth(root: Path | str, families) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def scorable(truth: pd.DataFrame, pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ground truth and the predictions that entries are scored on: all, except the Monte Carlo cells
+    stored with ``equilibrated = False`` (mnist cells whose two groups of tempering starts disagree: a
+    curve from starts that still remember their initialisation is no truth to score against)."""
+    if "equilibrated" not in truth:
+        return truth, pred
+    keep = truth["equilibrated"].astype("boolean").fillna(True).to_numpy(bool)
+    left_out = set(zip(truth.family[~keep], truth.cell_id[~keep]))
+    return truth[keep], pred[[key not in left_out for key in zip(pred.family, pred.cell_id)]]
+
+
 def sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Deterministic order: family, access, predictor, label (cell_id breaks label ties)."""
     keys = ["family", "access", "predictor", "label", "cell_id"]
@@ -183,7 +194,7 @@ def score(root: Path | str) -> Path:
     root = Path(root)
     pred = read_predictions(root)
     families = sorted(set(pred["family"]))
-    truth = read_ground_truth(root, families)
+    truth, pred = scorable(read_ground_truth(root, families), pred)
     scores = sort_scores(score_cells(truth, pred))
     manifest = _manifest_files(root)
     rels = sorted(prediction_files(root) + [ground_truth_paths(f)[0] for f in families])
