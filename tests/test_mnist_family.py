@@ -125,36 +125,55 @@ def test_independent_total_variance_matches_exact_v():
 
 
 @pytest.mark.parametrize("observables", ["weights", "weights+biases"])
-def test_start_agreement_against_explicit_f(observables):
-    """The z-scores equal those computed from f formed row by row; one law agrees (most seeds), a law
-    stuck in one mode of a bimodal model does not."""
-    from snrbench.mc_scale import START_Z_MAX, start_agreement
+def test_compare_states_against_explicit_f(observables):
+    """The z-scores, two-sample and paired, equal those computed from f formed row by row; one law agrees
+    (most seeds), a law stuck in one mode of a bimodal model does not, and a paired drift is caught."""
+    from snrbench.mc_scale import Z_MAX, compare_states
     from snrbench.observables import gradient_observables
 
     rbm, data = _small_binary(5)
     dm = mean_gradient_observables(rbm, data, observables)
     r = np.random.default_rng(9)
     v_a, v_b = rbm.sample_exact(400, r), rbm.sample_exact(300, r)
-    got = start_agreement(rbm, dm, v_a, v_b, observables)
     f_a, f_b = gradient_observables(rbm, v_a, observables), gradient_observables(rbm, v_b, observables)
     u = dm - np.vstack([f_a, f_b]).mean(0)
     s_a, s_b = f_a @ u / np.linalg.norm(u), f_b @ u / np.linalg.norm(u)
-    z_g = (s_a.mean() - s_b.mean()) / np.sqrt(s_a.var(ddof=1) / 400 + s_b.var(ddof=1) / 300)
-    var = [((f - f.mean(0)) ** 2).sum(1) * len(f) / (len(f) - 1) for f in (f_a, f_b)]
-    z_v = (var[0].mean() - var[1].mean()) / np.hypot(*(x.std(ddof=1) / np.sqrt(len(x)) for x in var))
-    assert got.z_gradient == pytest.approx(z_g, rel=1e-9) and got.z_variance == pytest.approx(z_v, rel=1e-9)
-    same = [start_agreement(rbm, dm, rbm.sample_exact(400, r), rbm.sample_exact(400, r), observables).agree
+    d_a, d_b = (((f - f.mean(0)) ** 2).sum(1) * len(f) / (len(f) - 1) for f in (f_a, f_b))
+    welch = lambda x, y: (y.mean() - x.mean()) / np.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))  # noqa: E731
+    got = compare_states(rbm, dm, v_a, v_b, observables)
+    assert got.z_gradient == pytest.approx(welch(s_a, s_b), rel=1e-9)
+    assert got.z_variance == pytest.approx(welch(d_a, d_b), rel=1e-9)
+    v_c = rbm.sample_exact(400, r)
+    f_c = gradient_observables(rbm, v_c, observables)
+    u = dm - np.vstack([f_a, f_c]).mean(0)
+    diff_s = (f_c - f_a) @ u / np.linalg.norm(u)
+    diff_d = ((f_c - f_c.mean(0)) ** 2).sum(1) * 400 / 399 - d_a
+    paired = compare_states(rbm, dm, v_a, v_c, observables, paired=True)
+    assert paired.z_gradient == pytest.approx(diff_s.mean() / diff_s.std(ddof=1) * 20, rel=1e-9)
+    assert paired.z_variance == pytest.approx(diff_d.mean() / diff_d.std(ddof=1) * 20, rel=1e-9)
+    same = [compare_states(rbm, dm, rbm.sample_exact(400, r), rbm.sample_exact(400, r), observables).agree
             for _ in range(20)]
     assert sum(same) >= 18
-    # a bimodal model: one group from the exact law, the other stuck in one mode
+    with pytest.raises(ValueError, match="matched rows"):
+        compare_states(rbm, dm, v_a, v_b, observables, paired=True)
+    # a bimodal model: one set from the exact law, the other stuck in one mode
     xi, eta = r.integers(0, 2, 10) * 2.0 - 1, r.integers(0, 2, 4) * 2.0 - 1
     W = 1.5 * np.outer(xi, eta)
     sym = RBM(W, -W.sum(1) / 2 + 0.1, -W.sum(0) / 2, "binary")
     exact_rows = sym.sample_exact(400, r)
     stuck = np.tile((xi > 0).astype(float), (400, 1))
     stuck[r.random(stuck.shape) < 0.05] = 0.0  # a little noise inside the mode
-    bad = start_agreement(sym, mean_gradient_observables(sym, data, observables), exact_rows, stuck, observables)
-    assert not bad.agree and max(abs(bad.z_variance), abs(bad.z_gradient)) > START_Z_MAX
+    sym_dm = mean_gradient_observables(sym, data, observables)
+    bad = compare_states(sym, sym_dm, exact_rows, stuck, observables)
+    assert not bad.agree and max(abs(bad.z_variance), abs(bad.z_gradient)) > Z_MAX
+    # paired drift: chains that start stuck and relax a little under Gibbs are caught
+    from snrbench.sampler import BlockGibbs
+
+    g = BlockGibbs(sym, 400, dtype=torch.float64, seed=1, v0=np.tile((xi > 0).astype(float), (400, 1)))
+    g.run(1)
+    early = g.v.numpy()
+    g.run(500)  # chains cross to the other mode one by one: a drift, not a draw from one law
+    assert not compare_states(sym, sym_dm, early, g.v.numpy(), observables, paired=True).agree
 
 
 def test_onset_rule():
@@ -267,8 +286,8 @@ def test_tempered_cell_reports_its_ladder(tiny_suite):
     truth = out["mnist_truth"]
     assert truth["start"][0] == "parallel tempering" and truth["grad_norm2_method"][0] == "monte carlo"
     assert np.isnan(truth["total_variance_indep"][0])
-    assert np.isfinite(truth["start_z_variance"][0]) and np.isfinite(truth["start_z_gradient"][0])
-    assert truth["equilibrated"][0] == (max(abs(truth["start_z_variance"][0]), abs(truth["start_z_gradient"][0])) <= 3)
+    z = [truth[f"{k}_z_{q}"][0] for k in ("start", "drift") for q in ("variance", "gradient")]
+    assert np.all(np.isfinite(z)) and truth["equilibrated"][0] == (max(np.abs(z)) <= 3)
 
 
 def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(tiny_suite):
@@ -284,6 +303,7 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
     assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > 3
     anchor = solve_mnist_cell(cells[1].spec_json, device="cpu")["mnist_truth"]
     assert anchor["equilibrated"][0] is True and np.isnan(anchor["start_z_variance"][0])
+    assert np.isnan(anchor["drift_z_gradient"][0])
     truth = pd.concat([pd.DataFrame(out), pd.DataFrame(anchor)], ignore_index=True)
     pred = truth[["family", "cell_id", "T", "log10_q"]].assign(predictor="p", access="black-box")
     t, p = scorable(truth, pred)

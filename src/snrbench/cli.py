@@ -79,7 +79,7 @@ def _cmd_summary(args) -> int:
         df = mnist_summary(args.results, family)
         cols = ["label", "log_likelihood", "grad_norm2", "g2_mc", "tr_cov_T1", "V_indep", "log10_q_T1",
                 "log10_q_Tmax", "log10_q_train", "rhat", "flagged", "pt_min_acceptance", "pt_round_trips",
-                "start_z_variance", "start_z_gradient", "equilibrated"]
+                "start_z_variance", "start_z_gradient", "drift_z_variance", "drift_z_gradient", "equilibrated"]
         with pd.option_context("display.width", 250, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
             print(f"\n{family}: {len(df)} checkpoints (Q at C = 1; log10_q_train = log10 C·Q(k) of the training)")
             print(df[cols].to_string(index=False))

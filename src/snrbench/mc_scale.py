@@ -29,11 +29,11 @@ from .model import RBM
 from .montecarlo import RHAT_MAX, _diagnostics
 from .sampler import BlockGibbs
 
-__all__ = ["ScaleCurve", "scale_q_curve", "independent_total_variance", "StartAgreement", "start_agreement",
-           "START_Z_MAX"]
+__all__ = ["ScaleCurve", "scale_q_curve", "independent_total_variance", "StateComparison", "compare_states",
+           "Z_MAX"]
 
-#: Largest |z| of :func:`start_agreement` at which two groups of starting states count as one law.
-START_Z_MAX = 3.0
+#: Largest |z| of :func:`compare_states` at which two sets of states count as one law.
+Z_MAX = 3.0
 
 _BLOCK = 32
 _N_RECORDED = 256
@@ -160,9 +160,8 @@ def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "we
                       thin=thin, **diag)
 
 
-def independent_total_variance(rbm: RBM, v: np.ndarray, observables: str = "weights",
-                               chunk: int = 512) -> tuple[float, float]:
-    """``V = Σ_a Var f_a`` (f²) and its standard error from independent samples ``v`` (rows)."""
+def _row_deviations(rbm: RBM, v: np.ndarray, observables: str, chunk: int = 512) -> np.ndarray:
+    """``N/(N−1)·‖f(v_r) − f̄‖²`` per row r (f²): their mean is the unbiased ``Σ_a Var f_a``."""
     x = torch.as_tensor(np.asarray(v, dtype=np.float64))
     W, b = torch.tensor(rbm.W), torch.tensor(rbm.b)
 
@@ -172,41 +171,48 @@ def independent_total_variance(rbm: RBM, v: np.ndarray, observables: str = "weig
 
     mean = sum(f(x[i:i + chunk]).sum(0) for i in range(0, len(x), chunk)) / len(x)
     dev2 = torch.cat([((f(x[i:i + chunk]) - mean) ** 2).sum(1) for i in range(0, len(x), chunk)]).numpy()
-    N = len(x)
-    dev2 *= N / (N - 1)
-    return float(dev2.mean()), float(dev2.std(ddof=1) / np.sqrt(N))
+    return dev2 * len(x) / (len(x) - 1)
+
+
+def independent_total_variance(rbm: RBM, v: np.ndarray, observables: str = "weights") -> tuple[float, float]:
+    """``V = Σ_a Var f_a`` (f²) and its standard error from independent samples ``v`` (rows)."""
+    dev2 = _row_deviations(rbm, v, observables)
+    return float(dev2.mean()), float(dev2.std(ddof=1) / np.sqrt(len(dev2)))
 
 
 @dataclass(frozen=True)
-class StartAgreement:
-    """Two groups of starting states compared (:func:`start_agreement`): ``z_variance``, ``z_gradient``
-    and ``agree`` (both |z| ≤ :data:`START_Z_MAX`)."""
+class StateComparison:
+    """Two sets of states compared (:func:`compare_states`): ``z_variance``, ``z_gradient`` and ``agree``
+    (both |z| ≤ :data:`Z_MAX`)."""
 
     z_variance: float
     z_gradient: float
     agree: bool
 
 
-def start_agreement(rbm: RBM, data_mean: np.ndarray, v_a: np.ndarray, v_b: np.ndarray,
-                    observables: str = "weights") -> StartAgreement:
-    """Do two groups of states (rows of ``v_a``, ``v_b``), equilibrated from opposite starts, follow one law?
+def compare_states(rbm: RBM, data_mean: np.ndarray, v_a: np.ndarray, v_b: np.ndarray, observables: str = "weights",
+                   paired: bool = False) -> StateComparison:
+    """Do two sets of states (rows of ``v_a``, ``v_b``) follow one law, as equilibrium starts must?
 
-    Equilibrium starts are what makes ``Tr Ĉ(T)`` and ``‖ĝ‖²`` unbiased; an unconverged equilibration
-    remembers where it began, so groups begun far apart (training images vs. base-rate noise) differ.
-    Two two-sample z-scores on what Q is made of:
+    Equilibrium starts are what makes ``Tr Ĉ(T)`` and ``‖ĝ‖²`` unbiased. An unconverged equilibration
+    remembers where it began (two groups begun far apart differ) and still drifts (a group differs from
+    itself earlier on). Two z-scores on what Q is made of, ``(b − a)/SE``:
 
-    * ``z_variance = (V_a − V_b)/√(se_a² + se_b²)``, ``V = Σ_a Var f_a`` (:func:`independent_total_variance`,
-      = Tr Ĉ(T = 1) of chains started there);
-    * ``z_gradient``: Welch z of the group means of ``s = f(v)·u``, ``u`` the unit vector along
-      ``mean_data f − mean f`` over both groups (the direction of the gradient, which ``‖g‖²`` measures).
+    * of ``V = Σ_a Var f_a`` (= Tr Ĉ(T = 1) of chains started there), from the per-row terms
+      ``d_r = N/(N−1)·‖f(v_r) − f̄‖²`` (f̄ the set's own mean);
+    * of the mean of ``s_r = f(v_r)·u``, ``u`` the unit vector along ``mean_data f − mean f`` over both
+      sets (the direction of the gradient, whose length ``‖g‖²`` measures).
 
-    ``agree`` when both ``|z| ≤ START_Z_MAX``. Agreement does not prove equilibrium (both groups may
-    share a bias); disagreement proves its absence.
+    Independent sets: Welch's two-sample SE. ``paired=True`` (the same chains at two times, rows
+    matched): the SE of the per-row differences, which allows for the chains' correlation in time.
+    ``agree`` when both ``|z| ≤ Z_MAX``. Agreement does not prove equilibrium (both sets may share a
+    bias); disagreement proves its absence.
     """
-    v_a, v_b = (np.asarray(v, dtype=np.float64) for v in (v_a, v_b))
-    (V_a, se_a), (V_b, se_b) = (independent_total_variance(rbm, v, observables) for v in (v_a, v_b))
     from .observables import mean_gradient_observables
 
+    v_a, v_b = (np.asarray(v, dtype=np.float64) for v in (v_a, v_b))
+    if paired and v_a.shape != v_b.shape:
+        raise ValueError(f"paired comparison needs matched rows, got shapes {v_a.shape} and {v_b.shape}")
     u = np.asarray(data_mean, dtype=np.float64) - mean_gradient_observables(rbm, np.vstack([v_a, v_b]), observables)
     u /= np.linalg.norm(u)
     n, m = rbm.n_visible, rbm.n_hidden
@@ -217,7 +223,14 @@ def start_agreement(rbm: RBM, data_mean: np.ndarray, v_a: np.ndarray, v_b: np.nd
         s = ((v @ U) * h).sum(1)
         return s + v @ u[n * m: n * m + n] + h @ u[n * m + n:] if observables == "weights+biases" else s
 
-    s_a, s_b = along(v_a), along(v_b)
-    z_g = (s_a.mean() - s_b.mean()) / np.sqrt(s_a.var(ddof=1) / len(s_a) + s_b.var(ddof=1) / len(s_b))
-    z_v = (V_a - V_b) / np.hypot(se_a, se_b)
-    return StartAgreement(float(z_v), float(z_g), bool(abs(z_v) <= START_Z_MAX and abs(z_g) <= START_Z_MAX))
+    def z(x_a, x_b):
+        if paired:
+            d = x_b - x_a
+            if not d.any():  # the same states twice: nothing has moved
+                return 0.0
+            return float(d.mean() / (d.std(ddof=1) / np.sqrt(len(d))))
+        return float((x_b.mean() - x_a.mean()) / np.sqrt(x_a.var(ddof=1) / len(x_a) + x_b.var(ddof=1) / len(x_b)))
+
+    z_v = z(_row_deviations(rbm, v_a, observables), _row_deviations(rbm, v_b, observables))
+    z_g = z(along(v_a), along(v_b))
+    return StateComparison(z_v, z_g, bool(abs(z_v) <= Z_MAX and abs(z_g) <= Z_MAX))

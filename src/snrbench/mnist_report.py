@@ -44,7 +44,8 @@ def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
             log10_q_train_low=np.log10(r.train_chains) + g.ci_low.iloc[i_k],
             log10_q_train_high=np.log10(r.train_chains) + g.ci_high.iloc[i_k],
             rhat=r.rhat, doubling_ok=bool(r.doubling_ok), flagged=bool(r.flagged), start=r.start,
-            start_z_variance=r.start_z_variance, start_z_gradient=r.start_z_gradient, equilibrated=bool(r.equilibrated),
+            start_z_variance=r.start_z_variance, start_z_gradient=r.start_z_gradient,
+            drift_z_variance=r.drift_z_variance, drift_z_gradient=r.drift_z_gradient, equilibrated=bool(r.equilibrated),
             pt_rungs=ladder.rung.nunique(), pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
             pt_round_trips=int(ladder.groupby("start").round_trips.first().sum()) if len(ladder) else 0,
         ))

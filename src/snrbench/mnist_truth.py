@@ -8,9 +8,11 @@
   ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights) gives
   the R starting states, in two independent groups of R/2 ladders begun at opposite ends: every rung
   at random training images, or at exact samples of the base-rate model. ``‖g‖²`` is the Monte Carlo
-  estimate. :func:`~snrbench.mc_scale.start_agreement` compares the two groups' cold states; a cell
-  whose groups disagree (|z| > 3) has starts that still remember where they began and is stored with
-  ``equilibrated = False`` (scoring leaves it out).
+  estimate. :func:`~snrbench.mc_scale.compare_states` compares the two groups' cold states (do they
+  still remember where they began?) and every chain's state halfway through the production rounds
+  with its final one (paired: do they still drift?); a cell with any |z| > 3 is stored with
+  ``equilibrated = False`` and scoring leaves it out. Passing is necessary, not sufficient: a slow
+  mode that neither group has reached within the budget goes unseen.
 
 Then :func:`snrbench.mc_scale.scale_q_curve` runs plain blocked Gibbs (the training's sampler) on
 the grid ``2^0 … t_max`` with bootstrap CIs and the R̂/doubling flags.
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from . import hidden_enum
-from .mc_scale import independent_total_variance, scale_q_curve, start_agreement
+from .mc_scale import independent_total_variance, scale_q_curve, compare_states
 from .observables import mean_gradient_observables
 from .tasks import Cell, build_data, build_model, t_grid
 
@@ -53,28 +55,31 @@ def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool =
         v0 = hidden_enum.sample_visible(rbm, R, rng)
         g2_exact = hidden_enum.grad_norm2(rbm, data, obs)
         V, V_se = independent_total_variance(rbm, hidden_enum.sample_visible(rbm, R, rng), obs)
-        start, z_v, z_g, equilibrated = "exact", float("nan"), float("nan"), True
+        start, z, equilibrated = "exact", [float("nan")] * 4, True
     else:
         p, a0 = spec["tempering"], base_rate_bias(data)
         groups = {"training images": data[rng.choice(len(data), R // 2)],
                   "base-rate samples": (rng.random((R - R // 2, rbm.n_visible)) < 1 / (1 + np.exp(-a0))) * 1.0}
-        states = []
+        states, midway = [], []
         for i, (name, v_init) in enumerate(groups.items()):
             v, report = equilibrate(rbm, a0, len(v_init), n_rungs=p["rungs"], beta_min=p["beta_min"],
                                     adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
                                     sweeps_per_round=p["sweeps_per_round"], seed=seed + i, device=device,
                                     progress=progress, v0=v_init)
             states.append(v.cpu().numpy().astype(np.float64))
+            midway.append(report.midway_states.cpu().numpy().astype(np.float64))
             K = len(report.betas)
             for key, val in dict(start=[name] * K, rung=list(range(K)), beta=report.betas.tolist(),
                                  swap_acceptance=np.append(report.swap_acceptance, np.nan).tolist(),
                                  round_trips=[int(report.round_trips)] * K, rounds=[report.rounds] * K,
                                  sweeps=[int(report.sweeps)] * K).items():
                 pt_cols[key] += val
-        check = start_agreement(rbm, data_mean, *states, obs)
         v0 = np.vstack(states)
+        groups = compare_states(rbm, data_mean, *states, obs)
+        drift = compare_states(rbm, data_mean, np.vstack(midway), v0, obs, paired=True)
         g2_exact, V, V_se, start = None, float("nan"), float("nan"), "parallel tempering"
-        z_v, z_g, equilibrated = check.z_variance, check.z_gradient, check.agree
+        z = [groups.z_variance, groups.z_gradient, drift.z_variance, drift.z_gradient]
+        equilibrated = groups.agree and drift.agree
     curve = scale_q_curve(rbm, data_mean, v0, T, obs, seed=seed,
                           grad_norm2_exact=g2_exact, device=device, progress=progress)
     meta = json.loads(checkpoint_path(spec).with_suffix(".json").read_text())  # build_model checked the hashes
@@ -90,8 +95,9 @@ def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool =
         grad_norm2_mc_high=[curve.grad_norm2_high] * nT, total_variance_indep=[V] * nT,
         total_variance_indep_se=[V_se] * nT, n_replicates=[R] * nT, start=[start] * nT, rhat=[curve.rhat] * nT,
         tau_L=[curve.tau_L] * nT, tau_2L=[curve.tau_2L] * nT, thin=[curve.thin] * nT,
-        doubling_ok=[curve.doubling_ok] * nT, flagged=[curve.flagged] * nT, start_z_variance=[z_v] * nT,
-        start_z_gradient=[z_g] * nT, equilibrated=[equilibrated] * nT, train_chains=[spec["train_chains"]] * nT,
+        doubling_ok=[curve.doubling_ok] * nT, flagged=[curve.flagged] * nT, start_z_variance=[z[0]] * nT,
+        start_z_gradient=[z[1]] * nT, drift_z_variance=[z[2]] * nT, drift_z_gradient=[z[3]] * nT,
+        equilibrated=[equilibrated] * nT, train_chains=[spec["train_chains"]] * nT,
         train_k=[spec["train_k"]] * nT, log_likelihood=[meta["log_likelihood"]] * nT,
         model_sha256=[rbm.sha256] * nT, spec_json=[spec_json] * nT,
     )

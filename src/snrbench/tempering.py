@@ -72,8 +72,10 @@ class Adaptation:
 @dataclass(frozen=True, eq=False)
 class PTReport:
     """Diagnostics of :func:`equilibrate`: final ``betas``, ``swap_acceptance`` per pair and
-    ``round_trips`` over the ``rounds`` production rounds (after ``adapt_rounds`` of adaptation), and
-    ``sweeps``, the chain-sweeps spent over all rungs and both phases."""
+    ``round_trips`` over the ``rounds`` production rounds (after ``adapt_rounds`` of adaptation),
+    ``sweeps``, the chain-sweeps spent over all rungs and both phases, and ``midway_states``, the β = 1
+    rung's states after ``rounds // 2`` production rounds (the same chains as the final states, for a
+    drift check; kernels checked)."""
 
     betas: np.ndarray
     swap_acceptance: np.ndarray
@@ -81,6 +83,7 @@ class PTReport:
     rounds: int
     adapt_rounds: int
     sweeps: int
+    midway_states: torch.Tensor
 
 
 def _check_betas(betas) -> np.ndarray:
@@ -338,8 +341,12 @@ def equilibrate(rbm: RBM, a0, n_chains: int, n_rungs: int = 16, beta_min: float 
     with tqdm(total=int(adapt_rounds) + int(rounds), disable=not progress, desc="parallel tempering") as bar:
         pt.adapt(adapt_rounds, sweeps_per_round, window=adapt_window, callback=bar.update)
         pt.reset_stats()
-        for _ in range(int(rounds)):
+        for r in range(int(rounds)):
+            if r == int(rounds) // 2:
+                midway = pt.cold_states()
             pt.step(sweeps_per_round)
             bar.update()
-    report = PTReport(pt.betas, pt.swap_acceptance, pt.round_trips, int(rounds), int(adapt_rounds), pt.sweeps)
+    if int(rounds) < 2:
+        midway = pt.cold_states()
+    report = PTReport(pt.betas, pt.swap_acceptance, pt.round_trips, int(rounds), int(adapt_rounds), pt.sweeps, midway)
     return pt.cold_states(), report
