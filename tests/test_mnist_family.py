@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from snrbench import exact, hidden_enum, mnist_suite
-from snrbench.mc_scale import independent_total_variance, scale_q_curve
+from snrbench.mc_scale import Z_MAX, independent_total_variance, scale_q_curve
 from snrbench.model import RBM, all_states
 from snrbench.observables import mean_gradient_observables
 from snrbench.onset import log10_q_train, onset_index, onset_table
@@ -128,7 +128,7 @@ def test_independent_total_variance_matches_exact_v():
 def test_compare_states_against_explicit_f(observables):
     """The z-scores, two-sample and paired, equal those computed from f formed row by row; one law agrees
     (most seeds), a law stuck in one mode of a bimodal model does not, and a paired drift is caught."""
-    from snrbench.mc_scale import Z_MAX, compare_states
+    from snrbench.mc_scale import compare_states
     from snrbench.observables import gradient_observables
 
     rbm, data = _small_binary(5)
@@ -201,6 +201,12 @@ def test_onset_table_scores_forecasts_in_checkpoints():
     assert table.loc["good", "onset_error"] == 0
     assert table.loc["late", "onset_index_pred"] == 3 and table.loc["late", "onset_error"] == 1
     assert table.loc["never", "onset_index_pred"] == -1 and table.loc["never", "onset_error"] == 2  # 4 − 2
+    # a checkpoint whose truth is not equilibrated ends the search: only the leading trusted ones count
+    truth = pd.DataFrame(rows).assign(equilibrated=lambda d: d["update"] != 32)
+    cut = onset_table(truth, pd.DataFrame(pred)).set_index("predictor")
+    assert (cut.n_checkpoints == 2).all() and (cut.onset_index_true == -1).all()
+    assert cut.loc["good", "onset_error"] == 0 and cut.loc["never", "onset_error"] == 0
+    assert onset_table(truth.assign(equilibrated=False), pd.DataFrame(pred)).empty
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +293,7 @@ def test_tempered_cell_reports_its_ladder(tiny_suite):
     assert truth["start"][0] == "parallel tempering" and truth["grad_norm2_method"][0] == "monte carlo"
     assert np.isnan(truth["total_variance_indep"][0])
     z = [truth[f"{k}_z_{q}"][0] for k in ("start", "drift") for q in ("variance", "gradient")]
-    assert np.all(np.isfinite(z)) and truth["equilibrated"][0] == (max(np.abs(z)) <= 3)
+    assert np.all(np.isfinite(z)) and truth["equilibrated"][0] == (max(np.abs(z)) <= Z_MAX)
 
 
 def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(tiny_suite):
@@ -300,7 +306,7 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
     spec = cells[3].spec
     spec["tempering"].update(adapt_rounds=0, rounds=0)
     out = solve_mnist_cell(json.dumps(spec, sort_keys=True), device="cpu")["mnist_truth"]
-    assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > 3
+    assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > Z_MAX
     anchor = solve_mnist_cell(cells[1].spec_json, device="cpu")["mnist_truth"]
     assert anchor["equilibrated"][0] is True and np.isnan(anchor["start_z_variance"][0])
     assert np.isnan(anchor["drift_z_gradient"][0])
@@ -309,6 +315,10 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
     t, p = scorable(truth, pred)
     assert set(t.cell_id) == set(p.cell_id) == {anchor["cell_id"][0]}
     assert len(t) == len(anchor["T"]) and len(p) == len(anchor["T"])
+    # beside a family without the column (exact ground truth), and with no predictions at all
+    exact_rows = pd.DataFrame(dict(family=["exact-rbm"] * 2, cell_id=["e", "e"], T=[1, 2], log10_q=[0.0, 0.1]))
+    t, p = scorable(pd.concat([truth, exact_rows], ignore_index=True), pred.iloc[:0])
+    assert set(t.cell_id) == {anchor["cell_id"][0], "e"} and len(p) == 0 and list(p.columns) == list(pred.columns)
 
 
 def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
@@ -328,7 +338,8 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert (summary.pt_rungs == [0, 0, 4, 4]).all()
     assert summary.V_indep.notna().tolist() == [True, True, False, False]
     onsets = true_onsets(summary)
-    assert list(onsets.m) == [3, 24] and set(onsets.n_checkpoints) == {2}
+    trusted = [2, 2 if summary.equilibrated.all() else int(summary.equilibrated.iloc[2])]  # m = 24: leading ones
+    assert list(onsets.m) == [3, 24] and list(onsets.n_checkpoints) == trusted
     assert main(["--results", str(results), "plot", "--family", "mnist", "--out", str(tmp_path / "lb")]) == 0
     assert (tmp_path / "lb" / "q_curves_mnist.png").stat().st_size > 10_000
     assert main(["--results", str(results), "summary", "--family", "mnist"]) == 0

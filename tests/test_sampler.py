@@ -129,18 +129,20 @@ def _child_run(rbm):
     return s.v.numpy()
 
 
+@pytest.mark.parametrize("n_chains", [8, 256])  # 256: two chain groups on the CPU
 @pytest.mark.parametrize("units", ["spin", "binary"])
-def test_exchange_swaps_the_masked_chains_and_the_next_sweep_uses_them(units):
+def test_exchange_swaps_the_masked_chains_and_the_next_sweep_uses_them(units, n_chains):
     """``exchange`` = set_state of the swapped states (both samplers), including the cached p(h | v)."""
     rbm = small_rbm(units, n=5, m=3)
-    a, b = BlockGibbs(rbm, 8, seed=1), BlockGibbs(rbm, 8, seed=2)
+    a, b = BlockGibbs(rbm, n_chains, seed=1), BlockGibbs(rbm, n_chains, seed=2)
     a.run(3)
     b.run(5)
-    a.sweep()  # leaves a's p(h | v) cached for the current state
-    mask = torch.tensor([True, False, True, True, False, False, True, False])
+    a.sweep()
+    a.basis_features(), b.basis_features()  # both now hold p(h | v) cached for the current state
+    mask = torch.arange(n_chains) % 3 != 1
     va, vb = a.v, b.v
     want_a, want_b = torch.where(mask[:, None], vb, va), torch.where(mask[:, None], va, vb)
-    ref_a, ref_b = BlockGibbs(rbm, 8, seed=1), BlockGibbs(rbm, 8, seed=2)  # same streams, same positions
+    ref_a, ref_b = BlockGibbs(rbm, n_chains, seed=1), BlockGibbs(rbm, n_chains, seed=2)  # same streams, positions
     ref_a.run(4)
     ref_b.run(5)
     a.exchange(b, mask)
@@ -150,4 +152,8 @@ def test_exchange_swaps_the_masked_chains_and_the_next_sweep_uses_them(units):
     a.sweep(), b.sweep(), ref_a.sweep(), ref_b.sweep()
     assert torch.equal(a.v, ref_a.v) and torch.equal(b.v, ref_b.v)
     with pytest.raises(ValueError, match="differ"):
-        a.exchange(BlockGibbs(small_rbm(units, n=6, m=3), 8), mask)
+        a.exchange(BlockGibbs(small_rbm(units, n=6, m=3), n_chains), mask)
+    with pytest.raises(ValueError, match="mask"):
+        a.exchange(b, mask[:-1])
+    with pytest.raises(ValueError, match="mask"):
+        a.exchange(b, mask.long())

@@ -126,7 +126,9 @@ def _load_scores(root: Path) -> pd.DataFrame:
     meta = json.loads((table.schema.metadata or {}).get(b"snrbench", b"{}"))
     scores = table.to_pandas()
     manifest = json.loads((root / store.MANIFEST).read_text())["files"]
-    rels = scoring.prediction_files(root) + [ground_truth_paths(f)[0] for f in sorted(set(scores["family"]))]
+    # the families scored, from the metadata: a family whose every cell was left out has no score rows
+    families = meta.get("families") or sorted(set(scores["family"]))
+    rels = scoring.prediction_files(root) + [ground_truth_paths(f)[0] for f in families]
     now = {rel: manifest.get(rel, {}).get("sha256") for rel in rels}
     then = meta.get("inputs") or {}
     changed = sorted(rel for rel in set(now) | set(then) if now.get(rel) != then.get(rel))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import store
 from .groundtruth import ground_truth_paths
-from .onset import log10_q_train, onset_index
+from .onset import certified_prefix, log10_q_train, onset_index
 from .report import save_figure
 
 __all__ = ["mnist_summary", "true_onsets", "plot_mnist"]
@@ -32,7 +32,8 @@ def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
         g = g.sort_values("T")
         r = g.iloc[0]
         ladder = pt[pt.cell_id == cell_id]
-        acc = ladder.swap_acceptance.dropna().to_numpy()
+        acc = np.concatenate([g.sort_values("rung").swap_acceptance.to_numpy()[:-1]  # the last rung has no pair
+                              for _, g in ladder.groupby("start")] or [np.empty(0)])
         i_k = np.searchsorted(g["T"].to_numpy(), r.train_k)
         rows.append(dict(
             label=r.label, m=int(r.n_hidden), update=int(r["update"]), log_likelihood=r.log_likelihood,
@@ -53,17 +54,20 @@ def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
 
 
 def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
-    """Plateau onset per hidden size from :func:`mnist_summary` (index −1 / update −1: none)."""
+    """Plateau onset per hidden size from :func:`mnist_summary` (index −1 / update −1: none), searched
+    over the leading equilibrated checkpoints (:func:`~snrbench.onset.certified_prefix`)."""
     rows = []
     for m, g in summary.groupby("m", sort=True):
-        i = onset_index(g.log10_q_train)
+        g = certified_prefix(g)
+        i = onset_index(g.log10_q_train) if len(g) else -1  # nothing trusted: nothing to say
         rows.append(dict(m=int(m), n_checkpoints=len(g), onset_index=i,
                          onset_update=int(g["update"].iloc[i]) if i >= 0 else -1))
     return pd.DataFrame(rows)
 
 
 def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
-    """Per hidden size: Q(T) with 95% CI per checkpoint (dashed: flagged), ``Q_train`` along training
+    """Per hidden size: Q(T) with 95% CI per checkpoint (dashed: flagged by R̂/doubling; dotted: starts
+    not equilibrated), ``Q_train`` along training
     with the onset, and (m > 20) the swap acceptance per rung of every checkpoint's ladder."""
     import matplotlib
 
@@ -79,8 +83,8 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
         colors = plt.cm.viridis(np.linspace(0, 0.95, len(cells)))
         for (_, c), col in zip(cells.iterrows(), colors):
             g = df[df.label == c.label].sort_values("T")
-            row[0].plot(g["T"], 10 ** g.log10_q, color=col, ls="--" if c.flagged else "-", marker=".",
-                        label=f"u={c['update']}" + (" (flagged)" if c.flagged else ""))
+            ls, note = (":", " (not equilibrated)") if not c.equilibrated else ("--", " (flagged)") if c.flagged else ("-", "")
+            row[0].plot(g["T"], 10 ** g.log10_q, color=col, ls=ls, marker=".", label=f"u={c['update']}{note}")
             row[0].fill_between(g["T"], 10 ** g.ci_low, 10 ** g.ci_high, color=col, alpha=0.25)
         row[0].axhline(1.0, color="grey", lw=0.8)
         row[0].set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", ylabel="Q(T), C = 1",
@@ -90,9 +94,14 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
         q = 10 ** cells.log10_q_train  # the percentile CI may sit to one side of the point estimate
         row[1].errorbar(x, q, fmt="o-", yerr=[np.maximum(q - 10 ** cells.log10_q_train_low, 0),
                                               np.maximum(10 ** cells.log10_q_train_high - q, 0)])
-        i = onset_index(cells.log10_q_train)
+        trusted = certified_prefix(cells)
+        i = onset_index(trusted.log10_q_train) if len(trusted) else -1
         if i >= 0:
-            row[1].axvline(x.iloc[i], color="red", ls=":", label=f"onset: update {cells['update'].iloc[i]}")
+            row[1].axvline(max(trusted["update"].iloc[i], 1), color="red", ls=":",
+                           label=f"onset: update {trusted['update'].iloc[i]}")
+        if len(trusted) < len(cells):
+            row[1].axvspan(max(cells["update"].iloc[len(trusted)], 1), x.max(), color="grey", alpha=0.15,
+                           label="not equilibrated from here: no onset search")
         row[1].axhline(1.0, color="grey", lw=0.8, label="Q_train = 1")
         C, k = int(df.train_chains.iloc[0]), int(df.train_k.iloc[0])
         row[1].set(xscale="log", yscale="log", xlabel="PCD update (0 plotted at 1)",

@@ -13,13 +13,17 @@ below 1 once the signal has been seen. A size whose ``Q_train`` never falls back
 (``-1`` in the tables); one that never reaches 1 has its onset at the first checkpoint. The error
 of a forecast is ``|index_pred − index_true|`` in checkpoints, where "no onset" counts as the index
 one past the last checkpoint.
+
+Only a trusted truth says when the onset is: the search runs over the *leading* checkpoints whose
+ground truth is stored ``equilibrated`` (:func:`certified_prefix`), up to the first that is not, and
+"none" then means none among those (``n_checkpoints`` says how many).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["log10_q_train", "onset_index", "onset_table", "ONSET_REL"]
+__all__ = ["log10_q_train", "onset_index", "onset_table", "certified_prefix", "ONSET_REL"]
 
 ONSET_REL = "onset.parquet"
 
@@ -40,6 +44,16 @@ def onset_index(log10_q_train_along) -> int:
     return int(seen[0] + later[0]) if later.size else -1
 
 
+def certified_prefix(checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """The checkpoints of one hidden size ordered by update, cut before the first whose ground truth is
+    not ``equilibrated`` (all of them when there is no such column)."""
+    g = checkpoints.sort_values("update")
+    if "equilibrated" not in g:
+        return g
+    bad = np.flatnonzero(~g["equilibrated"].astype("boolean").fillna(True).to_numpy(bool))
+    return g.iloc[: bad[0]] if bad.size else g
+
+
 def _error(i_pred: int, i_true: int, n: int) -> int:
     as_index = lambda i: n if i < 0 else i  # noqa: E731 — "no onset" sits one past the last checkpoint
     return abs(as_index(i_pred) - as_index(i_true))
@@ -48,13 +62,16 @@ def _error(i_pred: int, i_true: int, n: int) -> int:
 def onset_table(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
     """One row per (family, n_hidden, predictor, access) of the mnist families in ``truth``.
 
-    ``truth``: ground-truth rows (family, cell_id, n_hidden, update, T, log10_q, train_chains, train_k);
+    ``truth``: ground-truth rows (family, cell_id, n_hidden, update, T, log10_q, train_chains, train_k and,
+    optionally, equilibrated: the search stops at the first checkpoint that is not);
     ``pred``: prediction rows (predictor, access, family, cell_id, T, log10_q). Entries that miss a
     checkpoint of a hidden size are left out for that size.
     """
-    cells = truth.groupby(["family", "cell_id"], sort=False).agg(
-        n_hidden=("n_hidden", "first"), update=("update", "first"), chains=("train_chains", "first"),
-        k=("train_k", "first")).reset_index()
+    agg = dict(n_hidden=("n_hidden", "first"), update=("update", "first"), chains=("train_chains", "first"),
+               k=("train_k", "first"))
+    if "equilibrated" in truth:
+        agg["equilibrated"] = ("equilibrated", "first")
+    cells = truth.groupby(["family", "cell_id"], sort=False).agg(**agg).reset_index()
     curves = {key: g.sort_values("T") for key, g in truth.groupby(["family", "cell_id"], sort=False)}
     cells["q_true"] = [log10_q_train(curves[(f, c)]["T"], curves[(f, c)]["log10_q"], ch, k)
                        for f, c, ch, k in zip(cells.family, cells.cell_id, cells.chains, cells.k)]
@@ -62,7 +79,9 @@ def onset_table(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
     pred_curves = {key: g.sort_values("T") for key, g in pred.groupby(["predictor", "access", "family", "cell_id"])}
     entries = sorted({key[:2] for key in pred_curves})
     for (family, m), g in cells.groupby(["family", "n_hidden"], sort=True):
-        g = g.sort_values("update")
+        g = certified_prefix(g)
+        if g.empty:
+            continue
         updates = g["update"].to_numpy()
         i_true = onset_index(g["q_true"])
         for name, access in entries:

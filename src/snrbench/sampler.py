@@ -245,6 +245,9 @@ class BlockGibbs(_ChainSampler):
         states are valid already, so nothing is re-checked: the replica-exchange move of tempering."""
         if other.rbm.units != self.rbm.units or other._xa.shape != self._xa.shape:
             raise ValueError("exchange: the samplers differ in units or shape")
+        if mask.dtype != torch.bool or tuple(mask.shape) != (self.n_chains,):
+            raise ValueError(f"exchange: mask must be a bool tensor of shape ({self.n_chains},), "
+                             f"got {mask.dtype} {tuple(mask.shape)}")
         n = self.rbm.n_visible
         rows = mask.nonzero().squeeze(1)
         mine = self._xa[rows, :n]

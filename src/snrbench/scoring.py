@@ -176,7 +176,8 @@ def scorable(truth: pd.DataFrame, pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.
         return truth, pred
     keep = truth["equilibrated"].astype("boolean").fillna(True).to_numpy(bool)
     left_out = set(zip(truth.family[~keep], truth.cell_id[~keep]))
-    return truth[keep], pred[[key not in left_out for key in zip(pred.family, pred.cell_id)]]
+    drop = np.fromiter((key in left_out for key in zip(pred.family, pred.cell_id)), bool, len(pred))
+    return truth[keep], pred[~drop]
 
 
 def sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -194,8 +195,9 @@ def score(root: Path | str) -> Path:
     root = Path(root)
     pred = read_predictions(root)
     families = sorted(set(pred["family"]))
-    truth, pred = scorable(read_ground_truth(root, families), pred)
-    scores = sort_scores(score_cells(truth, pred))
+    every_cell = read_ground_truth(root, families)
+    truth, scored = scorable(every_cell, pred)
+    scores = sort_scores(score_cells(truth, scored))
     manifest = _manifest_files(root)
     rels = sorted(prediction_files(root) + [ground_truth_paths(f)[0] for f in families])
     inputs = {rel: manifest[rel]["sha256"] for rel in rels}
@@ -204,7 +206,7 @@ def score(root: Path | str) -> Path:
     if mnist:
         from .onset import ONSET_REL, onset_table
 
-        onsets = onset_table(truth[truth.family.isin(mnist)], pred[pred.family.isin(mnist)])
+        onsets = onset_table(every_cell[every_cell.family.isin(mnist)], pred[pred.family.isin(mnist)])
         store.write_table(root, ONSET_REL, "onset", {c: onsets[c].to_numpy() for c in onsets.columns},
                           families=mnist, inputs=inputs)
     return store.write_table(root, SCORES_REL, "scores", data, families=families, inputs=inputs,

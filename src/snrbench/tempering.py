@@ -75,7 +75,7 @@ class PTReport:
     ``round_trips`` over the ``rounds`` production rounds (after ``adapt_rounds`` of adaptation),
     ``sweeps``, the chain-sweeps spent over all rungs and both phases, and ``midway_states``, the β = 1
     rung's states after ``rounds // 2`` production rounds (the same chains as the final states, for a
-    drift check; kernels checked)."""
+    drift check; kernels checked; None when ``rounds < 2``)."""
 
     betas: np.ndarray
     swap_acceptance: np.ndarray
@@ -83,7 +83,7 @@ class PTReport:
     rounds: int
     adapt_rounds: int
     sweeps: int
-    midway_states: torch.Tensor
+    midway_states: torch.Tensor | None
 
 
 def _check_betas(betas) -> np.ndarray:
@@ -347,6 +347,6 @@ def equilibrate(rbm: RBM, a0, n_chains: int, n_rungs: int = 16, beta_min: float 
             pt.step(sweeps_per_round)
             bar.update()
     if int(rounds) < 2:
-        midway = pt.cold_states()
+        midway = None  # no production to look halfway into
     report = PTReport(pt.betas, pt.swap_acceptance, pt.round_trips, int(rounds), int(adapt_rounds), pt.sweeps, midway)
     return pt.cold_states(), report
