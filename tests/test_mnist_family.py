@@ -394,5 +394,5 @@ def test_leaderboard_onset_section(tmp_path):
                 onset_index_pred=[3, -1], onset_update_pred=[64, -1], onset_error=[9, 0])
     store.write_table(tmp_path, "onset.parquet", "onset", {k: np.array(v) for k, v in rows.items()})
     [(family, (headers, body))] = _onset_tables(tmp_path)
-    assert family == "mnist" and headers[3] == "true onset (update)"
-    assert body == [["16", "b", "black-box", "none", "none", "0"], ["16", "a", "black-box", "none", "64", "9"]]
+    assert family == "mnist" and headers[4] == "true onset (update)"
+    assert body == [["16", "12", "b", "black-box", "none", "none", "0"], ["16", "12", "a", "black-box", "none", "64", "9"]]

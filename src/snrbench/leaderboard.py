@@ -50,8 +50,9 @@ _INTRO = (
     "entries see a seeded random subset of 512 of the 784·m gradient observables, scaled so that sums of squares "
     "are unbiased; the plateau-onset table gives, per hidden size, the first checkpoint where the training's own "
     "C·Q(T = k) falls below 1 after having reached it (none: it never does), true and forecast, and the error in "
-    "checkpoints. Checkpoints whose parallel-tempering starts fail the two-start check (ladders begun at training "
-    "images and at base-rate samples disagree) are left out of the scores and the onset."
+    "checkpoints. Checkpoints whose parallel-tempering starts fail the equilibration check (the ladders begun at "
+    "training images and those begun at base-rate samples disagree, or the chains still drift between halfway and "
+    "the end) are left out of the scores, and the onset is searched over the checkpoints before the first of them."
 )
 
 # (summary column, header) of the tables; the first columns (entry, tier, families) are added per table.
@@ -279,19 +280,21 @@ def _html(overall: str, sections: list[tuple[str, str, str]], figures: list[tupl
 
 
 def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
-    """Per mnist family: (m, entry, tier, true onset, forecast onset, error) from ``onset.parquet``."""
+    """Per mnist family: (m, checkpoints searched, entry, tier, true onset, forecast onset, error) from
+    ``onset.parquet``."""
     from .onset import ONSET_REL
 
     if not (root / ONSET_REL).exists():
         return []
     df = store.read_table(root, ONSET_REL).to_pandas()
     upd = lambda u: "none" if u < 0 else str(int(u))  # noqa: E731
-    headers = ["m", "entry", "tier", "true onset (update)", "forecast onset (update)", "error (checkpoints)"]
+    headers = ["m", "checkpoints searched", "entry", "tier", "true onset (update)", "forecast onset (update)",
+               "error (checkpoints)"]
     out = []
     for family, g in df.groupby("family", sort=True):
         g = g.sort_values(["n_hidden", "onset_error", "predictor", "access"], kind="stable")
-        rows = [[str(int(r.n_hidden)), r.predictor, r.access, upd(r.onset_update_true), upd(r.onset_update_pred),
-                 str(int(r.onset_error))] for r in g.itertuples(index=False)]
+        rows = [[str(int(r.n_hidden)), str(int(r.n_checkpoints)), r.predictor, r.access, upd(r.onset_update_true),
+                 upd(r.onset_update_pred), str(int(r.onset_error))] for r in g.itertuples(index=False)]
         out.append((family, (headers, rows)))
     return out
 

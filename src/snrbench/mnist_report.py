@@ -115,7 +115,7 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
                     row[2].plot(lad.rung[:-1], lad.swap_acceptance[:-1], color=col, marker=".", ls="-:"[j % 2],
                                 label=f"u={c['update']}" + ("" if c.equilibrated else " (not equilibrated)") if j == 0 else None)
             row[2].set(ylim=(0, 1), xlabel="rung pair (k, k+1), k = 0 at β = 1", ylabel="swap acceptance",
-                       title=f"m = {m}: parallel tempering, adapted ladders\n(solid: begun at base-rate samples, dotted: at training images)")
+                       title=f"m = {m}: tempering ladders (adapted)\nsolid: begun at base-rate samples; dotted: at images")
             row[2].legend(fontsize=6, ncol=2)
         else:
             row[2].axis("off")
