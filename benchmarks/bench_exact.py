@@ -4,8 +4,8 @@ over in chunks (the small-side trick)."""
 import json
 
 
-from snrbench import exact
-from snrbench.tasks import build_model, load_suite
+from snrbench.truth import exact
+from snrbench.families import build_model, load_suite
 
 SHAPES = ["n10m4", "n12m6", "n20m8"]
 

@@ -2,11 +2,11 @@
 quality figure the leaderboard ranks on (largest |log10 Q_pred − log10 Q| over the T grid, dex)."""
 import numpy as np
 
-from snrbench import exact
+from snrbench.truth import exact
 from snrbench.predict import Problem
-from snrbench.registry import builtin_entries, instantiate
-from snrbench.spectral import T_GRID
-from snrbench.tasks import build_data, build_model, load_suite
+from snrbench.predict.registry import builtin_entries, instantiate
+from snrbench.core.spectral import T_GRID
+from snrbench.families import build_data, build_model, load_suite
 
 CELL = "n10m4-b2-bias-s0"  # exact-rbm: a slow mode with weight, where the entries disagree
 _ENTRIES = {f"{e.name}:{e.access}": e for e in builtin_entries()}

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from snrbench.sampler import BlockGibbs
+from snrbench.core.sampler import BlockGibbs
 
 from .common import SHAPES, Floor, limit_rate, mnist_like_rbm, sweep_rate
 
@@ -63,8 +63,8 @@ class SamplerCorrectness:
     timeout = 240
 
     def setup(self):
-        from snrbench import exact
-        from snrbench.tasks import build_model, load_suite
+        from snrbench.truth import exact
+        from snrbench.families import build_model, load_suite
 
         cell = next(c for c in load_suite("exact-rbm")[1] if c.label == "n10m4-b1-bias-s0")
         self.rbm = build_model(cell)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from snrbench.model import RBM
+from snrbench.core.model import RBM
 
 #: (C, n, m): two MNIST shapes and a tiny one (DESIGN §8).
 SHAPES = [(1024, 784, 256), (256, 784, 64), (4096, 12, 6)]
@@ -53,7 +53,7 @@ class Floor:
     ``matmuls``: ``x W`` then ``y Wᵀ`` into preallocated outputs (``(C, n)·(n, m)`` and
     ``(C, m)·(m, n)``). ``uniforms``: ``C·(n + m)`` uniforms into a preallocated buffer (one
     generator, as the floor is defined); ``uniforms_two_threads``: the same split over two generators
-    and two threads, which is how :class:`~snrbench.sampler.BlockGibbs` draws them on the CPU.
+    and two threads, which is how :class:`~snrbench.core.sampler.BlockGibbs` draws them on the CPU.
     """
 
     def __init__(self, C: int, n: int, m: int, device="cpu", dtype=torch.float32, seed: int = 0):

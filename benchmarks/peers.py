@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
 else:
     from .common import SHAPES, Floor, limit_rate, mnist_like_rbm, sweep_rate
 
-from snrbench.sampler import BlockGibbs
+from snrbench.core.sampler import BlockGibbs
 
 _SWEEPS = 8  # sweeps per timed call (amortises per-call overhead equally for every contender)
 

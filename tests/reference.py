@@ -12,8 +12,8 @@ from __future__ import annotations
 import mpmath as mp
 import numpy as np
 
-from snrbench.model import all_states
-from snrbench.observables import gradient_observables, magnetization
+from snrbench.core.model import all_states
+from snrbench.core.observables import gradient_observables, magnetization
 
 
 def _cond(rbm, field, s):

@@ -4,10 +4,10 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from snrbench import hidden_enum
-from snrbench.ais import AISResult, _increment, ais_log_partition, default_schedule, log_likelihood
-from snrbench.model import RBM, all_states
-from snrbench.tempered import base_rate_bias
+from snrbench.truth import hidden_enum
+from snrbench.truth.ais import AISResult, _increment, ais_log_partition, default_schedule, log_likelihood
+from snrbench.core.model import RBM, all_states
+from snrbench.core.tempered import base_rate_bias
 
 #: |log Ẑ − log Z| (nats) allowed for a converged run on the small models (beside the ±3 SE check).
 AIS_TOL = 0.05

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from snrbench.autocorr import AutocorrError, autocorr_function, integrated_time
+from snrbench.core.autocorr import AutocorrError, autocorr_function, integrated_time
 
 #: AR(1) with a = 0.9 has τ = (1+a)/(1−a) = 19 (emcee's reference case).
 AR_A, AR_TAU = 0.9, 19.0

@@ -3,7 +3,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from snrbench.diagnostics import doubling_rule, split_rhat, top_components
+from snrbench.core.diagnostics import doubling_rule, split_rhat, top_components
 
 
 def _ar1(rng, chains, L, phi, start=0.0):

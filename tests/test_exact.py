@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from reference import assert_window_trace_cov, dense_reference, mp_reference
-from snrbench import exact
-from snrbench.model import RBM
-from snrbench.sampler import BlockGibbs
-from snrbench.spectral import T_GRID
-from snrbench.tasks import build_data, build_model, load_suite
+from snrbench.truth import exact
+from snrbench.core.model import RBM
+from snrbench.core.sampler import BlockGibbs
+from snrbench.core.spectral import T_GRID
+from snrbench.families import build_data, build_model, load_suite
 
 #: Named tolerances.
 DENSE_RTOL = 1e-10  # float64 dense enumeration vs solver (issue: spectrum and τ to 1e-10)

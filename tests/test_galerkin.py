@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from snrbench import RBM
-from snrbench.exact import solve
-from snrbench.galerkin import basis_degree, galerkin_spectrum, product_basis
-from snrbench.observables import gradient_observables
-from snrbench.spectral import T_GRID
+from snrbench.truth.exact import solve
+from snrbench.predict.galerkin import basis_degree, galerkin_spectrum, product_basis
+from snrbench.core.observables import gradient_observables
+from snrbench.core.spectral import T_GRID
 
 from reference import dense_v_chain
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from snrbench import hidden_enum
-from snrbench.model import RBM, all_states
-from snrbench.observables import gradient_observables
+from snrbench.truth import hidden_enum
+from snrbench.core.model import RBM, all_states
+from snrbench.core.observables import gradient_observables
 
 
 def rbm_of(units, seed=3, n=7, m=5):

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from reference import assert_window_trace_cov, dense_ising_sweep
-from snrbench import exact, exact_ising
-from snrbench.ising import IsingModel, pair_observables
-from snrbench.sampler import RandomScanGibbs
-from snrbench.tasks import build_data, build_model, load_suite
+from snrbench.truth import exact
+from snrbench.truth import exact_ising
+from snrbench.core.ising import IsingModel, pair_observables
+from snrbench.core.sampler import RandomScanGibbs
+from snrbench.families import build_data, build_model, load_suite
 
 
 def _sk(N, beta, seed, field=0.0):

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from snrbench import leaderboard, scoring, store
+from snrbench.report import leaderboard
+
+from snrbench.report import scoring
+
+from snrbench import store
 
 FIXTURE = Path(__file__).parent / "data" / "fixture"
 

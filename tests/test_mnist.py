@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from snrbench import mnist
+from snrbench.core import mnist_data as mnist
 
 
 def write_idx(path, arr, code=0x08, compress=False):

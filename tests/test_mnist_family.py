@@ -11,13 +11,18 @@ import pandas as pd
 import pytest
 import torch
 
-from snrbench import exact, hidden_enum, mnist_suite
-from snrbench.mc_scale import Z_MAX, independent_total_variance, scale_q_curve
-from snrbench.model import RBM, all_states
-from snrbench.observables import mean_gradient_observables
-from snrbench.onset import log10_q_train, onset_index, onset_table
-from snrbench.tasks import TaskSpecError, load_suite
-from snrbench.train import CheckpointError, TrainConfig, checkpoint_updates, load_checkpoint, train_pcd
+from snrbench.truth import exact
+
+from snrbench.truth import hidden_enum
+
+from snrbench.families import get as get_family
+from snrbench.families import mnist as mnist_family
+from snrbench.truth.mc_scale import Z_MAX, independent_total_variance, scale_q_curve
+from snrbench.core.model import RBM, all_states
+from snrbench.core.observables import mean_gradient_observables
+from snrbench.truth.onset import log10_q_train, onset_index, onset_table
+from snrbench.families import TaskSpecError, load_suite
+from snrbench.truth.train import CheckpointError, TrainConfig, checkpoint_updates, load_checkpoint, train_pcd
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -128,8 +133,8 @@ def test_independent_total_variance_matches_exact_v():
 def test_compare_states_against_explicit_f(observables):
     """The z-scores, two-sample and paired, equal those computed from f formed row by row; one law agrees
     (most seeds), a law stuck in one mode of a bimodal model does not, and a paired drift is caught."""
-    from snrbench.mc_scale import compare_states
-    from snrbench.observables import gradient_observables
+    from snrbench.truth.mc_scale import compare_states
+    from snrbench.core.observables import gradient_observables
 
     rbm, data = _small_binary(5)
     dm = mean_gradient_observables(rbm, data, observables)
@@ -167,7 +172,7 @@ def test_compare_states_against_explicit_f(observables):
     bad = compare_states(sym, sym_dm, exact_rows, stuck, observables)
     assert not bad.agree and max(abs(bad.z_variance), abs(bad.z_gradient)) > Z_MAX
     # paired drift: chains that start stuck and relax a little under Gibbs are caught
-    from snrbench.sampler import BlockGibbs
+    from snrbench.core.sampler import BlockGibbs
 
     g = BlockGibbs(sym, 400, dtype=torch.float64, seed=1, v0=np.tile((xi > 0).astype(float), (400, 1)))
     g.run(1)
@@ -212,7 +217,7 @@ def test_onset_table_scores_forecasts_in_checkpoints():
 @pytest.fixture(scope="module")
 def tiny_suite_files(tmp_path_factory):
     """A tasks folder with checkpoints of two tiny 784-pixel RBMs (m = 3 and m = 24) on stand-in data."""
-    from snrbench.mnist import data_sha256
+    from snrbench.core.mnist_data import data_sha256
 
     root = tmp_path_factory.mktemp("tasks")
     data = _digits(120, 784, 7)
@@ -237,7 +242,7 @@ def tiny_suite_files(tmp_path_factory):
 @pytest.fixture
 def tiny_suite(tiny_suite_files, monkeypatch):
     root, data = tiny_suite_files
-    monkeypatch.setattr(mnist_suite, "_binarized", lambda source: data)
+    monkeypatch.setattr(mnist_family, "_binarized", lambda source: data)
     monkeypatch.setenv("SNRBENCH_TASKS", str(root))
     return root, data
 
@@ -252,7 +257,7 @@ def test_mnist_suite_cells_and_errors(tiny_suite, tmp_path, monkeypatch):
     assert [c.label for c in cells] == ["m3-u0", "m3-u16", "m24-u0", "m24-u16"]
     spec = cells[1].spec
     assert spec["tempering"] is None and cells[3].spec["tempering"]["rungs"] == 4
-    assert mnist_suite.checkpoint_model(spec).sha256 == json.loads((root / "mnist" / "m003-u00016.json").read_text())["model_sha256"]
+    assert get_family("mnist").build_model(spec).sha256 == json.loads((root / "mnist" / "m003-u00016.json").read_text())["model_sha256"]
     # a missing checkpoint is named, with the command that makes it
     (root / "mnist" / "m024-u00016.npz").unlink()
     with pytest.raises(TaskSpecError, match="m = 24, update 16.*train-mnist"):
@@ -263,14 +268,14 @@ def test_mnist_suite_cells_and_errors(tiny_suite, tmp_path, monkeypatch):
 
 def test_anchor_cell_must_show_one(tiny_suite):
     """m ≤ 20: exact ‖g‖² inside the Monte Carlo CI; Tr Ĉ(1) of the chains = V of independent exact samples."""
-    from snrbench.mnist_truth import solve_mnist_cell
+    from snrbench.jobs.groundtruth import solve_cell
 
     _, cells = load_suite("mnist")
-    out = solve_mnist_cell(cells[1].spec_json, device="cpu")["mnist_truth"]
+    out = solve_cell("mnist", cells[1].spec_json)["mnist_truth"]
     g2 = out["grad_norm2"][0]
     assert out["grad_norm2_method"][0].startswith("exact")
-    assert g2 == pytest.approx(hidden_enum.grad_norm2(mnist_suite.checkpoint_model(cells[1].spec),
-                                                      mnist_suite.training_data(cells[1].spec)), rel=1e-12)
+    assert g2 == pytest.approx(hidden_enum.grad_norm2(get_family("mnist").build_model(cells[1].spec),
+                                                      get_family("mnist").build_data(cells[1].spec)), rel=1e-12)
     assert out["grad_norm2_mc_low"][0] <= g2 <= out["grad_norm2_mc_high"][0]
     z = (out["trace_cov"][0] - out["total_variance_indep"][0]) / np.hypot(out["trace_cov_se"][0],
                                                                           out["total_variance_indep_se"][0])
@@ -279,10 +284,10 @@ def test_anchor_cell_must_show_one(tiny_suite):
 
 
 def test_tempered_cell_reports_its_ladder(tiny_suite):
-    from snrbench.mnist_truth import solve_mnist_cell
+    from snrbench.jobs.groundtruth import solve_cell
 
     _, cells = load_suite("mnist")
-    out = solve_mnist_cell(cells[3].spec_json, device="cpu")
+    out = solve_cell("mnist", cells[3].spec_json)
     pt = pd.DataFrame(out["tempering"])
     assert pt.start.tolist() == ["training images"] * 4 + ["base-rate samples"] * 4
     for _, ladder in pt.groupby("start"):
@@ -299,15 +304,15 @@ def test_tempered_cell_reports_its_ladder(tiny_suite):
 def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(tiny_suite):
     """No tempering rounds: the groups begun at training images and at base-rate samples stay apart, the
     cell is stored with equilibrated = False, and scoring drops it (truth and predictions) but keeps the rest."""
-    from snrbench.mnist_truth import solve_mnist_cell
-    from snrbench.scoring import scorable
+    from snrbench.jobs.groundtruth import solve_cell
+    from snrbench.report.scoring import scorable
 
     _, cells = load_suite("mnist")
     spec = cells[3].spec
     spec["tempering"].update(adapt_rounds=0, rounds=0)
-    out = solve_mnist_cell(json.dumps(spec, sort_keys=True), device="cpu")["mnist_truth"]
+    out = solve_cell("mnist", json.dumps(spec, sort_keys=True))["mnist_truth"]
     assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > Z_MAX
-    anchor = solve_mnist_cell(cells[1].spec_json, device="cpu")["mnist_truth"]
+    anchor = solve_cell("mnist", cells[1].spec_json)["mnist_truth"]
     assert anchor["equilibrated"][0] is True and np.isnan(anchor["start_z_variance"][0])
     assert np.isnan(anchor["drift_z_gradient"][0])
     truth = pd.concat([pd.DataFrame(out), pd.DataFrame(anchor)], ignore_index=True)
@@ -325,15 +330,15 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     """`snrbench groundtruth/summary/plot --family mnist` on the stand-in suite: stored, verified, skipped on
     a re-run; one summary row per checkpoint; the figure is written."""
     from snrbench.cli import main
-    from snrbench.groundtruth import generate
-    from snrbench.mnist_report import mnist_summary, true_onsets
+    from snrbench.jobs.groundtruth import generate
+    from snrbench.families._trained_report import true_onsets
     from snrbench.store import verify
 
     results = tmp_path / "results"
     out = generate("mnist", results, progress=False)
     assert out["cells"] == 4 and out["computed"] == 4 and not verify(results)
     assert generate("mnist", results, progress=False)["skipped"]
-    summary = mnist_summary(results, "mnist")
+    summary = get_family("mnist").summary(results)
     assert list(summary.label) == ["m3-u0", "m3-u16", "m24-u0", "m24-u16"]
     assert (summary.pt_rungs == [0, 0, 4, 4]).all()
     assert summary.V_indep.notna().tolist() == [True, True, False, False]
@@ -346,17 +351,21 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
 
 
 def test_mnist_families_are_not_exact():
-    """White-box entries and the ladder run only on exact families; the mnist ones have Monte Carlo truth."""
-    from snrbench.tasks import EXACT_FAMILIES, FAMILIES, MNIST_FAMILIES
-
-    assert set(MNIST_FAMILIES) <= set(FAMILIES) and not set(MNIST_FAMILIES) & set(EXACT_FAMILIES)
+    """White-box entries and the ladder run only on exact families; the mnist ones have Monte Carlo
+    truth, offer the black-box tier only, and score the plateau onset."""
+    for name in ("mnist", "mnist-large"):
+        fam = get_family(name)
+        assert fam.tiers == ("black-box",) and not fam.ladder and fam.onset and fam.method == "monte-carlo"
+    for name in ("exact-rbm", "planted", "ising"):
+        fam = get_family(name)
+        assert "white-box" in fam.tiers and fam.ladder and not fam.onset and fam.method == "exact"
 
 
 @pytest.mark.parametrize("observables", ["weights", "weights+biases"])
 def test_large_cells_show_entries_a_scaled_subset_of_observables(observables):
     """n·m > MAX_OBSERVABLES: entries see a seeded random subset scaled so that sums of squares are
     unbiased; the sampler's, the data's and gradient_observables' views agree with the full f."""
-    from snrbench.observables import gradient_observables
+    from snrbench.core.observables import gradient_observables
     from snrbench.predict import MAX_OBSERVABLES, Problem
 
     r = np.random.default_rng(0)
@@ -386,7 +395,7 @@ def test_large_cells_show_entries_a_scaled_subset_of_observables(observables):
 def test_leaderboard_onset_section(tmp_path):
     """onset.parquet (written by the scoring for mnist families) becomes one table per family."""
     from snrbench import store
-    from snrbench.leaderboard import _onset_tables
+    from snrbench.report.leaderboard import _onset_tables
 
     assert _onset_tables(tmp_path) == []
     rows = dict(family=["mnist"] * 2, n_hidden=[16, 16], predictor=["a", "b"], access=["black-box"] * 2,

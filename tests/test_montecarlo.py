@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from snrbench.exact import solve
-from snrbench.montecarlo import mc_q_curve
-from snrbench.tasks import build_data, build_model, load_suite
+from snrbench.truth.exact import solve
+from snrbench.truth.montecarlo import mc_q_curve
+from snrbench.families import build_data, build_model, load_suite
 from pathlib import Path
 
 CELLS = {c.label: c for c in load_suite(Path(__file__).parent / "data" / "exact-rbm.toml")[1]}

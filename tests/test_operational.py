@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 
 from reference import brute_window_error, dense_ising_sweep, dense_v_chain
-from snrbench import exact, exact_ising
-from snrbench.ising import IsingModel, pair_observables
-from snrbench.observables import gradient_observables
-from snrbench.operational import window_error
+from snrbench.truth import exact
+from snrbench.truth import exact_ising
+from snrbench.core.ising import IsingModel, pair_observables
+from snrbench.core.observables import gradient_observables
+from snrbench.truth.operational import window_error
 from test_exact import mattis
 
 T = np.array([1, 2, 4, 8])

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snrbench.exact import solve
+from snrbench.truth.exact import solve
 from snrbench.predict import AccessError, BudgetExceeded, Prediction, Problem, check_prediction
-from snrbench.tasks import build_data, build_model, load_suite
+from snrbench.families import build_data, build_model, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = load_suite(Path(__file__).parent / "data" / "exact-rbm.toml")[1]

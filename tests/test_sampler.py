@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from reference import dense_v_chain
-from snrbench.model import RBM, all_states
-from snrbench.observables import gradient_observables
-from snrbench.sampler import BlockGibbs
+from snrbench.core.model import RBM, all_states
+from snrbench.core.observables import gradient_observables
+from snrbench.core.sampler import BlockGibbs
 
 
 def small_rbm(units, seed=7, n=3, m=2, beta=1.2):
@@ -112,7 +112,7 @@ def test_concurrent_run_works_in_a_forked_child():
 
     import time
 
-    from snrbench.sampler import _pool
+    from snrbench.core.sampler import _pool
 
     rbm = small_rbm("binary", n=5, m=3)
     list(_pool().map(time.sleep, [0.05, 0.05]))  # the parent's pool now has two idle threads

@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snrbench import groundtruth, leaderboard, scoring, store
+from snrbench.jobs import groundtruth
+
+from snrbench.report import leaderboard
+
+from snrbench.report import scoring
+
+from snrbench import store
 
 FIXTURE = Path(__file__).parent / "data" / "exact-rbm.toml"
 FAMILY = "exact-rbm"

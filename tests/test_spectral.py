@@ -3,7 +3,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from snrbench import spectral
+from snrbench.core import spectral
 
 
 def vT_mp(gap, T, dps=700):

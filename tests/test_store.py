@@ -6,8 +6,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from snrbench import groundtruth, store
-from snrbench.schema import TABLES, arrow_schema
+from snrbench.jobs import groundtruth
+
+from snrbench import store
+from snrbench.store.schema import TABLES, arrow_schema
 
 FIXTURE = Path(__file__).parent / "data" / "exact-rbm.toml"
 
@@ -71,11 +73,11 @@ def test_interrupted_generation_keeps_previous_files_and_resumes(results, monkey
     calls = []
     real = groundtruth.solve_cell
 
-    def flaky(spec_json):
+    def flaky(family, spec_json):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(spec_json)
-        return real(spec_json)
+        return real(family, spec_json)
 
     monkeypatch.setattr(groundtruth, "solve_cell", flaky)
     with pytest.raises(KeyboardInterrupt):

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snrbench.sandbox import landlock_abi
+from snrbench.predict.sandbox import landlock_abi
 
-from snrbench import registry
+from snrbench.predict import registry
 from snrbench.cli import main
-from snrbench.tasks import load_suite
+from snrbench.families import load_suite
 
 DATA = Path(__file__).parent / "data"
 README = Path(__file__).resolve().parents[1] / "README.md"

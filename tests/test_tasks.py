@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snrbench.model import RBM
-from snrbench.tasks import TaskSpecError, build_data, build_model, load_suite
+from snrbench.core.model import RBM
+from snrbench.families import TaskSpecError, build_data, build_model, load_suite
 
 GOOD = (Path(__file__).parent / "data" / "exact-rbm.toml").read_text()
 
@@ -83,7 +83,7 @@ def test_rbm_is_immutable():
 
 
 def test_planted_suite_cells_and_models():
-    from snrbench.tasks import build_model, load_suite
+    from snrbench.families import build_model, load_suite
 
     header, cells = load_suite("planted")
     assert header["family"] == "planted" and len(cells) == 60
@@ -99,7 +99,7 @@ def test_planted_suite_cells_and_models():
 
 
 def test_planted_spec_errors(tmp_path):
-    from snrbench.tasks import TaskSpecError, load_suite, suite_path
+    from snrbench.families import TaskSpecError, load_suite, suite_path
 
     text = suite_path("planted").read_text()
     bad = tmp_path / "planted.toml"

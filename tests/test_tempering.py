@@ -4,10 +4,10 @@ import pytest
 import torch
 from scipy import stats
 
-from snrbench.model import RBM, all_states
-from snrbench.sampler import BlockGibbs
-from snrbench.tempered import log_unnormalised_visible, tempered
-from snrbench.tempering import ParallelTempering, StaleKernelError, equilibrate
+from snrbench.core.model import RBM, all_states
+from snrbench.core.sampler import BlockGibbs
+from snrbench.core.tempered import log_unnormalised_visible, tempered
+from snrbench.truth.tempering import ParallelTempering, StaleKernelError, equilibrate
 
 #: Smallest chi-square p-value accepted for a correct sampler (fixed seeds: the tests are deterministic).
 P_PASS = 1e-3

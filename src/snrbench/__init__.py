@@ -1,5 +1,11 @@
-"""snrbench: a benchmark suite and leaderboard for trainability predictors of energy-based models."""
-from .model import RBM
+"""snrbench: a benchmark suite and leaderboard for trainability predictors of energy-based models.
 
-__version__ = "0.1.0"
+Layers, lowest first (a module imports only from its own layer or lower ones; ``lint-imports``
+checks it): ``core`` and ``store`` → ``truth`` → ``families`` → ``jobs`` → ``predict`` →
+``report`` → ``cli``. The top-level ``galerkin``, ``pilot``, ``autocorr`` and ``spectral`` are
+re-exports kept for submitted entries.
+"""
+from ._version import __version__
+from .core.model import RBM
+
 __all__ = ["RBM", "__version__"]

@@ -8,18 +8,8 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-DEFAULT_FAMILIES = ("exact-rbm", "planted", "ising", "mnist")
-
-
-def _split(families) -> tuple[list[str], list[str]]:
-    """(other families, mnist families)."""
-    from .tasks import MNIST_FAMILIES
-
-    return [f for f in families if f not in MNIST_FAMILIES], [f for f in families if f in MNIST_FAMILIES]
-
-
 def _cmd_groundtruth(args) -> int:
-    from .groundtruth import generate
+    from .jobs.groundtruth import generate
 
     for family in args.family:
         t0 = time.perf_counter()
@@ -33,11 +23,11 @@ def _cmd_groundtruth(args) -> int:
 
 
 def _cmd_ladder(args) -> int:
-    from .groundtruth import generate
-    from .ladder import agreement
-    from .tasks import EXACT_FAMILIES
+    from .families import get
+    from .jobs.groundtruth import generate
+    from .jobs.ladder import agreement
 
-    families = [f for f in args.family if f in EXACT_FAMILIES]
+    families = [f for f in args.family if get(f).ladder]
     for family in families:
         t0 = time.perf_counter()
         out = generate(family, args.results, force=args.force, workers=args.workers, progress=not args.quiet,
@@ -70,42 +60,25 @@ def _cmd_verify(args) -> int:
 def _cmd_summary(args) -> int:
     import pandas as pd
 
-    from .report import cell_summary
+    from .families import get
 
-    others, mnist = _split(args.family)
-    for family in mnist:
-        from .mnist_report import mnist_summary, true_onsets
-
-        df = mnist_summary(args.results, family)
-        cols = ["label", "log_likelihood", "grad_norm2", "g2_mc", "tr_cov_T1", "V_indep", "log10_q_T1",
-                "log10_q_Tmax", "log10_q_train", "rhat", "flagged", "pt_min_acceptance", "pt_round_trips",
-                "start_z_variance", "start_z_gradient", "drift_z_variance", "drift_z_gradient", "equilibrated"]
+    for name in args.family:
+        family = get(name)
+        df = family.summary(args.results)
         with pd.option_context("display.width", 250, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
-            print(f"\n{family}: {len(df)} checkpoints (Q at C = 1; log10_q_train = log10 C·Q(k) of the training)")
-            print(df[cols].to_string(index=False))
-            print("plateau onset (first checkpoint with C·Q(k) < 1 after it reached 1; -1 = none):")
-            print(true_onsets(df).to_string(index=False))
-    for family in others:
-        df = cell_summary(args.results, family)
-        cols = ["label", "log10_q_T1", "log10_q_Tmax", "t_star_1", "tau_grad", "tau_m", "tau_gap",
-                "gap_over_grad", "m_over_grad", "spectral_gap", "observable_gap"]
-        with pd.option_context("display.width", 250, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
-            print(f"\n{family}: {len(df)} cells (τ in sweeps; gaps per sweep; T*(1) = first T with Q ≥ 1)")
-            print(df[cols].to_string(index=False))
+            print(f"\n{name}: {family.summary_title.format(n=len(df))}")
+            print(df[list(family.summary_columns)].to_string(index=False))
+            notes = family.summary_notes(df)
+            if notes:
+                print(notes)
     return 0
 
 
 def _cmd_plot(args) -> int:
-    from .report import plot_q_curves
+    from .families import get
 
-    others, mnist = _split(args.family)
-    for family in others:
-        out = plot_q_curves(args.results, family, Path(args.out) / f"q_curves_{family}.png")
-        print(f"wrote {out}")
-    for family in mnist:
-        from .mnist_report import plot_mnist
-
-        print(f"wrote {plot_mnist(args.results, family, Path(args.out) / f'q_curves_{family}.png')}")
+    for name in args.family:
+        print(f"wrote {get(name).plot(args.results, Path(args.out) / f'q_curves_{name}.png')}")
     return 0
 
 
@@ -124,8 +97,8 @@ def _print_failures(runs) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .predictions import predict_entries
-    from .registry import all_entries
+    from .predict.predictions import predict_entries
+    from .predict.registry import all_entries
 
     entries = all_entries(args.results)
     if args.entry:
@@ -141,14 +114,14 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from .scoring import score
+    from .report.scoring import score
 
     print(f"wrote {score(Path(args.results))}")
     return 0
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import build, markdown_overall, update_readme
+    from .report.leaderboard import build, markdown_overall, update_readme
 
     paths = build(Path(args.results), Path(args.out))
     table = markdown_overall(Path(args.results))
@@ -161,10 +134,10 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_submit(args) -> int:
-    from .predictions import predict_entries, store_runs
-    from .registry import RegistryError, all_entries
-    from .runner import discover
-    from .tasks import load_suite
+    from .predict.predictions import predict_entries, store_runs
+    from .predict.registry import RegistryError, all_entries
+    from .predict.runner import discover
+    from .families.base import load_suite
 
     new = discover(args.entry, Path(args.results))
     taken = {e.key: e for e in all_entries(args.results)}
@@ -186,8 +159,8 @@ def _cmd_submit(args) -> int:
 def _cmd_train_mnist(args) -> int:
     from dataclasses import fields
 
-    from .mnist import binarize, data_sha256, load_mnist5k, load_mnist_idx
-    from .train import TrainConfig, train_pcd
+    from .core.mnist_data import binarize, data_sha256, load_mnist5k, load_mnist_idx
+    from .truth.train import TrainConfig, train_pcd
 
     if args.mnist_idx:
         images, _ = load_mnist_idx(args.mnist_idx, "train")
@@ -229,8 +202,8 @@ def main(argv=None) -> int:
 
     def fam(sp):
         sp.add_argument("--family", action="append", default=None,
-                        help=f"task family (repeatable; default: those of {', '.join(DEFAULT_FAMILIES)} "
-                             "with a suite file in tasks/)")
+                        help="task family (repeatable; default: the default suite, those families marked "
+                             "default with a suite file in tasks/)")
 
     for name, fn, helptext in (
         ("run", _cmd_run, "main job: ground truth → ladder check → every entry → scores → leaderboard"),
@@ -277,9 +250,9 @@ def main(argv=None) -> int:
     if args.cmd == "train-mnist" and not args.hidden:
         args.hidden = [16, 64, 256]
     if hasattr(args, "family") and not args.family:
-        from .tasks import suite_path
+        from .families import default_names, names
 
-        args.family = [f for f in DEFAULT_FAMILIES if suite_path(f).is_file()] or list(DEFAULT_FAMILIES[:1])
+        args.family = default_names() or names()[:1]
     try:
         return args.fn(args)
     except KeyboardInterrupt:

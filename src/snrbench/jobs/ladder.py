@@ -1,7 +1,7 @@
 """The ladder check: Monte Carlo ground truth on every exact cell, compared with the exact curve.
 
 For each cell: R = 1024 replicate chains started from exact samples of p, one pass over
-T = 2^0 … 2^16 (:func:`snrbench.montecarlo.mc_q_curve`, bootstrap CI, split-R̂ and doubling-rule
+T = 2^0 … 2^16 (:func:`snrbench.truth.montecarlo.mc_q_curve`, bootstrap CI, split-R̂ and doubling-rule
 flags), stored in ``results/ladder/<family>.parquet`` beside the exact ``log10 Q(T)`` and ``Tr Cov(T)``.
 :func:`agreement` summarises: the share of (cell, T) points whose exact log10 Q lies inside the 95%
 CI, and the median relative error of Tr Cov.
@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from . import exact, store
-from .spectral import T_GRID
-from .tasks import Cell, build_data, build_model
+from ..truth import exact
+from .. import store
+from ..core.spectral import T_GRID
+from ..families import Cell, get
 
 __all__ = ["ladder_path", "ladder_cell", "agreement", "N_REPLICATES", "PRECISION"]
 
@@ -25,16 +26,17 @@ def ladder_path(family: str) -> str:
     return f"ladder/{family}.parquet"
 
 
-def ladder_cell(spec_json: str, n_replicates: int = N_REPLICATES) -> dict[str, dict]:
-    """Monte Carlo curve of one cell beside its exact one: columns of the ``ladder`` table."""
+def ladder_cell(family: str, spec_json: str, n_replicates: int = N_REPLICATES) -> dict[str, dict]:
+    """Monte Carlo curve of one cell of ``family`` beside its exact one: columns of the ``ladder`` table."""
     import torch
 
-    from .montecarlo import mc_q_curve
+    from ..truth.montecarlo import mc_q_curve
 
     torch.set_num_threads(1)
     cell = Cell(spec_json)
     spec = cell.spec
-    model, data = build_model(cell), build_data(cell)
+    fam = get(family)
+    model, data = fam.build_model(spec), fam.build_data(spec)
     sol = exact.solve(model, data, spec["observables"])
     mc = mc_q_curve(model, data, spec["observables"], T_GRID, n_replicates=n_replicates,
                     seed=int(cell.cell_id[:8], 16) % 2**31)

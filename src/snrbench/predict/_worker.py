@@ -3,7 +3,8 @@
 ``python -m snrbench._worker discover SPEC BLOCKED_JSON``: import ``SPEC`` (``PATH.py`` or an
 entry-point name) and print its entries as JSON.
 ``python -m snrbench._worker run ENTRY_JSON BLOCKED_JSON``: instantiate the entry, then read
-``{"spec_json", "access", "exact", "seed"}`` per line on stdin and answer ``{"ok": true, "log10_q",
+``{"cell_file", "access", "exact", "seed", "family", "label", "observables"}`` per line on stdin
+(``cell_file``: a ``.npz`` with the model's arrays, ``data`` and ``T``, written by the runner) and answer ``{"ok": true, "log10_q",
 "tau", "grad_norm2", "sweeps", "seconds"}`` or ``{"ok": false, "error"}`` per line on the original
 stdout (the entry's own prints go to stderr). Confinement is installed before any entry code is
 imported, so module-level code and ``__init__`` are confined too.
@@ -51,9 +52,11 @@ def main() -> int:
             proto.write(json.dumps(dict(ok=False, error=msg.removeprefix("raised RegistryError: "))) + "\n")
         return 0
 
-    from .predict import Problem, check_prediction
+    from .contract import Problem, check_prediction
     from .sandbox import violations
-    from .tasks import Cell, build_data, build_model, t_grid
+    import numpy as np
+
+    from ..core.arrays import model_from_arrays
 
     try:
         predictor = instantiate(Entry(**json.loads(arg)))
@@ -62,10 +65,10 @@ def main() -> int:
         return 1
     for line in sys.stdin:
         task = json.loads(line)
-        cell = Cell(task["spec_json"])
-        grid = t_grid(cell)
-        problem = Problem(build_model(cell), build_data(cell), T=grid, observables=cell.spec["observables"],
-                          access=task["access"], family=cell.spec["family"], label=cell.label, seed=task["seed"],
+        with np.load(task["cell_file"]) as arrays:
+            model, data, grid = model_from_arrays(arrays), arrays["data"], arrays["T"]
+        problem = Problem(model, data, T=grid, observables=task["observables"], access=task["access"],
+                          family=task["family"], label=task["label"], seed=task["seed"],
                           exact_available=task["exact"])
         violations().clear()
         t0 = time.perf_counter()

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .ising import IsingModel
-from .model import RBM
-from .observables import gradient_observables, mean_gradient_observables
-from .sampler import make_sampler
-from .spectral import T_GRID
+from ..core.ising import IsingModel
+from ..core.model import RBM
+from ..core.observables import gradient_observables, mean_gradient_observables
+from ..core.sampler import make_sampler
+from ..core.spectral import T_GRID
 
 __all__ = ["ACCESS_TIERS", "BUDGET", "BudgetExceeded", "AccessError", "Prediction", "Predictor", "Problem",
-           "MeteredSampler", "ExactOperator", "check_prediction"]
+           "MeteredSampler", "ExactOperator", "check_prediction", "MAX_OBSERVABLES"]
 
 ACCESS_TIERS = ("white-box", "black-box")
 #: Cells with more gradient observables than this (the mnist families: 784·m) show entries a seeded
@@ -158,7 +158,7 @@ class ExactOperator:
     @property
     def solution(self):
         if self._solution is None:
-            from .exact import solve
+            from ..truth.exact import solve
 
             self._solution = solve(*self._args)
         return self._solution

@@ -26,7 +26,7 @@ from math import comb
 import numpy as np
 import torch
 
-from .observables import observable_parity
+from ..core.observables import observable_parity
 
 __all__ = ["product_basis", "basis_degree", "LaggedCovariances", "GalerkinSpectrum", "galerkin_spectrum",
            "sample_galerkin"]
@@ -164,7 +164,7 @@ class GalerkinSpectrum:
 
     def trace_cov(self, T, keep=None) -> np.ndarray:
         """``Σ_{k kept} S_k v_T(λ_k) + (V − Σ_{k kept} S_k)/T`` (units of f²)."""
-        from .spectral import trace_cov
+        from ..core.spectral import trace_cov
 
         keep = self.significant if keep is None else keep
         S = self.weights[keep]

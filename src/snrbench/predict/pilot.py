@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .spectral import tau_to_gap, trace_cov
+from ..core.spectral import tau_to_gap, trace_cov
 
 __all__ = ["PilotRun", "pilot_run", "grad_norm2_estimate", "log10_q_from_modes", "log10_q_single_tau"]
 

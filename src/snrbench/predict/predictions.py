@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import store
+from .. import store
 from .registry import Entry
-from .schema import arrow_schema
+from ..store.schema import arrow_schema
 from .runner import DEFAULT_TIME_LIMIT, EntryRun, run_entry
-from .tasks import load_suite
+from ..families import get, load_suite
 
 __all__ = ["predictions_path", "is_current", "store_runs", "predict_entries"]
 
@@ -46,9 +46,7 @@ def is_current(root: Path, entry: Entry, family: str, cells) -> bool:
 
 
 def _rows(run: EntryRun, suite: str) -> pd.DataFrame:
-    from .tasks import load_suite, t_grid
-
-    e, grid = run.entry, t_grid(load_suite(run.family)[1][0])
+    e, grid = run.entry, get(run.family).t_grid(load_suite(run.family)[1][0].spec)
     nT = len(grid)
     recs = []
     for r in run.results:
@@ -96,19 +94,17 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
                     suite_files: dict | None = None) -> list[EntryRun]:
     """Run every entry on every cell of ``families``; store successful entries (see module doc).
 
-    Returns the runs (skipped entries are not included). An entry whose tier is white-box runs only
-    on exact families.
+    Returns the runs (skipped entries are not included). An entry runs only on families that offer
+    its tier (:attr:`snrbench.families.Family.tiers`).
     """
     from tqdm.auto import tqdm
-
-    from .tasks import EXACT_FAMILIES
 
     root = Path(root)
     runs = []
     for family in families:
         header, cells = load_suite((suite_files or {}).get(family) or family)
         for entry in entries:
-            if entry.access == "white-box" and family not in EXACT_FAMILIES:
+            if entry.access not in get(family).tiers:
                 continue
             if not force and store_results and is_current(root, entry, family, cells):
                 continue

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from .predict import ACCESS_TIERS
+from .contract import ACCESS_TIERS
 
 __all__ = ["Entry", "RegistryError", "ENTRY_POINT_GROUP", "predictors_dir", "load_file", "load_entry_point",
            "builtin_entries", "all_entries", "resolve", "instantiate"]
@@ -50,7 +50,7 @@ class Entry:
 def predictors_dir() -> Path:
     """``$SNRBENCH_PREDICTORS`` or ``predictors/`` at the repository root."""
     env = os.environ.get("SNRBENCH_PREDICTORS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "predictors"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "predictors"
 
 
 def _import_file(path: Path):

@@ -1,6 +1,8 @@
 """Run entries on every cell of a family, each in its own worker process with a time limit.
 
-Each worker process (:mod:`snrbench._worker`) holds one entry and answers cell after cell; a cell
+Each worker process (:mod:`._worker`) holds one entry and answers cell after cell; the runner builds
+each cell's model and data (by the cell's family) and hands them over as a ``.npz`` in the worker's
+temporary folder, so the worker needs neither the suite files nor the family's code. A cell
 that exceeds ``time_limit`` seconds has its worker killed (and replaced). Every failure is a
 specific message per cell: an exception, a malformed prediction (wrong type or length, NaN, inf),
 a timeout, an attempt to read stored results, a crashed worker. After ``max_failures`` failed
@@ -21,10 +23,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .registry import Entry
-from .tasks import EXACT_FAMILIES, Cell
+import numpy as np
 
-__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT",
-           "EXACT_FAMILIES"]
+from ..core.arrays import model_arrays
+from ..families import Cell, get
+
+__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
 
@@ -60,13 +64,13 @@ class EntryRun:
 
 def blocked_paths(results_root: Path) -> list[str]:
     """What an entry's process may not touch: the results folder, the repository's results and .git."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     paths = [Path(results_root), repo / "results", repo / ".git"]
     return sorted({str(p.resolve()) for p in paths})
 
 
 def _worker_cmd(mode: str, arg: str, results_root: Path) -> list[str]:
-    return [sys.executable, "-m", "snrbench._worker", mode, arg, json.dumps(blocked_paths(results_root))]
+    return [sys.executable, "-m", "snrbench.predict._worker", mode, arg, json.dumps(blocked_paths(results_root))]
 
 
 def discover(spec: str, results_root: Path) -> list[Entry]:
@@ -97,6 +101,13 @@ class _Worker:
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+
+    def put_cell(self, family, cell: Cell) -> str:
+        """Write the cell's model, data and T grid, built here by its family, where the worker reads them."""
+        spec = cell.spec
+        path = Path(self.tmp.name) / "cell.npz"
+        np.savez(path, data=family.build_data(spec), T=family.t_grid(spec), **model_arrays(family.build_model(spec)))
+        return str(path)
 
     def _read(self):
         for line in self.proc.stdout:
@@ -150,7 +161,8 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
     out: list[CellResult | None] = [None] * len(cells)
     failed = [0]
     lock = threading.Lock()
-    exact = family in EXACT_FAMILIES
+    fam = get(family)
+    exact = "white-box" in fam.tiers
 
     def serve():
         w = None
@@ -170,7 +182,8 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         w = None
                     if w is None:
                         w = _Worker(entry, results_root)
-                    task = dict(spec_json=c.spec_json, access=entry.access, exact=exact, seed=cell_seed(c))
+                    task = dict(cell_file=w.put_cell(fam, c), access=entry.access, exact=exact, seed=cell_seed(c),
+                                family=family, label=c.label, observables=c.spec["observables"])
                     ans = w.ask(task, time_limit)
                     if ans.get("fatal"):
                         w.kill()

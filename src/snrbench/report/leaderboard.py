@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import scoring, store
-from .groundtruth import ground_truth_paths
+from . import scoring
+from .. import store
+from ..families import get
 
 __all__ = ["build", "markdown_overall", "update_readme", "README_BEGIN", "README_END", "MAX_CURVE_CELLS"]
 
@@ -129,7 +130,7 @@ def _load_scores(root: Path) -> pd.DataFrame:
     manifest = json.loads((root / store.MANIFEST).read_text())["files"]
     # the families scored, from the metadata: a family whose every cell was left out has no score rows
     families = meta.get("families") or sorted(set(scores["family"]))
-    rels = scoring.prediction_files(root) + [ground_truth_paths(f)[0] for f in families]
+    rels = scoring.prediction_files(root) + [get(f).truth_paths()[0] for f in families]
     now = {rel: manifest.get(rel, {}).get("sha256") for rel in rels}
     then = meta.get("inputs") or {}
     changed = sorted(rel for rel in set(now) | set(then) if now.get(rel) != then.get(rel))
@@ -282,7 +283,7 @@ def _html(overall: str, sections: list[tuple[str, str, str]], figures: list[tupl
 def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
     """Per mnist family: (m, checkpoints searched, entry, tier, true onset, forecast onset, error) from
     ``onset.parquet``."""
-    from .onset import ONSET_REL
+    from ..truth.onset import ONSET_REL
 
     if not (root / ONSET_REL).exists():
         return []

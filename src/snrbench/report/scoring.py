@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import store
-from .groundtruth import ground_truth_paths
-from .schema import TABLES
-from .tasks import MNIST_FAMILIES
-from .spectral import t_star
+from .. import store
+from ..store.schema import TABLES
+from ..families import get
+from ..core.spectral import t_star
 
 __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_scores", "prediction_files",
            "read_predictions", "read_ground_truth", "family_summary", "overall_summary"]
@@ -160,7 +159,7 @@ def read_ground_truth(root: Path | str, families) -> pd.DataFrame:
     root = Path(root)
     frames = []
     for family in sorted(set(families)):
-        rel = ground_truth_paths(family)[0]
+        rel = get(family).truth_paths()[0]
         if not (root / rel).exists():
             raise store.ResultsError(f"missing ground truth {root / rel}: generate it with "
                                      f"`snrbench groundtruth --family {family}`")
@@ -199,16 +198,16 @@ def score(root: Path | str) -> Path:
     truth, scored = scorable(every_cell, pred)
     scores = sort_scores(score_cells(truth, scored))
     manifest = _manifest_files(root)
-    rels = sorted(prediction_files(root) + [ground_truth_paths(f)[0] for f in families])
+    rels = sorted(prediction_files(root) + [get(f).truth_paths()[0] for f in families])
     inputs = {rel: manifest[rel]["sha256"] for rel in rels}
     data = {c: scores[c].to_numpy() for c in _SCORE_COLUMNS}
-    mnist = [f for f in families if f in MNIST_FAMILIES]
-    if mnist:
-        from .onset import ONSET_REL, onset_table
+    trained = [f for f in families if get(f).onset]
+    if trained:
+        from ..truth.onset import ONSET_REL, onset_table
 
-        onsets = onset_table(every_cell[every_cell.family.isin(mnist)], pred[pred.family.isin(mnist)])
+        onsets = onset_table(every_cell[every_cell.family.isin(trained)], pred[pred.family.isin(trained)])
         store.write_table(root, ONSET_REL, "onset", {c: onsets[c].to_numpy() for c in onsets.columns},
-                          families=mnist, inputs=inputs)
+                          families=trained, inputs=inputs)
     return store.write_table(root, SCORES_REL, "scores", data, families=families, inputs=inputs,
                              t_ref=T_REF, track_tol=TRACK_TOL)
 

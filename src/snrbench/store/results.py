@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .schema import META_KEY, SCHEMA_VERSION, arrow_schema, file_metadata
 
-__all__ = ["ResultsError", "atomic_write", "write_table", "read_table", "verify", "sha256_file", "MANIFEST"]
+__all__ = ["ResultsError", "atomic_write", "write_table", "read_table", "verify", "sha256_file", "save_figure", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 
@@ -139,3 +139,16 @@ def verify(root: Path) -> list[str]:
         if ".partial" not in p.parts and rel not in manifest["files"]:
             problems.append(f"{rel}: not listed in {MANIFEST} (unknown or hand-made file)")
     return problems
+
+
+def save_figure(fig, out: Path | str, dpi: int = 100) -> Path:
+    """Write a pyplot figure to ``out`` through a temporary file and a rename (no timestamps); close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -209,7 +209,7 @@ def arrow_schema(table: str) -> pa.Schema:
 
 def file_metadata(table: str, **info) -> dict[bytes, bytes]:
     """File-level metadata: schema version, table name, code version, hardware, plus ``info``."""
-    from . import __version__
+    from .._version import __version__
 
     meta = dict(schema_version=SCHEMA_VERSION, table=table, code_version=__version__,
                 hardware=f"{platform.machine()} {platform.system()}", python=platform.python_version())

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import RBM
-from .tempered import log_partition_base
+from ..core.model import RBM
+from ..core.tempered import log_partition_base
 
 __all__ = ["AISResult", "default_schedule", "ais_log_partition", "log_likelihood"]
 

@@ -22,14 +22,16 @@ Public entry points keep these names (later tools call them): :func:`q_curve`,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
-from . import spectral
-from ._highprec import sym_generator_eigh
-from .model import RBM, all_states, flip_index, states_at
-from .observables import gradient_observables, magnetization, observable_parity
+from ..core import spectral
+from ..core._highprec import sym_generator_eigh
+from ..core.ising import IsingModel
+from ..core.model import RBM, all_states, flip_index, states_at
+from ..core.observables import gradient_observables, magnetization, observable_parity
+from . import exact_ising
+from .solution import LAMBDA_ZERO, OBSERVABLE_WEIGHT_THRESHOLD, ExactSolution
 
 __all__ = [
     "ExactSolution",
@@ -41,86 +43,7 @@ __all__ = [
     "LAMBDA_ZERO",
 ]
 
-#: A mode counts as carrying weight on the gradient observables when ``S_k ≥ this · V``.
-#: Rounding noise in ``S_k`` is ≤ ~1e-20·V for λ ≥ 1e-12, so 1e-12 separates noise from weight.
-OBSERVABLE_WEIGHT_THRESHOLD = 1e-12
-#: Eigenvalues λ below this are treated as exactly zero (merged into the residual).
-LAMBDA_ZERO = 1e-12
 _MAX_SMALL_SIDE = 12
-
-
-@dataclass(frozen=True)
-class ExactSolution:
-    """Mode decomposition of one RBM's blocked-Gibbs chain for its gradient observables.
-
-    Attributes
-    ----------
-    gaps : (K,) float64
-        ``1 − λ_k`` of every non-stationary mode (per sweep), ascending within each sector.
-    sectors : (K,) str
-        "all", or "even"/"odd" under spin-flip symmetry.
-    weights : (K,) float64
-        ``S_k = Σ_a c_{a,k}²`` of the gradient observables (units of f²).
-    total_variance : float
-        ``V = Σ_a Var_p f_a``.
-    weights_m, variance_m
-        The same for the magnetization ``m(v) = mean_i v_i``.
-    grad_norm2 : float
-        ``‖g‖² = ‖mean_data f − E_p f‖²`` (NaN without data).
-    method : str
-        How the gaps were computed (e.g. ``arb-qr-256bit``).
-    eig_check : float
-        Largest |eigenvalue(arbitrary precision) − eigenvalue(float64 eigh)| (~1e-15 when sane).
-    """
-
-    gaps: np.ndarray
-    sectors: np.ndarray
-    weights: np.ndarray
-    total_variance: float
-    weights_m: np.ndarray
-    variance_m: float
-    grad_norm2: float
-    method: str
-    eig_check: float
-
-    @property
-    def residual(self) -> float:
-        return max(self.total_variance - float(self.weights.sum()), 0.0)
-
-    def trace_cov(self, T=spectral.T_GRID) -> np.ndarray:
-        """``Tr Cov[ĝ(T, 1)]`` (units of f²)."""
-        return spectral.trace_cov(self.weights, self.gaps, self.residual, T)
-
-    def log10_q(self, T=spectral.T_GRID) -> np.ndarray:
-        """``log10 Q(T, 1) = log10(‖g‖² / Tr Cov[ĝ(T, 1)])``."""
-        if not np.isfinite(self.grad_norm2):
-            raise ValueError("Q(T) needs data: solve(rbm, data) with the data set")
-        return np.log10(self.grad_norm2) - np.log10(self.trace_cov(T))
-
-    @property
-    def tau_grad(self) -> float:
-        """Integrated autocorrelation time of the gradient, ``Σ_k (S_k/V)(1+λ_k)/(1−λ_k)`` (sweeps)."""
-        return spectral.integrated_time(self.weights, self.gaps, self.total_variance)
-
-    @property
-    def tau_m(self) -> float:
-        """Integrated autocorrelation time of the magnetization (sweeps)."""
-        return spectral.integrated_time(self.weights_m, self.gaps, self.variance_m)
-
-    @property
-    def spectral_gap(self) -> float:
-        """Global gap ``1 − λ_1`` (smallest over all sectors)."""
-        return float(self.gaps.min())
-
-    @property
-    def tau_gap(self) -> float:
-        """``(1+λ_1)/(1−λ_1)`` of the slowest mode (sweeps)."""
-        return float((2.0 - self.spectral_gap) / self.spectral_gap)
-
-    def observable_gap(self, threshold: float = OBSERVABLE_WEIGHT_THRESHOLD) -> float:
-        """``1 − λ`` of the slowest mode with ``S_k ≥ threshold · V``."""
-        relevant = self.weights >= threshold * self.total_variance
-        return float(self.gaps[relevant].min()) if relevant.any() else 1.0
 
 
 def _check_data(rbm: RBM, data) -> np.ndarray:
@@ -228,11 +151,7 @@ def solve(rbm: RBM, data=None, observables: str = "weights") -> ExactSolution:
     An :class:`~snrbench.ising.IsingModel` is handed to :func:`snrbench.exact_ising.solve`
     (random-scan single-site Gibbs, observables ``x_i x_j``).
     """
-    from .ising import IsingModel
-
     if isinstance(rbm, IsingModel):
-        from . import exact_ising
-
         return exact_ising.solve(rbm, data)
     if not isinstance(rbm, RBM):
         raise TypeError(f"solve() needs an snrbench.RBM, got {type(rbm).__name__}")

@@ -20,9 +20,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .exact import ExactSolution
-from .ising import IsingModel, pair_observables
-from .model import flip_index
+from .solution import ExactSolution
+from ..core.ising import IsingModel, pair_observables
+from ..core.model import flip_index
 
 __all__ = ["solve", "eigensystem", "MAX_SPINS"]
 

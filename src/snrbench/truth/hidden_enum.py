@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .model import RBM, states_at
-from .observables import mean_gradient_observables
+from ..core.model import RBM, states_at
+from ..core.observables import mean_gradient_observables
 
 __all__ = ["MAX_HIDDEN", "log_prob_hidden", "log_partition", "model_mean_observables", "grad_norm2", "sample_visible"]
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import RBM
+from ..core.model import RBM
 from .montecarlo import RHAT_MAX, _diagnostics
-from .sampler import BlockGibbs
+from ..core.sampler import BlockGibbs
 
 __all__ = ["ScaleCurve", "scale_q_curve", "independent_total_variance", "StateComparison", "compare_states",
            "Z_MAX"]
@@ -210,7 +210,7 @@ def compare_states(rbm: RBM, data_mean: np.ndarray, v_a: np.ndarray, v_b: np.nda
     ``agree`` when both ``|z| ≤ Z_MAX`` (a NaN z, e.g. paired sets that never moved, does not agree). Agreement does not prove equilibrium (both sets may share a
     bias); disagreement proves its absence.
     """
-    from .observables import mean_gradient_observables
+    from ..core.observables import mean_gradient_observables
 
     v_a, v_b = (np.asarray(v, dtype=np.float64) for v in (v_a, v_b))
     if paired and v_a.shape != v_b.shape:

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .ising import IsingModel
-from .model import RBM
-from .observables import mean_gradient_observables
-from .sampler import make_sampler
-from .diagnostics import doubling_rule, split_rhat
-from .spectral import T_GRID
+from ..core.ising import IsingModel
+from ..core.model import RBM
+from ..core.observables import mean_gradient_observables
+from ..core.sampler import make_sampler
+from ..core.diagnostics import doubling_rule, split_rhat
+from ..core.spectral import T_GRID
 
 #: Split-R̂ above this flags a cell.
 RHAT_MAX = 1.01

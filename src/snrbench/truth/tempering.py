@@ -42,9 +42,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import RBM
-from .sampler import BlockGibbs
-from .tempered import tempered
+from ..core.model import RBM
+from ..core.sampler import BlockGibbs
+from ..core.tempered import tempered
 
 __all__ = ["StaleKernelError", "ParallelTempering", "Adaptation", "PTReport", "equilibrate", "KERNEL_RTOL"]
 

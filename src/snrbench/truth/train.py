@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import store
-from .model import RBM
-from .sampler import BlockGibbs
-from .tempered import base_rate_bias
+from .. import store
+from ..core.model import RBM
+from ..core.sampler import BlockGibbs
+from ..core.tempered import base_rate_bias
 
 __all__ = ["TrainConfig", "checkpoint_updates", "train_pcd", "load_checkpoint", "checkpoint_name", "CheckpointError"]
 

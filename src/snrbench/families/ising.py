@@ -1,0 +1,85 @@
+"""The ``ising`` family (``tasks/ising.toml``): Curie–Weiss ``J = (β/N)(11ᵀ − I)``,
+Sherrington–Kirkpatrick ``J = βG/√N`` and 2-pattern Hopfield ``J = (β/N)Σ_μ ξ^μξ^μᵀ`` models,
+h = 0, under random-scan single-site Gibbs (**one sweep = N single-site updates**). Observables
+``f_ij = x_i x_j``; data: exact samples of a teacher of the same kind at ``teacher_beta_scale · β``.
+Exact ground truth by enumerating the ``2^N`` states (:mod:`snrbench.truth.exact_ising`).
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..core.ising import IsingModel
+from ..truth import exact_ising
+from ._exact import ExactFamily
+from .base import TaskSpecError, need
+
+__all__ = ["Ising", "FAMILIES", "ISING_MODELS"]
+
+#: Ising models (grid key ``models``) and their short names in labels.
+ISING_MODELS = {"curie-weiss": "cw", "sk": "sk", "hopfield2": "hop2"}
+
+
+class Ising(ExactFamily):
+    name = "ising"
+    recipes = ("ising",)
+    observables = ("pairs",)
+    precision = ("float64 flip rates; generator eigenpairs by float64 eigh per spin-flip sector "
+                 "(slow eigenvalues checked against their Dirichlet-form Rayleigh quotients, eig_check)")
+
+    def expand(self, doc: dict, where: str) -> list[dict]:
+        common, grid, model, data = self.common(doc, where)
+        sizes = need(grid, "sizes", list, f"{where} [grid]")
+        if not sizes or not all(isinstance(x, int) and not isinstance(x, bool) and 2 <= x <= exact_ising.MAX_SPINS
+                                for x in sizes):
+            raise TaskSpecError(f"{where} [grid]: 'sizes' must be ints in [2, {exact_ising.MAX_SPINS}] "
+                                f"(exact enumeration), got {sizes!r}")
+        betas, seeds = self.betas_seeds(grid, where)
+        offset = need(data, "teacher_seed_offset", int, f"{where} [data]")
+        models = need(grid, "models", list, f"{where} [grid]")
+        if not models or any(x not in ISING_MODELS for x in models):
+            raise TaskSpecError(f"{where} [grid]: 'models' entries must be among {sorted(ISING_MODELS)}, got {models!r}")
+        scale = float(need(data, "teacher_beta_scale", (int, float), f"{where} [data]"))
+        return [dict(common, model=name, n_visible=n, n_hidden=0, beta=float(beta), symmetric=True, seed=seed,
+                     teacher_seed=seed + offset, teacher_beta=float(beta) * scale)
+                for name, n, beta, seed in itertools.product(models, sizes, betas, seeds)]
+
+    def label(self, s: dict) -> str:
+        return f"{ISING_MODELS[s['model']]}-N{s['n_visible']}-b{s['beta']:g}-s{s['seed']}"
+
+    @staticmethod
+    def recipe(spec: dict, seed: int, beta: float) -> tuple[IsingModel, np.random.Generator]:
+        """Curie–Weiss ``J = (β/N)(11ᵀ − I)``; SK ``J_ij = β G_ij/√N`` (G symmetric standard normal);
+        Hopfield with 2 patterns ``J = (β/N) Σ_μ ξ^μ ξ^μᵀ`` (zero diagonal, ξ ∈ {±1}^N); h = 0."""
+        N = spec["n_visible"]
+        rng = np.random.default_rng(seed)
+        if spec["model"] == "curie-weiss":
+            J = np.full((N, N), beta / N)
+        elif spec["model"] == "sk":
+            G = np.triu(rng.standard_normal((N, N)), 1)
+            J = beta * (G + G.T) / np.sqrt(N)
+        else:
+            xi = 2.0 * rng.integers(0, 2, (2, N)) - 1.0
+            J = (beta / N) * (xi.T @ xi)
+        np.fill_diagonal(J, 0.0)
+        return IsingModel(J), rng
+
+    def build_model(self, spec: dict) -> IsingModel:
+        return self.recipe(spec, spec["seed"], spec["beta"])[0]
+
+    def build_data(self, spec: dict) -> np.ndarray:
+        teacher, rng = self.recipe(spec, spec["teacher_seed"], spec["teacher_beta"])
+        return teacher.sample_exact(spec["n_data"], rng)
+
+    def chain_modes(self, model, observables: str):
+        return exact_ising.chain_modes(model)
+
+    def figure_kind(self, label: str) -> str:
+        return label.split("-")[0]
+
+    def figure_shape(self, n: int, m: int) -> str:
+        return f"N={n}"
+
+
+FAMILIES = [Ising()]
