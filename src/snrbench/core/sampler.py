@@ -317,7 +317,7 @@ class BlockGibbs(_ChainSampler):
 
 
 class RandomScanGibbs(_ChainSampler):
-    """Random-scan single-site Gibbs for ``n_chains`` chains of an :class:`~snrbench.ising.IsingModel`.
+    """Random-scan single-site Gibbs for ``n_chains`` chains of an :class:`~snrbench.core.ising.IsingModel`.
 
     One sweep = N updates; in each update every chain picks its own site i uniformly and sets
     ``x_i = +1`` with probability ``σ(2F_i)``, ``F_i = Σ_j J_ij x_j + h_i``. Same parameters as

@@ -1,20 +1,20 @@
 """Ground truth of one cell that is a trained checkpoint: Monte Carlo ``Q(T)`` from equilibrium starts.
 
-* ``m ≤ 20`` (the anchor): ``‖g‖²`` exact by enumerating the hidden side (:mod:`snrbench.hidden_enum`);
+* ``m ≤ 20`` (the anchor): ``‖g‖²`` exact by enumerating the hidden side (:mod:`snrbench.truth.hidden_enum`);
   the R replicate chains start from exact samples of p(v) (h ~ p(h), then v | h), so no burn-in;
   ``V = Σ_a Var_p f_a`` is also estimated from R further, independent exact samples — at T = 1 the
   chains' ``Tr Ĉ(1)`` must agree with it whatever the dynamics.
-* ``m > 20``: parallel tempering over the base-rate ↔ model family (:mod:`snrbench.tempering`,
+* ``m > 20``: parallel tempering over the base-rate ↔ model family (:mod:`snrbench.truth.tempering`,
   ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights) gives
   the R starting states, in two independent groups of R/2 ladders begun at opposite ends: every rung
   at random training images, or at exact samples of the base-rate model. ``‖g‖²`` is the Monte Carlo
-  estimate. :func:`~snrbench.mc_scale.compare_states` compares the two groups' cold states (do they
+  estimate. :func:`~snrbench.truth.mc_scale.compare_states` compares the two groups' cold states (do they
   still remember where they began?) and every chain's state halfway through the production rounds
   with its final one (paired: do they still drift?); a cell with any |z| > 3.3 is stored with
   ``equilibrated = False`` and scoring leaves it out. Passing is necessary, not sufficient: a slow
   mode that neither group has reached within the budget goes unseen.
 
-Then :func:`snrbench.mc_scale.scale_q_curve` runs plain blocked Gibbs (the training's sampler) on
+Then :func:`snrbench.truth.mc_scale.scale_q_curve` runs plain blocked Gibbs (the training's sampler) on
 the grid ``2^0 … t_max`` with bootstrap CIs and the R̂/doubling flags.
 """
 from __future__ import annotations

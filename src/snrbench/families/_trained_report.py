@@ -2,7 +2,7 @@
 
 Per checkpoint: Q(T) with its CI, ‖g‖², the T = 1 check against independent exact samples (m ≤ 20),
 the diagnostics flags, the parallel-tempering ladder (m > 20) and ``Q_train = C·Q(k)`` along training
-with the plateau onset (:mod:`snrbench.onset`).
+with the plateau onset (:mod:`snrbench.truth.onset`).
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def mnist_summary(root: Path | str, family) -> pd.DataFrame:
 
 def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
     """Plateau onset per hidden size from :func:`mnist_summary` (index −1 / update −1: none), searched
-    over the leading equilibrated checkpoints (:func:`~snrbench.onset.certified_prefix`)."""
+    over the leading equilibrated checkpoints (:func:`~snrbench.truth.onset.certified_prefix`)."""
     rows = []
     for m, g in summary.groupby("m", sort=True):
         g = certified_prefix(g)

@@ -1,8 +1,8 @@
-"""Subprocess that runs entries in a confined process (see :mod:`snrbench.sandbox`).
+"""Subprocess that runs entries in a confined process (see :mod:`snrbench.predict.sandbox`).
 
-``python -m snrbench._worker discover SPEC BLOCKED_JSON``: import ``SPEC`` (``PATH.py`` or an
+``python -m snrbench.predict._worker discover SPEC BLOCKED_JSON``: import ``SPEC`` (``PATH.py`` or an
 entry-point name) and print its entries as JSON.
-``python -m snrbench._worker run ENTRY_JSON BLOCKED_JSON``: instantiate the entry, then read
+``python -m snrbench.predict._worker run ENTRY_JSON BLOCKED_JSON``: instantiate the entry, then read
 ``{"cell_file", "access", "exact", "seed", "family", "label", "observables"}`` per line on stdin
 (``cell_file``: a ``.npz`` with the model's arrays, ``data`` and ``T``, written by the runner) and answer ``{"ok": true, "log10_q",
 "tau", "grad_norm2", "sweeps", "seconds"}`` or ``{"ok": false, "error"}`` per line on the original

@@ -98,11 +98,11 @@ def check_prediction(pred, n_T: int) -> str | None:
 
 
 class MeteredSampler:
-    """The family's sampler (:mod:`snrbench.sampler`) whose sweeps are charged to the cell's budget.
+    """The family's sampler (:mod:`snrbench.core.sampler`) whose sweeps are charged to the cell's budget.
 
     ``v`` (the chains' recorded states, torch tensor ``(n_chains, n)``), :meth:`run`,
     :meth:`sweep`, :meth:`observables` (the cell's gradient observables of the current states) and
-    :meth:`basis_features` behave as in :class:`~snrbench.sampler.BlockGibbs`; each sweep costs
+    :meth:`basis_features` behave as in :class:`~snrbench.core.sampler.BlockGibbs`; each sweep costs
     ``n_chains`` chain-sweeps. Chains start from uniform random units.
     """
 
@@ -147,7 +147,7 @@ class MeteredSampler:
 class ExactOperator:
     """White-box view of an exact cell: the spectral solution of its blocked-Gibbs operator.
 
-    ``solution`` is :class:`snrbench.exact.ExactSolution` (gaps ``1 − λ_k``, mode weights ``S_k`` of
+    ``solution`` is :class:`snrbench.truth.exact.ExactSolution` (gaps ``1 − λ_k``, mode weights ``S_k`` of
     the gradient observables and of the magnetization, ``V``, ``‖g‖²``), computed on first use.
     """
 

@@ -1,5 +1,6 @@
 """Where leaderboard entries come from: ``predictors/`` (by path), the entry-point group
-``snrbench.predictors``, and files given to ``snrbench submit``.
+``snrbench.predictors``, and files given to ``snrbench submit`` (all of them together:
+:func:`snrbench.predict.runner.all_entries`, which imports third-party code only in a confined process).
 
 An entry is a class defined in its module with a ``name`` (lower-case letters, digits, ``-``,
 ``_``, ``.``), an ``access`` tier ("white-box" or "black-box") and a ``predict`` method; it is
@@ -20,7 +21,7 @@ from pathlib import Path
 from .contract import ACCESS_TIERS
 
 __all__ = ["Entry", "RegistryError", "ENTRY_POINT_GROUP", "predictors_dir", "load_file", "load_entry_point",
-           "builtin_entries", "all_entries", "resolve", "instantiate"]
+           "builtin_entries", "resolve", "instantiate", "no_duplicates"]
 
 ENTRY_POINT_GROUP = "snrbench.predictors"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -96,7 +97,7 @@ def load_file(path) -> list[Entry]:
     for cls in classes:
         _check_class(cls, f"{path}::{cls.__qualname__}")
         out.append(Entry(cls.name, cls.access, f"{path}::{cls.__qualname__}", digest))
-    return _no_duplicates(out)
+    return no_duplicates(out)
 
 
 def load_entry_point(ep_name: str) -> list[Entry]:
@@ -117,7 +118,7 @@ def load_entry_point(ep_name: str) -> list[Entry]:
     return out
 
 
-def _no_duplicates(entries: list[Entry]) -> list[Entry]:
+def no_duplicates(entries: list[Entry]) -> list[Entry]:
     seen: dict[tuple[str, str], Entry] = {}
     for e in entries:
         if e.key in seen and seen[e.key].source != e.source:
@@ -133,21 +134,7 @@ def builtin_entries() -> list[Entry]:
     for path in sorted(predictors_dir().glob("*.py")):
         if not path.name.startswith("_"):
             entries += load_file(path)
-    return sorted(_no_duplicates(entries), key=lambda e: e.key)
-
-
-def all_entries(results_root: Path | str = "results") -> list[Entry]:
-    """Built-in entries plus those of every installed ``snrbench.predictors`` entry point.
-
-    Built-ins are imported here; third-party entry points only in a confined process
-    (:func:`snrbench.runner.discover`), so their import-time code never runs unconfined.
-    """
-    from .runner import discover
-
-    entries = builtin_entries()
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
-        entries += discover(ep.name, Path(results_root))
-    return sorted(_no_duplicates(entries), key=lambda e: e.key)
+    return sorted(no_duplicates(entries), key=lambda e: e.key)
 
 
 def resolve(spec: str) -> list[Entry]:

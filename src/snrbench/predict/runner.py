@@ -20,15 +20,16 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from .registry import Entry
 import numpy as np
 
 from ..core.arrays import model_arrays
 from ..families import Cell, get
+from .registry import ENTRY_POINT_GROUP, Entry, RegistryError, builtin_entries, no_duplicates
 
-__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT"]
+__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "all_entries", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
 
@@ -75,8 +76,6 @@ def _worker_cmd(mode: str, arg: str, results_root: Path) -> list[str]:
 
 def discover(spec: str, results_root: Path) -> list[Entry]:
     """The entries of ``PATH.py`` or an entry-point name, imported in a confined process."""
-    from .registry import RegistryError
-
     with tempfile.TemporaryDirectory() as tmp:
         arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
         proc = subprocess.run(_worker_cmd("discover", arg, results_root), capture_output=True, text=True, cwd=tmp,
@@ -88,6 +87,18 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
     if not ans["ok"]:
         raise RegistryError(ans["error"])
     return [Entry(**e) for e in ans["entries"]]  # the parent never executes a submission's code
+
+
+def all_entries(results_root: Path | str = "results") -> list[Entry]:
+    """Built-in entries plus those of every installed ``snrbench.predictors`` entry point.
+
+    Built-ins are imported here; third-party entry points only in a confined process
+    (:func:`discover`), so their import-time code never runs unconfined.
+    """
+    entries = builtin_entries()
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        entries += discover(ep.name, Path(results_root))
+    return sorted(no_duplicates(entries), key=lambda e: e.key)
 
 
 class _Worker:

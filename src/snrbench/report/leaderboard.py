@@ -123,7 +123,7 @@ def _load_scores(root: Path) -> pd.DataFrame:
     """``scores.parquet`` (checksum verified), refused when older than the files it was computed from."""
     if not (root / scoring.SCORES_REL).exists():
         raise store.ResultsError(f"missing {root / scoring.SCORES_REL}: compute it first with "
-                                 "snrbench.scoring.score(root)")
+                                 "snrbench.report.scoring.score(root)")
     table = store.read_table(root, scoring.SCORES_REL)
     meta = json.loads((table.schema.metadata or {}).get(b"snrbench", b"{}"))
     scores = table.to_pandas()
@@ -136,7 +136,7 @@ def _load_scores(root: Path) -> pd.DataFrame:
     changed = sorted(rel for rel in set(now) | set(then) if now.get(rel) != then.get(rel))
     if changed:
         raise store.ResultsError(f"{scoring.SCORES_REL} is out of date with {', '.join(changed)}: "
-                                 "rerun the scoring (snrbench.scoring.score(root))")
+                                 "rerun the scoring (snrbench.report.scoring.score(root))")
     for family in set(scores["family"]):
         if not _FAMILY_RE.match(family):
             raise store.ResultsError(f"family name {family!r} is not usable in a file name")

@@ -1,10 +1,10 @@
 """Annealed importance sampling (AIS) of an RBM's log partition function, and the log-likelihood.
 
 For MNIST-sized RBMs (n = 784 visible units, m > 20 hidden units, where
-:func:`snrbench.hidden_enum.log_partition` cannot enumerate), following Salakhutdinov & Murray
+:func:`snrbench.truth.hidden_enum.log_partition` cannot enumerate), following Salakhutdinov & Murray
 (2008), "On the quantitative analysis of deep belief networks", ICML. All logs are natural (nats).
 
-Path: the tempered family of :mod:`snrbench.tempered`,
+Path: the tempered family of :mod:`snrbench.core.tempered`,
 ``p_β = RBM(βW, (1 − β)a₀ + βa, βb)``, from the base-rate model (β = 0, independent visible units
 with bias ``a₀``, ``log Z₀`` exact) to the RBM (β = 1). Its unnormalised visible marginal is
 ``log p̃_β(v) = ((1 − β)a₀ + βa)ᵀv + Σ_j log Σ_{h_j} exp(h_j β(Wᵀv + b)_j)``.
@@ -114,7 +114,7 @@ def ais_log_partition(rbm: RBM, a0, n_runs: int = 256, betas=None, seed: int = 0
     rbm : RBM
         Binary or spin units.
     a0 : array, shape (n,)
-        Visible bias of the β = 0 model (e.g. :func:`snrbench.tempered.base_rate_bias` of the data).
+        Visible bias of the β = 0 model (e.g. :func:`snrbench.core.tempered.base_rate_bias` of the data).
     n_runs : int
         Independent AIS runs R (≥ 2), vectorised.
     betas : array, optional

@@ -7,7 +7,7 @@ done on the *smaller* side X (2^k states) while the larger side Y is summed over
 Generator. The weights ``w(x, x') = p(x) K_X(x, x') = Σ_y p(x) p(y|x) p(x'|y)`` are sums of
 positive terms, so they carry full relative accuracy; ``L = I − K_X`` is assembled from them with
 its diagonal as the sum of the off-diagonal rates (no ``1 − K_ii``), and its eigenpairs are found in
-arbitrary precision (``snrbench._highprec``). With spin-flip symmetry (spins, a = b = 0) X is split
+arbitrary precision (``snrbench.core._highprec``). With spin-flip symmetry (spins, a = b = 0) X is split
 into even and odd sectors and each is solved alone: even observables then have exactly zero weight
 on odd modes.
 
@@ -148,7 +148,7 @@ def _sector_inputs(w, p, sector, reps, flips):
 def solve(rbm: RBM, data=None, observables: str = "weights") -> ExactSolution:
     """Exact mode decomposition of ``rbm``'s blocked-Gibbs chain; see the module docstring.
 
-    An :class:`~snrbench.ising.IsingModel` is handed to :func:`snrbench.exact_ising.solve`
+    An :class:`~snrbench.core.ising.IsingModel` is handed to :func:`snrbench.truth.exact_ising.solve`
     (random-scan single-site Gibbs, observables ``x_i x_j``).
     """
     if isinstance(rbm, IsingModel):
@@ -251,8 +251,8 @@ def observable_gap(rbm: RBM, data=None) -> float:
 
 
 def chain_modes(rbm: RBM, observables: str = "weights"):
-    """:class:`snrbench.operational.ChainModes` of ``rbm``'s blocked-Gibbs chain on all 2^n visible
-    states (for :func:`snrbench.operational.window_error`); eigenpairs of the small side as in
+    """:class:`snrbench.truth.operational.ChainModes` of ``rbm``'s blocked-Gibbs chain on all 2^n visible
+    states (for :func:`snrbench.truth.operational.window_error`); eigenpairs of the small side as in
     :func:`solve` (high precision, spin-flip sectors), the stationary mode included (gap 0)."""
     from .operational import ChainModes
 

@@ -66,7 +66,7 @@ def eigensystem(model: IsingModel):
     symmetrised generator expanded to all 2^N states (columns of Ut, orthonormal; eigenfunctions
     ``φ = Ut / √p``). The stationary mode (μ = 0) is included in its sector."""
     if not isinstance(model, IsingModel):
-        raise TypeError(f"exact_ising needs an snrbench.ising.IsingModel, got {type(model).__name__}")
+        raise TypeError(f"exact_ising needs an snrbench.core.ising.IsingModel, got {type(model).__name__}")
     N = model.n_spins
     if N > MAX_SPINS:
         raise ValueError(f"exact solver: {N} spins (> {MAX_SPINS}); use Monte Carlo")
@@ -142,7 +142,7 @@ def solve(model: IsingModel, data=None) -> ExactSolution:
 
 
 def chain_modes(model: IsingModel):
-    """:class:`snrbench.operational.ChainModes` of the sweep chain (``A = I``, ``B = P^N``); with
+    """:class:`snrbench.truth.operational.ChainModes` of the sweep chain (``A = I``, ``B = P^N``); with
     h = 0 only the even sector (the pair observables and every quantity built on them are even)."""
     from .operational import ChainModes
 

@@ -14,7 +14,7 @@ batched product per block of sweeps (``(R, n, B)·(R, B, m)``) and read at each 
 
 ``Q(T) = ‖g‖²/Tr Ĉ(T)`` uses the exact ``‖g‖²`` when the caller has it (m ≤ 20, hidden-side
 enumeration), else the Monte Carlo one; the bootstrap then resamples numerator and denominator
-together. Diagnostics as in :mod:`snrbench.montecarlo`: split-R̂ and the doubling rule on the
+together. Diagnostics as in :mod:`snrbench.truth.montecarlo`: split-R̂ and the doubling rule on the
 projections of f on its top-3 principal components (from the starting states), recorded every
 ``thin = max(1, t_max/256)`` sweeps.
 """

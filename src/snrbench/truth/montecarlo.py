@@ -10,7 +10,7 @@ window mean ``f̄_r(T)`` (running sums read at each T). With ``ĝ_r(T) = mean_da
 Chains start from exact samples of p(v) where the model is small enough (``start="exact"``), so no
 burn-in is needed; ``start="uniform"`` with ``burn_in`` sweeps otherwise.
 
-Equilibration diagnostics (:mod:`snrbench.diagnostics`) on the projections of f onto its top 3
+Equilibration diagnostics (:mod:`snrbench.core.diagnostics`) on the projections of f onto its top 3
 principal components (from the starting states), recorded every ``max(T)/2048`` sweeps: split-R̂
 (worst component) and the doubling rule on the recorded series (L = half of it). ``flagged`` when
 R̂ > 1.01 or the doubling rule fails. Chains that start in equilibrium give unbiased curves even when

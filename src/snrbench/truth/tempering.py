@@ -1,7 +1,7 @@
 """Parallel tempering (replica exchange) over the tempered family, with a stale-kernel guard.
 
 ``R`` independent ladders of ``K`` rungs ``1 = β_0 > β_1 > … > β_{K−1} ≥ 0``; rung k samples
-``p_k = tempered(rbm, β_k, a₀)`` (:mod:`snrbench.tempered`) with one :class:`~snrbench.sampler.BlockGibbs`
+``p_k = tempered(rbm, β_k, a₀)`` (:mod:`snrbench.core.tempered`) with one :class:`~snrbench.core.sampler.BlockGibbs`
 of R chains, and chain c of every rung belongs to ladder c.
 
 **Round.** Every rung runs ``n_sweeps`` blocked-Gibbs sweeps; then, for the even pairs (0,1), (2,3), …
@@ -112,7 +112,7 @@ def _equalised(betas: np.ndarray, acceptance: np.ndarray, gain: float) -> np.nda
 class ParallelTempering:
     """Parallel tempering of ``n_chains`` independent ladders of an RBM (see the module docstring).
 
-    Parameters: ``rbm``; ``a0``, the base-model visible bias (:func:`~snrbench.tempered.base_rate_bias`);
+    Parameters: ``rbm``; ``a0``, the base-model visible bias (:func:`~snrbench.core.tempered.base_rate_bias`);
     ``betas``, strictly decreasing from 1 to ≥ 0, K ≥ 2; ``n_chains`` = R; ``device``, ``dtype`` of the
     samplers; ``seed`` (numpy ``SeedSequence``: one child per rung sampler, one for the swap decisions);
     ``v0``, initial visible states, ``(R, n)`` for every rung or ``(K, R, n)`` per rung (default uniform);
@@ -231,7 +231,7 @@ class ParallelTempering:
 
     def log_unnormalised(self, v, beta: float) -> torch.Tensor:
         """``log p̃_β(v)`` (nats, float64) of a batch of visible rows; equals
-        :func:`~snrbench.tempered.log_unnormalised_visible`, computed in torch on the device."""
+        :func:`~snrbench.core.tempered.log_unnormalised_visible`, computed in torch on the device."""
         return self._log_p(self._stats(torch.as_tensor(v)), float(beta))
 
     # --- rounds -----------------------------------------------------------------------------------

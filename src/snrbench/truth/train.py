@@ -10,12 +10,12 @@ Model: binary units, ``n = 784`` visible, ``m`` hidden. Start (the usual practic
 ``batch`` data rows drawn without replacement per epoch (seeded permutation); ``chains`` persistent
 chains (started at random data rows) advanced ``k`` blocked-Gibbs sweeps per update by the
 sampler core, whose kernel is re-pointed at the updated parameters before every update and
-checked against them at every checkpoint (:meth:`~snrbench.sampler.BlockGibbs.kernel_mismatch`).
+checked against them at every checkpoint (:meth:`~snrbench.core.sampler.BlockGibbs.kernel_mismatch`).
 
 Checkpoints at the update counts ``0`` and ``2^j`` (``first ≤ 2^j ≤ updates``) are written to
 ``<out>/m<m>-u<update>.npz`` (float32 W, a, b) beside ``.json`` metadata: data source and hash, seed,
 hyper-parameters, the file's own hash, and the log-likelihood per image (nats): exact by
-enumerating the hidden side for ``m ≤ 20`` (:mod:`snrbench.hidden_enum`), by AIS otherwise.
+enumerating the hidden side for ``m ≤ 20`` (:mod:`snrbench.truth.hidden_enum`), by AIS otherwise.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class TrainConfig:
     seed: int = 0
     init_std: float = 0.01
     first_checkpoint: int = 16
-    ais_runs: int = 256  # log-likelihood of m > 20 checkpoints: AIS runs and βs (snrbench.ais)
+    ais_runs: int = 256  # log-likelihood of m > 20 checkpoints: AIS runs and βs (snrbench.truth.ais)
     ais_betas: int = 14_501
 
 
