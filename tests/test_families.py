@@ -177,3 +177,26 @@ def test_a_cell_travels_to_the_worker_as_exact_arrays(tmp_path):
             assert type(back) is type(model) and back.sha256 == model.sha256
     with pytest.raises(ValueError, match="unknown model kind 'potts'"):
         model_from_arrays(dict(kind=np.array("potts")))
+
+
+def test_an_installed_package_adds_a_family_through_the_entry_point_group(tmp_path):
+    """A distribution exposing a Family in the group ``snrbench.families`` is in the registry (and in the
+    command line's error listing), without touching snrbench."""
+    import sys
+
+    site = tmp_path / "site"
+    (site / "toyfam-0.1.dist-info").mkdir(parents=True)
+    (site / "toyfam-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: toyfam\nVersion: 0.1\n")
+    (site / "toyfam-0.1.dist-info" / "entry_points.txt").write_text("[snrbench.families]\ntoy = toyfam:FAMILY\n")
+    (site / "toyfam.py").write_text(
+        "from snrbench.families import ExactFamily\n"
+        "class Toy(ExactFamily):\n    name = 'toy-installed'\n    default = False\n"
+        "FAMILY = Toy()\n")
+    code = ("import snrbench.families as F; print(F.names()); print(F.get('toy-installed').tiers); "
+            "print(F.default_names())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    names, tiers, defaults = out.stdout.splitlines()
+    assert names == "['exact-rbm', 'planted', 'ising', 'mnist', 'mnist-large', 'toy-installed']"
+    assert tiers == "('white-box', 'black-box')" and "toy-installed" not in defaults
