@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -269,8 +270,7 @@ def test_name_already_on_the_leaderboard_is_refused(bench, tmp_path, monkeypatch
     mine = tmp_path / "mine.py"
     mine.write_text(_fast_entry("taken-name", cls="Mine"))
     cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, mine), 2)
-    assert "entry taken-name (black-box) is already on the leaderboard" in cap.err
-    assert "taken.py::Taken" in cap.err
+    assert "entry name 'taken-name' is taken by" in cap.err and "taken.py" in cap.err
 
 
 def test_black_box_entry_reading_the_exact_operator_is_rejected(bench, tmp_path, capsys):
@@ -370,3 +370,113 @@ def test_entry_reading_stored_results_with_pyarrow_is_rejected(bench, tmp_path, 
     rc = _submit(bench, tmp_path, path, workers=1)
     cap = capsys.readouterr()
     assert rc == 1 and "tried to read stored results" in cap.err, cap.out
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Hostile entries: processes, memory, logs, the answer channel, names
+
+
+def _alive_with(token: str) -> list[int]:
+    """Live processes whose command line contains ``token``."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if token in cmd and state != "Z":
+            out.append(int(pid))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["fork", "setsid"])
+def test_children_of_an_entry_do_not_outlive_its_run(bench, tmp_path, capsys, kind):
+    """A child that keeps the worker's pipes open (fork), or leaves its session (setsid), is killed
+    with the worker: the run ends at the time limit and no process of it is left."""
+    token = f"{os.getpid()}.{kind}"
+    setsid = "os.setsid()" if kind == "setsid" else "pass"
+    src = _broken_entry(f"""\
+        if os.fork() == 0:
+            {setsid}
+            os.execvp("sleep", ["snrbench-test-child-{token}", "613"])
+        time.sleep(60)
+        """)
+    _reject(bench, tmp_path, capsys, src, ["exceeded the time limit of 3 s per cell (killed)"] * 3, time_limit=3)
+    assert _alive_with(token) == []
+
+
+def test_memory_is_capped(bench, tmp_path, capsys):
+    src = _broken_entry("np.empty(12 * 2**30 // 8)\n")
+    _reject(bench, tmp_path, capsys, src, ["raised MemoryError"] * 3)
+
+
+def test_the_log_is_capped(bench, tmp_path, capsys):
+    src = _broken_entry("""\
+        for n in range(64):
+            try:
+                os.write(2, b"x" * 2**20)
+            except OSError:
+                raise RuntimeError(f"log capped after {n} MiB")
+        raise RuntimeError("log not capped")
+        """)
+    msgs = list(_reject(bench, tmp_path, capsys, src, ["raised RuntimeError: log capped after "] * 3).values())
+    # one worker answers the cells in turn: its log is full after the first
+    assert re.search(r"log capped after 1[56] MiB", msgs[0]) and all("after 0 MiB" in m for m in msgs[1:]), msgs
+
+
+def test_a_forged_answer_line_is_refused_by_the_parent(bench, tmp_path, capsys):
+    """The entry writes a forged answer (NaN curve, negative tau and sweeps) into every pipe it can
+    find; the runner re-checks every answer itself and stores nothing."""
+    src = _broken_entry("""\
+        import json, stat
+        line = json.dumps(dict(ok=True, log10_q=[float("nan")] * len(problem.T), tau=-1.0, grad_norm2=1.0,
+                               sweeps=-5, seconds=0.0)) + "\\n"
+        for fd in range(3, 64):
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    os.write(fd, line.encode())
+            except OSError:
+                pass
+        time.sleep(0.5)
+        raise RuntimeError("forged")
+        """)
+    _reject(bench, tmp_path, capsys, src, ["answer refused by the runner: log10_q must be 17 finite numbers"] * 3)
+
+
+def test_a_name_with_a_trailing_newline_is_refused(bench, tmp_path, capsys):
+    path = tmp_path / "nl.py"
+    path.write_text(_fast_entry("evil\n"))
+    cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
+    assert "name 'evil\\n' must match" in cap.err and "in full" in cap.err
+
+
+def test_a_stored_name_is_kept_by_its_file(bench, tmp_path, capsys):
+    """Another file may not take a stored name, in either tier; the same file replaces its own
+    predictions only with --replace."""
+    first = tmp_path / "first.py"
+    first.write_text(_fast_entry("owned-name"))
+    capsys.readouterr()
+    assert _submit(bench, tmp_path, first) == 0, capsys.readouterr().err
+    shutil.rmtree(tmp_path / "lb")
+    for tier in ("black-box", "white-box"):
+        thief = tmp_path / f"thief_{tier[0]}.py"
+        thief.write_text(_fast_entry("owned-name", access=tier))
+        cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, thief), 2)
+        assert f"entry name 'owned-name' is already stored by {first.resolve()}" in cap.err
+    cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, first), 2)
+    assert "resubmit with --replace" in cap.err
+    argv = ["--results", str(bench.results), "submit", str(first), "--replace", "--quiet", "--workers", "1",
+            "--out", str(tmp_path / "lb")]
+    assert main(argv) == 0
+
+
+def test_a_builtin_name_is_refused_in_the_other_tier(bench, tmp_path, monkeypatch, capsys):
+    builtin = tmp_path / "builtin"
+    builtin.mkdir()
+    (builtin / "taken.py").write_text(_fast_entry("taken-name", cls="Taken"))
+    monkeypatch.setenv("SNRBENCH_PREDICTORS", str(builtin))
+    other = tmp_path / "other.py"
+    other.write_text(_fast_entry("taken-name", access="white-box"))
+    cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, other), 2)
+    assert "entry name 'taken-name' is taken by" in cap.err

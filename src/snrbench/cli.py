@@ -134,17 +134,12 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_submit(args) -> int:
-    from .predict.predictions import predict_entries, store_runs
-    from .predict.registry import RegistryError
-    from .predict.runner import all_entries
-    from .predict.runner import discover
-    from .families.base import load_suite
+    from .families import load_suite
+    from .predict.predictions import check_names, predict_entries, store_runs
+    from .predict.runner import all_entries, discover
 
     new = discover(args.entry, Path(args.results))
-    taken = {e.key: e for e in all_entries(args.results)}
-    for e in new:
-        if e.key in taken and taken[e.key].source != e.source:
-            raise RegistryError(f"entry {e} is already on the leaderboard (from {taken[e.key].source}); pick another name")
+    check_names(Path(args.results), new, all_entries(args.results), replace=args.replace)
     runs = predict_entries(Path(args.results), new, args.family, force=True, workers=args.workers or 2,
                            time_limit=args.time_limit, progress=not args.quiet, store_results=False)
     if _print_failures(runs):
@@ -225,6 +220,8 @@ def main(argv=None) -> int:
             fam(sp)
         if name == "submit":
             sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
+            sp.add_argument("--replace", action="store_true",
+                            help="replace the stored predictions of this same file (refused for another file's)")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")

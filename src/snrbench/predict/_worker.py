@@ -34,13 +34,16 @@ def _message(exc: BaseException, blocked: list[str]) -> str:
 
 def main() -> int:
     mode, arg, blocked = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    limits = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the entry's prints go to stderr, never into the protocol stream
     import torch
 
     torch.set_num_threads(1)
-    from .sandbox import confine
+    from .sandbox import confine, drop_capabilities, limit_resources
 
+    limit_resources(limits)
+    drop_capabilities()
     isolation = confine(blocked)
     from .registry import Entry, instantiate, resolve
 

@@ -18,7 +18,7 @@ from ..store.schema import arrow_schema
 from .runner import DEFAULT_TIME_LIMIT, EntryRun, run_entry
 from ..families import get, load_suite
 
-__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries"]
+__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names"]
 
 
 def predictions_path(name: str) -> str:
@@ -65,6 +65,43 @@ def _portable(source: str) -> str:
 
     base = str(predictors_dir().resolve())
     return "predictors" + source[len(base):] if source.startswith(base) else source
+
+
+def _source_path(source: str) -> str:
+    """The file part of an entry's source (``path.py::Cls`` → ``path.py``; entry points as they are)."""
+    return source.rsplit("::", 1)[0]
+
+
+def check_names(root: Path, new: list[Entry], known: list[Entry], replace: bool = False) -> None:
+    """Refuse names that belong to someone else (RegistryError naming the entry and the owner).
+
+    A name is taken, in every tier, by a built-in or installed entry of another source, and by any
+    stored predictions of another source file; stored predictions of the *same* file are replaced
+    only with ``replace`` (``snrbench submit --replace``)."""
+    from .registry import RegistryError
+
+    owners = {}
+    for e in known:
+        owners.setdefault(e.name, set()).add(_source_path(_portable(e.source)))
+    for e in new:
+        mine = _source_path(_portable(e.source))
+        other = owners.get(e.name, set()) - {mine}
+        if other:
+            raise RegistryError(f"entry name {e.name!r} is taken by {', '.join(sorted(other))} "
+                                "(names are unique across tiers); pick another name")
+        try:
+            stored = _stored(Path(root), e.name)
+        except store.ResultsError as exc:
+            raise RegistryError(f"entry name {e.name!r}: its stored predictions are damaged ({exc})") from None
+        if stored is None:
+            continue
+        paths = {_source_path(s) for s in stored.source}
+        if paths - {mine}:
+            raise RegistryError(f"entry name {e.name!r} is already stored by {', '.join(sorted(paths - {mine}))}; "
+                                "pick another name")
+        if not replace:
+            raise RegistryError(f"entry name {e.name!r} is already stored by this file ({mine}); "
+                                "resubmit with --replace to replace its predictions")
 
 
 def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:

@@ -24,7 +24,7 @@ __all__ = ["Entry", "RegistryError", "ENTRY_POINT_GROUP", "predictors_dir", "loa
            "builtin_entries", "resolve", "instantiate", "no_duplicates"]
 
 ENTRY_POINT_GROUP = "snrbench.predictors"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # matched whole (fullmatch: no trailing newline)
 
 
 class RegistryError(ValueError):
@@ -80,8 +80,8 @@ def _classes(module) -> list[type]:
 
 
 def _check_class(cls, where: str) -> None:
-    if not _NAME.match(cls.name):
-        raise RegistryError(f"{where}: name {cls.name!r} must match {_NAME.pattern}")
+    if not _NAME.fullmatch(cls.name):
+        raise RegistryError(f"{where}: name {cls.name!r} must match {_NAME.pattern} in full")
     if getattr(cls, "access", None) not in ACCESS_TIERS:
         raise RegistryError(f"{where}: access {getattr(cls, 'access', None)!r} must be one of {ACCESS_TIERS}")
 

@@ -12,12 +12,15 @@ when every cell succeeded, so a failing entry changes no stored result.
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
@@ -27,9 +30,12 @@ import numpy as np
 
 from ..core.arrays import model_arrays
 from ..families import Cell, get
+from .contract import BUDGET
 from .registry import ENTRY_POINT_GROUP, Entry, RegistryError, builtin_entries, no_duplicates
+from .sandbox import become_subreaper, orphans_of, session_members
 
-__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "all_entries", "blocked_paths", "cell_seed", "DEFAULT_TIME_LIMIT"]
+__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "all_entries", "blocked_paths", "check_answer", "reap",
+           "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
 
@@ -70,16 +76,112 @@ def blocked_paths(results_root: Path) -> list[str]:
     return sorted({str(p.resolve()) for p in paths})
 
 
-def _worker_cmd(mode: str, arg: str, results_root: Path) -> list[str]:
-    return [sys.executable, "-m", "snrbench.predict._worker", mode, arg, json.dumps(blocked_paths(results_root))]
+#: Resource caps of a worker (:class:`snrbench.predict.sandbox.Limits`): 10 GiB of address space
+#: (two workers and the parent fit a 24 GB machine), 16 MiB per written file (the log included).
+#: The process cap and the CPU seconds are set per run (:func:`worker_limits`).
+DEFAULT_LIMITS = dict(memory=10 * 2**30, file_size=16 * 2**20)
+#: Processes (tasks, threads included) an entry may add beyond those its user already runs.
+EXTRA_PROCESSES = 256
+_LOG_TAIL = 4096  # bytes of a worker's log read back for an error message
+
+
+def _user_tasks() -> int:
+    """Tasks (processes and threads) of this user now, what RLIMIT_NPROC counts."""
+    uid, n = os.getuid(), 0
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and os.stat(f"/proc/{pid}").st_uid == uid:
+                n += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return n
+
+
+def worker_limits(time_limit: float, n_cells: int, limits: dict | None = None) -> dict:
+    """The caps of one worker: :data:`DEFAULT_LIMITS` updated by ``limits``, a process cap of the
+    user's tasks now plus :data:`EXTRA_PROCESSES`, and CPU seconds for every cell at the time limit."""
+    out = dict(DEFAULT_LIMITS, processes=_user_tasks() + EXTRA_PROCESSES,
+               cpu_seconds=int(time_limit * max(n_cells, 1)) + 120)
+    out.update(limits or {})
+    return out
+
+
+def _worker_cmd(mode: str, arg: str, results_root: Path, limits: dict) -> list[str]:
+    return [sys.executable, "-m", "snrbench.predict._worker", mode, arg, json.dumps(blocked_paths(results_root)),
+            json.dumps(limits)]
+
+
+_LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
+
+
+def reap(sid: int) -> list[int]:
+    """Kill every process of session ``sid`` and every orphan handed to this (subreaper) process;
+    returns the pids killed. Repeats until none is left (a child may fork while it is being killed)."""
+    killed = []
+    for _ in range(200):
+        left = [p for p in set(session_members(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, os.WNOHANG)  # our own (reparented) children: no zombies left
+            except ChildProcessError:
+                pass
+        time.sleep(0.01)
+    return sorted(set(killed))
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_answer(ans, n_T: int, budget: int) -> str | None:
+    """Why a worker's answer may not be stored (the parent's own check; the worker is not trusted),
+    or None: ``log10_q`` n_T finite numbers, ``tau`` and ``grad_norm2`` None or finite > 0,
+    ``sweeps`` an int in [0, budget], ``seconds`` finite ≥ 0."""
+    if not isinstance(ans, dict) or not isinstance(ans.get("ok"), bool):
+        return "the worker's answer is not an object with a boolean 'ok'"
+    if not ans["ok"]:
+        return None if isinstance(ans.get("error"), str) else "the worker's failure carries no error message"
+    q = ans.get("log10_q")
+    if not isinstance(q, list) or len(q) != n_T or not all(_finite(x) for x in q):
+        return f"log10_q must be {n_T} finite numbers, got {str(q)[:80]}"
+    for key in ("tau", "grad_norm2"):
+        x = ans.get(key)
+        if x is not None and not (_finite(x) and x > 0):
+            return f"{key} = {x!r}: must be finite and positive (or None)"
+    sweeps = ans.get("sweeps")
+    if not (isinstance(sweeps, int) and not isinstance(sweeps, bool) and 0 <= sweeps <= budget):
+        return f"sweeps = {sweeps!r}: must be an int in [0, {budget}]"
+    if not (_finite(ans.get("seconds")) and ans["seconds"] >= 0):
+        return f"seconds = {ans.get('seconds')!r}: must be finite and ≥ 0"
+    return None
 
 
 def discover(spec: str, results_root: Path) -> list[Entry]:
-    """The entries of ``PATH.py`` or an entry-point name, imported in a confined process."""
+    """The entries of ``PATH.py`` or an entry-point name, imported in a confined process (its own
+    session, the worker's caps; whatever it leaves running is killed)."""
+    become_subreaper()
     with tempfile.TemporaryDirectory() as tmp:
         arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
-        proc = subprocess.run(_worker_cmd("discover", arg, results_root), capture_output=True, text=True, cwd=tmp,
-                              env=dict(os.environ, TMPDIR=tmp), timeout=300)
+        proc = subprocess.Popen(_worker_cmd("discover", arg, results_root, worker_limits(300, 1)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp,
+                                env=dict(os.environ, TMPDIR=tmp), start_new_session=True)
+        _LIVE.add(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            out, err = "", "discovery exceeded 300 s (killed)"
+        finally:
+            _LIVE.discard(proc.pid)
+            reap(proc.pid)
+            proc.wait()
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, out[-1_000_000:], err[-_LOG_TAIL:])
     lines = proc.stdout.strip().splitlines()
     if not lines:
         raise RegistryError(f"{spec}: discovery process failed: {proc.stderr.strip()[-500:]}")
@@ -102,13 +204,16 @@ def all_entries(results_root: Path | str = "results") -> list[Entry]:
 
 
 class _Worker:
-    def __init__(self, entry: Entry, results_root: Path):
+    """One worker process in its own session (``start_new_session``), with the caps of ``limits``."""
+
+    def __init__(self, entry: Entry, results_root: Path, limits: dict):
         self.tmp = tempfile.TemporaryDirectory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=self.tmp.name)
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(_worker_cmd("run", json.dumps(asdict(entry)), results_root),
+        self.proc = subprocess.Popen(_worker_cmd("run", json.dumps(asdict(entry)), results_root, limits),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     env=env, bufsize=1, cwd=self.tmp.name)
+                                     env=env, bufsize=1, cwd=self.tmp.name, start_new_session=True)
+        _LIVE.add(self.proc.pid)
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -138,17 +243,22 @@ class _Worker:
             return dict(ok=False, error=f"exceeded the time limit of {timeout:g} s per cell (killed)")
         if line is None:
             return dict(ok=False, error=self._died())
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return dict(ok=False, fatal=True, error=f"the worker sent a malformed answer line ({line[:80]!r})")
 
     def _died(self) -> str:
         rc = self.proc.wait()
-        self.log.seek(0)
+        self.log.seek(0, os.SEEK_END)
+        self.log.seek(max(0, self.log.tell() - _LOG_TAIL))
         tail = self.log.read().decode(errors="replace").strip().splitlines()[-3:]
         return f"worker process exited with code {rc}" + (f": {' | '.join(tail)}" if tail else "")
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
+        """Kill the worker's whole session and any process that left it."""
+        _LIVE.discard(self.proc.pid)
+        reap(self.proc.pid)
         self.proc.wait()
 
     def close(self):
@@ -156,7 +266,8 @@ class _Worker:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
-            self.kill()
+            pass
+        self.kill()  # children it left behind go too
         self.reader.join(timeout=10)
         self.proc.stdout.close()
         self.log.close()
@@ -164,8 +275,11 @@ class _Worker:
 
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-              workers: int = 1, max_failures: int = 3, progress=None) -> EntryRun:
-    """Run ``entry`` on ``cells`` (``progress``: callable invoked once per finished cell)."""
+              workers: int = 1, max_failures: int = 3, progress=None, limits: dict | None = None) -> EntryRun:
+    """Run ``entry`` on ``cells`` (``progress``: callable invoked once per finished cell; ``limits``:
+    overrides of :data:`DEFAULT_LIMITS`)."""
+    become_subreaper()
+    caps = worker_limits(time_limit, len(cells), limits)
     todo: queue.Queue = queue.Queue()
     for i, c in enumerate(cells):
         todo.put((i, c))
@@ -192,10 +306,13 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         w.close()
                         w = None
                     if w is None:
-                        w = _Worker(entry, results_root)
+                        w = _Worker(entry, results_root, caps)
                     task = dict(cell_file=w.put_cell(fam, c), access=entry.access, exact=exact, seed=cell_seed(c),
                                 family=family, label=c.label, observables=c.spec["observables"])
                     ans = w.ask(task, time_limit)
+                    bad = check_answer(ans, len(fam.t_grid(c.spec)), BUDGET)
+                    if bad:
+                        ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
                     if ans.get("fatal"):
                         w.kill()
                     if ans["ok"]:

@@ -13,16 +13,26 @@ Two layers, installed before any entry code is imported:
    ``PermissionError`` and is remembered, so the runner can name the violation precisely.
 
 Where Landlock is unavailable only layer 2 applies; :func:`confine` says which.
+
+Resources (:func:`limit_resources`, also before any entry code): address space, file size (the
+log included: writes past it fail with EFBIG), processes and CPU seconds are capped with soft =
+hard rlimits, and :func:`drop_capabilities` empties the process's capability sets, so even a
+worker running as root cannot raise a hard limit again (``CAP_SYS_RESOURCE``) or step around the
+process cap. The runner puts each worker in its own session and kills whatever is left of it
+(:func:`session_members`, :func:`orphans_of`) at the end or on timeout.
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import resource
+import signal
 import struct
 import sys
 from pathlib import Path
 
-__all__ = ["confine", "violations", "landlock_abi"]
+__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "session_members",
+           "orphans_of", "become_subreaper", "Limits"]
 
 _violations: list[str] = []
 _CREATE, _ADD_RULE, _RESTRICT = 444, 445, 446  # same numbers on x86-64 and arm64
@@ -127,3 +137,72 @@ def confine(blocked) -> str:
     kernel = _landlock(blocked)
     sys.addaudithook(_audit_hook(blocked))
     return "landlock+audit" if kernel else "audit"
+
+
+class Limits(dict):
+    """Resource caps of one worker: ``memory`` (bytes of address space), ``file_size`` (bytes per
+    file written, the log included), ``processes`` (per user; not enforced for root with
+    capabilities, hence :func:`drop_capabilities`), ``cpu_seconds`` (the worker and each child)."""
+
+
+_RLIMITS = {"memory": resource.RLIMIT_AS, "file_size": resource.RLIMIT_FSIZE, "processes": resource.RLIMIT_NPROC,
+            "cpu_seconds": resource.RLIMIT_CPU}
+
+
+def limit_resources(limits: dict) -> None:
+    """Set each cap in ``limits`` (see :class:`Limits`) as soft = hard rlimit of this process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the file-size cap fails, it does not kill
+    for key, value in limits.items():
+        if value is not None:
+            resource.setrlimit(_RLIMITS[key], (int(value), int(value)))
+
+
+_CAP_VERSION_3, _PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 0x20080522, 24, 47, 4
+
+
+def drop_capabilities() -> bool:
+    """Empty this process's effective, permitted and inheritable capabilities (and the bounding and
+    ambient sets), so that it cannot raise a hard rlimit or bypass the process cap. True on success."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(64):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # fails harmlessly past the last capability
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = ctypes.create_string_buffer(struct.pack("=Ii", _CAP_VERSION_3, 0))
+    data = ctypes.create_string_buffer(bytes(24))  # two {effective, permitted, inheritable} u32 triples
+    return libc.capset(header, data) == 0
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, session id) of a live process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == b"Z":
+        return None
+    return int(fields[1]), int(fields[3])
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (a worker started with ``start_new_session`` and its children)."""
+    return [pid for pid in _pids() if (st := _stat(pid)) is not None and st[1] == sid]
+
+
+def orphans_of(parent: int, keep=()) -> list[int]:
+    """Live children of ``parent`` not in ``keep``: with ``parent`` a child subreaper, the processes
+    that left a worker's session (``setsid``) and lost their own parent end up here."""
+    return [pid for pid in _pids() if pid not in keep and (st := _stat(pid)) is not None and st[0] == parent]
+
+
+def become_subreaper() -> bool:
+    """Make this process the child subreaper of its descendants (Linux ``PR_SET_CHILD_SUBREAPER``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
