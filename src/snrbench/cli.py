@@ -96,6 +96,10 @@ def _print_failures(runs) -> int:
     return 1 if bad else 0
 
 
+def _limits(args) -> dict:
+    return dict(memory=int(args.memory_limit * 2**30))
+
+
 def _cmd_predict(args) -> int:
     from .predict.predictions import predict_entries
     from .predict.runner import all_entries
@@ -106,7 +110,7 @@ def _cmd_predict(args) -> int:
         if not entries:
             raise ValueError(f"no entry named {args.entry}")
     runs = predict_entries(Path(args.results), entries, args.family, force=args.force, workers=args.workers or 2,
-                           time_limit=args.time_limit, progress=not args.quiet)
+                           time_limit=args.time_limit, progress=not args.quiet, limits=_limits(args))
     rc = _print_failures(runs)
     print(f"predict: {len(runs)} entry run(s), {sum(not r.failures for r in runs)} stored"
           + ("" if runs else " (all entries up to date)"))
@@ -141,7 +145,8 @@ def _cmd_submit(args) -> int:
     new = discover(args.entry, Path(args.results))
     check_names(Path(args.results), new, all_entries(args.results), replace=args.replace)
     runs = predict_entries(Path(args.results), new, args.family, force=True, workers=args.workers or 2,
-                           time_limit=args.time_limit, progress=not args.quiet, store_results=False)
+                           time_limit=args.time_limit, progress=not args.quiet, store_results=False,
+                           limits=_limits(args))
     if _print_failures(runs):
         print("submit: rejected; results/ is unchanged", file=sys.stderr)
         return 1
@@ -229,6 +234,8 @@ def main(argv=None) -> int:
             sp.add_argument("--force", action="store_true", help="recompute even when stored results verify")
         if name in ("run", "predict", "submit"):
             sp.add_argument("--time-limit", type=float, default=300.0, help="seconds per cell and entry (default 300)")
+            sp.add_argument("--memory-limit", type=float, default=10.0,
+                            help="GiB of address space per entry worker (default 10: two workers fit 24 GB)")
         if name == "predict":
             sp.add_argument("--entry", action="append", default=None, help="only this entry name (repeatable)")
         if name == "train-mnist":

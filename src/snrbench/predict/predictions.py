@@ -128,7 +128,7 @@ def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
 
 def predict_entries(root: Path, entries: list[Entry], families, force: bool = False, workers: int = 1,
                     time_limit: float = DEFAULT_TIME_LIMIT, progress: bool = True, store_results: bool = True,
-                    suite_files: dict | None = None) -> list[EntryRun]:
+                    suite_files: dict | None = None, limits: dict | None = None) -> list[EntryRun]:
     """Run every entry on every cell of ``families``; store successful entries (see module doc).
 
     Returns the runs (skipped entries are not included). An entry runs only on families that offer
@@ -147,7 +147,7 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
                 continue
             with tqdm(total=len(cells), desc=f"{entry} on {family}", unit="cell", disable=not progress) as bar:
                 run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
-                                progress=bar.update)
+                                progress=bar.update, limits=limits)
             runs.append(run)
             if store_results and not run.failures:
                 store_runs(root, [run], header["suite"])
