@@ -6,7 +6,7 @@ and writes three tables per family: the stationary curves (``<family>.parquet``)
 (``<family>.spectrum.parquet``) and the operational curves (``<family>.operational.parquet``:
 burn-in B from a uniform or data start, bias included; :mod:`snrbench.truth.operational`). It offers
 both tiers (the white-box tier reads the exact operator) and the Monte Carlo ladder check.
-A subclass gives the grid (:meth:`expand`), the recipe (:meth:`build_model`, :meth:`build_data`),
+A subclass gives the grid (:meth:`expand`), the recipe (:meth:`recipe`: model and teacher from a seed),
 the label and how its figure groups cells (:meth:`figure_kind`).
 """
 from __future__ import annotations
@@ -86,6 +86,20 @@ class ExactFamily(Family):
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
             raise TaskSpecError(f"{where} [grid]: 'seeds' must be non-negative ints, got {seeds!r}")
         return betas, seeds
+
+    # -- the recipe ---------------------------------------------------------------------------
+    def recipe(self, spec: dict, seed: int, teacher: bool = False):
+        """``(model, rng)``: the cell's model drawn from ``seed`` (the teacher's when ``teacher``),
+        and the generator, which then draws the teacher's data."""
+        raise NotImplementedError
+
+    def build_model(self, spec: dict):
+        return self.recipe(spec, spec["seed"])[0]
+
+    def build_data(self, spec: dict) -> np.ndarray:
+        """``n_data`` exact samples of the teacher (same recipe, seed ``teacher_seed``)."""
+        teacher, rng = self.recipe(spec, spec["teacher_seed"], teacher=True)
+        return teacher.sample_exact(spec["n_data"], rng)
 
     # -- ground truth -------------------------------------------------------------------------
     def chain_modes(self, model, observables: str):

@@ -38,8 +38,7 @@ class ExactRBM(ExactFamily):
         kind = "sym" if s["symmetric"] else "bias"
         return f"n{s['n_visible']}m{s['n_hidden']}-b{s['beta']:g}-{kind}-s{s['seed']}"
 
-    @staticmethod
-    def recipe(spec: dict, seed: int) -> RBM:
+    def recipe(self, spec: dict, seed: int, teacher: bool = False) -> tuple[RBM, np.random.Generator]:
         """``W = (β/√n)(ξηᵀ + disorder·G)``; biased: ``a, b ~ N(0, bias_std²)``; all drawn from ``seed``."""
         n, m, beta = spec["n_visible"], spec["n_hidden"], spec["beta"]
         rng = np.random.default_rng(seed)
@@ -52,13 +51,6 @@ class ExactRBM(ExactFamily):
             a = spec["bias_std"] * rng.standard_normal(n)
             b = spec["bias_std"] * rng.standard_normal(m)
         return RBM(W, a, b, spec["units"]), rng
-
-    def build_model(self, spec: dict) -> RBM:
-        return self.recipe(spec, spec["seed"])[0]
-
-    def build_data(self, spec: dict) -> np.ndarray:
-        teacher, rng = self.recipe(spec, spec["teacher_seed"])
-        return teacher.sample_exact(spec["n_data"], rng)
 
 
 FAMILIES = [ExactRBM()]

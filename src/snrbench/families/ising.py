@@ -48,11 +48,11 @@ class Ising(ExactFamily):
     def label(self, s: dict) -> str:
         return f"{ISING_MODELS[s['model']]}-N{s['n_visible']}-b{s['beta']:g}-s{s['seed']}"
 
-    @staticmethod
-    def recipe(spec: dict, seed: int, beta: float) -> tuple[IsingModel, np.random.Generator]:
+    def recipe(self, spec: dict, seed: int, teacher: bool = False) -> tuple[IsingModel, np.random.Generator]:
         """Curie–Weiss ``J = (β/N)(11ᵀ − I)``; SK ``J_ij = β G_ij/√N`` (G symmetric standard normal);
-        Hopfield with 2 patterns ``J = (β/N) Σ_μ ξ^μ ξ^μᵀ`` (zero diagonal, ξ ∈ {±1}^N); h = 0."""
-        N = spec["n_visible"]
+        Hopfield with 2 patterns ``J = (β/N) Σ_μ ξ^μ ξ^μᵀ`` (zero diagonal, ξ ∈ {±1}^N); h = 0. The
+        teacher is drawn at ``teacher_beta``."""
+        N, beta = spec["n_visible"], spec["teacher_beta" if teacher else "beta"]
         rng = np.random.default_rng(seed)
         if spec["model"] == "curie-weiss":
             J = np.full((N, N), beta / N)
@@ -64,13 +64,6 @@ class Ising(ExactFamily):
             J = (beta / N) * (xi.T @ xi)
         np.fill_diagonal(J, 0.0)
         return IsingModel(J), rng
-
-    def build_model(self, spec: dict) -> IsingModel:
-        return self.recipe(spec, spec["seed"], spec["beta"])[0]
-
-    def build_data(self, spec: dict) -> np.ndarray:
-        teacher, rng = self.recipe(spec, spec["teacher_seed"], spec["teacher_beta"])
-        return teacher.sample_exact(spec["n_data"], rng)
 
     def chain_modes(self, model, observables: str):
         return exact_ising.chain_modes(model)

@@ -39,8 +39,7 @@ class Planted(ExactFamily):
         kind = "ferro" if s["control"] else f"M{s['patterns']}"
         return f"n{s['n_visible']}m{s['n_hidden']}-b{s['beta']:g}-{kind}-s{s['seed']}"
 
-    @staticmethod
-    def recipe(spec: dict, seed: int) -> tuple[RBM, np.random.Generator]:
+    def recipe(self, spec: dict, seed: int, teacher: bool = False) -> tuple[RBM, np.random.Generator]:
         """``W = (β/√n)(Σ_{μ≤M} ξ^μ η^μᵀ + noise·G)``, ``ξ^μ, η^μ ∈ {±1}`` (all +1 for the control), a = b = 0."""
         n, m, beta, M = spec["n_visible"], spec["n_hidden"], spec["beta"], spec["patterns"]
         rng = np.random.default_rng(seed)
@@ -52,13 +51,6 @@ class Planted(ExactFamily):
         G = rng.standard_normal((n, m))
         W = (beta / np.sqrt(n)) * (xi.T @ eta + spec["noise"] * G)
         return RBM(W, None, None, spec["units"]), rng
-
-    def build_model(self, spec: dict) -> RBM:
-        return self.recipe(spec, spec["seed"])[0]
-
-    def build_data(self, spec: dict) -> np.ndarray:
-        teacher, rng = self.recipe(spec, spec["teacher_seed"])
-        return teacher.sample_exact(spec["n_data"], rng)
 
 
 FAMILIES = [Planted()]
