@@ -480,3 +480,37 @@ def test_a_builtin_name_is_refused_in_the_other_tier(bench, tmp_path, monkeypatc
     other.write_text(_fast_entry("taken-name", access="white-box"))
     cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, other), 2)
     assert "entry name 'taken-name' is taken by" in cap.err
+
+
+def test_an_entry_cannot_write_the_code_that_scores_it(bench, tmp_path, capsys):
+    """The package source, the venv, tasks/, predictors/, leaderboard/ and README.md are not
+    writable from the worker (opening for append is enough to show it; nothing is written)."""
+    import snrbench
+
+    repo = Path(__file__).resolve().parents[1]
+    targets = [Path(snrbench.__file__), Path(sys.prefix) / "pyvenv.cfg", repo / "tasks" / "exact-rbm.toml",
+               repo / "predictors" / "pilot_q.py", repo / "leaderboard" / "README.md", repo / "README.md"]
+    targets = [str(t) for t in targets if t.exists()]
+    src = _broken_entry(f"""\
+        wrote = []
+        for path in {targets!r}:
+            try:
+                with open(path, "ab"):
+                    wrote.append(path)
+            except PermissionError:
+                pass
+        raise RuntimeError(f"writable: {{wrote}}" if wrote else "none writable")
+        """)
+    before = {t: hashlib.sha256(Path(t).read_bytes()).hexdigest() for t in targets}
+    _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: none writable"] * 3)
+    assert {t: hashlib.sha256(Path(t).read_bytes()).hexdigest() for t in targets} == before
+
+
+def test_an_entry_cannot_read_a_copy_of_the_truth_elsewhere(bench, tmp_path, capsys):
+    """A copy of the ground truth outside results/ (another clone, say) is out of reach too."""
+    copy = tmp_path / "other-clone" / "results"
+    shutil.copytree(bench.results / "ground_truth", copy / "ground_truth")
+    target = str(copy / "ground_truth" / "exact-rbm.parquet")
+    src = _broken_entry(f"open({target!r}, 'rb').read()\n")
+    msgs = _reject(bench, tmp_path, capsys, src, ["PermissionError"] * 3)
+    assert all("Permission denied" in m for m in msgs.values()), msgs

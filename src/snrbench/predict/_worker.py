@@ -44,7 +44,10 @@ def main() -> int:
 
     limit_resources(limits)
     drop_capabilities()
-    isolation = confine(blocked)
+    sys.dont_write_bytecode = True
+    source = json.loads(arg)["source"] if mode == "run" else arg
+    submitted = [source.rsplit("::", 1)[0]] if source.endswith(".py") or "::" in source else []
+    isolation = confine(blocked, read=submitted, write=[os.getcwd()])
     from .registry import Entry, instantiate, resolve
 
     if mode == "discover":

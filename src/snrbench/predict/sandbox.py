@@ -2,13 +2,14 @@
 
 Two layers, installed before any entry code is imported:
 
-1. Linux Landlock (kernel ≥ 5.13, unprivileged, via ``ctypes``): file reads, listings and writes
-   are allowed everywhere except beneath the blocked folders (``results/`` and the repository's
-   ``.git``, which holds committed results). It acts on the kernel's view of files, so native code
-   (pyarrow, a ``cat`` subprocess) is refused as well; children inherit it. Landlock grants by
-   allow-list, so every sibling of each blocked folder and of its ancestors gets a rule; the
-   ancestors themselves cannot be listed or written afterwards (the worker runs in its own temporary
-   folder, which is allowed).
+1. Linux Landlock (kernel ≥ 5.13, unprivileged, via ``ctypes``), by allow-list: the worker may
+   read (and run programs from) the Python installation and every folder on ``sys.path``, the
+   package's own code, the system folders (:data:`SYSTEM_READ`) and the submitted file; it may
+   write only its own temporary folder (and ``/dev``). Everything else — the repository's
+   ``results/``, ``.git``, ``src/``, ``tasks/``, ``predictors/``, ``leaderboard/``, other clones and
+   their object stores — is refused by the kernel, so native code (pyarrow, a ``cat`` subprocess)
+   is refused as well; children inherit it. A ``sys.path`` folder that holds a blocked folder
+   (e.g. the repository root on ``PYTHONPATH``) is not granted.
 2. A Python audit hook (always): a Python-level ``open``/``listdir`` under a blocked folder raises
    ``PermissionError`` and is remembered, so the runner can name the violation precisely.
 
@@ -59,48 +60,53 @@ def landlock_abi() -> int:
         return 0
 
 
-def _allowed_paths(blocked: list[str]) -> list[str]:
-    ancestors = set()
-    for b in blocked:
-        p = os.path.dirname(b)
-        while True:
-            ancestors.add(p)
-            if p == os.path.dirname(p):
-                break
-            p = os.path.dirname(p)
-    out = []
-    for a in sorted(ancestors):
-        try:
-            children = os.listdir(a)
-        except OSError:
-            continue
-        for c in children:
-            real = os.path.realpath(os.path.join(a, c))  # a symlink's rule lands on its target
-            if real in ancestors or any(real == b or real.startswith(b + os.sep) for b in blocked):
-                continue
-            out.append(real)
-    return sorted(set(out))
+#: System folders a worker may read (and run programs from): shared libraries, their caches and
+#: configuration, and the kernel's views of the process and the CPUs that numpy and torch consult.
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys")
+#: Devices a worker may also write (``/dev/null``, ``/dev/shm``).
+SYSTEM_WRITE = ("/dev",)
 
 
-def _landlock(blocked: list[str]) -> bool:
+def _contains_blocked(path: str, blocked: list[str]) -> bool:
+    p = os.path.realpath(path)
+    return any(b == p or b.startswith(p.rstrip(os.sep) + os.sep) or p.startswith(b + os.sep) for b in blocked)
+
+
+def python_paths() -> list[str]:
+    """What this interpreter needs to import: its prefixes and every folder on ``sys.path``."""
+    out = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    out.update(p for p in sys.path if p and os.path.isdir(p))
+    out.add(str(Path(__file__).resolve().parents[1]))  # the package's own code (an editable install)
+    return sorted(out)
+
+
+def _landlock(blocked: list[str], read: list[str], write: list[str]) -> bool:
+    """Grant reads (and program runs) beneath ``read``, reads and writes beneath ``write``; refuse
+    everything else. A granted folder that holds a blocked one is dropped (Landlock cannot carve an
+    exception out of a grant)."""
     abi = landlock_abi()
     if abi < 1:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    handled = _READ_FILE | _READ_DIR | _WRITE_FILE | _DIR_ONLY | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
-    file_rights = handled & (_READ_FILE | _WRITE_FILE | _TRUNCATE | _EXECUTE)
+    handled = (_EXECUTE | _READ_FILE | _READ_DIR | _WRITE_FILE | _DIR_ONLY | (_REFER if abi >= 2 else 0)
+               | (_TRUNCATE if abi >= 3 else 0))
+    reading = _EXECUTE | _READ_FILE | _READ_DIR
     attr = ctypes.create_string_buffer(struct.pack("=Q", handled))
     fd = libc.syscall(_CREATE, attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
     if fd < 0:
         return False
     try:
-        for path in _allowed_paths(blocked):
+        rules = [(p, reading) for p in read] + [(p, handled) for p in write]
+        for path, rights in rules:
+            if not os.path.exists(path) or _contains_blocked(path, blocked):
+                continue
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
                 continue
             try:
-                rights = handled if os.path.isdir(path) else file_rights
+                if not os.path.isdir(path):
+                    rights &= _READ_FILE | _WRITE_FILE | _TRUNCATE | _EXECUTE
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, pfd))
                 libc.syscall(_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), rule, ctypes.c_uint32(0))
             finally:
@@ -131,10 +137,15 @@ def _audit_hook(blocked: list[str]):
     return hook
 
 
-def confine(blocked) -> str:
-    """Confine this process (see the module docstring); returns "landlock+audit" or "audit"."""
+def confine(blocked, read=(), write=()) -> str:
+    """Confine this process (see the module docstring): it may read the Python installation
+    (:func:`python_paths`), :data:`SYSTEM_READ` and ``read``, and write only ``write`` (and
+    :data:`SYSTEM_WRITE`); ``blocked`` paths are refused even by the audit hook. Returns
+    "landlock+audit" or "audit"."""
     blocked = sorted({os.path.realpath(str(Path(b))) for b in blocked})
-    kernel = _landlock(blocked)
+    read = python_paths() + list(SYSTEM_READ) + [os.path.realpath(str(p)) for p in read]
+    write = list(SYSTEM_WRITE) + [os.path.realpath(str(p)) for p in write]
+    kernel = _landlock(blocked, read, write)
     sys.addaudithook(_audit_hook(blocked))
     return "landlock+audit" if kernel else "audit"
 
