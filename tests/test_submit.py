@@ -514,3 +514,24 @@ def test_an_entry_cannot_read_a_copy_of_the_truth_elsewhere(bench, tmp_path, cap
     src = _broken_entry(f"open({target!r}, 'rb').read()\n")
     msgs = _reject(bench, tmp_path, capsys, src, ["PermissionError"] * 3)
     assert all("Permission denied" in m for m in msgs.values()), msgs
+
+
+def test_native_code_cannot_step_around_the_confinement(bench, tmp_path, capsys):
+    """Through a shell (no audit hook): /proc/self/root to the truth, the runner's memory and
+    environment, links planted in the worker's folder, and files in /dev/shm
+    that would outlive the run are all refused by the kernel."""
+    truth = str(bench.results / "ground_truth" / "exact-rbm.parquet")
+    cmds = [f"head -c1 /proc/self/root{truth}", "head -c1 /proc/PARENT/mem", "head -c1 /proc/PARENT/environ",
+            f"ln -s {bench.results} lnk && head -c1 lnk/manifest.json", f"ln {bench.results}/manifest.json m.json",
+            "echo x > /dev/shm/snrbench-probe-$$"]
+    src = _broken_entry(f"""\
+        import subprocess
+        parent = str(os.getppid())  # the runner
+        rc = [subprocess.run(["sh", "-c", c.replace("PARENT", parent)], capture_output=True).returncode
+              for c in {cmds!r}]
+        raise RuntimeError(f"exit codes {{rc}}")
+        """)
+    msgs = _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: exit codes ["] * 3)
+    codes = [list(map(int, re.search(r"exit codes \[([^]]*)\]", m).group(1).split(","))) for m in msgs.values()]
+    assert all(all(c != 0 for c in cell) for cell in codes), codes
+    assert not list(Path("/dev/shm").glob("snrbench-probe-*"))

@@ -165,10 +165,6 @@ class Family:
         """Relative paths under ``results/`` of the ground-truth tables, in the order of :attr:`tables`."""
         return tuple(f"ground_truth/{self.name}{suffix}.parquet" for suffix in self.tables.values())
 
-    def cells(self, path: str | Path | None = None) -> tuple[dict, list[Cell]]:
-        """``(header, cells)`` of the family's suite file (or ``path``)."""
-        return load_suite(path or self.suite_path())
-
     def check_observables(self, est: dict, where: str) -> str:
         observables = need(est, "observables", str, f"{where} [estimator]")
         if observables not in self.observables:

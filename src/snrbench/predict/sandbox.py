@@ -5,7 +5,7 @@ Two layers, installed before any entry code is imported:
 1. Linux Landlock (kernel ≥ 5.13, unprivileged, via ``ctypes``), by allow-list: the worker may
    read (and run programs from) the Python installation and every folder on ``sys.path``, the
    package's own code, the system folders (:data:`SYSTEM_READ`) and the submitted file; it may
-   write only its own temporary folder (and ``/dev``). Everything else — the repository's
+   write only its own temporary folder (and ``/dev/null``). Everything else — the repository's
    ``results/``, ``.git``, ``src/``, ``tasks/``, ``predictors/``, ``leaderboard/``, other clones and
    their object stores — is refused by the kernel, so native code (pyarrow, a ``cat`` subprocess)
    is refused as well; children inherit it. A ``sys.path`` folder that holds a blocked folder
@@ -62,9 +62,10 @@ def landlock_abi() -> int:
 
 #: System folders a worker may read (and run programs from): shared libraries, their caches and
 #: configuration, and the kernel's views of the process and the CPUs that numpy and torch consult.
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys")
-#: Devices a worker may also write (``/dev/null``, ``/dev/shm``).
-SYSTEM_WRITE = ("/dev",)
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev")
+#: Files outside its temporary folder a worker may also write (not ``/dev/shm``: nothing it writes
+#: may outlive the run).
+SYSTEM_WRITE = ("/dev/null",)
 
 
 def _contains_blocked(path: str, blocked: list[str]) -> bool:
