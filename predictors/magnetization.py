@@ -10,7 +10,7 @@ from snrbench.predict import Prediction, Predictor
 
 class MagnetizationBlackBox(Predictor):
     name = "magnetization"
-    access = "black-box"
+    access = "sampler-only"
 
     def __init__(self, n_chains=64, n_sweeps=2**12, burn_in=2**10):
         self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in)

@@ -43,7 +43,7 @@ class MultimodeWhiteBox(Predictor):
 
 class MultimodeBlackBox(Predictor):
     name = "multimode"
-    access = "black-box"
+    access = "sampler-only"
 
     def __init__(self, n_modes=None, n_chains=128, n_sweeps=2**15, burn_in=2**12, max_features=128):
         self.n_modes = n_modes

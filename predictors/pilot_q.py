@@ -15,7 +15,7 @@ from snrbench.spectral import variance_factor
 
 class PilotQ(Predictor):
     name = "pilot-q"
-    access = "black-box"
+    access = "sampler-only"
 
     def __init__(self, n_chains=64, n_sweeps=2**12, burn_in=2**10, t_pilot=2**6):
         self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in)

@@ -22,7 +22,7 @@ class SingleGapWhiteBox(Predictor):
 
 class SingleGapBlackBox(Predictor):
     name = "single-gap"
-    access = "black-box"
+    access = "sampler-only"
 
     def __init__(self, n_chains=128, n_sweeps=2**15, burn_in=2**12):
         self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in)

@@ -69,7 +69,7 @@ def test_exact_benchmarks_run():
     assert 0.0 < g.track_gap("n10m4") <= 1.0
 
 
-@pytest.mark.parametrize("key", ["single-gap:white-box", "magnetization:black-box"])
+@pytest.mark.parametrize("key", ["single-gap:white-box", "magnetization:sampler-only"])
 def test_predictor_benchmarks_run(key):
     b = bench_predictors.PredictorCell()
     b.setup(key)

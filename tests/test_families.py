@@ -106,18 +106,18 @@ def test_a_family_defined_here_runs_through_every_stage(toy, tmp_path):
     got = truth[truth.cell_id == c.cell_id].sort_values("T").log10_q.to_numpy()
     np.testing.assert_allclose(got, sol.log10_q(T_GRID), rtol=0, atol=1e-12)
 
-    entries = [e for e in builtin_entries() if e.key in {("multimode", "white-box"), ("pilot-q", "black-box")}]
+    entries = [e for e in builtin_entries() if e.key in {("multimode", "white-box"), ("pilot-q", "sampler-only")}]
     assert len(entries) == 2
     runs = predict_entries(root, entries, ["toy-ferro"], workers=2, progress=False)
     assert [r.failures for r in runs] == [[], []]
     scoring.score(root)
     scores = store.read_table(root, scoring.SCORES_REL).to_pandas()
-    assert set(zip(scores.predictor, scores.access)) == {("multimode", "white-box"), ("pilot-q", "black-box")}
+    assert set(zip(scores.predictor, scores.access)) == {("multimode", "white-box"), ("pilot-q", "sampler-only")}
     assert (scores.family == "toy-ferro").all() and len(scores) == 8
     assert scores[scores.access == "white-box"].tracked.all()  # three exact modes track a 3-hidden-unit RBM
     written = leaderboard.build(root, tmp_path / "lb")
     text = (tmp_path / "lb" / "README.md").read_text()
-    assert "## toy-ferro" in text and "### white-box" in text and "### black-box" in text
+    assert "## toy-ferro" in text and "### white-box" in text and "### sampler-only" in text
     assert {p.name for p in written} >= {"curves_toy-ferro.png", "heatmap_toy-ferro.png", "index.html"}
     # the family's own summary and figure
     summary = toy.summary(root)
@@ -136,7 +136,7 @@ def test_builtin_families_declare_what_the_pipeline_reads():
     fams = {f.name: f for f in all_families()}
     assert list(fams)[:5] == ["exact-rbm", "planted", "ising", "mnist", "mnist-large"]
     for f in fams.values():
-        assert f.tiers and set(f.tiers) <= {"white-box", "black-box"} and f.method in ("exact", "monte-carlo")
+        assert f.tiers and set(f.tiers) <= {"white-box", "sampler-only"} and f.method in ("exact", "monte-carlo")
         assert f.tables and f.observables and f.summary_columns and f.precision
         assert f.truth_paths()[0] == f"ground_truth/{f.name}.parquet"
 

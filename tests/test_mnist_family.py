@@ -197,10 +197,10 @@ def test_onset_table_scores_forecasts_in_checkpoints():
         for t in T:
             rows.append(dict(family="mnist", cell_id=f"c{i}", n_hidden=16, update=u, T=t, log10_q=q,
                              train_chains=100, train_k=8))
-            pred.append(dict(predictor="good", access="black-box", family="mnist", cell_id=f"c{i}", T=t, log10_q=q))
-            pred.append(dict(predictor="late", access="black-box", family="mnist", cell_id=f"c{i}", T=t,
+            pred.append(dict(predictor="good", access="sampler-only", family="mnist", cell_id=f"c{i}", T=t, log10_q=q))
+            pred.append(dict(predictor="late", access="sampler-only", family="mnist", cell_id=f"c{i}", T=t,
                              log10_q=q + (2.0 if i == 2 else 0.0)))
-            pred.append(dict(predictor="never", access="black-box", family="mnist", cell_id=f"c{i}", T=t, log10_q=0.0))
+            pred.append(dict(predictor="never", access="sampler-only", family="mnist", cell_id=f"c{i}", T=t, log10_q=0.0))
     table = onset_table(pd.DataFrame(rows), pd.DataFrame(pred)).set_index("predictor")
     assert (table.onset_index_true == 2).all() and (table.onset_update_true == 32).all()
     assert table.loc["good", "onset_error"] == 0
@@ -316,7 +316,7 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
     assert anchor["equilibrated"][0] is True and np.isnan(anchor["start_z_variance"][0])
     assert np.isnan(anchor["drift_z_gradient"][0])
     truth = pd.concat([pd.DataFrame(out), pd.DataFrame(anchor)], ignore_index=True)
-    pred = truth[["family", "cell_id", "T", "log10_q"]].assign(predictor="p", access="black-box")
+    pred = truth[["family", "cell_id", "T", "log10_q"]].assign(predictor="p", access="sampler-only")
     t, p = scorable(truth, pred)
     assert set(t.cell_id) == set(p.cell_id) == {anchor["cell_id"][0]}
     assert len(t) == len(anchor["T"]) and len(p) == len(anchor["T"])
@@ -355,7 +355,7 @@ def test_mnist_families_are_not_exact():
     truth, offer the black-box tier only, and score the plateau onset."""
     for name in ("mnist", "mnist-large"):
         fam = get_family(name)
-        assert fam.tiers == ("black-box",) and not fam.ladder and fam.onset and fam.method == "monte-carlo"
+        assert fam.tiers == ("sampler-only",) and not fam.ladder and fam.onset and fam.method == "monte-carlo"
     for name in ("exact-rbm", "planted", "ising"):
         fam = get_family(name)
         assert "white-box" in fam.tiers and fam.ladder and not fam.onset and fam.method == "exact"
@@ -398,10 +398,10 @@ def test_leaderboard_onset_section(tmp_path):
     from snrbench.report.leaderboard import _onset_tables
 
     assert _onset_tables(tmp_path) == []
-    rows = dict(family=["mnist"] * 2, n_hidden=[16, 16], predictor=["a", "b"], access=["black-box"] * 2,
+    rows = dict(family=["mnist"] * 2, n_hidden=[16, 16], predictor=["a", "b"], access=["sampler-only"] * 2,
                 n_checkpoints=[12, 12], onset_index_true=[-1, -1], onset_update_true=[-1, -1],
                 onset_index_pred=[3, -1], onset_update_pred=[64, -1], onset_error=[9, 0])
     store.write_table(tmp_path, "onset.parquet", "onset", {k: np.array(v) for k, v in rows.items()})
     [(family, (headers, body))] = _onset_tables(tmp_path)
     assert family == "mnist" and headers[4] == "true onset (update)"
-    assert body == [["16", "12", "b", "black-box", "none", "none", "0"], ["16", "12", "a", "black-box", "none", "64", "9"]]
+    assert body == [["16", "12", "b", "sampler-only", "none", "none", "0"], ["16", "12", "a", "sampler-only", "none", "64", "9"]]

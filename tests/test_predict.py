@@ -50,7 +50,7 @@ def test_black_box_multimode_tracks_a_fast_cell():
     """Monte Carlo route: the Galerkin estimate from the metered sampler agrees with exact."""
     cell = [c for c in CELLS if c.label == "n6m3-b1-bias-s0"][0]
     truth = solve(build_model(cell), build_data(cell))
-    problem = _problem(cell, access="black-box")
+    problem = _problem(cell, access="sampler-only")
     pred = _entry("multimode", "MultimodeBlackBox", n_chains=64, n_sweeps=2**13, burn_in=2**10).predict(problem)
     assert problem.sweeps_used == 64 * 2**13
     assert np.abs(pred.log10_q - truth.log10_q()).max() < np.log10(1.25)
@@ -60,7 +60,7 @@ def test_black_box_multimode_tracks_a_fast_cell():
 
 def test_problem_guards():
     cell = CELLS[0]
-    bb = _problem(cell, access="black-box")
+    bb = _problem(cell, access="sampler-only")
     with pytest.raises(AccessError, match="white-box entries only"):
         bb.exact
     with pytest.raises(AccessError, match="no exact operator"):

@@ -2,7 +2,7 @@
 suite plus two hand-made entries whose scores are known exactly.
 
 - ``truth-copy`` (white-box): the ground-truth curves themselves → err = 0 everywhere, 4/4 tracked.
-- ``shifted`` (black-box): truth + 0.5 dex at every T, ‖g‖² = 2 × truth → err = 0.5 > log10 2
+- ``shifted`` (sampler-only): truth + 0.5 dex at every T, ‖g‖² = 2 × truth → err = 0.5 > log10 2
   (0/4 tracked) and grad_norm2_err = log10 2.
 """
 import shutil
@@ -51,7 +51,7 @@ def base(tmp_path_factory):
     store.write_table(root, "predictions/truth-copy.parquet", "predictions",
                       prediction(truth, "truth-copy", "white-box"))
     store.write_table(root, "predictions/shifted.parquet", "predictions",
-                      prediction(truth, "shifted", "black-box", shift=SHIFT, g_factor=2.0, sweeps=2**16 * 64))
+                      prediction(truth, "shifted", "sampler-only", shift=SHIFT, g_factor=2.0, sweeps=2**16 * 64))
     scoring.score(root)
     return root
 
@@ -79,7 +79,7 @@ def test_exact_entries_score_as_constructed(scores):
     assert shifted.grad_norm2_err.to_numpy() == pytest.approx(np.full(4, np.log10(2)), **EXACT)
     assert (shifted.sweeps == 2**16 * 64).all() and (shifted.seconds == 0.25).all()
     keys = list(zip(scores.family, scores.access, scores.predictor, scores.label))
-    assert keys == sorted(keys) and keys[0][1] == "black-box"
+    assert keys == sorted(keys) and keys[0][1] == "sampler-only"
 
 
 def test_reference_T_is_on_the_grid_and_read_there(base, scores):
@@ -147,7 +147,7 @@ def test_spearman_of_constant_prediction_is_nan_without_warning(scores):
 
 def test_incomplete_or_unknown_prediction_is_refused(base):
     truth = truth_of(base)
-    pred = pd.DataFrame(prediction(truth, "holey", "black-box"))
+    pred = pd.DataFrame(prediction(truth, "holey", "sampler-only"))
     victim = pred.label.iloc[0]
     holey = pred.drop(index=pred.index[(pred.label == victim) & (pred["T"] == 64)])
     with pytest.raises(ValueError, match=rf"'holey'.*{victim}.*missing T=\[64\]"):
@@ -189,8 +189,8 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     assert overall in readme
     rows = [line for line in overall.splitlines() if line.startswith("| truth") or line.startswith("| shifted")]
     assert rows[0].startswith("| truth-copy | white-box | 1 | 4/4 | 0 |")  # ranked first: more cells tracked
-    assert rows[1].startswith("| shifted | black-box | 1 | 0/4 | 0.5 |")
-    assert "### white-box" in readme and "### black-box" in readme and "(heatmap_exact-rbm.png)" in readme
+    assert rows[1].startswith("| shifted | sampler-only | 1 | 0/4 | 0.5 |")
+    assert "### white-box" in readme and "### sampler-only" in readme and "(heatmap_exact-rbm.png)" in readme
 
 
 def test_damaged_scores_are_refused(results, tmp_path):
@@ -206,8 +206,8 @@ def test_damaged_scores_are_refused(results, tmp_path):
 def test_scores_older_than_predictions_are_refused(results, tmp_path):
     truth = truth_of(results)
     store.write_table(results, "predictions/shifted.parquet", "predictions",
-                      prediction(truth, "shifted", "black-box", shift=-SHIFT))
+                      prediction(truth, "shifted", "sampler-only", shift=-SHIFT))
     with pytest.raises(store.ResultsError, match="out of date.*predictions/shifted.parquet"):
         leaderboard.build(results, tmp_path / "out")
     scoring.score(results)
-    assert "| shifted | black-box | 1 | 0/4 | 0.5 |" in leaderboard.markdown_overall(results)
+    assert "| shifted | sampler-only | 1 | 0/4 | 0.5 |" in leaderboard.markdown_overall(results)

@@ -63,7 +63,7 @@ def _cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def _fast_entry(name: str, access: str = "black-box", cls: str = "Fast") -> str:
+def _fast_entry(name: str, access: str = "sampler-only", cls: str = "Fast") -> str:
     """A valid entry that answers instantly (no sampling)."""
     return textwrap.dedent(f"""\
         import numpy as np
@@ -79,7 +79,7 @@ def _fast_entry(name: str, access: str = "black-box", cls: str = "Fast") -> str:
         """)
 
 
-def _broken_entry(body: str, name: str = "broken", access: str = "black-box") -> str:
+def _broken_entry(body: str, name: str = "broken", access: str = "sampler-only") -> str:
     """An entry whose predict() runs ``body`` (indented 8 spaces by this function)."""
     return textwrap.dedent(f"""\
         import os
@@ -139,7 +139,7 @@ def _reject(bench, tmp_path, capsys, source: str, per_cell: list, *, time_limit=
     cap = _assert_unchanged_after(bench, tmp_path, capsys,
                                   lambda: _submit(bench, tmp_path, path, workers=1, time_limit=time_limit), 1)
     err = cap.err
-    assert "broken (black-box) on exact-rbm: 4 of 4 cells failed; nothing stored for it" in err
+    assert "broken (sampler-only) on exact-rbm: 4 of 4 cells failed; nothing stored for it" in err
     assert "submit: rejected; results/ is unchanged" in err
     cell_lines = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("cell ")]
     assert len(cell_lines) == len(per_cell) == len(bench.labels) - 1
@@ -176,7 +176,7 @@ def test_readme_example_is_accepted_and_published(bench, tmp_path, capsys):
     rc = main(["--results", str(bench.results), "submit", str(path), "--quiet", "--workers", "2", "--out", str(out)])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
-    assert "submit: trace-iat (black-box) stored" in cap.out
+    assert "submit: trace-iat (sampler-only) stored" in cap.out
     stored = bench.results / "predictions" / "trace-iat.parquet"
     assert stored.is_file()
     df = pd.read_parquet(stored)
@@ -255,10 +255,10 @@ def test_two_classes_with_the_same_name_and_access_are_refused(bench, tmp_path, 
     with pytest.raises(registry.RegistryError) as info:
         registry.load_file(path)
     msg = str(info.value)
-    assert "duplicate entry twice (black-box)" in msg
+    assert "duplicate entry twice (sampler-only)" in msg
     assert f"{path.resolve()}::First" in msg and f"{path.resolve()}::Second" in msg
     cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
-    assert "duplicate entry twice (black-box)" in cap.err
+    assert "duplicate entry twice (sampler-only)" in cap.err
 
 
 def test_name_already_on_the_leaderboard_is_refused(bench, tmp_path, monkeypatch, capsys):
@@ -266,7 +266,7 @@ def test_name_already_on_the_leaderboard_is_refused(bench, tmp_path, monkeypatch
     builtin.mkdir()
     (builtin / "taken.py").write_text(_fast_entry("taken-name", cls="Taken"))
     monkeypatch.setenv("SNRBENCH_PREDICTORS", str(builtin))
-    assert ("taken-name", "black-box") in [e.key for e in runner.all_entries()]
+    assert ("taken-name", "sampler-only") in [e.key for e in runner.all_entries()]
     mine = tmp_path / "mine.py"
     mine.write_text(_fast_entry("taken-name", cls="Mine"))
     cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, mine), 2)
@@ -301,13 +301,13 @@ def test_installed_entry_point_is_registered_and_submitted(bench, tmp_path, monk
     monkeypatch.delitem(sys.modules, "fake_entry", raising=False)
     try:
         entries = {e.key: e for e in runner.all_entries()}
-        assert entries[("fake-entry", "black-box")].source == "entrypoint:fake:FakeEntry"
+        assert entries[("fake-entry", "sampler-only")].source == "entrypoint:fake:FakeEntry"
         out = tmp_path / "lb"
         capsys.readouterr()
         rc = main(["--results", str(bench.results), "submit", "fake", "--quiet", "--workers", "2", "--out", str(out)])
         cap = capsys.readouterr()
         assert rc == 0, cap.err
-        assert "submit: fake-entry (black-box) stored" in cap.out
+        assert "submit: fake-entry (sampler-only) stored" in cap.out
         df = pd.read_parquet(bench.results / "predictions" / "fake-entry.parquet")
         assert set(df.label) == set(bench.labels) and set(df.source) == {"entrypoint:fake:FakeEntry"}
         assert main(["--results", str(bench.results), "verify"]) == 0
@@ -341,7 +341,7 @@ def test_entry_reading_stored_results_in_init_is_rejected(bench, tmp_path, capsy
 
 
         class InitRead:
-            name, access = "init-read", "black-box"
+            name, access = "init-read", "sampler-only"
 
             def __init__(self):
                 with open(os.environ[{RESULTS_ENV!r}] + "/ground_truth/exact-rbm.parquet", "rb") as fh:
@@ -459,7 +459,7 @@ def test_a_stored_name_is_kept_by_its_file(bench, tmp_path, capsys):
     capsys.readouterr()
     assert _submit(bench, tmp_path, first) == 0, capsys.readouterr().err
     shutil.rmtree(tmp_path / "lb")
-    for tier in ("black-box", "white-box"):
+    for tier in ("sampler-only", "white-box"):
         thief = tmp_path / f"thief_{tier[0]}.py"
         thief.write_text(_fast_entry("owned-name", access=tier))
         cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, thief), 2)

@@ -35,7 +35,7 @@ def state_index(x: np.ndarray) -> np.ndarray:
 class ExactFamily(Family):
     """A family of models small enough to solve exactly (see the module docstring)."""
 
-    tiers = ("white-box", "black-box")
+    tiers = ("white-box", "sampler-only")
     method = "exact"
     precision = PRECISION
     tables = {"ground_truth": "", "spectrum": ".spectrum", "operational": ".operational"}

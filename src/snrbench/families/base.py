@@ -107,7 +107,7 @@ class Family:
     name: str = ""
     suite_file: str = ""
     default: bool = True
-    tiers: tuple[str, ...] = ("black-box",)
+    tiers: tuple[str, ...] = ("sampler-only",)
     method: str = ""
     precision: str = ""
     tables: dict[str, str] = {}

@@ -6,7 +6,7 @@ name the hidden sizes, the checkpoint updates, the checkpoint folder under ``tas
 estimator. Each cell's spec carries the checkpoint's file hash and the training data's hash from
 its metadata (:mod:`snrbench.truth.train`), so a retrained checkpoint is a new cell, and building the
 model or the data checks both hashes. Ground truth is Monte Carlo (:mod:`._trained`); entries get
-the black-box tier only, and the plateau onset along training is scored (:mod:`snrbench.truth.onset`).
+the model and sampler-only tiers (no exact operator), and the plateau onset along training is scored (:mod:`snrbench.truth.onset`).
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _binarized(source: str) -> np.ndarray:
 class Checkpoints(Family):
     """A family of checkpoints of RBMs trained on MNIST (see the module docstring)."""
 
-    tiers = ("black-box",)
+    tiers = ("model", "sampler-only")
     method = "monte-carlo"
     precision = _trained.PRECISION
     tables = {"mnist_truth": "", "tempering": ".tempering"}

@@ -2,11 +2,15 @@
 
 ``python -m snrbench.predict._worker discover SPEC BLOCKED_JSON``: import ``SPEC`` (``PATH.py`` or an
 entry-point name) and print its entries as JSON.
-``python -m snrbench.predict._worker run ENTRY_JSON BLOCKED_JSON``: instantiate the entry, then read
-``{"cell_file", "access", "exact", "seed", "family", "label", "observables"}`` per line on stdin
-(``cell_file``: a ``.npz`` with the model's arrays, ``data`` and ``T``, written by the runner) and answer ``{"ok": true, "log10_q",
-"tau", "grad_norm2", "sweeps", "seconds"}`` or ``{"ok": false, "error"}`` per line on the original
-stdout (the entry's own prints go to stderr). Confinement is installed before any entry code is
+``python -m snrbench.predict._worker run ENTRY_JSON BLOCKED_JSON LIMITS_JSON FD SHM_FD``: instantiate the
+entry, then read ``{"access", "exact", "family", "label", "observables", "T", "budget", "info",
+"data_mean", "cell_file"}`` per line on stdin and answer ``{"ok": true, "log10_q", "tau",
+"grad_norm2"}`` or ``{"ok": false, "error"}`` per line on the original stdout (the entry's own
+prints go to stderr). ``FD`` is the worker's end of the socket to the sampler process
+(:mod:`._sampler_service`), which runs and counts every sweep (``SHM_FD``: the memory its replies'
+arrays come in); ``cell_file`` (model and white-box
+tiers only) is a ``.npz`` of the model's arrays and ``data``. The sampler-only tier gets no file:
+its process never holds the weights, the data, the seeds or the cell's name. Confinement is installed before any entry code is
 imported, so module-level code and ``__init__`` are confined too.
 """
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -58,11 +61,16 @@ def main() -> int:
             proto.write(json.dumps(dict(ok=False, error=msg.removeprefix("raised RegistryError: "))) + "\n")
         return 0
 
-    from .contract import Problem, check_prediction
-    from .sandbox import violations
+    import socket
+
     import numpy as np
 
     from ..core.arrays import model_from_arrays
+    from ._sampler_service import MeterClient
+    from .contract import CellInfo, Problem, check_prediction
+    from .sandbox import violations
+
+    meter = MeterClient(socket.socket(fileno=int(sys.argv[5])), int(sys.argv[6]))
 
     try:
         predictor = instantiate(Entry(**json.loads(arg)))
@@ -71,27 +79,29 @@ def main() -> int:
         return 1
     for line in sys.stdin:
         task = json.loads(line)
-        with np.load(task["cell_file"]) as arrays:
-            model, data, grid = model_from_arrays(arrays), arrays["data"], arrays["T"]
-        problem = Problem(model, data, T=grid, observables=task["observables"], access=task["access"],
-                          family=task["family"], label=task["label"], seed=task["seed"],
-                          exact_available=task["exact"])
+        model = data = None
+        if task.get("cell_file"):
+            with np.load(task["cell_file"]) as arrays:
+                model, data = model_from_arrays(arrays), arrays["data"]
+            os.unlink(task["cell_file"])
+        problem = Problem.served(meter, CellInfo.from_json(task["info"]), task["data_mean"], task["T"],
+                                 task["observables"], task["access"], task["family"], task["budget"],
+                                 label=task["label"], model=model, data=data, exact_available=task["exact"])
+        del model, data
         violations().clear()
-        t0 = time.perf_counter()
         try:
             pred = predictor.predict(problem)
         except BaseException as exc:  # noqa: BLE001
             proto.write(json.dumps(dict(ok=False, error=_message(exc, blocked))) + "\n")
             continue
-        seconds = time.perf_counter() - t0
-        problem_msg = check_prediction(pred, len(grid))
+        problem_msg = check_prediction(pred, len(task["T"]))
         if problem_msg:
             proto.write(json.dumps(dict(ok=False, error=problem_msg)) + "\n")
             continue
         proto.write(json.dumps(dict(ok=True, log10_q=[float(x) for x in pred.log10_q],
                                     tau=None if pred.tau is None else float(pred.tau),
                                     grad_norm2=None if pred.grad_norm2 is None else float(pred.grad_norm2),
-                                    sweeps=problem.sweeps_used, seconds=seconds, isolation=isolation)) + "\n")
+                                    isolation=isolation)) + "\n")
     return 0
 
 

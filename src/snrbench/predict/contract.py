@@ -3,49 +3,45 @@
 A predictor is a small class::
 
     class MyEntry(snrbench.predict.Predictor):
-        name = "my-entry"          # unique per access tier
-        access = "black-box"       # or "white-box"
+        name = "my-entry"          # unique across tiers
+        access = "sampler-only"    # or "model" (mnist families) or "white-box" (exact families)
         def __init__(self, n_chains=64): ...   # hyper-parameters, all with defaults
         def predict(self, problem) -> Prediction: ...
 
-``problem`` holds the cell's model, data, T grid and observables, a **metered sampler** and, for
-white-box entries on exact families only, ``problem.exact``. It never holds a path to stored results.
+Every tier gets the T grid, the observables' name, :attr:`Problem.info` (sizes, units, symmetry),
+``problem.data_mean`` and a **metered sampler** (``problem.sampler()``). The tiers differ in what
+else the entry's process holds:
 
-Budget (black-box and white-box alike): ``BUDGET = 2^16 sweeps × 64 chains = 4,194,304``
-chain-sweeps per cell, spent in any layout (e.g. 128 chains × 2^15 sweeps). A sampler call that
-would exceed it raises :class:`BudgetExceeded` before running.
+- **sampler-only**: nothing else. The sampler runs in another process; the entry gets the states,
+  observables and basis features it asks for, never the weights, the data, the seeds or the cell's name;
+- **model**: also ``problem.model`` and ``problem.data`` (mnist families only: on an exact family
+  the parameters give the answer by enumeration);
+- **white-box**: also ``problem.exact``, the exact operator (exact families only).
+
+Budget: ``BUDGET = 2^16 sweeps × 64 chains = 4,194,304`` chain-sweeps per cell, spent in any layout
+(e.g. 128 chains × 2^15 sweeps). A sampler call that would exceed it raises
+:class:`BudgetExceeded` before running. The count is kept by the sampler process, not the entry.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..core.ising import IsingModel
 from ..core.model import RBM
-from ..core.observables import gradient_observables, mean_gradient_observables
-from ..core.sampler import make_sampler
 from ..core.spectral import T_GRID
+from .meter import BUDGET, MAX_OBSERVABLES, BudgetExceeded, CellInfo, Meter
 
 __all__ = ["ACCESS_TIERS", "BUDGET", "BudgetExceeded", "AccessError", "Prediction", "Predictor", "Problem",
-           "MeteredSampler", "ExactOperator", "check_prediction", "MAX_OBSERVABLES"]
+           "MeteredSampler", "ExactOperator", "check_prediction", "MAX_OBSERVABLES", "CellInfo"]
 
-ACCESS_TIERS = ("white-box", "black-box")
-#: Cells with more gradient observables than this (the mnist families: 784·m) show entries a seeded
-#: uniform random subset of this many, each scaled by ``sqrt(n_obs / MAX_OBSERVABLES)``: every sum of
-#: squares over observables (‖g‖², V, Tr Cov) is then an unbiased estimate of the full sum.
-MAX_OBSERVABLES = 512
-#: Chain-sweeps allowed per cell: 2^16 sweeps × 64 chains.
-BUDGET = 2**16 * 64
-
-
-class BudgetExceeded(RuntimeError):
-    """A sampler call would take the cell past its chain-sweep budget."""
+ACCESS_TIERS = ("white-box", "model", "sampler-only")
 
 
 class AccessError(PermissionError):
-    """A black-box entry asked for something only white-box entries get."""
+    """An entry asked for something its tier does not get."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Prediction:
 
     log10_q : predicted ``log10 Q(T, C=1)`` on ``problem.T`` (one value per T, dimensionless).
     tau : optional integrated autocorrelation time the entry used (sweeps).
-    grad_norm2 : optional estimate of ``‖g‖²`` (units of f²); black-box entries are scored on it.
+    grad_norm2 : optional estimate of ``‖g‖²`` (units of f²); sampler-only and model entries are scored on it.
     """
 
     log10_q: np.ndarray
@@ -71,7 +67,7 @@ class Predictor:
     """Base class of leaderboard entries (subclassing is optional; the attributes are the contract)."""
 
     name: str = ""
-    access: str = "black-box"
+    access: str = "sampler-only"
 
     def predict(self, problem: "Problem") -> Prediction:  # pragma: no cover - interface
         raise NotImplementedError
@@ -98,50 +94,55 @@ def check_prediction(pred, n_T: int) -> str | None:
 
 
 class MeteredSampler:
-    """The family's sampler (:mod:`snrbench.core.sampler`) whose sweeps are charged to the cell's budget.
+    """Chains of the cell's sampler (:mod:`snrbench.core.sampler`: blocked Gibbs; Ising: random-scan
+    Gibbs) whose sweeps are charged to the cell's budget by the meter that runs them.
 
-    ``v`` (the chains' recorded states, torch tensor ``(n_chains, n)``), :meth:`run`,
-    :meth:`sweep`, :meth:`observables` (the cell's gradient observables of the current states) and
-    :meth:`basis_features` behave as in :class:`~snrbench.core.sampler.BlockGibbs`; each sweep costs
-    ``n_chains`` chain-sweeps. Chains start from uniform random units.
+    Each sweep costs ``n_chains`` chain-sweeps. Chains start from uniform random units. Every
+    method is one request to the meter (in the sampler process for the sampler-only and model
+    tiers), so :meth:`record` of a block of sweeps is much cheaper than one :meth:`sweep` at a time.
     """
 
-    def __init__(self, problem: "Problem", n_chains: int, seed: int, dtype):
-        self._problem = problem
-        self._gibbs = make_sampler(problem.model, n_chains, dtype=dtype, seed=seed)
-        self.n_chains = self._gibbs.n_chains
+    def __init__(self, meter, n_chains: int, seed, dtype):
+        dtype = {torch.float32: "float32", torch.float64: "float64"}.get(dtype, dtype)
+        self._meter = meter
+        self._id, self.n_chains = meter.new(n_chains, seed, dtype)
 
-    def _charge(self, n_sweeps: int) -> None:
-        cost = int(n_sweeps) * self.n_chains
-        p = self._problem
-        if p._used + cost > p.budget:
-            raise BudgetExceeded(f"{n_sweeps} sweeps × {self.n_chains} chains would use {p._used + cost:,} "
-                                 f"chain-sweeps; the cell's budget is {p.budget:,}")
-        p._used += cost
+    def _state(self, what: str) -> torch.Tensor:
+        return torch.from_numpy(self._meter.call(self._id, "state", 0, (what,))[what])
 
     @property
     def v(self) -> torch.Tensor:
-        return self._gibbs.v
+        """The chains' current states, ``(n_chains, n)`` (a copy)."""
+        return self._state("v")
 
     def sweep(self) -> None:
-        self._charge(1)
-        self._gibbs.sweep()
+        self.run(1)
 
     def run(self, n_sweeps: int) -> None:
-        self._charge(n_sweeps)
-        self._gibbs.run(n_sweeps)
+        self._meter.call(self._id, "run", int(n_sweeps))
+
+    def record(self, n_sweeps: int, what=("observables",)) -> dict[str, torch.Tensor]:
+        """Advance ``n_sweeps`` sweeps and return ``what`` after each one, ``{name: (n_sweeps,
+        n_chains, ·)}``; names from ``"v"``, ``"observables"``, ``"basis_features"``,
+        ``"magnetization"`` (``mean_i v_i``, float64, ``(n_sweeps, n_chains)``)."""
+        out = self._meter.call(self._id, "record", int(n_sweeps), tuple(what))
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+    def record_blocks(self, n_blocks: int, block: int, what=("observables",)):
+        """``n_blocks`` consecutive :meth:`record` s of ``block`` sweeps, as an iterator of their
+        dicts, charged in full up front. The same states as the :meth:`record` calls, faster: the
+        sampler process computes the next block while the entry works on this one."""
+        for out in self._meter.stream(self._id, int(n_blocks), int(block), tuple(what)):
+            yield {k: torch.from_numpy(v) for k, v in out.items()}
 
     def observables(self) -> torch.Tensor:
         """The cell's gradient observables f of the current states, ``(n_chains, n_obs)`` (on large
-        cells the scaled random subset of :data:`MAX_OBSERVABLES`, see :class:`Problem`)."""
-        p = self._problem
-        if p.observable_subset is None:
-            return self._gibbs.observables(p.observables)
-        return p._subset(self._gibbs.v, self._gibbs.basis_features())
+        cells the scaled random subset of :data:`MAX_OBSERVABLES`, see :class:`~.meter.Meter`)."""
+        return self._state("observables")
 
     def basis_features(self) -> torch.Tensor:
         """RBM: ``E[h|v]``; Ising: the spins (``(n_chains, k)``)."""
-        return self._gibbs.basis_features()
+        return self._state("basis_features")
 
 
 class ExactOperator:
@@ -164,102 +165,98 @@ class ExactOperator:
         return self._solution
 
 
-@dataclass
 class Problem:
-    """What an entry sees of one cell.
+    """What an entry sees of one cell (see the module doc for what each tier gets).
 
-    model : RBM or IsingModel; data : (N, n) array (read-only); T : the grid (sweeps); observables :
-    which gradient observables (``"weights"``, ``"weights+biases"``, Ising ``"pairs"``); access : the entry's tier;
-    family, label : the cell's family and human-readable name; seed : a per-cell seed for samplers.
+    T : the grid (sweeps, read-only); observables : which gradient observables (``"weights"``,
+    ``"weights+biases"``, Ising ``"pairs"``); access : the entry's tier; family : the cell's family;
+    info : :class:`CellInfo`; data_mean : ``mean_data f`` (read-only; the scaled subset on large
+    cells); budget : chain-sweeps allowed. ``Problem(model, data, ...)`` builds the meter in this
+    process (tests, benchmarks, a user's own model); :meth:`served` is the worker's problem, whose
+    meter is a client of the sampler process.
     """
 
-    model: RBM | IsingModel
-    data: np.ndarray
-    T: np.ndarray = field(default_factory=lambda: T_GRID.copy())
-    observables: str = "weights"
-    access: str = "black-box"
-    family: str = ""
-    label: str = ""
-    seed: int = 0
-    exact_available: bool = False
-    budget: int = BUDGET
-    _used: int = field(default=0, repr=False)
-    _exact: ExactOperator | None = field(default=None, repr=False)
-    _subset_spec: tuple | bool | None = field(default=None, repr=False)
-    _subset_rows: tuple | None = field(default=None, repr=False)
+    def __init__(self, model: RBM | IsingModel, data, T=None, observables: str = "weights",
+                 access: str = "sampler-only", family: str = "", label: str = "", seed: int = 0,
+                 exact_available: bool = False, budget: int = BUDGET):
+        meter = Meter(model, observables, seed, budget)
+        self._setup(meter, meter.info(), meter.data_mean(data), T, observables, access, family, label, budget,
+                    model, data, exact_available)
+        self._local = meter
 
-    def __post_init__(self):
-        if self.access not in ACCESS_TIERS:
-            raise ValueError(f"access must be one of {ACCESS_TIERS}, got {self.access!r}")
-        self.data = np.array(self.data, dtype=np.float64)
-        self.data.setflags(write=False)
-        self.T = np.array(self.T, dtype=np.int64)
-        self.T.setflags(write=False)
+    @classmethod
+    def served(cls, meter, info: CellInfo, data_mean, T, observables: str, access: str, family: str,
+               budget: int, label: str = "", model=None, data=None, exact_available: bool = False) -> "Problem":
+        self = cls.__new__(cls)
+        self._setup(meter, info, data_mean, T, observables, access, family, label, budget, model, data,
+                    exact_available)
+        self._local = None
+        return self
+
+    def _setup(self, meter, info, data_mean, T, observables, access, family, label, budget, model, data,
+               exact_available):
+        if access not in ACCESS_TIERS:
+            raise ValueError(f"access must be one of {ACCESS_TIERS}, got {access!r}")
+        self._meter, self.info, self.observables, self.access = meter, info, observables, access
+        self.family, self.label, self.budget = family, label, int(budget)
+        self.T = np.array(T_GRID if T is None else T, dtype=np.int64)
+        self.data_mean = np.array(data_mean, dtype=np.float64)
+        for arr in (self.T, self.data_mean):
+            arr.setflags(write=False)
+        self._model = model if access != "sampler-only" else None
+        self._data = None
+        if data is not None and access != "sampler-only":
+            self._data = np.array(data, dtype=np.float64)
+            self._data.setflags(write=False)
+        self.exact_available = bool(exact_available)
+        self._exact = None
 
     @property
     def sweeps_used(self) -> int:
-        """Chain-sweeps charged so far in this cell."""
-        return self._used
+        """Chain-sweeps charged so far in this cell (as the meter counts them)."""
+        return self._meter.used
+
+    def _tier(self, what: str, tiers: tuple) -> None:
+        if self.access not in tiers:
+            raise AccessError(f"problem.{what} is for {' and '.join(tiers)} entries only; "
+                              f"{self.access} entries use problem.sampler()")
 
     @property
-    def observable_subset(self) -> tuple[np.ndarray, float] | None:
-        """``(index, scale)`` of the observables entries see, or None when they see all of them.
+    def model(self) -> RBM | IsingModel:
+        """The model's parameters (model and white-box tiers)."""
+        self._tier("model", ("model", "white-box"))
+        return self._model
 
-        Cells with more than :data:`MAX_OBSERVABLES` gradient observables: a uniform random subset
-        without replacement (seeded by the cell), each scaled by ``sqrt(n_obs/MAX_OBSERVABLES)``.
-        """
-        if self._subset_spec is None and isinstance(self.model, RBM):
-            n, m = self.model.W.shape
-            n_obs = n * m + (n + m if self.observables == "weights+biases" else 0)
-            if n_obs > MAX_OBSERVABLES:
-                idx = np.sort(np.random.default_rng([self.seed, 512]).choice(n_obs, MAX_OBSERVABLES, replace=False))
-                self._subset_spec = (idx, float(np.sqrt(n_obs / MAX_OBSERVABLES)))
-            else:
-                self._subset_spec = False
-        return self._subset_spec or None
+    @property
+    def data(self) -> np.ndarray:
+        """The cell's data set, ``(N, n)`` read-only (model and white-box tiers)."""
+        self._tier("data", ("model", "white-box"))
+        return self._data
 
-    def _subset(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """The subset's scaled observables from ``v`` and ``E[h|v]`` (torch, ``(rows, MAX_OBSERVABLES)``):
-        index a < n·m is ``v_i E[h_j|v]`` (a = i·m + j), then ``v_i``, then ``E[h_j|v]``."""
-        if self._subset_rows is None:  # columns of [v | 1] and [E h | 1] per subset entry, once
-            idx, _ = self.observable_subset
-            n, m = self.model.W.shape
-            i = np.where(idx < n * m, idx // m, np.where(idx < n * m + n, idx - n * m, n))
-            j = np.where(idx < n * m, idx % m, np.where(idx < n * m + n, m, idx - n * m - n))
-            self._subset_rows = (torch.as_tensor(i), torch.as_tensor(j))
-        i, j = self._subset_rows
-        X = torch.cat([v, torch.ones_like(v[:, :1])], dim=1)  # [v | 1]
-        Y = torch.cat([h, torch.ones_like(h[:, :1])], dim=1)  # [E h | 1]
-        return X[:, i] * Y[:, j] * self.observable_subset[1]
+    def _local_meter(self, what: str) -> Meter:
+        if self._local is None:
+            raise AccessError(f"problem.{what} is kept by the sampler process; use problem.sampler()")
+        return self._local
+
+    @property
+    def observable_subset(self):
+        """``(index, scale)`` of the observables shown on large cells, or None (in-process problems only)."""
+        return self._local_meter("observable_subset").observable_subset
 
     def gradient_observables(self, v) -> np.ndarray:
-        """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)`` (the subset on large cells)."""
-        v = np.asarray(v, dtype=np.float64)
-        if self.observable_subset is None:
-            return gradient_observables(self.model, v, self.observables)
-        h = self.model.mean_from_field(self.model.hidden_field(v))
-        return self._subset(torch.from_numpy(v), torch.from_numpy(h)).numpy()
-
-    @property
-    def data_mean(self) -> np.ndarray:
-        """``mean_data f`` over the cell's full data set (exact; the scaled subset on large cells)."""
-        mean = mean_gradient_observables(self.model, self.data, self.observables)
-        if self.observable_subset is None:
-            return mean
-        idx, scale = self.observable_subset
-        return mean[idx] * scale
+        """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)`` (in-process problems only)."""
+        return self._local_meter("gradient_observables").gradient_observables(v)
 
     def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32) -> MeteredSampler:
-        """A metered sampler (blocked Gibbs; Ising: random-scan Gibbs) of ``n_chains`` chains (default seed: the cell's)."""
-        return MeteredSampler(self, n_chains, self.seed if seed is None else int(seed), dtype)
+        """A metered sampler of ``n_chains`` chains (default seed: the cell's, which the entry never sees)."""
+        return MeteredSampler(self._meter, n_chains, None if seed is None else int(seed), dtype)
 
     @property
-    def exact(self) -> ExactOperator:
+    def exact(self) -> "ExactOperator":
         """The exact operator (white-box entries on exact families only)."""
-        if self.access != "white-box":
-            raise AccessError("problem.exact is for white-box entries only; black-box entries use problem.sampler()")
+        self._tier("exact", ("white-box",))
         if not self.exact_available:
             raise AccessError(f"family {self.family!r} has no exact operator")
         if self._exact is None:
-            self._exact = ExactOperator(self.model, self.data, self.observables)
+            self._exact = ExactOperator(self._model, self._data, self.observables)
         return self._exact

@@ -26,7 +26,6 @@ from math import comb
 import numpy as np
 import torch
 
-from ..core.observables import observable_parity
 
 __all__ = ["product_basis", "basis_degree", "LaggedCovariances", "GalerkinSpectrum", "galerkin_spectrum",
            "sample_galerkin"]
@@ -223,7 +222,6 @@ def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int = 2**15, burn_in
     Returns ``(GalerkinSpectrum, f_mean (n_obs,), chain_means (C, n_obs))``; ``f_mean`` and the
     chain means are of the recorded chains themselves (not mirrored).
     """
-    model = problem.model
     sampler = problem.sampler(n_chains)
     sampler.run(burn_in)
     L = ((n_sweeps - burn_in) // block) * block
@@ -233,18 +231,14 @@ def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int = 2**15, burn_in
     degree = basis_degree(m, max_features)
     n_obs = sampler.observables().shape[1]
     parity = obs_parity = None
-    if symmetrize and model.spin_flip_symmetric:
+    if symmetrize and problem.info.spin_flip_symmetric:
         _, deg = product_basis(torch.zeros(1, m), degree)
         parity = (-1.0) ** deg
-        obs_parity = observable_parity(model, problem.observables)
+        obs_parity = np.asarray(problem.info.observable_parity)
     acc = LaggedCovariances(basis_degree_count(m, degree), n_obs, max_lag or max(1, L // 16), parity, obs_parity)
     chain_sum = torch.zeros(n_chains, n_obs, dtype=torch.float64)
-    Fb = torch.empty(block, n_chains, n_obs, dtype=torch.float64)
-    Xb = torch.empty(block, n_chains, m, dtype=torch.float64)
-    for _ in range(L // block):
-        for t in range(block):
-            sampler.sweep()
-            Fb[t], Xb[t] = sampler.observables(), sampler.basis_features()
+    for rec in sampler.record_blocks(L // block, block, ("observables", "basis_features")):
+        Fb, Xb = rec["observables"].to(torch.float64), rec["basis_features"].to(torch.float64)
         phi = product_basis(Xb.reshape(-1, m), degree)[0].reshape(block, n_chains, -1)
         acc.add_block(phi, Fb)
         chain_sum += Fb.sum(0)

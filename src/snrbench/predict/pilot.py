@@ -1,14 +1,12 @@
-"""Building blocks for sampler-based (black-box) entries: pilot runs and curve assembly.
+"""Building blocks for sampler-based entries (every tier): pilot runs and curve assembly.
 
-Every function here uses only what :class:`snrbench.predict.Problem` gives a black-box entry.
+Every function here uses only what :class:`snrbench.predict.Problem` gives a sampler-only entry.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
 from ..core.spectral import tau_to_gap, trace_cov
 
 __all__ = ["PilotRun", "pilot_run", "grad_norm2_estimate", "log10_q_from_modes", "log10_q_single_tau"]
@@ -33,19 +31,21 @@ class PilotRun:
 
 
 def pilot_run(problem, n_chains: int = 64, n_sweeps: int = 2**12, burn_in: int = 2**10) -> PilotRun:
-    """Run ``n_chains`` metered chains ``burn_in + n_sweeps`` sweeps; record f and m after burn-in."""
+    """Run ``n_chains`` metered chains ``burn_in + n_sweeps`` sweeps; record f and m after burn-in
+    (in blocks of about 2^22 values per sampler request)."""
     s = problem.sampler(n_chains)
     s.run(burn_in)
-    F = M = None
-    for t in range(n_sweeps):
-        s.sweep()
-        f = s.observables()
-        if F is None:
-            F = torch.empty(n_sweeps, n_chains, f.shape[1], dtype=torch.float32)
-            M = torch.empty(n_sweeps, n_chains, dtype=torch.float64)
-        F[t] = f
-        M[t] = s.v.to(torch.float64).mean(1)
-    return PilotRun(f=F.numpy().astype(np.float64), m=M.numpy())
+    block = max(1, min(n_sweeps, (1 << 22) // (n_chains * (problem.info.n_observables + 1))))
+    F, M = [], []
+    n_full, rest = divmod(n_sweeps, block)
+    for rec in s.record_blocks(n_full, block, ("observables", "magnetization")) if n_full else ():
+        F.append(rec["observables"].numpy().astype(np.float64))
+        M.append(rec["magnetization"].numpy())
+    if rest:
+        rec = s.record(rest, ("observables", "magnetization"))
+        F.append(rec["observables"].numpy().astype(np.float64))
+        M.append(rec["magnetization"].numpy())
+    return PilotRun(f=np.concatenate(F), m=np.concatenate(M))
 
 
 def grad_norm2_estimate(data_mean, chain_means) -> float:

@@ -54,7 +54,7 @@ def _rows(run: EntryRun, suite: str) -> pd.DataFrame:
             suite=suite, family=run.family, cell_id=r.cell_id, label=r.label, predictor=e.name, access=e.access,
             T=grid, log10_q=np.asarray(r.log10_q, dtype=np.float64),
             tau=np.nan if r.tau is None else r.tau, grad_norm2=np.nan if r.grad_norm2 is None else r.grad_norm2,
-            sweeps=np.int64(r.sweeps), seconds=float(r.seconds), source=_portable(e.source),
+            sweeps=np.int64(r.sweeps), seconds=float(r.seconds), cpu_seconds=float(r.cpu_seconds), source=_portable(e.source),
             source_sha256=e.source_sha256), index=range(nT)))
     return pd.concat(recs, ignore_index=True)
 

@@ -3,7 +3,7 @@
 :func:`snrbench.predict.runner.all_entries`, which imports third-party code only in a confined process).
 
 An entry is a class defined in its module with a ``name`` (lower-case letters, digits, ``-``,
-``_``, ``.``), an ``access`` tier ("white-box" or "black-box") and a ``predict`` method; it is
+``_``, ``.``), an ``access`` tier ("white-box", "model" or "sampler-only") and a ``predict`` method; it is
 instantiated with no arguments (hyper-parameters take their defaults). ``(name, access)`` is unique
 across all sources; a second source defining the same pair is refused.
 """
@@ -82,6 +82,10 @@ def _classes(module) -> list[type]:
 def _check_class(cls, where: str) -> None:
     if not _NAME.fullmatch(cls.name):
         raise RegistryError(f"{where}: name {cls.name!r} must match {_NAME.pattern} in full")
+    if getattr(cls, "access", None) == "black-box":
+        raise RegistryError(f"{where}: access 'black-box' is split in two: 'sampler-only' (states and "
+                            "observables from a sampler in another process) or 'model' (also the parameters "
+                            "and data; mnist families only)")
     if getattr(cls, "access", None) not in ACCESS_TIERS:
         raise RegistryError(f"{where}: access {getattr(cls, 'access', None)!r} must be one of {ACCESS_TIERS}")
 

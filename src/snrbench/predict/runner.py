@@ -16,6 +16,7 @@ import math
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import numpy as np
 from ..core.arrays import model_arrays
 from ..families import Cell, get
 from .contract import BUDGET
+from ._sampler_service import shared_memory
 from .registry import ENTRY_POINT_GROUP, Entry, RegistryError, builtin_entries, no_duplicates
 from .sandbox import become_subreaper, orphans_of, session_members
 
@@ -56,6 +58,7 @@ class CellResult:
     grad_norm2: float | None = None
     sweeps: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -203,27 +206,90 @@ def all_entries(results_root: Path | str = "results") -> list[Entry]:
     return sorted(no_duplicates(entries), key=lambda e: e.key)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds of process ``pid`` and its waited-for children (user + system, from /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class _Sampler:
+    """The sampler process of one worker (:mod:`._sampler_service`): its own session, unconfined,
+    holding the cell and counting sweeps; ``sock`` is the end handed to the worker."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        ours, self.sock = socket.socketpair()
+        self.shm = shared_memory()
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "snrbench.predict._sampler_service", str(ours.fileno()),
+                                      str(self.shm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp.name, env=env,
+                                     start_new_session=True)
+        ours.close()
+        _LIVE.add(self.proc.pid)
+
+    def ask(self, request: dict) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sampler process exited with code {self.proc.wait()}")
+        return json.loads(line)
+
+    def put_cell(self, family, cell: Cell, seed: int, budget: int) -> dict:
+        path = Path(self.tmp.name) / "cell.npz"
+        spec = cell.spec
+        np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
+        return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
+                             budget=budget))
+
+    def close(self):
+        _LIVE.discard(self.proc.pid)
+        self.sock.close()
+        os.close(self.shm)
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.tmp.cleanup()
+
+
 class _Worker:
-    """One worker process in its own session (``start_new_session``), with the caps of ``limits``."""
+    """One worker process in its own session (``start_new_session``), with the caps of ``limits``,
+    and its sampler process."""
 
     def __init__(self, entry: Entry, results_root: Path, limits: dict):
+        self.sampler = _Sampler()
         self.tmp = tempfile.TemporaryDirectory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=self.tmp.name)
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(_worker_cmd("run", json.dumps(asdict(entry)), results_root, limits),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     env=env, bufsize=1, cwd=self.tmp.name, start_new_session=True)
+        fds = [self.sampler.sock.fileno(), self.sampler.shm]
+        self.proc = subprocess.Popen(_worker_cmd("run", json.dumps(asdict(entry)), results_root, limits)
+                                     + [str(fd) for fd in fds], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, env=env, bufsize=1, cwd=self.tmp.name,
+                                     start_new_session=True, pass_fds=fds)
         _LIVE.add(self.proc.pid)
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
-    def put_cell(self, family, cell: Cell) -> str:
-        """Write the cell's model, data and T grid, built here by its family, where the worker reads them."""
+    def put_cell(self, family, cell: Cell, access: str, budget: int = BUDGET) -> dict:
+        """Load the cell into the sampler process; the task for the worker. Model and white-box tiers
+        also get the model's arrays and the data, in a ``.npz`` in the worker's folder."""
         spec = cell.spec
-        path = Path(self.tmp.name) / "cell.npz"
-        np.savez(path, data=family.build_data(spec), T=family.t_grid(spec), **model_arrays(family.build_model(spec)))
-        return str(path)
+        served = self.sampler.put_cell(family, cell, cell_seed(cell), budget)
+        task = dict(access=access, exact="white-box" in family.tiers, family=family.name, observables=spec["observables"],
+                    T=[int(t) for t in family.t_grid(spec)], budget=budget, info=served["info"],
+                    data_mean=served["data_mean"], label="", cell_file=None)
+        if access != "sampler-only":
+            path = Path(self.tmp.name) / "cell.npz"
+            np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
+            task.update(label=cell.label, cell_file=str(path))
+        return task
 
     def _read(self):
         for line in self.proc.stdout:
@@ -231,6 +297,18 @@ class _Worker:
         self.lines.put(None)
 
     def ask(self, task: dict, timeout: float) -> dict:
+        """Send one cell; the answer, with the meter's count and the worker's wall and CPU seconds."""
+        t0, c0 = time.perf_counter(), _cpu_seconds(self.proc.pid)
+        ans = self._ask(task, timeout)
+        if isinstance(ans, dict):
+            ans.update(seconds=time.perf_counter() - t0, cpu_seconds=max(0.0, _cpu_seconds(self.proc.pid) - c0))
+            try:
+                ans["sweeps"] = self.sampler.ask(dict(op="used"))["used"]
+            except (RuntimeError, OSError, ValueError) as exc:
+                ans = dict(ok=False, fatal=True, error=f"the sampler process failed: {exc}")
+        return ans
+
+    def _ask(self, task: dict, timeout: float) -> dict:
         try:
             self.proc.stdin.write(json.dumps(task) + "\n")
             self.proc.stdin.flush()
@@ -268,6 +346,7 @@ class _Worker:
         except (OSError, subprocess.TimeoutExpired):
             pass
         self.kill()  # children it left behind go too
+        self.sampler.close()
         self.reader.join(timeout=10)
         self.proc.stdout.close()
         self.log.close()
@@ -287,7 +366,6 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
     failed = [0]
     lock = threading.Lock()
     fam = get(family)
-    exact = "white-box" in fam.tiers
 
     def serve():
         w = None
@@ -302,14 +380,12 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                 if skip:
                     out[i] = CellResult(c.label, c.cell_id, False, f"not run: the entry already failed {max_failures} cells")
                 else:
-                    if w is not None and w.proc.poll() is not None:
+                    if w is not None and (w.proc.poll() is not None or w.sampler.proc.poll() is not None):
                         w.close()
                         w = None
                     if w is None:
                         w = _Worker(entry, results_root, caps)
-                    task = dict(cell_file=w.put_cell(fam, c), access=entry.access, exact=exact, seed=cell_seed(c),
-                                family=family, label=c.label, observables=c.spec["observables"])
-                    ans = w.ask(task, time_limit)
+                    ans = w.ask(w.put_cell(fam, c, entry.access), time_limit)
                     bad = check_answer(ans, len(fam.t_grid(c.spec)), BUDGET)
                     if bad:
                         ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
@@ -317,7 +393,8 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         w.kill()
                     if ans["ok"]:
                         out[i] = CellResult(c.label, c.cell_id, True, log10_q=ans["log10_q"], tau=ans["tau"],
-                                            grad_norm2=ans["grad_norm2"], sweeps=ans["sweeps"], seconds=ans["seconds"])
+                                            grad_norm2=ans["grad_norm2"], sweeps=ans["sweeps"], seconds=ans["seconds"],
+                                            cpu_seconds=ans["cpu_seconds"])
                     else:
                         out[i] = CellResult(c.label, c.cell_id, False, ans["error"])
                         with lock:

@@ -24,13 +24,13 @@ import pandas as pd
 
 from . import scoring
 from .. import store
-from ..families import get
+from ..families import get, names
 
 __all__ = ["build", "markdown_overall", "update_readme", "README_BEGIN", "README_END", "MAX_CURVE_CELLS"]
 
 #: Cells shown per family in ``curves_<family>.png``.
 MAX_CURVE_CELLS = 8
-_TIERS = ("white-box", "black-box")
+_TIERS = ("white-box", "model", "sampler-only")
 _DPI = 100
 _TEXT_COLUMNS = ("entry", "tier")
 _FAMILY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -44,9 +44,11 @@ _INTRO = (
     "the worst T* factor is the largest max(r, 1/r) over the cells (∞: one side never reaches Q = 1 on the grid). "
     f"Spearman ρ ranks the family's cells by log10 Q at T = {scoring.T_REF} (predicted vs true; the overall table "
     "shows the mean over families; – when undefined). ‖g‖² err is the |log10| error of the entry's estimate of "
-    "‖g‖² (– when the entry reports none). Tiers: white-box entries may read the exact transition operator; "
-    "black-box entries get only a metered sampler, with a budget of 2^16 sweeps × 64 chains per cell. "
-    "Cost: median chain-sweeps and wall-clock seconds per cell. Rows are ranked by tracked cells, then by the "
+    "‖g‖² (– when the entry reports none). Tiers: white-box entries may read the exact transition operator "
+    "(exact families); model entries get the parameters, the data and the metered sampler (mnist families); "
+    "sampler-only entries get only states and observables from a sampler running in another process. Every "
+    "sampler is metered outside the entry's process, with a budget of 2^16 sweeps × 64 chains per cell. "
+    "Cost: median chain-sweeps, wall-clock seconds and the worker's CPU seconds per cell. Rows are ranked by tracked cells, then by the "
     "median of max_T err. mnist families (RBMs trained on MNIST, Monte Carlo ground truth on T = 2^0 … 2^10): "
     "entries see a seeded random subset of 512 of the 784·m gradient observables, scaled so that sums of squares "
     "are unbiased; the plateau-onset table gives, per hidden size, the first checkpoint where the training's own "
@@ -67,6 +69,7 @@ _METRICS = [
     ("median_grad_norm2_err", "median ‖g‖² err (dex)"),
     ("median_sweeps", "median sweeps"),
     ("median_seconds", "median seconds"),
+    ("median_cpu_seconds", "median CPU s"),
 ]
 
 
@@ -197,7 +200,7 @@ def _plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Pat
         for (name, access), col in zip(entries, colours):
             p = pred[(pred.cell_id == cell.cell_id) & (pred.predictor == name) & (pred.access == access)]
             p = p.sort_values("T")
-            ax.plot(p["T"], 10.0 ** p["log10_q"], color=col, lw=1.5, ls="-" if access == "white-box" else "--",
+            ax.plot(p["T"], 10.0 ** p["log10_q"], color=col, lw=1.5, ls={"white-box": "-", "model": ":"}.get(access, "--"),
                     label=f"{name} ({access})")
         ax.axhline(1.0, color="grey", lw=0.7)
         ax.set(xscale="log", yscale="log", title=cell.label)
@@ -210,7 +213,7 @@ def _plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Pat
         ax.set_ylabel("Q(T)", fontsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle(f"{family}: true (black) vs predicted Q(T); solid = white-box, dashed = black-box", fontsize=10)
+    fig.suptitle(f"{family}: true (black) vs predicted Q(T); solid = white-box, dashed = sampler-only, dotted = model", fontsize=10)
     _save_png(fig, path)
 
 
@@ -328,12 +331,14 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
     onsets = dict(_onset_tables(root))
     for family in families:
         fs = fam_summary[fam_summary.family == family]
-        tables = [(tier, _table(fs[fs.access == tier], overall=False)) for tier in _tiers(fs["access"])]
+        offered = get(family).tiers if family in names() else ()
+        tables = [(tier, _table(fs[fs.access == tier], overall=False) if (fs.access == tier).any() else None)
+                  for tier in _tiers(list(fs["access"]) + list(offered))]
         if family in onsets:
             tables.append(("plateau onset", onsets[family]))
         for tier, table in tables:
-            md_sections.append((family, tier, _markdown_table(*table)))
-            html_sections.append((family, tier, _html_table(*table)))
+            md_sections.append((family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n"))
+            html_sections.append((family, tier, _html_table(*table) if table else "<p>No entries in this tier yet.</p>\n"))
     overall = _table(scoring.overall_summary(scores), overall=True)
     readme, index = out / "README.md", out / "index.html"
     _write_text(readme, _readme(_markdown_table(*overall), md_sections, figures))

@@ -8,7 +8,7 @@ Per cell and entry, with ``err(T) = |log10 Q_pred(T) − log10 Q_true(T)|`` (dex
   and ``timing_ratio = T*_pred(1) / T*_true(1)``;
 - ``log10 Q`` of both at :data:`T_REF`, the input of the Spearman rank correlation across a family's cells;
 - ``grad_norm2_err = |log10 ‖g‖²_pred − log10 ‖g‖²_true|`` (dex; NaN when the entry reports no ‖g‖²);
-- the entry's cost on the cell (chain-sweeps, seconds), copied from its prediction rows.
+- the entry's cost on the cell (chain-sweeps, wall and CPU seconds), copied from its prediction rows.
 
 :func:`family_summary` and :func:`overall_summary` aggregate the per-cell scores into leaderboard rows.
 """
@@ -46,7 +46,7 @@ _SCORE_COLUMNS = [c.name for c in TABLES["scores"]]
 _ENTRY_KEYS = ["predictor", "access", "family", "cell_id"]
 _SUMMARY_COLUMNS = ["family", "access", "predictor", "n_cells", "tracked", "median_max_err", "max_max_err",
                     "median_timing_ratio", "worst_timing_factor", "spearman", "median_grad_norm2_err",
-                    "median_sweeps", "median_seconds"]
+                    "median_sweeps", "median_seconds", "median_cpu_seconds"]
 
 
 def _timing_ratio(t_pred: float, t_true: float) -> float:
@@ -71,7 +71,7 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
 
     ``truth`` has the ground-truth columns (at least family, cell_id, label, suite, T, log10_q,
     grad_norm2), ``pred`` the prediction columns (at least predictor, access, family, cell_id, T,
-    log10_q, grad_norm2, sweeps, seconds). Rows are joined on (family, cell_id, T); a prediction must
+    log10_q, grad_norm2, sweeps, seconds, cpu_seconds). Rows are joined on (family, cell_id, T); a prediction must
     cover every T of the truth's grid for the cell, exactly once. Returns the columns of the
     ``scores`` table (suite and label from the truth), one row per entry and cell, in input order.
 
@@ -115,6 +115,7 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
             else float("nan"),
             sweeps=int(_constant(p["sweeps"].to_numpy(), "sweeps", where)),
             seconds=_constant(p["seconds"].to_numpy(), "seconds", where),
+            cpu_seconds=_constant(p["cpu_seconds"].to_numpy(), "cpu_seconds", where),
         ))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _SCORE_COLUMNS})
@@ -240,6 +241,7 @@ def _aggregate(g: pd.DataFrame) -> dict:
         median_timing_ratio=float(np.median(r)), worst_timing_factor=float(np.max(factor)),
         median_grad_norm2_err=_median_reported(g["grad_norm2_err"]),
         median_sweeps=float(np.median(g["sweeps"])), median_seconds=float(np.median(g["seconds"])),
+        median_cpu_seconds=float(np.median(g["cpu_seconds"])),
     )
 
 
@@ -251,7 +253,7 @@ def family_summary(scores: pd.DataFrame) -> pd.DataFrame:
     (1 = perfect; inf when some cell crosses Q = 1 on only one side); spearman = Spearman ρ across the
     family's cells of log10 Q_pred vs log10 Q_true at T_REF (NaN with < 3 cells or a constant side);
     median_grad_norm2_err (dex, over cells where the entry reports ‖g‖²; NaN if none);
-    median_sweeps (chain-sweeps), median_seconds (s).
+    median_sweeps (chain-sweeps), median_seconds (wall), median_cpu_seconds (the worker's CPU; s).
     """
     rows = []
     for (family, access, name), g in scores.groupby(["family", "access", "predictor"], sort=True):

@@ -151,8 +151,8 @@ TEMPERING = _CELL + [
 ]
 
 _ENTRY = [
-    Column("predictor", pa.string(), "", "entry name (unique per access tier)"),
-    Column("access", pa.string(), "", "white-box | black-box"),
+    Column("predictor", pa.string(), "", "entry name (unique across tiers)"),
+    Column("access", pa.string(), "", "white-box | model | sampler-only"),
 ]
 
 PREDICTIONS = _CELL + _ENTRY + [
@@ -161,7 +161,9 @@ PREDICTIONS = _CELL + _ENTRY + [
     Column("tau", pa.float64(), "sweeps", "the entry's τ, if it reports one (NaN otherwise)"),
     Column("grad_norm2", pa.float64(), "f²", "the entry's estimate of ‖g‖² (NaN when it does not report one)"),
     Column("sweeps", pa.int64(), "chain-sweeps", "sampler cost of the cell: Σ over chains of sweeps run"),
-    Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
+    Column("seconds", pa.float64(), "s", "wall-clock time of the cell in the worker (measured by the runner)"),
+    Column("cpu_seconds", pa.float64(), "s", "CPU time of the worker on the cell, waited-for children included "
+           "(the sampler process's sweeps are counted in `sweeps`)"),
     Column("source", pa.string(), "", "where the entry came from (file path or entry point)"),
     Column("source_sha256", pa.string(), "", "hash of the entry's source file"),
 ]
@@ -177,14 +179,15 @@ SCORES = _CELL + _ENTRY + [
     Column("log10_q_true_ref", pa.float64(), "log10(dimensionless)", "true log10 Q at T_ref"),
     Column("grad_norm2_err", pa.float64(), "dex", "|log10 ‖g‖²_pred − log10 ‖g‖²_true| (NaN: not reported)"),
     Column("sweeps", pa.int64(), "chain-sweeps", "sampler cost of the cell"),
-    Column("seconds", pa.float64(), "s", "wall-clock time of predict() on the cell"),
+    Column("seconds", pa.float64(), "s", "wall-clock time of the cell in the worker"),
+    Column("cpu_seconds", pa.float64(), "s", "CPU time of the worker on the cell"),
 ]
 
 ONSET = [
     Column("family", pa.string(), "", "mnist family"),
     Column("n_hidden", pa.int32(), "units", "hidden units m of the trained RBMs"),
     Column("predictor", pa.string(), "", "entry name"),
-    Column("access", pa.string(), "", "white-box | black-box"),
+    Column("access", pa.string(), "", "white-box | model | sampler-only"),
     Column("n_checkpoints", pa.int32(), "", "checkpoints of this hidden size"),
     Column("onset_index_true", pa.int32(), "checkpoints", "index of the true plateau onset (-1: none)"),
     Column("onset_update_true", pa.int64(), "updates", "its PCD update count (-1: none)"),
