@@ -70,8 +70,13 @@ def test_problem_guards():
     with pytest.raises(BudgetExceeded, match="budget is 4,194,304"):
         s.run(2)
     assert bb.sweeps_used == 64 * (2**16 - 1)
+    for what in ("model", "data"):  # the sampler-only tier gets neither
+        with pytest.raises(AccessError, match=f"problem.{what} is for model and white-box entries only"):
+            getattr(bb, what)
     with pytest.raises(ValueError):
-        bb.data[0, 0] = 5.0  # read-only
+        _problem(cell).data[0, 0] = 5.0  # read-only
+    with pytest.raises(ValueError):
+        bb.data_mean[0] = 5.0
 
 
 def test_prediction_is_immutable_and_checked():

@@ -35,7 +35,7 @@ def prediction(truth: pd.DataFrame, name: str, access: str, shift: float = 0.0, 
         predictor=[name] * n, access=[access] * n, T=truth["T"].to_numpy(), log10_q=truth.log10_q.to_numpy() + shift,
         tau=np.full(n, np.nan),
         grad_norm2=truth.grad_norm2.to_numpy() * g_factor if g_factor else np.full(n, np.nan),
-        sweeps=np.full(n, sweeps), seconds=np.full(n, 0.25), source=["tests"] * n, source_sha256=["0" * 64] * n,
+        sweeps=np.full(n, sweeps), seconds=np.full(n, 0.25), cpu_seconds=np.full(n, 0.2), source=["tests"] * n, source_sha256=["0" * 64] * n,
     )
 
 
@@ -108,7 +108,7 @@ def test_timing_ratio_by_hand():
     truth = pd.concat([_line("a", lambda lT: lT - 2), _line("b", lambda lT: 0 * lT - 1)], ignore_index=True)
     curves = {("late", "a"): lambda lT: lT - 3, ("early", "a"): lambda lT: lT,
               ("never", "a"): lambda lT: 0 * lT - 1, ("never", "b"): lambda lT: 0 * lT - 1}
-    pred = pd.concat([_line(cell, f).assign(predictor=name, access="white-box", sweeps=0, seconds=0.0,
+    pred = pd.concat([_line(cell, f).assign(predictor=name, access="white-box", sweeps=0, seconds=0.0, cpu_seconds=0.0,
                                             grad_norm2=np.nan)
                       for (name, cell), f in curves.items()], ignore_index=True)
     out = scoring.score_cells(truth, pred).set_index(["predictor", "cell_id"])
