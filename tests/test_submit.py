@@ -535,3 +535,218 @@ def test_native_code_cannot_step_around_the_confinement(bench, tmp_path, capsys)
     codes = [list(map(int, re.search(r"exit codes \[([^]]*)\]", m).group(1).split(","))) for m in msgs.values()]
     assert all(all(c != 0 for c in cell) for cell in codes), codes
     assert not list(Path("/dev/shm").glob("snrbench-probe-*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Tiers that hold: the meter lives in the sampler process; sampler-only entries never hold W
+
+_HUNT = """\
+    import gc, sys
+    from snrbench.core.model import RBM
+    n, m = problem.info.n_visible, problem.info.n_hidden
+
+    def is_weights(x):
+        try:
+            return isinstance(x, RBM) or tuple(x.shape) in ((n, m), (m, n))
+        except Exception:
+            return False
+
+    def search(x, depth=0, seen=set()):
+        if id(x) in seen or depth > 4:
+            return []
+        seen.add(id(x))
+        if is_weights(x):
+            return [x]
+        if isinstance(x, dict):
+            kids = list(x.values())
+        elif isinstance(x, (list, tuple, set)):
+            kids = list(x)
+        else:
+            kids = list(getattr(x, "__dict__", {}).values())
+        return [w for k in kids for w in search(k, depth + 1)]
+    """
+
+#: route → code that leaves what it found (weights, a model) in ``found`` and why not in ``why``.
+_WEIGHT_ROUTES = {
+    "problem": """\
+        found, why = search(problem), ""
+        try:
+            found.append(problem.model)
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+        """,
+    "gc": """\
+        found = [o for o in gc.get_objects() if is_weights(o)]
+        found += [r for o in gc.get_objects() for r in gc.get_referents(o) if is_weights(r)]
+        why = f"{len(gc.get_objects())} objects searched"
+        """,
+    "frames": """\
+        found, f = [], sys._getframe()
+        while f is not None:
+            found += search(f.f_locals) + search(f.f_globals)
+            f = f.f_back
+        why = "every frame's locals and globals searched"
+        """,
+    "spec": """\
+        found, why = [], []
+        from snrbench.families import get, load_suite
+        for suite in (os.environ.get("SNRBENCH_TASKS", "") + "/exact-rbm.toml", "exact-rbm"):
+            try:
+                found += [get("exact-rbm").build_model(c.spec) for c in load_suite(suite)[1]]
+            except Exception as exc:
+                why.append(f"{type(exc).__name__}: {exc}")
+        """,
+    "exact-solver": """\
+        found, why = [], []
+        from snrbench.truth.exact import solve
+        s = problem.sampler(8)
+        for args in [(problem,), (problem.info,), (s,), (problem.data_mean,), (s.v.numpy(),)]:
+            try:
+                solve(*args)
+                found.append(args)
+            except Exception as exc:
+                why.append(type(exc).__name__)
+        try:
+            found.append(solve(problem.model, problem.data))
+        except Exception as exc:
+            why.append(f"{type(exc).__name__}: {exc}")
+        """,
+    "sampler-process": """\
+        found, why = [], []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"_sampler_service" in cmd:
+                fds = [f"fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]  # numbers only: no access
+                for what in ["mem", "environ", "maps", "root/tmp", "cwd/cell.npz"] + fds:
+                    try:
+                        with open(f"/proc/{pid}/{what}", "rb") as fh:
+                            found.append(fh.read(1))
+                    except OSError as exc:
+                        why.append(f"{what}: {exc.strerror}")
+        import glob
+        found += glob.glob("/tmp/*/cell.npz")
+        """,
+}
+
+
+@pytest.mark.parametrize("route", list(_WEIGHT_ROUTES))
+def test_a_sampler_only_entry_cannot_reach_the_weights(bench, tmp_path, capsys, route):
+    """Through the problem, the garbage collector, the stack frames, the suite spec, the exact
+    solver on what it can see, or the sampler process: nothing in the entry's process holds W.
+    Had it found them, the entry would have answered (and been stored)."""
+    src = _broken_entry("".join(textwrap.dedent(part) for part in (_HUNT, _WEIGHT_ROUTES[route], f"""\
+        if found:
+            return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+        raise LookupError(f"no weights via {route} ({{why}})")
+        """)), access="sampler-only")
+    msgs = _reject(bench, tmp_path, capsys, src, [f"raised LookupError: no weights via {route}"] * 3)
+    if route == "problem":
+        assert all("problem.model is for model and white-box entries only" in m for m in msgs.values())
+    if route == "spec":
+        assert all("PermissionError" in m and "exact-rbm.toml" in m for m in msgs.values()), msgs
+
+
+def test_the_meter_cannot_be_reset_or_raised_from_the_entry(bench, tmp_path, capsys):
+    """The entry samples 1024 sweeps × 64 chains, then zeroes every counter it can reach, raises
+    its budget and sends the sampler process a request to load another cell: the stored cost is
+    still 65,536 chain-sweeps per cell."""
+    path = tmp_path / "reset.py"
+    path.write_text(_broken_entry("""\
+        s = problem.sampler(64)
+        s.run(1024)
+        client = problem._meter
+        for obj in [problem, client, s]:
+            for key in list(vars(obj)):
+                if "used" in key or "budget" in key or key == "_meter":
+                    try:
+                        setattr(obj, key, 0 if "used" in key else 10**15)
+                    except Exception:
+                        pass
+        try:
+            client._ask(dict(op="cell", cell_file="/dev/null", seed=0, observables="weights", budget=0))
+        except Exception as exc:
+            assert "unknown request 'cell'" in str(exc), exc
+        return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+        """, name="meter-reset"))
+    capsys.readouterr()
+    assert _submit(bench, tmp_path, path, workers=2) == 0, capsys.readouterr().err
+    stored = pd.read_parquet(bench.results / "predictions" / "meter-reset.parquet")
+    assert set(stored.sweeps) == {1024 * 64}
+    assert (stored.cpu_seconds >= 0).all() and (stored.seconds > 0).all()
+
+
+def test_raising_the_budget_in_the_entry_does_not_lift_it(bench, tmp_path, capsys):
+    src = _broken_entry("""\
+        problem.budget = 2**40
+        problem.sampler(64).run(2**16 + 1)
+        """)
+    _reject(bench, tmp_path, capsys, src, ["raised BudgetExceeded: 1 sweeps × 64 chains would use 4,194,368"] * 0
+            + ["the cell's budget is 4,194,304"] * 3)
+
+
+def test_hostile_requests_to_the_sampler_process_get_errors(bench, tmp_path, capsys):
+    """Malformed requests (bad ids, sizes, types, a reply too large, garbage bytes) are refused by
+    the sampler process with a message, and it goes on serving (an extra key is ignored)."""
+    src = _broken_entry("""\
+        m = problem._meter
+        errors = []
+        for req in [dict(op="new", n_chains=2**17), dict(op="new", n_chains=-1), dict(op="new", n_chains=True),
+                    dict(op="new", n_chains=4, dtype="int8"), dict(op="call", id=99, call="run", n=1),
+                    dict(op="new", n_chains=4), dict(op="call", id=0, call="run", n=2**40),
+                    dict(op="call", id=0, call="exec", n=1), dict(op="stream", id=0, blocks=2**20, n=2**10),
+                    [1, 2], dict(op="used", extra="x" * 10)]:
+            try:
+                m._ask(req)
+                errors.append("accepted")
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+        s = problem.sampler(2**15)
+        try:
+            s.record(2**12, ("v", "observables"))
+        except ValueError as exc:
+            errors.append("record too large" if "per block" in str(exc) else str(exc))
+        from snrbench.predict._sampler_service import _send_frame
+        _send_frame(m._sock, b"not json")
+        try:
+            m._frame()
+        except Exception as exc:
+            errors.append(type(exc).__name__)
+        raise RuntimeError(f"answers {errors}")
+        """)
+    msgs = _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: answers ["] * 3)
+    expected = ("['ValueError', 'ValueError', 'ValueError', 'ValueError', 'ValueError', 'accepted', 'ValueError', "
+                "'ValueError', 'BudgetExceeded', 'ValueError', 'accepted', 'record too large', 'ValueError']")
+    assert all(expected in m for m in msgs.values()), msgs
+
+
+def test_the_cpu_time_of_a_worker_is_capped(bench, tmp_path):
+    """RLIMIT_CPU: a worker that spins past its CPU seconds is killed by the kernel (SIGXCPU)."""
+    path = tmp_path / "spin.py"
+    path.write_text(_broken_entry("while True:\n    pass\n", name="spin"))
+    entries = runner.discover(str(path), bench.results)
+    cells = load_suite("exact-rbm")[1][:1]
+    run = runner.run_entry(entries[0], "exact-rbm", cells, bench.results, time_limit=120, limits=dict(cpu_seconds=3))
+    assert run.results[0].error == "worker exceeded its CPU-time limit of 3 s (killed by SIGXCPU)", run.results[0]
+
+
+def test_a_worker_running_too_many_processes_is_killed(bench, tmp_path, capsys):
+    """More than 256 processes at once in a worker's tree: the kernel refuses the fork
+    (RLIMIT_NPROC, non-root users) or the runner kills the tree (any user, root included)."""
+    token = f"{os.getpid()}.nproc"
+    src = _broken_entry(f"""\
+        for k in range(400):
+            try:
+                if os.fork() == 0:
+                    os.execvp("sleep", ["snrbench-test-child-{token}", "613"])
+            except OSError:
+                raise RuntimeError(f"fork refused after {{k}}")
+            time.sleep(0.005)
+        time.sleep(30)
+        return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+        """)
+    msgs = _reject(bench, tmp_path, capsys, src, [""] * 3, time_limit=50)
+    assert all(re.search(r"more than the cap of 256 \(killed\)|fork refused after 2[0-9][0-9]", m) for m in msgs.values()), msgs
+    assert _alive_with(token) == []

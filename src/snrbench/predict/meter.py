@@ -37,6 +37,7 @@ MAX_OBSERVABLES = 512
 #: What a request may ask of the chains: the states ``v`` (n), the gradient observables (n_obs),
 #: the basis features (RBM ``E[h|v]``, Ising the spins) and the magnetization ``mean_i v_i`` (1).
 FIELDS = ("v", "observables", "basis_features", "magnetization")
+#: Chains per cell over all its samplers, and samplers per cell (the sampler process's memory).
 MAX_CHAINS = 2**16
 MAX_SAMPLERS = 64
 #: Values one ``record`` may return (2^26 float32 = 256 MiB): a larger request is refused.
@@ -164,6 +165,8 @@ class Meter:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if len(self._samplers) >= MAX_SAMPLERS:
             raise ValueError(f"at most {MAX_SAMPLERS} samplers per cell")
+        if sum(g.n_chains for g in self._samplers.values()) + n_chains > MAX_CHAINS:
+            raise ValueError(f"at most {MAX_CHAINS} chains per cell over all its samplers")
         sid = len(self._samplers)
         self._samplers[sid] = make_sampler(self.model, n_chains, dtype=_DTYPES[dtype], seed=seed)
         return sid, n_chains

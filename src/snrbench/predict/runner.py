@@ -34,7 +34,7 @@ from ..families import Cell, get
 from .contract import BUDGET
 from ._sampler_service import shared_memory
 from .registry import ENTRY_POINT_GROUP, Entry, RegistryError, builtin_entries, no_duplicates
-from .sandbox import become_subreaper, orphans_of, session_members
+from .sandbox import become_subreaper, orphans_of, process_tree
 
 __all__ = ["CellResult", "EntryRun", "run_entry", "discover", "all_entries", "blocked_paths", "check_answer", "reap",
            "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT"]
@@ -83,8 +83,11 @@ def blocked_paths(results_root: Path) -> list[str]:
 #: (two workers and the parent fit a 24 GB machine), 16 MiB per written file (the log included).
 #: The process cap and the CPU seconds are set per run (:func:`worker_limits`).
 DEFAULT_LIMITS = dict(memory=10 * 2**30, file_size=16 * 2**20)
-#: Processes (tasks, threads included) an entry may add beyond those its user already runs.
+#: Processes (tasks, threads included) an entry may add beyond those its user already runs
+#: (``RLIMIT_NPROC``, which the kernel does not apply to root), and processes a worker's tree may
+#: hold at once: the runner counts them twice a second and kills the tree above it (any user).
 EXTRA_PROCESSES = 256
+_POLL = 0.2  # seconds between the runner's looks at a worker's processes
 _LOG_TAIL = 4096  # bytes of a worker's log read back for an error message
 
 
@@ -118,11 +121,12 @@ _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orph
 
 
 def reap(sid: int) -> list[int]:
-    """Kill every process of session ``sid`` and every orphan handed to this (subreaper) process;
+    """Kill every process of the worker ``sid`` (its session and its descendants) and every orphan handed to
+    this (subreaper) process;
     returns the pids killed. Repeats until none is left (a child may fork while it is being killed)."""
     killed = []
     for _ in range(200):
-        left = [p for p in set(session_members(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
+        left = [p for p in set(process_tree(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
         if not left:
             break
         for pid in left:
@@ -264,6 +268,7 @@ class _Worker:
 
     def __init__(self, entry: Entry, results_root: Path, limits: dict):
         self.sampler = _Sampler()
+        self.cpu_seconds = limits.get("cpu_seconds")
         self.tmp = tempfile.TemporaryDirectory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=self.tmp.name)
         self.log = tempfile.TemporaryFile()
@@ -314,11 +319,20 @@ class _Worker:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return dict(ok=False, error=self._died())
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            self.kill()
-            return dict(ok=False, error=f"exceeded the time limit of {timeout:g} s per cell (killed)")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, min(_POLL, deadline - time.monotonic())))
+                break
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    self.kill()
+                    return dict(ok=False, error=f"exceeded the time limit of {timeout:g} s per cell (killed)")
+                n = len(set(process_tree(self.proc.pid)) | set(orphans_of(os.getpid(), keep=_LIVE)))
+                if n > EXTRA_PROCESSES:
+                    self.kill()
+                    return dict(ok=False, error=f"ran {n} processes at once, more than the cap of "
+                                                f"{EXTRA_PROCESSES} (killed)")
         if line is None:
             return dict(ok=False, error=self._died())
         try:
@@ -328,6 +342,8 @@ class _Worker:
 
     def _died(self) -> str:
         rc = self.proc.wait()
+        if rc == -signal.SIGXCPU:
+            return f"worker exceeded its CPU-time limit of {self.cpu_seconds} s (killed by SIGXCPU)"
         self.log.seek(0, os.SEEK_END)
         self.log.seek(max(0, self.log.tell() - _LOG_TAIL))
         tail = self.log.read().decode(errors="replace").strip().splitlines()[-3:]

@@ -20,7 +20,7 @@ log included: writes past it fail with EFBIG), processes and CPU seconds are cap
 hard rlimits, and :func:`drop_capabilities` empties the process's capability sets, so even a
 worker running as root cannot raise a hard limit again (``CAP_SYS_RESOURCE``) or step around the
 process cap. The runner puts each worker in its own session and kills whatever is left of it
-(:func:`session_members`, :func:`orphans_of`) at the end or on timeout.
+(:func:`process_tree`, :func:`orphans_of`) at the end or on timeout.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import struct
 import sys
 from pathlib import Path
 
-__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "session_members",
+__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree",
            "orphans_of", "become_subreaper", "Limits"]
 
 _violations: list[str] = []
@@ -162,11 +162,12 @@ _RLIMITS = {"memory": resource.RLIMIT_AS, "file_size": resource.RLIMIT_FSIZE, "p
 
 
 def limit_resources(limits: dict) -> None:
-    """Set each cap in ``limits`` (see :class:`Limits`) as soft = hard rlimit of this process."""
+    """Set each cap in ``limits`` (see :class:`Limits`) as an rlimit of this process, soft = hard (CPU:
+    soft = hard − 1 s, so the kernel sends SIGXCPU before its SIGKILL)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the file-size cap fails, it does not kill
     for key, value in limits.items():
-        if value is not None:
-            resource.setrlimit(_RLIMITS[key], (int(value), int(value)))
+        if value is not None:  # CPU: SIGXCPU a second before the hard limit's SIGKILL, for a clear message
+            resource.setrlimit(_RLIMITS[key], (int(value) - (key == "cpu_seconds"), int(value)))
 
 
 _CAP_VERSION_3, _PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 0x20080522, 24, 47, 4
@@ -202,9 +203,20 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def session_members(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (a worker started with ``start_new_session`` and its children)."""
-    return [pid for pid in _pids() if (st := _stat(pid)) is not None and st[1] == sid]
+def process_tree(pid: int) -> list[int]:
+    """Live processes of a worker ``pid`` started in its own session: the session's members and
+    every descendant of ``pid``, also those that left the session (``setsid``)."""
+    stats = {p: st for p in _pids() if (st := _stat(p)) is not None}
+    children: dict[int, list[int]] = {}
+    for p, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(p)
+    out, todo = {p for p, (_, sid) in stats.items() if sid == pid}, [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return sorted(out | ({pid} if pid in stats else set()))
 
 
 def orphans_of(parent: int, keep=()) -> list[int]:
