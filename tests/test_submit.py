@@ -750,3 +750,42 @@ def test_a_worker_running_too_many_processes_is_killed(bench, tmp_path, capsys):
     msgs = _reject(bench, tmp_path, capsys, src, [""] * 3, time_limit=50)
     assert all(re.search(r"more than the cap of 256 \(killed\)|fork refused after 2[0-9][0-9]", m) for m in msgs.values()), msgs
     assert _alive_with(token) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Publishing: all or nothing, and never over damaged results
+
+
+def test_a_failure_while_publishing_leaves_everything_as_it_was(bench, tmp_path, monkeypatch, capsys):
+    """The leaderboard build fails after the entry ran on every cell: no predictions, no scores,
+    no leaderboard and no README table are published (the staging folders are gone too)."""
+    from snrbench.report import leaderboard
+
+    def broken_build(root, out):
+        Path(out, "README.md").write_text("half a leaderboard")
+        raise RuntimeError("disk full while drawing")
+
+    monkeypatch.setattr(leaderboard, "build", broken_build)
+    path = tmp_path / "ok.py"
+    path.write_text(_fast_entry("publish-fails"))
+    cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
+    assert "disk full while drawing" in cap.err
+    assert not list(bench.results.parent.glob(".publish-*")) and not list(tmp_path.glob(".publish-*"))
+
+
+def test_a_submission_over_damaged_ground_truth_is_refused_before_running(bench, tmp_path, monkeypatch, capsys):
+    """A hand-edited ground-truth file: submit refuses before the entry is even imported (in its
+    confined process) or anything is stored, and names the file."""
+    imported = []
+    monkeypatch.setattr(runner, "discover", lambda *a, **k: imported.append(a) or [])
+    truth = bench.results / "ground_truth" / "exact-rbm.parquet"
+    original = truth.read_bytes()
+    path = tmp_path / "ok.py"
+    path.write_text(_fast_entry("over-damaged"))
+    try:
+        truth.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
+    finally:
+        truth.write_bytes(original)
+    assert "fail verification" in cap.err and "ground_truth/exact-rbm.parquet" in cap.err, cap.err
+    assert "nothing was run or stored" in cap.err and imported == []

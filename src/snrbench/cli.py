@@ -138,23 +138,26 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_submit(args) -> int:
-    from .families import load_suite
-    from .predict.predictions import check_names, predict_entries, store_runs
+    from .predict.predictions import check_names, predict_entries
     from .predict.runner import all_entries, discover
+    from .report.leaderboard import markdown_overall
+    from .report.publish import publish, refuse_damaged
 
-    new = discover(args.entry, Path(args.results))
-    check_names(Path(args.results), new, all_entries(args.results), replace=args.replace)
-    runs = predict_entries(Path(args.results), new, args.family, force=True, workers=args.workers or 2,
+    results, out = Path(args.results), Path(args.out)
+    refuse_damaged(results)
+    new = discover(args.entry, results)
+    check_names(results, new, all_entries(args.results), replace=args.replace)
+    runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
                            time_limit=args.time_limit, progress=not args.quiet, store_results=False,
                            limits=_limits(args))
     if _print_failures(runs):
         print("submit: rejected; results/ is unchanged", file=sys.stderr)
         return 1
-    for family in args.family:
-        store_runs(Path(args.results), [r for r in runs if r.family == family], load_suite(family)[0]["suite"])
+    written = publish(results, out, runs, args.family, readme=out.resolve().parent / "README.md")
     print(f"submit: {', '.join(str(e) for e in new)} stored")
-    _cmd_score(args)
-    return _cmd_leaderboard(args)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    print(markdown_overall(results))
+    return 0
 
 
 def _cmd_train_mnist(args) -> int:

@@ -1,0 +1,77 @@
+"""Publishing a submission all-or-nothing: its predictions, the scores and the leaderboard, or none.
+
+Everything that can fail runs on copies: the results folder is copied into a staging folder beside
+it, the new predictions are stored there, scored, verified, and the leaderboard is built from the
+copy into a staging folder beside ``out``. Only when all of that succeeded are the changed files
+moved into place (each an atomic rename, the manifest last, the README's table after it). A
+failure at any step before that leaves ``results/``, ``out`` and the README as they were.
+"""
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .. import store
+from ..families import load_suite
+from ..predict.predictions import store_runs
+from . import leaderboard, scoring
+
+__all__ = ["publish", "refuse_damaged"]
+
+
+def refuse_damaged(results: Path) -> None:
+    """Raise :class:`snrbench.store.ResultsError` when stored results fail verification."""
+    problems = store.verify(results)
+    if problems:
+        raise store.ResultsError(f"stored results under {results} fail verification ({'; '.join(problems[:3])}); "
+                                 "nothing was run or stored: repair them first (snrbench groundtruth, predict)")
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def _move_changed(staged: Path, dest: Path, last: str | None = None) -> list[Path]:
+    """Rename every file of ``staged`` that is new or differs into ``dest`` (``last`` after the rest)."""
+    rels = [r for r in _files(staged) if not (dest / r).is_file() or not filecmp.cmp(staged / r, dest / r, False)]
+    rels.sort(key=lambda r: r == last)
+    for rel in rels:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged / rel, dest / rel)
+    return [dest / r for r in rels]
+
+
+def publish(results: Path, out: Path, runs: list, families: list[str], readme: Path | None = None) -> list[Path]:
+    """Store ``runs`` (every cell succeeded), score, build the leaderboard in ``out`` and update
+    ``readme``'s table, all or nothing (see the module doc); returns the files written."""
+    results, out = Path(results), Path(out)
+    refuse_damaged(results)
+    if any(r.failures for r in runs):
+        raise ValueError("refusing to publish runs with failed cells")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".publish-", dir=results.parent))
+    stage_out = Path(tempfile.mkdtemp(prefix=".publish-", dir=out.parent))
+    try:
+        staged = stage / "results"
+        shutil.copytree(results, staged)
+        for family in families:
+            mine = [r for r in runs if r.family == family]
+            if mine:
+                store_runs(staged, mine, load_suite(family)[0]["suite"])
+        scoring.score(staged)
+        problems = store.verify(staged)
+        if problems:
+            raise store.ResultsError(f"the staged results fail verification: {problems[:3]}")
+        leaderboard.build(staged, stage_out)
+        table = leaderboard.markdown_overall(staged)
+        written = _move_changed(staged, results, last=store.MANIFEST)
+        written += _move_changed(stage_out, out)
+        if readme is not None and leaderboard.update_readme(readme, table):
+            written.append(Path(readme))
+        return written
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(stage_out, ignore_errors=True)
