@@ -58,6 +58,27 @@ def bench(tmp_path_factory):
         yield Bench(results, labels)
 
 
+REPO = Path(__file__).resolve().parents[1]
+#: What no submission may change (must-show 2 of the submissions issue); bytecode caches excluded.
+GUARDED = ["results", "leaderboard", "src", "tasks", "predictors", "README.md"]
+
+
+def _repo_hashes() -> dict:
+    out = {}
+    for top in GUARDED:
+        paths = [REPO / top] if (REPO / top).is_file() else sorted((REPO / top).rglob("*"))
+        for p in paths:
+            if p.is_file() and "__pycache__" not in p.parts:
+                out[str(p.relative_to(REPO))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def repo_before():
+    """The repository's guarded files before this module's hostile set runs."""
+    return _repo_hashes()
+
+
 @pytest.fixture(autouse=True)
 def _cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -789,3 +810,17 @@ def test_a_submission_over_damaged_ground_truth_is_refused_before_running(bench,
         truth.write_bytes(original)
     assert "fail verification" in cap.err and "ground_truth/exact-rbm.parquet" in cap.err, cap.err
     assert "nothing was run or stored" in cap.err and imported == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Last: after the whole hostile set
+
+
+def test_after_the_hostile_set_the_repository_is_unchanged_and_no_process_is_left(repo_before):
+    """SHA-256 of every file under results/ leaderboard/ src/ tasks/ predictors/ and README.md is
+    as before the first test of this module, and no worker, sampler or child process is alive."""
+    from snrbench.predict.sandbox import process_tree
+
+    assert _repo_hashes() == repo_before
+    assert process_tree(os.getpid()) == [os.getpid()]  # pytest is the runners' subreaper: orphans land here
+    assert _alive_with("snrbench-test-child-") == []

@@ -143,8 +143,14 @@ def _cmd_submit(args) -> int:
     from .report.leaderboard import markdown_overall
     from .report.publish import publish, refuse_damaged
 
+    from .predict.sandbox import landlock_abi
+
     results, out = Path(args.results), Path(args.out)
     refuse_damaged(results)
+    abi = landlock_abi()
+    how = f"Landlock ABI {abi} + the audit hook" if abi else \
+        "the audit hook only (no Landlock: native-code reads and all writes are not confined)"
+    print(f"submit: workers confined by {how}", file=sys.stderr)
     new = discover(args.entry, results)
     check_names(results, new, all_entries(args.results), replace=args.replace)
     runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
