@@ -1,0 +1,256 @@
+"""Parallel trajectory tempering (PTT): replica exchange between models along a training run.
+
+Béreux, Decelle, Furtlehner, Rosset & Seoane, ICLR 2025 (arXiv:2405.15376). Where temperature
+tempering flattens one model, PTT lets the chains of a late checkpoint borrow the mixing of earlier,
+smoother models of the same run: the rungs ``θ_0, θ_1, …, θ_{K−1}`` are RBMs along the trajectory
+(rung 0 the base-rate model, whose blocked-Gibbs sweep is an exact independent sample; the top rung
+the checkpoint itself), ``R`` independent ladders, one :class:`~snrbench.core.sampler.BlockGibbs`
+of R chains per rung.
+
+**Round.** Every rung runs ``n_sweeps`` sweeps; then the even pairs (0,1), (2,3), … on even rounds and
+the odd pairs on odd rounds exchange the visible states of chain c with probability ``min(1, e^Δ)``::
+
+    Δ = [F_k(x_k) − F_k(x_{k+1})] + [F_{k+1}(x_{k+1}) − F_{k+1}(x_k)]
+
+with ``F_k(v) = −log p̃_k(v) = −a_kᵀv − Σ_j log Σ_{h_j} e^{h_j (W_kᵀv + b_k)_j}`` the free energy of rung k
+(nats, float64). Each exchange keeps ``Π_k p_k`` invariant, so every rung samples its own model.
+
+**Rungs** (:func:`place_rungs`): the checkpoints, with parameters interpolated linearly between
+neighbours, ``θ(s) = (1 − s) θ_i + s θ_{i+1}``, wherever a pair's measured acceptance is below the
+target (bisection of the segment). Intermediate rungs are no checkpoint: only the top rung must be.
+
+**Diagnostics**: per-pair acceptance, round trips (a replica that has been at rung 0 reaches the top
+rung and comes back), and the integrated autocorrelation time of each ladder's replica index at
+the top rung (in rounds: how long the top rung's state takes to be replaced by one from below).
+
+**Stale kernels**: :meth:`TrajectoryTempering.check_kernels` compares each rung's sampler with the
+rung's model (the one its swaps use) and raises :class:`~snrbench.truth.tempering.StaleKernelError`;
+it runs at construction, after every change of the rungs, every ``check_every`` rounds and in
+:meth:`~TrajectoryTempering.states`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core.autocorr import integrated_time
+from ..core.model import RBM
+from ..core.sampler import BlockGibbs
+from .tempering import KERNEL_RTOL, StaleKernelError
+
+__all__ = ["TrajectoryTempering", "PTTReport", "interpolate", "place_rungs", "base_rate_model"]
+
+
+def base_rate_model(rbm: RBM, a0) -> RBM:
+    """The rung-0 model of a trajectory: independent visible units with bias ``a0``, free hidden units."""
+    n, m = rbm.W.shape
+    return RBM(np.zeros((n, m)), np.asarray(a0, dtype=np.float64), np.zeros(m), rbm.units)
+
+
+def interpolate(lo: RBM, hi: RBM, s: float) -> RBM:
+    """``θ(s) = (1 − s) θ_lo + s θ_hi`` for W, a and b (``s`` in [0, 1]; s = 1 gives ``hi`` itself)."""
+    if not 0.0 <= s <= 1.0:
+        raise ValueError(f"interpolate: s must lie in [0, 1], got {s}")
+    if s == 1.0:
+        return hi
+    if s == 0.0:
+        return lo
+    return RBM((1 - s) * lo.W + s * hi.W, (1 - s) * lo.a + s * hi.a, (1 - s) * lo.b + s * hi.b, hi.units)
+
+
+@dataclass(frozen=True, eq=False)
+class PTTReport:
+    """``positions``: each rung's place on the trajectory (segment index + s); ``checkpoint_rungs``:
+    the rung of each input model; ``swap_acceptance`` per pair and ``round_trips`` over the
+    ``rounds`` production rounds; ``replica_tau``: integrated autocorrelation time (rounds) of the
+    replica index at the top rung; ``sweeps``: chain-sweeps over all rungs, placement included."""
+
+    positions: np.ndarray
+    checkpoint_rungs: np.ndarray
+    swap_acceptance: np.ndarray
+    round_trips: int
+    rounds: int
+    replica_tau: float
+    sweeps: int
+
+
+class TrajectoryTempering:
+    """PTT of ``n_chains`` ladders over the rung models ``rungs`` (see the module docstring).
+
+    ``rungs``: RBMs of one shape and units, rung 0 first; ``seed``: numpy ``SeedSequence`` root (one
+    child per rung sampler, one for the swap decisions); ``v0``: initial states ``(R, n)`` for every
+    rung or ``(K, R, n)``, default uniform.
+    """
+
+    def __init__(self, rungs: list[RBM], n_chains: int, device="cpu", dtype=torch.float32, seed: int = 0,
+                 v0=None, check_every: int = 50):
+        if len(rungs) < 2 or not all(isinstance(r, RBM) for r in rungs):
+            raise ValueError("TrajectoryTempering needs a list of at least 2 snrbench.RBM rungs")
+        shape, units = rungs[0].W.shape, rungs[0].units
+        if any(r.W.shape != shape or r.units != units for r in rungs):
+            raise ValueError("every rung must have the same shape and units")
+        if dtype not in KERNEL_RTOL:
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.n_chains, self.device, self.dtype, self.check_every = int(n_chains), torch.device(device), dtype, int(check_every)
+        self._root = np.random.SeedSequence(int(seed))
+        self._gen = torch.Generator(device=self.device).manual_seed(int(self._root.spawn(1)[0].generate_state(1)[0]))
+        self.rungs: list[RBM] = []
+        self.samplers: list[BlockGibbs] = []
+        self._cache: dict = {}
+        K = len(rungs)
+        if v0 is not None and np.ndim(v0) == 2:
+            v0 = [v0] * K
+        for k, rbm in enumerate(rungs):
+            self._append(rbm, None if v0 is None else v0[k], len(self.rungs))
+        self.rounds, self.sweeps = 0, 0
+        self._replica = torch.arange(K, device=self.device)[:, None].repeat(1, self.n_chains)
+        self.reset_stats()
+        self.check_kernels()
+
+    @property
+    def n_rungs(self) -> int:
+        return len(self.rungs)
+
+    def _append(self, rbm: RBM, v0, at: int) -> None:
+        seed = int(self._root.spawn(1)[0].generate_state(1)[0])
+        self.rungs.insert(at, rbm)
+        self.samplers.insert(at, BlockGibbs(rbm, self.n_chains, self.device, self.dtype, seed, v0))
+
+    def insert(self, at: int, rbm: RBM) -> None:
+        """Insert rung ``rbm`` at index ``at`` (1 ≤ at < K), its chains starting from the states of
+        rung ``at − 1``; statistics are reset (replica ids renumbered by rung)."""
+        if not 1 <= at < self.n_rungs:
+            raise ValueError(f"insert: at must lie in [1, {self.n_rungs - 1}], got {at}")
+        self._append(rbm, self.samplers[at - 1].v, at)
+        self._replica = torch.arange(self.n_rungs, device=self.device)[:, None].repeat(1, self.n_chains)
+        self.reset_stats()
+        self.check_kernels()
+
+    def check_kernels(self) -> None:
+        """Raise StaleKernelError if a rung's sampler does not sample the rung's model."""
+        for k, (sampler, rbm) in enumerate(zip(self.samplers, self.rungs)):
+            tol = KERNEL_RTOL[self.dtype] * max(1.0, float(np.abs(rbm.W).max()), float(np.abs(rbm.a).max()),
+                                                float(np.abs(rbm.b).max()))
+            gap = sampler.kernel_mismatch(rbm)
+            if not gap <= tol:
+                raise StaleKernelError(f"trajectory rung {k}: its sampler's weights differ from the rung's model by "
+                                       f"{gap:.3g} > tol {tol:.3g} — a kernel built from stale weights")
+
+    def _params(self, rbm: RBM) -> tuple:
+        """``(W, a, b)`` of ``rbm`` as float64 tensors on the device (cached per model object)."""
+        hit = self._cache.get(id(rbm))
+        if hit is None or hit[0] is not rbm:
+            f64 = dict(device=self.device, dtype=torch.float64)
+            hit = self._cache[id(rbm)] = (rbm, *(torch.tensor(np.asarray(x), **f64) for x in (rbm.W, rbm.a, rbm.b)))
+        return hit[1:]
+
+    def free_energy(self, k: int, v) -> torch.Tensor:
+        """``F_k(v) = −log p̃_k(v)`` (nats, float64) of a batch of visible rows under rung k."""
+        W, a, b = self._params(self.rungs[k])
+        v = torch.as_tensor(v).to(device=self.device, dtype=torch.float64)
+        x = torch.addmm(b, v, W)
+        part = torch.logaddexp(x, -x) if self.rungs[k].units == "spin" else torch.nn.functional.softplus(x)
+        return -(v @ a) - part.sum(1)
+
+    def reset_stats(self) -> None:
+        """Zero the swap counts, the round trips and the replica-index record."""
+        K, R = self.n_rungs, self.n_chains
+        self._accepted = np.zeros(K - 1)
+        self._attempted = np.zeros(K - 1, dtype=np.int64)
+        self._trips = 0
+        self._label = torch.zeros(R, K, device=self.device, dtype=torch.int8)
+        self._top: list[np.ndarray] = []
+        self._mark_ends()
+
+    def _mark_ends(self) -> None:
+        cols = torch.arange(self.n_chains, device=self.device)
+        cold, hot = self._replica[0], self._replica[-1]
+        self._trips += int((self._label[cols, cold] == -1).sum())
+        self._label[cols, cold] = 1
+        lab = self._label[cols, hot]
+        self._label[cols, hot] = torch.where(lab == 1, -lab, lab)
+        self._top.append(self._replica[-1].cpu().numpy().copy())
+
+    @property
+    def swap_acceptance(self) -> np.ndarray:
+        """Acceptance of each adjacent pair since the last reset, ``(K − 1,)`` (nan: no attempt)."""
+        att = self._attempted
+        return np.where(att > 0, self._accepted / np.maximum(att, 1), np.nan)
+
+    @property
+    def round_trips(self) -> int:
+        return self._trips
+
+    def replica_tau(self) -> float:
+        """Integrated autocorrelation time (rounds) of the replica id at the top rung, over ladders."""
+        x = np.array(self._top, dtype=np.float64).T  # (R, rounds + 1)
+        if x.shape[1] < 4 or not np.any(x.std(axis=1) > 0):
+            return float("inf")
+        x = x[x.std(axis=1) > 0]
+        return float(integrated_time(x, quiet=True))
+
+    def step(self, n_sweeps: int = 1) -> None:
+        """One round: ``n_sweeps`` sweeps on every rung, then one swap round."""
+        if self.rounds % self.check_every == 0:
+            self.check_kernels()
+        for s in self.samplers:
+            s.run(int(n_sweeps))
+        self.sweeps += int(n_sweeps) * self.n_rungs * self.n_chains
+        rep = self._replica
+        for k in range(self.rounds % 2, self.n_rungs - 1, 2):
+            lo, hi = self.samplers[k], self.samplers[k + 1]
+            x_lo, x_hi = lo.v, hi.v
+            delta = (self.free_energy(k, x_lo) - self.free_energy(k, x_hi)
+                     + self.free_energy(k + 1, x_hi) - self.free_energy(k + 1, x_lo))
+            u = torch.rand(self.n_chains, generator=self._gen, device=self.device, dtype=torch.float64)
+            acc = torch.log(u) < delta
+            self._accepted[k] += float(acc.sum())
+            self._attempted[k] += self.n_chains
+            lo.exchange(hi, acc)
+            rep[k], rep[k + 1] = torch.where(acc, rep[k + 1], rep[k]), torch.where(acc, rep[k], rep[k + 1])
+        self._mark_ends()
+        self.rounds += 1
+
+    def states(self, k: int = -1) -> torch.Tensor:
+        """Rung k's visible states ``(R, n)`` (default: the top rung), after the kernel check."""
+        self.check_kernels()
+        return self.samplers[k].v
+
+
+def place_rungs(checkpoints: list[RBM], a0, n_chains: int = 256, target: float = 0.3, rounds: int = 40,
+                max_rungs: int = 256, seed: int = 0, dtype=torch.float32, progress: bool = False):
+    """A PTT ladder through ``checkpoints`` (in training order) from the base-rate model.
+
+    Starts from ``[base-rate model] + checkpoints``; runs ``rounds`` rounds, then bisects the
+    trajectory segment of every pair whose acceptance is below ``target`` (the midpoint's chains
+    start from the lower neighbour's states) and repeats until every pair reaches the target or
+    the ladder has ``max_rungs`` rungs. Returns ``(ptt, positions, checkpoint_rungs)``: the
+    sampler (its chains already run in), each rung's place on the trajectory (segment i + s, the
+    base-rate model at 0 and checkpoint j at j + 1) and the rung index of each checkpoint.
+    """
+    from tqdm.auto import tqdm
+
+    models = [base_rate_model(checkpoints[0], a0)] + list(checkpoints)
+    positions = list(range(len(models)))
+    ptt = TrajectoryTempering(models, n_chains, dtype=dtype, seed=seed)
+    with tqdm(desc="placing PTT rungs", disable=not progress, unit="pass") as bar:
+        while True:
+            ptt.reset_stats()
+            for _ in range(rounds):
+                ptt.step()
+            low = [k for k, a in enumerate(ptt.swap_acceptance) if a < target]
+            bar.update()
+            bar.set_postfix(rungs=ptt.n_rungs, low=len(low))
+            if not low or ptt.n_rungs + len(low) > max_rungs:
+                break
+            for k in reversed(low):  # insert from the top so the lower indices stay valid
+                p_lo, p_hi = positions[k], positions[k + 1]
+                mid = 0.5 * (p_lo + p_hi)
+                seg = int(np.floor(mid))
+                s = mid - seg
+                ptt.insert(k + 1, interpolate(models[seg], models[seg + 1], s) if s > 0 else models[seg])
+                positions.insert(k + 1, mid)
+    checkpoint_rungs = np.array([positions.index(j + 1) for j in range(len(checkpoints))])
+    return ptt, np.array(positions, dtype=np.float64), checkpoint_rungs

@@ -1,0 +1,98 @@
+"""Parallel trajectory tempering against exact enumeration: every rung samples its own model, the
+swap rule's acceptance is the exact expectation, rung placement reaches its target, and a rung whose
+sampler is not its model is refused."""
+import numpy as np
+import pytest
+import torch
+
+from snrbench.core.model import RBM, all_states
+from snrbench.truth.tempering import StaleKernelError
+from snrbench.truth.trajectory import TrajectoryTempering, base_rate_model, interpolate, place_rungs
+from test_tempering import P_PASS, overlap_chi2, planted, random_rbm
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def exact_p(rbm):
+    lp = rbm.log_marginal_visible(all_states(rbm.n_visible, rbm.units))
+    p = np.exp(lp - lp.max())
+    return p / p.sum()
+
+
+def trajectory(rbm, a0, steps=(0.25, 0.5, 0.75, 1.0)):
+    """A stand-in for a training run: the base-rate model grown linearly into ``rbm``."""
+    return [interpolate(base_rate_model(rbm, a0), rbm, s) for s in steps]
+
+
+def test_every_rung_reaches_its_exact_marginal_where_gibbs_stays_in_one_mode():
+    """All chains start in the heavier mode of the planted model (basin mass 0.82, which blocked
+    Gibbs does not leave in hundreds of sweeps, see test_tempering). After 300 PTT rounds the top
+    rung (the model) and a middle checkpoint match their exact overlap laws and the basin mass."""
+    rbm, s = planted()
+    a0 = np.full(10, np.log(0.3 / 0.7))
+    models = [base_rate_model(rbm, a0)] + trajectory(rbm, a0, np.linspace(0.1, 1.0, 10))
+    R = 2000
+    v0 = np.repeat((s > 0).astype(float)[None], R, axis=0)
+    ptt = TrajectoryTempering(models, R, seed=3, v0=v0)
+    for _ in range(300):
+        ptt.step()
+    assert ptt.round_trips > 2 * R and np.isfinite(ptt.replica_tau())
+    q_all = (2 * all_states(10, "binary") - 1) @ s
+    for k in (len(models) - 1, 5):
+        p, v = exact_p(models[k]), ptt.samplers[k].v.numpy()
+        mass = p[q_all > 0].sum()
+        assert abs(((2 * v - 1) @ s > 0).mean() - mass) < 4 * np.sqrt(mass * (1 - mass) / R), k
+        assert overlap_chi2(v, p, s) > P_PASS, k
+    assert torch.equal(ptt.states(), ptt.samplers[-1].v)
+
+
+def test_two_rung_acceptance_equals_the_exact_expectation(rng):
+    """Two unrelated RBMs, both rungs started from exact samples: the measured acceptance matches
+    E[min(1, e^Δ)], Δ = F_0(x_0) − F_0(x_1) + F_1(x_1) − F_1(x_0), under p_0 × p_1 by enumeration
+    of all 2^10 × 2^10 pairs within 4 binomial SE (the sign-flipped Δ is far off)."""
+    A, B, R = random_rbm(10, 3, 1.0, seed=2), random_rbm(10, 3, 1.0, seed=5), 50_000
+    V = all_states(10, "binary")
+    FA, FB = -A.log_marginal_visible(V), -B.log_marginal_visible(V)
+    # x at rung 0 (law p_A), y at rung 1 (law p_B): Δ = FA(x) − FA(y) + FB(y) − FB(x)
+    D = (FA - FB)[:, None] - (FA - FB)[None, :]
+    expected = exact_p(A) @ np.minimum(1.0, np.exp(D)) @ exact_p(B)
+    flipped = exact_p(A) @ np.minimum(1.0, np.exp(-D)) @ exact_p(B)
+    ptt = TrajectoryTempering([A, B], R, seed=4, v0=np.stack([A.sample_exact(R, rng), B.sample_exact(R, rng)]))
+    ptt.step(0)
+    se = np.sqrt(expected * (1 - expected) / R)
+    assert abs(ptt.swap_acceptance[0] - expected) < 4 * se and abs(flipped - expected) > 20 * se
+    np.testing.assert_allclose(ptt.free_energy(0, torch.tensor(V)).numpy(), FA, rtol=1e-12)
+
+
+def test_rung_placement_reaches_the_target_and_keeps_the_checkpoints():
+    """A trajectory with one large jump: bisection inserts rungs until every pair accepts ≥ 0.3,
+    and each checkpoint is a rung, unchanged (the same object), in training order."""
+    rbm, _ = planted(c=0.9)
+    a0 = np.full(10, np.log(0.3 / 0.7))
+    checkpoints = trajectory(rbm, a0, (0.05, 1.0))
+    ptt, positions, rungs = place_rungs(checkpoints, a0, n_chains=512, target=0.3, rounds=20, seed=1)
+    assert ptt.n_rungs > 3 and np.all(np.diff(positions) > 0) and np.all(np.diff(rungs) > 0)
+    assert all(ptt.rungs[r] is c for r, c in zip(rungs, checkpoints)) and rungs[-1] == ptt.n_rungs - 1
+    ptt.reset_stats()
+    for _ in range(40):
+        ptt.step()
+    assert np.nanmin(ptt.swap_acceptance) > 0.25, ptt.swap_acceptance
+
+
+def test_a_rung_whose_sampler_is_not_its_model_is_refused():
+    A, B = random_rbm(8, 3, 1.0, seed=2), random_rbm(8, 3, 1.0, seed=5)
+    ptt = TrajectoryTempering([A, B], 16, seed=0)
+    ptt.rungs[1] = A  # the swaps would use A's free energy while the kernel samples B
+    with pytest.raises(StaleKernelError, match="trajectory rung 1"):
+        ptt.states()
+
+
+def test_bad_rungs_are_refused():
+    A = random_rbm(8, 3, 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        TrajectoryTempering([A], 4)
+    with pytest.raises(ValueError, match="same shape"):
+        TrajectoryTempering([A, random_rbm(8, 4, 1.0)], 4)
+    with pytest.raises(ValueError, match="s must lie"):
+        interpolate(A, A, 1.5)
+    assert isinstance(base_rate_model(A, np.zeros(8)), RBM) and not base_rate_model(A, np.zeros(8)).W.any()
