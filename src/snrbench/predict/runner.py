@@ -15,6 +15,7 @@ import json
 import math
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -88,6 +89,7 @@ DEFAULT_LIMITS = dict(memory=10 * 2**30, file_size=16 * 2**20)
 #: hold at once: the runner counts them twice a second and kills the tree above it (any user).
 EXTRA_PROCESSES = 256
 _POLL = 0.2  # seconds between the runner's looks at a worker's processes
+_SAMPLER_WAIT = 30.0  # seconds the runner waits for the sampler process's count after a cell
 _LOG_TAIL = 4096  # bytes of a worker's log read back for an error message
 
 
@@ -236,9 +238,11 @@ class _Sampler:
         ours.close()
         _LIVE.add(self.proc.pid)
 
-    def ask(self, request: dict) -> dict:
+    def ask(self, request: dict, timeout: float | None = None) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
+        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            raise TimeoutError(f"the sampler process did not answer within {timeout:g} s")
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the sampler process exited with code {self.proc.wait()}")
@@ -307,10 +311,12 @@ class _Worker:
         ans = self._ask(task, timeout)
         if isinstance(ans, dict):
             ans.update(seconds=time.perf_counter() - t0, cpu_seconds=max(0.0, _cpu_seconds(self.proc.pid) - c0))
-            try:
-                ans["sweeps"] = self.sampler.ask(dict(op="used"))["used"]
+            try:  # the sampler may still be busy with a request of a killed worker: bounded wait
+                ans["sweeps"] = self.sampler.ask(dict(op="used"), timeout=_SAMPLER_WAIT)["used"]
             except (RuntimeError, OSError, ValueError) as exc:
-                ans = dict(ok=False, fatal=True, error=f"the sampler process failed: {exc}")
+                self.sampler.proc.kill()
+                if ans.get("ok"):
+                    ans = dict(ok=False, fatal=True, error=f"the sampler process failed: {exc}")
         return ans
 
     def _ask(self, task: dict, timeout: float) -> dict:
