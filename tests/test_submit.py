@@ -9,11 +9,13 @@ nor registered.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -741,6 +743,121 @@ def test_hostile_requests_to_the_sampler_process_get_errors(bench, tmp_path, cap
     expected = ("['ValueError', 'ValueError', 'ValueError', 'ValueError', 'ValueError', 'accepted', 'ValueError', "
                 "'ValueError', 'BudgetExceeded', 'ValueError', 'accepted', 'record too large', 'ValueError']")
     assert all(expected in m for m in msgs.values()), msgs
+
+
+def test_a_forged_discovery_line_cannot_name_a_path_or_another_file(bench, tmp_path, capsys):
+    """The submission's import-time code writes its own discovery answer (a name that is a path
+    into results/, a source that is not this file) and exits: the parent re-checks and refuses."""
+    for forged, expected in ((dict(name="../../../results/ground_truth/exact-rbm"), "must match"),
+                             (dict(source="/etc/passwd::X"), "not a class of this file"),
+                             (dict(source_sha256="0" * 64), "not a class of this file")):
+        path = tmp_path / "forger.py"
+        entry = dict(name="forger", access="sampler-only", source=f"{path}::Forger", source_sha256="0" * 64)
+        entry.update(forged)
+        path.write_text(textwrap.dedent(f"""\
+            import json, os, sys
+            if sys.argv[1:2] == ["discover"]:
+                os.write(3, (json.dumps(dict(ok=True, entries=[{entry!r}])) + "\\n").encode())
+                os._exit(0)
+            """) + _fast_entry("forger", cls="Forger"))
+        cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
+        assert expected in cap.err, (forged, cap.err)
+
+
+def test_reading_the_states_is_charged(bench, tmp_path, capsys):
+    """E[h|v] of n + 1 states gives W by regression: reading states is metered like one sweep."""
+    path = tmp_path / "peek.py"
+    path.write_text(_broken_entry("""\
+        s = problem.sampler(problem.info.n_visible + 1)
+        s.v, s.basis_features()
+        return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+        """, name="peek"))
+    capsys.readouterr()
+    assert _submit(bench, tmp_path, path) == 0, capsys.readouterr().err
+    stored = pd.read_parquet(bench.results / "predictions" / "peek.parquet")
+    assert set(stored.sweeps) == {2 * 7}  # the fixture's cells have n = 6 visible units
+
+
+def test_an_endless_answer_line_kills_the_worker(bench, tmp_path, capsys):
+    src = _broken_entry("""\
+        for fd in range(3, 16):
+            try:
+                os.write(fd, b"x" * 2**21)
+            except OSError:
+                pass
+        time.sleep(30)
+        """)
+    _reject(bench, tmp_path, capsys, src, ["the worker sent an answer line over 1,048,576 characters"] * 3)
+
+
+@pytest.mark.skipif(landlock_abi() < 6, reason="needs Landlock ABI 6 (signal scoping)")
+def test_an_entry_cannot_signal_the_runner_or_open_a_tcp_connection(bench, tmp_path, capsys):
+    src = _broken_entry("""\
+        import signal, socket
+        out = []
+        for what in ("stop the runner", "connect"):
+            try:
+                if what == "connect":
+                    socket.create_connection(("127.0.0.1", 9), timeout=2)
+                else:
+                    os.kill(os.getppid(), signal.SIGSTOP)
+                out.append(f"{what}: done")
+            except OSError as exc:
+                out.append(f"{what}: {exc.strerror}")
+        raise RuntimeError(str(out))
+        """)
+    _reject(bench, tmp_path, capsys, src,
+            ["raised RuntimeError: ['stop the runner: Operation not permitted', 'connect: Permission denied']"] * 3)
+
+
+def test_a_stalled_frame_or_acknowledgement_does_not_hang_the_sampler(monkeypatch):
+    """Half a frame, or a stream never acknowledged: the sampler process drops that worker after
+    its timeout and goes on answering the runner."""
+    import io
+    import socket
+    import threading
+
+    from snrbench.families import get
+    from snrbench.predict import _sampler_service as ss
+
+    monkeypatch.setattr(ss, "FRAME_TIMEOUT", 0.5)
+    monkeypatch.setattr(ss, "ACK_TIMEOUT", 0.5)
+    fam, cell = get("exact-rbm"), load_suite("exact-rbm")[1][0]
+    for stall in ("half a frame", "no acknowledgement"):
+        ours, theirs = socket.socketpair()
+        r_ctl, w_ctl = os.pipe()
+        r_out, w_out = os.pipe()
+        ctl_in, ctl_out = os.fdopen(r_ctl), os.fdopen(w_out, "w")
+        shm = ss.shared_memory()
+        server = threading.Thread(target=ss.serve, args=(ours, shm, ctl_in, ctl_out), daemon=True)
+        server.start()
+        runner_in, runner_out = os.fdopen(w_ctl, "w"), os.fdopen(r_out)
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"stall-{os.getpid()}.npz"
+        from snrbench.core.arrays import model_arrays
+        np.savez(path, data=fam.build_data(cell.spec), **model_arrays(fam.build_model(cell.spec)))
+        runner_in.write(json.dumps(dict(op="cell", cell_file=str(path), seed=1, observables="weights",
+                                        budget=2**22)) + "\n")
+        runner_in.flush()
+        assert json.loads(runner_out.readline())["ok"]
+        client = ss.MeterClient(theirs, shm)
+        if stall == "half a frame":
+            theirs.send(b"\x01")
+        else:
+            sid, _ = client.new(4)
+            ss._send_frame(theirs, json.dumps(dict(op="stream", id=sid, blocks=8, n=2, what=["v"])).encode())
+        time.sleep(1.5)
+        runner_in.write(json.dumps(dict(op="used")) + "\n")
+        runner_in.flush()
+        import select
+        assert select.select([runner_out], [], [], 5)[0], f"{stall}: the sampler no longer answers the runner"
+        assert json.loads(runner_out.readline())["ok"], stall
+        runner_in.close()
+        server.join(timeout=5)
+        assert not server.is_alive()
+        for f in (runner_out, ctl_in, ctl_out, theirs, ours, client._shm):
+            f.close()
+        path.unlink()
+        os.close(shm)
 
 
 def test_the_cpu_time_of_a_worker_is_capped(bench, tmp_path):

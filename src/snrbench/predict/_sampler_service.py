@@ -35,14 +35,20 @@ from .meter import MAX_RECORD_VALUES, BudgetExceeded, CellInfo, Meter
 
 __all__ = ["MeterClient", "serve", "SHM_BYTES", "shared_memory"]
 
-#: Size of the shared memory of one sampler process: the largest reply (float64 record) plus slack.
-SHM_BYTES = 8 * MAX_RECORD_VALUES + (1 << 20)
+#: Size of the shared memory of one sampler process: two of the largest blocks (float64) plus slack.
+SHM_BYTES = 2 * 8 * MAX_RECORD_VALUES + (1 << 20)
+#: Seconds the sampler process waits for the rest of a frame, and for a stream's acknowledgement.
+FRAME_TIMEOUT, ACK_TIMEOUT = 10.0, 120.0
 
 
 def shared_memory() -> int:
-    """A new anonymous shared memory file of :data:`SHM_BYTES` (its fd; pages are allocated on use)."""
-    fd = os.memfd_create("snrbench-sampler")
+    """A new anonymous shared memory file of :data:`SHM_BYTES` (its fd; pages are allocated on use),
+    sealed against shrinking and growing (a worker that truncates it cannot make the sampler fault)."""
+    import fcntl
+
+    fd = os.memfd_create("snrbench-sampler", os.MFD_ALLOW_SEALING)
     os.ftruncate(fd, SHM_BYTES)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
     return fd
 
 _MAX_REQUEST = 1 << 16
@@ -141,14 +147,18 @@ def _write(shm: mmap.mmap, arrays: dict, base: int, limit: int) -> list:
 
 
 def _ack(sock: socket.socket, k: int) -> None:
-    n = _recv_len(sock)
+    sock.settimeout(ACK_TIMEOUT)
+    try:
+        n = _recv_len(sock)
+    finally:
+        sock.settimeout(FRAME_TIMEOUT)
     raw = bytearray(min(n, _MAX_REQUEST))
     if n > _MAX_REQUEST:
         raise ConnectionError("a stream is open: expected an acknowledgement")
     _recv_exact(sock, memoryview(raw))
     try:
         ok = json.loads(raw) == {"ack": k}
-    except ValueError:
+    except (ValueError, RecursionError):
         ok = False
     if not ok:
         raise ConnectionError("a stream is open: expected an acknowledgement")
@@ -186,15 +196,15 @@ def _reply(sock: socket.socket, shm: mmap.mmap, meter: Meter | None, raw: bytes)
             head = dict(ok=True, arrays=_write(shm, arrays, 0, SHM_BYTES))
         elif op == "stream":
             blocks = meter.stream(req.get("id"), req.get("blocks"), req.get("n"), req.get("what", []))
-            head = dict(ok=True, blocks=req["blocks"])
+            head = dict(ok=True, blocks=req["blocks"])  # a block is ≤ MAX_RECORD_VALUES: it fits half the memory
         elif op == "used":
             head = dict(ok=True, used=meter.used)
         else:
             raise ValueError(f"unknown request {op!r} (expected new, call, stream or used)")
     except BudgetExceeded as exc:
         head, blocks = dict(ok=False, kind="BudgetExceeded", error=str(exc)), None
-    except (ValueError, TypeError, KeyError) as exc:
-        head, blocks = dict(ok=False, kind="ValueError", error=str(exc)), None
+    except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
+        head, blocks = dict(ok=False, kind="ValueError", error=str(exc)[:2000]), None
     _send_frame(sock, json.dumps(head).encode())
     if blocks is not None:
         _stream(sock, shm, blocks)
@@ -232,14 +242,15 @@ def serve(sock: socket.socket, shm_fd: int, control_in, control_out) -> None:
                 control_out.write(json.dumps(reply) + "\n")
                 control_out.flush()
                 continue
-            try:
+            try:  # select said readable: the rest of the frame must follow within FRAME_TIMEOUT
+                sock.settimeout(FRAME_TIMEOUT)
                 n = _recv_len(sock)
                 if n > _MAX_REQUEST:
                     raise ConnectionError(f"request of {n} bytes")
                 raw = bytearray(n)
                 _recv_exact(sock, memoryview(raw))
                 _reply(sock, shm, meter, bytes(raw))
-            except (ConnectionError, OSError):  # the worker hung up or sent garbage: serve no more
+            except (ConnectionError, OSError, ValueError):  # hung up, stalled or sent garbage: serve no more
                 sel.unregister(sock)
                 sock.close()
 

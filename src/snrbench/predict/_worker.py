@@ -101,7 +101,7 @@ def main() -> int:
         proto.write(json.dumps(dict(ok=True, log10_q=[float(x) for x in pred.log10_q],
                                     tau=None if pred.tau is None else float(pred.tau),
                                     grad_norm2=None if pred.grad_norm2 is None else float(pred.grad_norm2),
-                                    isolation=isolation)) + "\n")
+                                    isolation=isolation, nonce=task.get("nonce"))) + "\n")
     return 0
 
 

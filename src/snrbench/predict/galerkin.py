@@ -227,9 +227,10 @@ def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int = 2**15, burn_in
     L = ((n_sweeps - burn_in) // block) * block
     if L < 2 * block:
         raise ValueError(f"sample_galerkin: {n_sweeps - burn_in} recorded sweeps; need at least {2 * block}")
-    m = sampler.basis_features().shape[1]
+    info = problem.info
+    m = info.n_visible if info.kind == "ising-model" else info.n_hidden  # basis features: E[h|v], or the spins
     degree = basis_degree(m, max_features)
-    n_obs = sampler.observables().shape[1]
+    n_obs = info.n_observables
     parity = obs_parity = None
     if symmetrize and problem.info.spin_flip_symmetric:
         _, deg = product_basis(torch.zeros(1, m), degree)

@@ -8,7 +8,7 @@ requests, so both routes run the same code.
 
 Requests: ``new(n_chains, seed, dtype)`` → a sampler id; ``call(id, op, n, what)`` with ``op`` one
 of ``run`` (advance ``n`` sweeps, charged ``n · n_chains`` chain-sweeps), ``state`` (the current
-``what`` of the chains) and ``record`` (advance ``n`` sweeps, returning ``what`` after each one,
+``what`` of the chains, charged ``n_chains`` like one recorded sweep) and ``record`` (advance ``n`` sweeps, returning ``what`` after each one,
 stacked ``(n, n_chains, ·)``); ``stream(id, n_blocks, block, what)``: ``n_blocks`` records in a row.
 ``what`` ⊂ :data:`FIELDS`. Every argument is checked here: the
 caller may be hostile.
@@ -40,8 +40,9 @@ FIELDS = ("v", "observables", "basis_features", "magnetization")
 #: Chains per cell over all its samplers, and samplers per cell (the sampler process's memory).
 MAX_CHAINS = 2**16
 MAX_SAMPLERS = 64
-#: Values one ``record`` may return (2^26 float32 = 256 MiB): a larger request is refused.
-MAX_RECORD_VALUES = 2**26
+#: Values one ``record`` (or one block of a stream) may return (2^24: 64 MiB in float32, 128 MiB
+#: in float64); a larger request is refused.
+MAX_RECORD_VALUES = 2**24
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -229,7 +230,8 @@ class Meter:
     def call(self, sid, op: str, n=0, what=()) -> dict[str, np.ndarray]:
         """Run one request on sampler ``sid`` (see the module doc); returns numpy arrays by field."""
         gibbs = self._checked(sid, what)
-        if op == "state":
+        if op == "state":  # a read costs as much as recording one sweep: no free look at E[h|v]
+            self._charge(1, gibbs.n_chains)
             return {k: t.numpy() for k, t in self._fields(gibbs, what).items()}
         n = _int(n, "n_sweeps", 0, self.budget)
         if op == "run":

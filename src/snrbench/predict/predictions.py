@@ -22,6 +22,11 @@ __all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "c
 
 
 def predictions_path(name: str) -> str:
+    """``predictions/<name>.parquet``; a name outside the entry-name rule is refused (no paths)."""
+    from .registry import NAME_RULE, RegistryError
+
+    if not isinstance(name, str) or not NAME_RULE.fullmatch(name) or name in (".", ".."):
+        raise RegistryError(f"entry name {name!r} must match {NAME_RULE.pattern} in full")
     return f"predictions/{name}.parquet"
 
 

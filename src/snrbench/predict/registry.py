@@ -20,11 +20,12 @@ from pathlib import Path
 
 from .contract import ACCESS_TIERS
 
-__all__ = ["Entry", "RegistryError", "ENTRY_POINT_GROUP", "predictors_dir", "load_file", "load_entry_point",
+__all__ = ["Entry", "RegistryError", "NAME_RULE", "ENTRY_POINT_GROUP", "predictors_dir", "load_file", "load_entry_point",
            "builtin_entries", "resolve", "instantiate", "no_duplicates"]
 
 ENTRY_POINT_GROUP = "snrbench.predictors"
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # matched whole (fullmatch: no trailing newline)
+#: An entry name, matched whole (``fullmatch``: no trailing newline, no path separators).
+NAME_RULE = _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class RegistryError(ValueError):

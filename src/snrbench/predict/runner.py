@@ -11,10 +11,13 @@ when every cell succeeded, so a failing entry changes no stored result.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import queue
+import re
+import secrets
 import select
 import signal
 import socket
@@ -34,7 +37,8 @@ from ..core.arrays import model_arrays
 from ..families import Cell, get
 from .contract import BUDGET
 from ._sampler_service import shared_memory
-from .registry import ENTRY_POINT_GROUP, Entry, RegistryError, builtin_entries, no_duplicates
+from .contract import ACCESS_TIERS
+from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builtin_entries, no_duplicates
 from .sandbox import become_subreaper, orphans_of, process_tree
 
 __all__ = ["CellResult", "EntryRun", "run_entry", "discover", "all_entries", "blocked_paths", "check_answer", "reap",
@@ -90,6 +94,8 @@ DEFAULT_LIMITS = dict(memory=10 * 2**30, file_size=16 * 2**20)
 EXTRA_PROCESSES = 256
 _POLL = 0.2  # seconds between the runner's looks at a worker's processes
 _SAMPLER_WAIT = 30.0  # seconds the runner waits for the sampler process's count after a cell
+_SAMPLER_LOAD = 300.0  # ... and for it to load a cell
+_MAX_LINE = 1 << 20  # characters of one answer line; a longer one kills the worker
 _LOG_TAIL = 4096  # bytes of a worker's log read back for an error message
 
 
@@ -146,7 +152,10 @@ def reap(sid: int) -> list[int]:
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    try:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def check_answer(ans, n_T: int, budget: int) -> str | None:
@@ -176,28 +185,69 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
     """The entries of ``PATH.py`` or an entry-point name, imported in a confined process (its own
     session, the worker's caps; whatever it leaves running is killed)."""
     become_subreaper()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
         proc = subprocess.Popen(_worker_cmd("discover", arg, results_root, worker_limits(300, 1)),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp,
-                                env=dict(os.environ, TMPDIR=tmp), start_new_session=True)
+                                stdout=out, stderr=err, cwd=tmp, env=dict(os.environ, TMPDIR=tmp),
+                                start_new_session=True)  # files, capped by the worker's RLIMIT_FSIZE
         _LIVE.add(proc.pid)
         try:
-            out, err = proc.communicate(timeout=300)
+            proc.wait(timeout=300)
         except subprocess.TimeoutExpired:
-            out, err = "", "discovery exceeded 300 s (killed)"
+            err.write(b"\ndiscovery exceeded 300 s (killed)")
         finally:
             _LIVE.discard(proc.pid)
             reap(proc.pid)
             proc.wait()
-    proc = subprocess.CompletedProcess(proc.args, proc.returncode, out[-1_000_000:], err[-_LOG_TAIL:])
+        stdout, stderr = (_tail(f, n) for f, n in ((out, 1_000_000), (err, _LOG_TAIL)))
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = proc.stdout.strip().splitlines()
     if not lines:
         raise RegistryError(f"{spec}: discovery process failed: {proc.stderr.strip()[-500:]}")
-    ans = json.loads(lines[-1])
-    if not ans["ok"]:
-        raise RegistryError(ans["error"])
-    return [Entry(**e) for e in ans["entries"]]  # the parent never executes a submission's code
+    try:
+        ans = json.loads(lines[-1])
+    except (ValueError, RecursionError):
+        raise RegistryError(f"{spec}: the discovery process sent a malformed line") from None
+    if not isinstance(ans, dict) or not ans.get("ok"):
+        raise RegistryError(str(ans.get("error") if isinstance(ans, dict) else ans)[:2000])
+    entries = ans.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise RegistryError(f"{spec}: the discovery process listed no entries")
+    return [checked_entry(e, arg) for e in entries]  # the parent never executes a submission's code
+
+
+_QUALNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def checked_entry(e, spec: str) -> Entry:
+    """An entry as the confined discovery process reported it, re-checked here (that process ran the
+    submission's code and may lie): the name rule, the tier, the source (the submitted file or entry
+    point, then a class name) and, for a file, the SHA-256 recomputed from its bytes."""
+    if not isinstance(e, dict) or set(e) != {"name", "access", "source", "source_sha256"} \
+            or not all(isinstance(v, str) for v in e.values()):
+        raise RegistryError(f"{spec}: the discovery process sent a malformed entry {str(e)[:200]!r}")
+    if not NAME_RULE.fullmatch(e["name"]):
+        raise RegistryError(f"{spec}: name {e['name']!r} must match {NAME_RULE.pattern} in full")
+    if e["access"] not in ACCESS_TIERS:
+        raise RegistryError(f"{spec}: access {e['access']!r} must be one of {ACCESS_TIERS}")
+    if spec.endswith(".py"):
+        path, _, qual = e["source"].rpartition("::")
+        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+        if path != spec or not _QUALNAME.fullmatch(qual) or e["source_sha256"] != digest:
+            raise RegistryError(f"{spec}: the discovery process reported source {e['source'][:200]!r} "
+                                f"(sha256 {e['source_sha256'][:16]}…), not a class of this file")
+    elif not (e["source"].startswith(f"entrypoint:{spec}:") and _QUALNAME.fullmatch(e["source"].split(":", 2)[2])
+              and re.fullmatch(r"[0-9a-f]{64}", e["source_sha256"])):
+        raise RegistryError(f"{spec}: the discovery process reported source {e['source'][:200]!r}, "
+                            "not a class of this entry point")
+    return Entry(**e)
+
+
+def _tail(f, n: int) -> str:
+    """The last ``n`` bytes of an open file, decoded."""
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - n))
+    return f.read().decode(errors="replace")
 
 
 def all_entries(results_root: Path | str = "results") -> list[Entry]:
@@ -253,7 +303,7 @@ class _Sampler:
         spec = cell.spec
         np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
         return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
-                             budget=budget))
+                             budget=budget), timeout=_SAMPLER_LOAD)
 
     def close(self):
         _LIVE.discard(self.proc.pid)
@@ -261,8 +311,11 @@ class _Sampler:
         os.close(self.shm)
         self.proc.kill()
         self.proc.wait()
-        self.proc.stdin.close()
-        self.proc.stdout.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:  # a broken pipe to a sampler that died
+                pass
         self.tmp.cleanup()
 
 
@@ -301,22 +354,33 @@ class _Worker:
         return task
 
     def _read(self):
-        for line in self.proc.stdout:
+        while True:
+            line = self.proc.stdout.readline(_MAX_LINE)
+            if not line:
+                break
+            if not line.endswith("\n"):  # over the cap (or cut by death): stop listening
+                self.lines.put("\0too long")
+                break
             self.lines.put(line)
         self.lines.put(None)
 
     def ask(self, task: dict, timeout: float) -> dict:
-        """Send one cell; the answer, with the meter's count and the worker's wall and CPU seconds."""
+        """Send one cell; the answer, with the meter's count and the worker's wall and CPU seconds.
+        A line left over from an earlier cell, or one without this task's nonce, is refused."""
+        if not self.lines.empty():
+            return dict(ok=False, fatal=True, error="the worker wrote an answer line outside its turn")
+        task = dict(task, nonce=secrets.token_hex(8))
         t0, c0 = time.perf_counter(), _cpu_seconds(self.proc.pid)
         ans = self._ask(task, timeout)
-        if isinstance(ans, dict):
-            ans.update(seconds=time.perf_counter() - t0, cpu_seconds=max(0.0, _cpu_seconds(self.proc.pid) - c0))
-            try:  # the sampler may still be busy with a request of a killed worker: bounded wait
-                ans["sweeps"] = self.sampler.ask(dict(op="used"), timeout=_SAMPLER_WAIT)["used"]
-            except (RuntimeError, OSError, ValueError) as exc:
-                self.sampler.proc.kill()
-                if ans.get("ok"):
-                    ans = dict(ok=False, fatal=True, error=f"the sampler process failed: {exc}")
+        if ans.get("ok") and ans.get("nonce") != task["nonce"]:
+            ans = dict(ok=False, fatal=True, error="the answer does not carry its task's nonce")
+        ans.update(seconds=time.perf_counter() - t0, cpu_seconds=max(0.0, _cpu_seconds(self.proc.pid) - c0))
+        try:  # the sampler may still be busy with a request of a killed worker: bounded wait
+            ans["sweeps"] = self.sampler.ask(dict(op="used"), timeout=_SAMPLER_WAIT)["used"]
+        except (RuntimeError, OSError, ValueError) as exc:
+            self.sampler.proc.kill()
+            if ans.get("ok"):
+                ans = dict(ok=False, fatal=True, error=f"the sampler process failed: {exc}")
         return ans
 
     def _ask(self, task: dict, timeout: float) -> dict:
@@ -341,10 +405,16 @@ class _Worker:
                                                 f"{EXTRA_PROCESSES} (killed)")
         if line is None:
             return dict(ok=False, error=self._died())
+        if line == "\0too long":
+            self.kill()
+            return dict(ok=False, fatal=True, error=f"the worker sent an answer line over {_MAX_LINE:,} characters")
         try:
-            return json.loads(line)
-        except ValueError:
+            ans = json.loads(line)
+        except (ValueError, RecursionError):
+            ans = None
+        if not isinstance(ans, dict):
             return dict(ok=False, fatal=True, error=f"the worker sent a malformed answer line ({line[:80]!r})")
+        return ans
 
     def _died(self) -> str:
         rc = self.proc.wait()
@@ -414,11 +484,12 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                     if ans.get("fatal"):
                         w.kill()
                     if ans["ok"]:
-                        out[i] = CellResult(c.label, c.cell_id, True, log10_q=ans["log10_q"], tau=ans["tau"],
-                                            grad_norm2=ans["grad_norm2"], sweeps=ans["sweeps"], seconds=ans["seconds"],
+                        out[i] = CellResult(c.label, c.cell_id, True, log10_q=[float(x) for x in ans["log10_q"]],
+                                            tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),
+                                            sweeps=ans["sweeps"], seconds=ans["seconds"],
                                             cpu_seconds=ans["cpu_seconds"])
                     else:
-                        out[i] = CellResult(c.label, c.cell_id, False, ans["error"])
+                        out[i] = CellResult(c.label, c.cell_id, False, ans["error"][:2000])
                         with lock:
                             failed[0] += 1
                 if progress:

@@ -49,6 +49,10 @@ def violations() -> list[str]:
     return _violations
 
 
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version (0 when unavailable)."""
     if not sys.platform.startswith("linux"):
@@ -92,8 +96,13 @@ def _landlock(blocked: list[str], read: list[str], write: list[str]) -> bool:
     handled = (_EXECUTE | _READ_FILE | _READ_DIR | _WRITE_FILE | _DIR_ONLY | (_REFER if abi >= 2 else 0)
                | (_TRUNCATE if abi >= 3 else 0))
     reading = _EXECUTE | _READ_FILE | _READ_DIR
-    attr = ctypes.create_string_buffer(struct.pack("=Q", handled))
-    fd = libc.syscall(_CREATE, attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
+    # ABI ≥ 4: every TCP bind and connect refused (no network rule is added); ABI ≥ 6: no signal to,
+    # and no abstract unix socket of, any process outside the worker's domain (the runner, the sampler)
+    net = (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 else 0
+    scoped = (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0
+    fields = [handled] + ([net] if abi >= 4 else []) + ([scoped] if abi >= 6 else [])
+    attr = ctypes.create_string_buffer(struct.pack(f"={len(fields)}Q", *fields))
+    fd = libc.syscall(_CREATE, attr, ctypes.c_size_t(8 * len(fields)), ctypes.c_uint32(0))
     if fd < 0:
         return False
     try:
