@@ -449,12 +449,17 @@ def test_the_log_is_capped(bench, tmp_path, capsys):
 
 
 def test_a_forged_answer_line_is_refused_by_the_parent(bench, tmp_path, capsys):
-    """The entry writes a forged answer (NaN curve, negative tau and sweeps) into every pipe it can
-    find; the runner re-checks every answer itself and stores nothing."""
+    """The entry writes a forged answer (NaN curve, negative tau and sweeps), with the task's nonce
+    found in the worker's frames, into every pipe it can find; the runner re-checks every answer
+    itself and stores nothing."""
     src = _broken_entry("""\
-        import json, stat
+        import json, stat, sys
+        f, nonce = sys._getframe(), None
+        while f is not None:
+            nonce = nonce or (f.f_locals.get("task") or {}).get("nonce")
+            f = f.f_back
         line = json.dumps(dict(ok=True, log10_q=[float("nan")] * len(problem.T), tau=-1.0, grad_norm2=1.0,
-                               sweeps=-5, seconds=0.0)) + "\\n"
+                               sweeps=-5, seconds=0.0, nonce=nonce)) + "\\n"
         for fd in range(3, 64):
             try:
                 if stat.S_ISFIFO(os.fstat(fd).st_mode):
@@ -799,15 +804,17 @@ def test_an_entry_cannot_signal_the_runner_or_open_a_tcp_connection(bench, tmp_p
             try:
                 if what == "connect":
                     socket.create_connection(("127.0.0.1", 9), timeout=2)
-                else:
-                    os.kill(os.getppid(), signal.SIGSTOP)
+                else:  # the runner: the parent of the worker's parent, by /proc (the worker may sit in a PID namespace)
+                    ppid = lambda pid: int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+                    os.kill(ppid(ppid("self")), signal.SIGSTOP)
                 out.append(f"{what}: done")
             except OSError as exc:
                 out.append(f"{what}: {exc.strerror}")
         raise RuntimeError(str(out))
         """)
-    _reject(bench, tmp_path, capsys, src,
-            ["raised RuntimeError: ['stop the runner: Operation not permitted', 'connect: Permission denied']"] * 3)
+    msgs = _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: ['stop the runner: "] * 3)
+    assert all(re.search(r"stop the runner: (Operation not permitted|No such process)', 'connect: Permission denied'", m)
+               for m in msgs.values()), msgs
 
 
 def test_a_stalled_frame_or_acknowledgement_does_not_hang_the_sampler(monkeypatch):
@@ -858,6 +865,34 @@ def test_a_stalled_frame_or_acknowledgement_does_not_hang_the_sampler(monkeypatc
             f.close()
         path.unlink()
         os.close(shm)
+
+
+def _pid_namespaces() -> bool:
+    """Whether this kernel and user may make PID namespaces (as the worker does)."""
+    pid = os.fork()
+    if pid == 0:
+        import ctypes
+        os._exit(0 if ctypes.CDLL(None, use_errno=True).unshare(0x20000000) == 0 else 1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+@pytest.mark.skipif(not _pid_namespaces(), reason="needs PID namespaces (CAP_SYS_ADMIN)")
+def test_a_comet_of_forks_that_leave_their_session_dies_with_the_worker(bench, tmp_path, capsys):
+    """A child that forks and exits without end, each generation in a new session (no process
+    lives long enough to be killed by pid): the worker's PID namespace ends them all."""
+    path = tmp_path / "comet.py"
+    path.write_text(_broken_entry("""\
+        if os.fork() == 0:
+            while True:
+                if os.fork():
+                    os._exit(0)
+                os.setsid()
+        return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+        """, name="comet"))
+    capsys.readouterr()
+    assert _submit(bench, tmp_path, path, workers=2) == 0, capsys.readouterr().err
+    time.sleep(1)
+    assert _alive_with(str(path)) == []
 
 
 def test_the_cpu_time_of_a_worker_is_capped(bench, tmp_path):

@@ -36,6 +36,9 @@ def _message(exc: BaseException, blocked: list[str]) -> str:
 
 
 def main() -> int:
+    from .sandbox import enter_pid_namespace
+
+    enter_pid_namespace()  # first, before any thread exists: whatever the entry forks dies with it
     mode, arg, blocked = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     limits = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
     proto = os.fdopen(os.dup(1), "w", buffering=1)

@@ -355,7 +355,10 @@ class _Worker:
 
     def _read(self):
         while True:
-            line = self.proc.stdout.readline(_MAX_LINE)
+            try:
+                line = self.proc.stdout.readline(_MAX_LINE)
+            except (ValueError, OSError):  # closed by close() while a straggler held the pipe
+                break
             if not line:
                 break
             if not line.endswith("\n"):  # over the cap (or cut by death): stop listening

@@ -32,7 +32,7 @@ import struct
 import sys
 from pathlib import Path
 
-__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree",
+__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree", "enter_pid_namespace",
            "orphans_of", "become_subreaper", "Limits"]
 
 _violations: list[str] = []
@@ -232,6 +232,36 @@ def orphans_of(parent: int, keep=()) -> list[int]:
     """Live children of ``parent`` not in ``keep``: with ``parent`` a child subreaper, the processes
     that left a worker's session (``setsid``) and lost their own parent end up here."""
     return [pid for pid in _pids() if pid not in keep and (st := _stat(pid)) is not None and st[0] == parent]
+
+
+_CLONE_NEWPID = 0x20000000
+
+
+def enter_pid_namespace() -> bool:
+    """Continue this process as PID 1 of a new PID namespace (Linux, needs CAP_SYS_ADMIN).
+
+    ``unshare(CLONE_NEWPID)`` puts only the *next* child in the namespace, so this forks: the child
+    returns True and goes on as the namespace's init; the parent closes every descriptor, waits and
+    leaves with the child's status (the same signal, if it was killed). When the init exits the
+    kernel kills every process left in the namespace, however it forked or left its session.
+    Returns False (nothing changed) where the kernel refuses."""
+    if not sys.platform.startswith("linux"):
+        return False
+    if ctypes.CDLL(None, use_errno=True).unshare(_CLONE_NEWPID) != 0:
+        return False
+    pid = os.fork()
+    if pid == 0:  # a namespace's init ignores signals it has no handler for: SIGXCPU gets one
+        signal.signal(signal.SIGXCPU, lambda *_: os._exit(128 + signal.SIGXCPU))
+        return True
+    os.closerange(0, 65536)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    sig = -code if code < 0 else signal.SIGXCPU if code == 128 + signal.SIGXCPU else None
+    if sig is not None:  # leave the way the child did, so the runner reads the same signal
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(code)
 
 
 def become_subreaper() -> bool:
