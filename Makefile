@@ -22,7 +22,7 @@ run: $(VENV)/.mnist-stamp
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/asv check -E existing:$(CURDIR)/$(VENV)/bin/python
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 # A quick asv pass (each benchmark once) against .venv, recorded under .asv/ for this commit.
 bench: $(STAMP)
