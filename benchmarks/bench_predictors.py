@@ -52,25 +52,30 @@ class PredictorCell:
 
 def served_vs_in_process(key: str) -> tuple[float, float]:
     """Wall seconds of one predict() with the sampler served by a sampler process, and in process
-    (same cell, same seed; the answers must agree exactly)."""
+    (same cell, same seed; the answers must agree exactly). Starting the sampler process and loading
+    the cell happen once per worker in the runner, so neither is timed (nor is building the problem)."""
     from snrbench.predict._sampler_service import MeterClient
     from snrbench.predict.runner import _Sampler
 
+    import torch
+
+    torch.set_num_threads(1)  # as in the runner's workers and sampler processes
     entry, cell, fam = _ENTRIES[key], _cell(), get("exact-rbm")
     spec = cell.spec
     sampler = _Sampler()
     try:
         client = MeterClient(sampler.sock, sampler.shm)
-        t0 = time.perf_counter()
-        served = sampler.put_cell(fam, cell, 0, BUDGET)
+        served = sampler.put_cell(fam, cell, 0, BUDGET)  # process start and cell load: once per worker, not timed
         problem = Problem.served(client, CellInfo.from_json(served["info"]), served["data_mean"], T_GRID,
                                  spec["observables"], "sampler-only", "exact-rbm", BUDGET)
+        t0 = time.perf_counter()
         remote = instantiate(entry).predict(problem)
         t_served = time.perf_counter() - t0
     finally:
         sampler.close()
+    problem = _problem("sampler-only")
     t0 = time.perf_counter()
-    local = instantiate(entry).predict(_problem("sampler-only"))
+    local = instantiate(entry).predict(problem)
     t_local = time.perf_counter() - t0
     if not np.array_equal(remote.log10_q, local.log10_q):
         raise AssertionError(f"{key}: the served and in-process samplers disagree")
