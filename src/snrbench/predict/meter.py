@@ -195,15 +195,11 @@ class Meter:
         return out
 
     def _width(self, w: str) -> int:
-        info_n = self.model.n_visible
-        return {"v": info_n, "magnetization": 1, "observables": self.info_n_obs,
-                "basis_features": info_n if isinstance(self.model, IsingModel) else self.model.W.shape[1]}[w]
-
-    @property
-    def info_n_obs(self) -> int:
-        if self._subset is not None:
-            return MAX_OBSERVABLES
-        return len(observable_parity(self.model, self.which))
+        """Values per chain of a field."""
+        n = self.model.n_visible
+        if w == "observables":
+            return MAX_OBSERVABLES if self._subset is not None else len(observable_parity(self.model, self.which))
+        return {"v": n, "magnetization": 1}.get(w, n if isinstance(self.model, IsingModel) else self.model.W.shape[1])
 
     def _checked(self, sid, what):
         if isinstance(sid, bool) or not isinstance(sid, int) or sid not in self._samplers:
