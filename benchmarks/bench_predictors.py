@@ -50,41 +50,54 @@ class PredictorCell:
     track_max_error_dex.unit = "dex"
 
 
-def served_vs_in_process(key: str) -> tuple[float, float]:
-    """Wall seconds of one predict() with the sampler served by a sampler process, and in process
-    (same cell, same seed; the answers must agree exactly). Starting the sampler process and loading
-    the cell happen once per worker in the runner, so neither is timed (nor is building the problem)."""
+#: The cells of the sampler-only cost benchmark: one of each size × β × symmetry of exact-rbm.
+COST_CELLS = tuple(f"n{nm}-b{b}-{kind}-s0" for nm in ("10m4", "12m6") for b in ("0.5", "1", "2", "3")
+                   for kind in ("sym", "bias"))
+
+
+def served_vs_in_process(key: str, labels=COST_CELLS) -> tuple[float, float]:
+    """Wall seconds of ``key`` on the cells ``labels`` with the sampler served by one sampler
+    process, as a runner worker goes through a family's cells, and with the sampler in process (same
+    cells, same seed; the answers must agree exactly). Per cell, the served side is timed from loading
+    the cell into the sampler process to the answer, the in-process side from building the problem to
+    the answer. Starting the sampler process happens once per worker, so it is not timed."""
     from snrbench.predict._sampler_service import MeterClient
     from snrbench.predict.runner import _Sampler
 
     import torch
 
     torch.set_num_threads(1)  # as in the runner's workers and sampler processes
-    entry, cell, fam = _ENTRIES[key], _cell(), get("exact-rbm")
-    spec = cell.spec
+    entry, fam = _ENTRIES[key], get("exact-rbm")
+    cells = {c.label: c for c in load_suite("exact-rbm")[1]}
+    t_served = t_local = 0.0
     sampler = _Sampler()
     try:
         client = MeterClient(sampler.sock, sampler.shm)
-        served = sampler.put_cell(fam, cell, 0, BUDGET)  # process start and cell load: once per worker, not timed
-        problem = Problem.served(client, CellInfo.from_json(served["info"]), served["data_mean"], T_GRID,
-                                 spec["observables"], "sampler-only", "exact-rbm", BUDGET)
-        t0 = time.perf_counter()
-        remote = instantiate(entry).predict(problem)
-        t_served = time.perf_counter() - t0
+        sampler.ask(dict(op="used"))  # returns once the process has started (imported torch): not timed
+        for label in labels:
+            cell = cells[label]
+            t0 = time.perf_counter()
+            served = sampler.put_cell(fam, cell, 0, BUDGET)
+            problem = Problem.served(client, CellInfo.from_json(served["info"]), served["data_mean"], T_GRID,
+                                     cell.spec["observables"], "sampler-only", "exact-rbm", BUDGET)
+            remote = instantiate(entry).predict(problem)
+            t1 = time.perf_counter()
+            problem = Problem(fam.build_model(cell.spec), fam.build_data(cell.spec), T=T_GRID,
+                              observables=cell.spec["observables"], access="sampler-only", family="exact-rbm",
+                              label=label, seed=0, exact_available=True)
+            local = instantiate(entry).predict(problem)
+            t2 = time.perf_counter()
+            if not np.array_equal(remote.log10_q, local.log10_q):
+                raise AssertionError(f"{key} on {label}: the served and in-process samplers disagree")
+            t_served, t_local = t_served + t1 - t0, t_local + t2 - t1
     finally:
         sampler.close()
-    problem = _problem("sampler-only")
-    t0 = time.perf_counter()
-    local = instantiate(entry).predict(problem)
-    t_local = time.perf_counter() - t0
-    if not np.array_equal(remote.log10_q, local.log10_q):
-        raise AssertionError(f"{key}: the served and in-process samplers disagree")
     return t_served, t_local
 
 
 class SamplerOnlyCost:
-    """``track_served_over_in_process``: wall time with the sampler in another process ÷ wall time
-    in process (target ≤ 1.3 on exact-rbm)."""
+    """``track_served_over_in_process``: wall time on :data:`COST_CELLS` with the sampler in another
+    process ÷ wall time in process (target ≤ 1.3 on exact-rbm)."""
 
     params = SAMPLER_KEYS
     param_names = ["entry"]

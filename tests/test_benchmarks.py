@@ -79,5 +79,5 @@ def test_predictor_benchmarks_run(key):
 def test_sampler_only_benchmark_serves_the_same_answer():
     """The sampler-only cost benchmark runs, and its two routes give bit-identical predictions
     (served_vs_in_process raises otherwise); the ratio itself is for asv, not for a test."""
-    t_served, t_local = bench_predictors.served_vs_in_process("magnetization:sampler-only")
+    t_served, t_local = bench_predictors.served_vs_in_process("magnetization:sampler-only", bench_predictors.COST_CELLS[:2])
     assert t_served > 0 and t_local > 0
