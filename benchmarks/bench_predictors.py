@@ -24,8 +24,8 @@ def _cell():
     return next(c for c in load_suite("exact-rbm")[1] if c.label == CELL)
 
 
-def _problem(access):
-    cell, fam = _cell(), get("exact-rbm")
+def _problem(access, cell=None):
+    cell, fam = cell or _cell(), get("exact-rbm")
     return Problem(fam.build_model(cell.spec), fam.build_data(cell.spec), T=T_GRID,
                    observables=cell.spec["observables"], access=access, family="exact-rbm", label=cell.label,
                    seed=0, exact_available=True)
@@ -82,10 +82,7 @@ def served_vs_in_process(key: str, labels=COST_CELLS) -> tuple[float, float]:
                                      cell.spec["observables"], "sampler-only", "exact-rbm", BUDGET)
             remote = instantiate(entry).predict(problem)
             t1 = time.perf_counter()
-            problem = Problem(fam.build_model(cell.spec), fam.build_data(cell.spec), T=T_GRID,
-                              observables=cell.spec["observables"], access="sampler-only", family="exact-rbm",
-                              label=label, seed=0, exact_available=True)
-            local = instantiate(entry).predict(problem)
+            local = instantiate(entry).predict(_problem("sampler-only", cell))
             t2 = time.perf_counter()
             if not np.array_equal(remote.log10_q, local.log10_q):
                 raise AssertionError(f"{key} on {label}: the served and in-process samplers disagree")
