@@ -233,7 +233,7 @@ def tiny_suite_files(tmp_path_factory):
     doc = doc.replace("hidden = [16, 64]", "hidden = [3, 24]")
     doc = doc.replace("updates = [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]", "updates = [0, 16]")
     doc = doc.replace("t_max = 1024", "t_max = 16").replace("n_replicates = 1024", "n_replicates = 256")
-    for key, val in (("rungs", 4), ("adapt_rounds", 20), ("rounds", 20)):
+    for key, val in (("placement_rounds", 10), ("burn_in_rounds", 20), ("rounds", 20)):
         doc = "\n".join(f"{key} = {val}" if line.startswith(f"{key} =") else line for line in doc.splitlines())
     (root / "mnist.toml").write_text(doc)
     return root, data
@@ -256,7 +256,10 @@ def test_mnist_suite_cells_and_errors(tiny_suite, tmp_path, monkeypatch):
     header, cells = load_suite("mnist")
     assert [c.label for c in cells] == ["m3-u0", "m3-u16", "m24-u0", "m24-u16"]
     spec = cells[1].spec
-    assert spec["tempering"] is None and cells[3].spec["tempering"]["rungs"] == 4
+    assert spec["tempering"] is None and cells[3].spec["tempering"]["method"] == "trajectory"
+    assert cells[3].spec["trajectory"] == [dict(update=0, checkpoint="m024-u00000",
+                                                checkpoint_sha256=cells[2].spec["checkpoint_sha256"])]
+    assert "trajectory" not in cells[1].spec and cells[2].spec["trajectory"] == []
     assert get_family("mnist").build_model(spec).sha256 == json.loads((root / "mnist" / "m003-u00016.json").read_text())["model_sha256"]
     # a missing checkpoint is named, with the command that makes it
     (root / "mnist" / "m024-u00016.npz").unlink()
@@ -283,22 +286,58 @@ def test_anchor_cell_must_show_one(tiny_suite):
     assert out["T"] == [1, 2, 4, 8, 16] and out["start"][0] == "exact"
 
 
-def test_tempered_cell_reports_its_ladder(tiny_suite):
+TEMPERATURE = dict(method="temperature", rungs=4, beta_min=0.0, adapt_rounds=20, rounds=20, sweeps_per_round=2)
+
+
+@pytest.mark.parametrize("method", ["trajectory", "temperature"])
+def test_tempered_cell_reports_its_ladder(tiny_suite, method):
+    """Both start generators: one ladder per group, its rungs, acceptance and round trips stored, and
+    the verdict is the four-z check. Trajectory rungs run from the base rate (position 0) to this
+    checkpoint (position 2 for the second checkpoint of the grid); temperature rungs from β = 1 to 0."""
     from snrbench.jobs.groundtruth import solve_cell
 
     _, cells = load_suite("mnist")
-    out = solve_cell("mnist", cells[3].spec_json)
+    spec = cells[3].spec
+    if method == "temperature":
+        spec.pop("trajectory")
+        spec["tempering"] = TEMPERATURE
+    out = solve_cell("mnist", json.dumps(spec, sort_keys=True))
     pt = pd.DataFrame(out["tempering"])
-    assert pt.start.tolist() == ["training images"] * 4 + ["base-rate samples"] * 4
+    assert (pt.method == method).all()
+    assert pt.start.drop_duplicates().tolist() == ["training images", "base-rate samples"]
     for _, ladder in pt.groupby("start"):
-        assert ladder.rung.tolist() == [0, 1, 2, 3] and ladder.beta.iloc[0] == 1.0 and ladder.beta.iloc[-1] == 0.0
+        K = len(ladder)
+        assert ladder.rung.tolist() == list(range(K)) and K >= 2
+        if method == "temperature":
+            assert K == 4 and ladder.beta.iloc[0] == 1.0 and ladder.beta.iloc[-1] == 0.0
+            assert ladder.position.isna().all() and ladder.replica_tau.isna().all()
+        else:
+            pos = ladder.position.to_numpy()
+            assert pos[0] == 0.0 and pos[-1] == 2.0 and np.all(np.diff(pos) > 0) and ladder.beta.isna().all()
+            assert ladder.replica_tau.iloc[0] > 0
         acc = ladder.swap_acceptance.to_numpy()
         assert np.isnan(acc[-1]) and np.all((acc[:-1] > 0) & (acc[:-1] <= 1))
+        assert ladder.sweeps.iloc[0] >= K * 20 * spec["n_replicates"] // 2
     truth = out["mnist_truth"]
-    assert truth["start"][0] == "parallel tempering" and truth["grad_norm2_method"][0] == "monte carlo"
+    assert truth["start"][0] == f"{method} tempering" and truth["grad_norm2_method"][0] == "monte carlo"
     assert np.isnan(truth["total_variance_indep"][0])
     z = [truth[f"{k}_z_{q}"][0] for k in ("start", "drift") for q in ("variance", "gradient")]
     assert np.all(np.isfinite(z)) and truth["equilibrated"][0] == (max(np.abs(z)) <= Z_MAX)
+
+
+def test_bad_tempering_tables_are_named(tiny_suite, tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "tasks"
+    shutil.copytree(tiny_suite[0], root)
+    monkeypatch.setenv("SNRBENCH_TASKS", str(root))
+    doc = (root / "mnist.toml").read_text()
+    for text, message in ((doc.replace('method = "trajectory"', 'method = "annealing"'), "method must be one of"),
+                          (doc.rstrip() + "\nrungs = 4\n", r"unknown key\(s\) \['rungs'\]"),
+                          (doc.replace("target = 0.3", ""), "missing key 'target'")):
+        (root / "mnist.toml").write_text(text)
+        with pytest.raises(TaskSpecError, match=message):
+            load_suite("mnist")
 
 
 def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(tiny_suite):
@@ -309,7 +348,7 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
 
     _, cells = load_suite("mnist")
     spec = cells[3].spec
-    spec["tempering"].update(adapt_rounds=0, rounds=0)
+    spec["tempering"].update(burn_in_rounds=0, rounds=0)
     out = solve_cell("mnist", json.dumps(spec, sort_keys=True))["mnist_truth"]
     assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > Z_MAX
     anchor = solve_cell("mnist", cells[1].spec_json)["mnist_truth"]
@@ -340,7 +379,8 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert generate("mnist", results, progress=False)["skipped"]
     summary = get_family("mnist").summary(results)
     assert list(summary.label) == ["m3-u0", "m3-u16", "m24-u0", "m24-u16"]
-    assert (summary.pt_rungs == [0, 0, 4, 4]).all()
+    assert (summary.pt_rungs[:2] == 0).all() and (summary.pt_rungs[2:] >= 2).all()
+    assert summary.pt_method.tolist() == ["", "", "trajectory", "trajectory"]
     assert summary.V_indep.notna().tolist() == [True, True, False, False]
     onsets = true_onsets(summary)
     trusted = [2, 2 if summary.equilibrated.all() else int(summary.equilibrated.iloc[2])]  # m = 24: leading ones
@@ -353,7 +393,7 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
 def test_mnist_families_are_not_exact():
     """White-box entries and the ladder run only on exact families; the mnist ones have Monte Carlo
     truth, offer the model and sampler-only tiers, and score the plateau onset."""
-    for name in ("mnist", "mnist-large"):
+    for name in ("mnist", "mnist-large", "mnist-plateau"):
         fam = get_family(name)
         assert fam.tiers == ("model", "sampler-only") and not fam.ladder and fam.onset and fam.method == "monte-carlo"
     for name in ("exact-rbm", "planted", "ising"):

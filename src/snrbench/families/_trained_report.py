@@ -45,8 +45,10 @@ def mnist_summary(root: Path | str, family) -> pd.DataFrame:
             rhat=r.rhat, doubling_ok=bool(r.doubling_ok), flagged=bool(r.flagged), start=r.start,
             start_z_variance=r.start_z_variance, start_z_gradient=r.start_z_gradient,
             drift_z_variance=r.drift_z_variance, drift_z_gradient=r.drift_z_gradient, equilibrated=bool(r.equilibrated),
-            pt_rungs=ladder.rung.nunique(), pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
+            pt_method=ladder.method.iloc[0] if len(ladder) else "", pt_rungs=ladder.rung.nunique(),
+            pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
             pt_round_trips=int(ladder.groupby("start").round_trips.first().sum()) if len(ladder) else 0,
+            pt_replica_tau=float(ladder.replica_tau.max()) if len(ladder) else np.nan,
         ))
     return pd.DataFrame(rows).sort_values(["m", "update"], ignore_index=True)
 
@@ -66,7 +68,7 @@ def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
 def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
     """Per hidden size: Q(T) with 95% CI per checkpoint (dashed: flagged by R̂/doubling; dotted: starts
     not equilibrated), ``Q_train`` along training
-    with the onset, and (m > 20) the swap acceptance per rung of every checkpoint's ladder."""
+    with the onset and the log-likelihood beside it, and (m > 20) the swap acceptance per rung of every checkpoint's ladder."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,16 +106,24 @@ def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
         C, k = int(df.train_chains.iloc[0]), int(df.train_k.iloc[0])
         row[1].set(xscale="log", yscale="log", xlabel="PCD update (0 plotted at 1)",
                    ylabel=f"Q_train = {C}·Q(T = {k})", title=f"m = {m}: the training's own gradient SNR")
-        row[1].legend(fontsize=7)
+        row[1].legend(fontsize=7, loc="lower left")
+        ll = row[1].twinx()  # does the training still learn after the onset?
+        ll.plot(x, cells.log_likelihood, color="tab:green", marker="s", ms=3, lw=1)
+        ll.set_ylabel("log-likelihood (nats/image, exact or AIS)", color="tab:green")
         ladders = pt[pt.cell_id.isin(df[df.n_hidden == m].cell_id)]
         if len(ladders):
             for (_, c), col in zip(cells.iterrows(), colors):
                 for j, (name, lad) in enumerate(ladders[ladders.label == c.label].groupby("start", sort=True)):
                     lad = lad.sort_values("rung")
-                    row[2].plot(lad.rung[:-1], lad.swap_acceptance[:-1], color=col, marker=".", ls="-:"[j % 2],
+                    where = lad.position if lad.method.iloc[0] == "trajectory" else lad.rung
+                    row[2].plot(where[:-1], lad.swap_acceptance[:-1], color=col, marker=".", ls="-:"[j % 2],
                                 label=f"u={c['update']}" + ("" if c.equilibrated else " (not equilibrated)") if j == 0 else None)
-            row[2].set(ylim=(0, 1), xlabel="rung pair (k, k+1), k = 0 at β = 1", ylabel="swap acceptance",
-                       title=f"m = {m}: tempering ladders (adapted)\nsolid: begun at base-rate samples; dotted: at images")
+            traj = (ladders.method == "trajectory").any()
+            row[2].set(ylim=(0, 1), ylabel="swap acceptance",
+                       xlabel=("lower rung's trajectory position (0: base rate, j + 1: checkpoint j)" if traj
+                               else "rung pair (k, k+1), k = 0 at β = 1"),
+                       title=f"m = {m}: {'trajectory' if traj else 'temperature'} tempering ladders\n"
+                             "solid: begun at base-rate samples; dotted: at images")
             row[2].legend(fontsize=6, ncol=2)
         else:
             row[2].axis("off")

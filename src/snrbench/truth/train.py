@@ -7,7 +7,8 @@ Model: binary units, ``n = 784`` visible, ``m`` hidden. Start (the usual practic
     W += lr (⟨v E[h|v]ᵀ⟩_batch − ⟨v E[h|v]ᵀ⟩_chains),  a += lr (⟨v⟩_batch − ⟨v⟩_chains),
     b += lr (⟨E[h|v]⟩_batch − ⟨E[h|v]⟩_chains)
 
-``batch`` data rows drawn without replacement per epoch (seeded permutation); ``chains`` persistent
+With ``lr_decay = τ > 0`` the rate of update ``u`` is ``lr / (1 + (u − 1)/τ)`` (the 1/t schedule of
+Robbins–Monro). ``batch`` data rows drawn without replacement per epoch (seeded permutation); ``chains`` persistent
 chains (started at random data rows) advanced ``k`` blocked-Gibbs sweeps per update by the
 sampler core, whose kernel is re-pointed at the updated parameters before every update and
 checked against them at every checkpoint (:meth:`~snrbench.core.sampler.BlockGibbs.kernel_mismatch`).
@@ -47,6 +48,7 @@ class TrainConfig:
     n_hidden: int
     updates: int = 2**14
     lr: float = 0.05
+    lr_decay: int = 0  # τ of the 1/t schedule lr_u = lr / (1 + u/τ) (Robbins–Monro); 0: constant lr
     batch: int = 100
     chains: int = 100
     k: int = 8
@@ -139,9 +141,10 @@ def train_pcd(data: np.ndarray, cfg: TrainConfig, out: str | Path, meta: dict | 
         gibbs.run(cfg.k)
         vc = gibbs.v
         hc = torch.sigmoid(vc @ W + b)
-        W += cfg.lr * (vb.T @ hb / len(vb) - vc.T @ hc / len(vc))
-        a += cfg.lr * (vb.mean(0) - vc.mean(0))
-        b += cfg.lr * (hb.mean(0) - hc.mean(0))
+        lr = cfg.lr / (1.0 + (u - 1) / cfg.lr_decay) if cfg.lr_decay else cfg.lr
+        W += lr * (vb.T @ hb / len(vb) - vc.T @ hc / len(vc))
+        a += lr * (vb.mean(0) - vc.mean(0))
+        b += lr * (hb.mean(0) - hc.mean(0))
         rbm = _rbm(W, a, b)
         gibbs.set_model(rbm)
         if u in saves:

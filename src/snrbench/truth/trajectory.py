@@ -15,9 +15,10 @@ the odd pairs on odd rounds exchange the visible states of chain c with probabil
 with ``F_k(v) = −log p̃_k(v) = −a_kᵀv − Σ_j log Σ_{h_j} e^{h_j (W_kᵀv + b_k)_j}`` the free energy of rung k
 (nats, float64). Each exchange keeps ``Π_k p_k`` invariant, so every rung samples its own model.
 
-**Rungs** (:func:`place_rungs`): the checkpoints, with parameters interpolated linearly between
-neighbours, ``θ(s) = (1 − s) θ_i + s θ_{i+1}``, wherever a pair's measured acceptance is below the
-target (bisection of the segment). Intermediate rungs are no checkpoint: only the top rung must be.
+**Rungs** (:func:`place_rungs`): models on the piecewise-linear path through the checkpoints,
+``θ(s) = (1 − s) θ_i + s θ_{i+1}``, spaced equally in the thermodynamic length that the measured swap
+acceptance gives (:func:`pair_distance`), so neighbours accept about the target. Intermediate rungs
+are no checkpoint: only the top rung must be.
 
 **Diagnostics**: per-pair acceptance, round trips (a replica that has been at rung 0 reaches the top
 rung and comes back), and the integrated autocorrelation time of each ladder's replica index at
@@ -40,7 +41,7 @@ from ..core.model import RBM
 from ..core.sampler import BlockGibbs
 from .tempering import KERNEL_RTOL, StaleKernelError
 
-__all__ = ["TrajectoryTempering", "PTTReport", "interpolate", "place_rungs", "base_rate_model"]
+__all__ = ["TrajectoryTempering", "PTTReport", "interpolate", "place_rungs", "pair_distance", "equilibrate_trajectory", "base_rate_model"]
 
 
 def base_rate_model(rbm: RBM, a0) -> RBM:
@@ -62,18 +63,21 @@ def interpolate(lo: RBM, hi: RBM, s: float) -> RBM:
 
 @dataclass(frozen=True, eq=False)
 class PTTReport:
-    """``positions``: each rung's place on the trajectory (segment index + s); ``checkpoint_rungs``:
-    the rung of each input model; ``swap_acceptance`` per pair and ``round_trips`` over the
-    ``rounds`` production rounds; ``replica_tau``: integrated autocorrelation time (rounds) of the
-    replica index at the top rung; ``sweeps``: chain-sweeps over all rungs, placement included."""
+    """Diagnostics of :func:`equilibrate_trajectory`: each rung's ``positions`` on the trajectory;
+    ``swap_acceptance`` per pair, ``round_trips`` and ``replica_tau`` (integrated autocorrelation time
+    of the top rung's replica index, rounds) over the ``rounds`` production rounds (after
+    ``burn_in_rounds``); ``sweeps``: chain-sweeps over all rungs and all phases, the annealing pass
+    included (the shared placement not); ``midway_states``: the top rung's states after ``rounds // 2`` production rounds
+    (None when ``rounds < 2``)."""
 
     positions: np.ndarray
-    checkpoint_rungs: np.ndarray
     swap_acceptance: np.ndarray
     round_trips: int
     rounds: int
+    burn_in_rounds: int
     replica_tau: float
     sweeps: int
+    midway_states: torch.Tensor | None
 
 
 class TrajectoryTempering:
@@ -201,9 +205,9 @@ class TrajectoryTempering:
         rep = self._replica
         for k in range(self.rounds % 2, self.n_rungs - 1, 2):
             lo, hi = self.samplers[k], self.samplers[k + 1]
-            x_lo, x_hi = lo.v, hi.v
-            delta = (self.free_energy(k, x_lo) - self.free_energy(k, x_hi)
-                     + self.free_energy(k + 1, x_hi) - self.free_energy(k + 1, x_lo))
+            both = torch.cat([lo.v, hi.v])
+            f_lo, f_hi = self.free_energy(k, both).view(2, -1), self.free_energy(k + 1, both).view(2, -1)
+            delta = f_lo[0] - f_lo[1] + f_hi[1] - f_hi[0]
             u = torch.rand(self.n_chains, generator=self._gen, device=self.device, dtype=torch.float64)
             acc = torch.log(u) < delta
             self._accepted[k] += float(acc.sum())
@@ -219,38 +223,103 @@ class TrajectoryTempering:
         return self.samplers[k].v
 
 
-def place_rungs(checkpoints: list[RBM], a0, n_chains: int = 256, target: float = 0.3, rounds: int = 40,
-                max_rungs: int = 256, seed: int = 0, dtype=torch.float32, progress: bool = False):
-    """A PTT ladder through ``checkpoints`` (in training order) from the base-rate model.
+def _model_at(models: list[RBM], p: float) -> RBM:
+    """The trajectory's model at position ``p``: segment ``i = ⌊p⌋``, ``θ(p) = interpolate(θ_i, θ_{i+1}, p − i)``."""
+    i = min(int(np.floor(p)), len(models) - 2)
+    return interpolate(models[i], models[i + 1], min(1.0, max(0.0, p - i)))
 
-    Starts from ``[base-rate model] + checkpoints``; runs ``rounds`` rounds, then bisects the
-    trajectory segment of every pair whose acceptance is below ``target`` (the midpoint's chains
-    start from the lower neighbour's states) and repeats until every pair reaches the target or
-    the ladder has ``max_rungs`` rungs. Returns ``(ptt, positions, checkpoint_rungs)``: the
-    sampler (its chains already run in), each rung's place on the trajectory (segment i + s, the
-    base-rate model at 0 and checkpoint j at j + 1) and the rung index of each checkpoint.
+
+def pair_distance(acceptance) -> np.ndarray:
+    """Distance ``σ`` of neighbouring rungs from their swap acceptance, ``A = erfc(σ / 2√2)``.
+
+    For a Gaussian ``Δ`` of mean ``−σ²/2`` and variance ``σ²`` (neighbours close on the trajectory)
+    ``E[min(1, e^Δ)] = erfc(σ / 2√2)``, and ``σ`` (the thermodynamic length) adds along the trajectory,
+    so rungs equally spaced in cumulative ``σ`` accept equally.
+    """
+    from scipy.special import erfcinv
+
+    a = np.clip(np.nan_to_num(np.asarray(acceptance, dtype=np.float64), nan=1e-4), 1e-4, 1 - 1e-9)
+    return 2.0 * np.sqrt(2.0) * erfcinv(a)
+
+
+def place_rungs(checkpoints: list[RBM], a0, n_chains: int = 256, target: float = 0.3, rounds: int = 40,
+                passes: int = 4, max_rungs: int = 128, seed: int = 0, device="cpu", dtype=torch.float32,
+                progress: bool = False):
+    """A PTT ladder from the base-rate model through ``checkpoints`` (in training order) to the last one.
+
+    Positions ``p ∈ [0, J]`` on the trajectory (the base-rate model at 0, checkpoint j at j + 1,
+    :func:`interpolate` between). Starts from every checkpoint as a rung; each pass runs ``rounds``
+    rounds, turns the pairs' acceptance into distances (:func:`pair_distance`), and re-spaces the
+    ladder to ``K = ⌈L / σ*⌉ + 1`` rungs (``L`` the summed distance, ``σ*`` the target's) equally spaced
+    in cumulative distance, piecewise linear between the measured rungs; every new rung starts from the
+    states of the old rung nearest to it. Stops when every pair accepts at least ``target − 0.05``, or
+    after ``passes`` passes. The top rung is always the last checkpoint itself. Returns
+    ``(ptt, positions)``: the sampler, its chains run in, its statistics those of the last pass.
     """
     from tqdm.auto import tqdm
 
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"place_rungs: target must lie in (0, 1), got {target}")
     models = [base_rate_model(checkpoints[0], a0)] + list(checkpoints)
-    positions = list(range(len(models)))
-    ptt = TrajectoryTempering(models, n_chains, dtype=dtype, seed=seed)
-    with tqdm(desc="placing PTT rungs", disable=not progress, unit="pass") as bar:
-        while True:
-            ptt.reset_stats()
-            for _ in range(rounds):
-                ptt.step()
-            low = [k for k, a in enumerate(ptt.swap_acceptance) if a < target]
+    positions = np.arange(len(models), dtype=np.float64)
+    ptt = TrajectoryTempering(models, n_chains, device, dtype, seed)
+    sigma_target = float(pair_distance([target])[0])
+    for p in tqdm(range(int(passes)), desc="placing PTT rungs", disable=not progress, unit="pass"):
+        ptt.reset_stats()
+        for _ in range(int(rounds)):
+            ptt.step()
+        acc = ptt.swap_acceptance
+        if np.nanmin(acc) >= target - 0.05 or p == int(passes) - 1:
+            break
+        length = np.concatenate([[0.0], np.cumsum(pair_distance(acc))])
+        K = int(min(max_rungs, max(2, np.ceil(length[-1] / sigma_target) + 1)))
+        new = np.interp(np.linspace(0.0, length[-1], K), length, positions)
+        new[0], new[-1] = 0.0, positions[-1]
+        rungs = [models[0]] + [_model_at(models, q) for q in new[1:-1]] + [models[-1]]
+        nearest = np.abs(positions[None, :] - new[:, None]).argmin(1)
+        v0 = torch.stack([ptt.samplers[int(j)].v for j in nearest]).cpu().numpy()
+        ptt = TrajectoryTempering(rungs, n_chains, device, dtype, seed + p + 1, v0=v0)
+        positions = new
+    return ptt, positions
+
+
+def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_rounds: int = 100, rounds: int = 400,
+                           sweeps_per_round: int = 1, seed: int = 0, device="cpu", dtype=torch.float32,
+                           progress: bool = False, v0=None, anneal_sweeps: int = 0) -> tuple[torch.Tensor, PTTReport]:
+    """Equilibrate ``n_chains`` chains of ``rungs[-1]`` by PTT over the ladder ``rungs`` (from
+    :func:`place_rungs`); returns ``(states, report)``.
+
+    Every rung starts at ``v0`` (``(R, n)``, default uniform) or, with ``anneal_sweeps > 0``, rung 0
+    at ``v0`` and each rung k > 0 at the states of rung k − 1 after ``anneal_sweeps`` sweeps of rung
+    k − 1 (an annealing pass up the trajectory); then ``burn_in_rounds`` rounds, statistics reset,
+    and ``rounds`` production rounds of ``sweeps_per_round`` sweeps each. ``states``: the top rung's
+    visible states ``(R, n)`` (kernels checked).
+    """
+    from tqdm.auto import tqdm
+
+    if int(rounds) < 0 or int(burn_in_rounds) < 0 or int(anneal_sweeps) < 0:
+        raise ValueError(f"need rounds, burn_in_rounds, anneal_sweeps ≥ 0, got {rounds}, {burn_in_rounds}, "
+                         f"{anneal_sweeps}")
+    if int(anneal_sweeps) > 0:
+        v0, start = [], v0
+        for k, rbm in enumerate(rungs):
+            v0.append(start)
+            walker = BlockGibbs(rbm, n_chains, device, dtype, int(seed) * 7919 + k, start)
+            walker.run(int(anneal_sweeps))
+            start = walker.v.cpu().numpy()
+    ptt = TrajectoryTempering(list(rungs), n_chains, device, dtype, seed, v0=v0)
+    midway = None
+    with tqdm(total=int(burn_in_rounds) + int(rounds), disable=not progress, desc="trajectory tempering") as bar:
+        for _ in range(int(burn_in_rounds)):
+            ptt.step(sweeps_per_round)
             bar.update()
-            bar.set_postfix(rungs=ptt.n_rungs, low=len(low))
-            if not low or ptt.n_rungs + len(low) > max_rungs:
-                break
-            for k in reversed(low):  # insert from the top so the lower indices stay valid
-                p_lo, p_hi = positions[k], positions[k + 1]
-                mid = 0.5 * (p_lo + p_hi)
-                seg = int(np.floor(mid))
-                s = mid - seg
-                ptt.insert(k + 1, interpolate(models[seg], models[seg + 1], s) if s > 0 else models[seg])
-                positions.insert(k + 1, mid)
-    checkpoint_rungs = np.array([positions.index(j + 1) for j in range(len(checkpoints))])
-    return ptt, np.array(positions, dtype=np.float64), checkpoint_rungs
+        ptt.reset_stats()
+        for r in range(int(rounds)):
+            if r == int(rounds) // 2 and int(rounds) >= 2:
+                midway = ptt.states().clone()
+            ptt.step(sweeps_per_round)
+            bar.update()
+    report = PTTReport(np.asarray(positions, dtype=np.float64), ptt.swap_acceptance, ptt.round_trips, int(rounds),
+                       int(burn_in_rounds), ptt.replica_tau(),
+                       ptt.sweeps + int(anneal_sweeps) * len(rungs) * int(n_chains), midway)
+    return ptt.states(), report

@@ -1,0 +1,131 @@
+"""Checks of the tempered starts of the checkpoint families, against an independent route.
+
+* :func:`trajectory_vs_exact` — on the ``m ≤ 20`` checkpoints, whose stored ground truth starts from
+  exact samples, solve each cell again from trajectory-tempering starts (the suite's own ``[tempering]``
+  table, the trajectory of the same hidden size) and compare the two ``log10 Q(T)`` curves point by
+  point. Both are Monte Carlo estimates with their own 95% bootstrap CI, so a point agrees when
+  ``|Δ| ≤ √(h_exact² + h_ptt²)``, ``h`` the half-width of each CI on its side of the difference (the
+  95% interval of a difference of two independent estimates).
+* :func:`trajectory_vs_temperature` — on the ``m > 20`` checkpoints, whose stored ground truth starts
+  from trajectory tempering, run temperature PT on the same chain-sweep budget per group (rounds
+  chosen so that ``K · (adapt + rounds) · sweeps · R/2`` matches the stored trajectory ladder's
+  ``sweeps``) and tabulate round trips per 1000 chain-sweeps (``1000 · trips / sweeps``, summed over
+  both groups) and the four-z equilibration verdict of each.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .. import store
+from ..families import Cell, get, load_suite
+
+__all__ = ["trajectory_vs_exact", "trajectory_vs_temperature", "with_trajectory"]
+
+
+def with_trajectory(cells: list[Cell], cell: Cell, tempering: dict) -> Cell:
+    """``cell`` with ``tempering`` and the trajectory of its hidden size up to it (from ``cells``)."""
+    spec = cell.spec
+    earlier = sorted((c.spec for c in cells if c.spec["n_hidden"] == spec["n_hidden"]
+                      and c.spec["update"] < spec["update"]), key=lambda s: s["update"])
+    spec.update(tempering=tempering, trajectory=[dict(update=s["update"], checkpoint=s["checkpoint"],
+                                                      checkpoint_sha256=s["checkpoint_sha256"]) for s in earlier])
+    return Cell.from_spec(spec)
+
+
+def _suite_tempering(cells: list[Cell], method: str) -> dict:
+    found = [c.spec["tempering"] for c in cells if c.spec.get("tempering")]
+    if not found or found[0]["method"] != method:
+        raise ValueError(f"the suite's [tempering] method is not {method!r}")
+    return found[0]
+
+
+def _stored(root, family: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    fam = get(family)
+    truth, pt = (store.read_table(root, p).to_pandas() for p in fam.truth_paths()[:2])
+    return truth, pt
+
+
+def _verdict(truth: dict) -> dict:
+    z = [truth[f"{k}_z_{q}"][0] for k in ("start", "drift") for q in ("variance", "gradient")]
+    return dict(equilibrated=bool(truth["equilibrated"][0]), max_abs_z=float(np.nanmax(np.abs(z))))
+
+
+def trajectory_vs_exact(family: str, root, progress: bool = False) -> pd.DataFrame:
+    """One row per (m ≤ 20 cell, T): exact-start and PTT-start ``log10 Q``, their CIs, and ``inside``
+    (module docstring); plus the PTT verdict and seconds per cell."""
+    fam = get(family)
+    _, cells = load_suite(family)
+    tempering = _suite_tempering(cells, "trajectory")
+    truth, _ = _stored(root, family)
+    rows = []
+    for cell in cells:
+        if cell.spec["tempering"] is not None:
+            continue
+        ref = truth[truth.cell_id == cell.cell_id].sort_values("T")
+        if ref.empty:
+            raise ValueError(f"{family}: no stored ground truth for {cell.label} (run `snrbench groundtruth`)")
+        t0 = time.perf_counter()
+        out = fam.solve_cell(with_trajectory(cells, cell, tempering), progress=progress)["mnist_truth"]
+        seconds = time.perf_counter() - t0
+        got = pd.DataFrame(out).sort_values("T")
+        a, b = ref.log10_q.to_numpy(), got.log10_q.to_numpy()
+        half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
+        half_b = np.where(b > a, b - got.ci_low, got.ci_high - b)
+        inside = np.abs(b - a) <= np.hypot(half_a, half_b)
+        for j, T in enumerate(ref["T"]):
+            rows.append(dict(label=cell.label, T=int(T), log10_q_exact=a[j], log10_q_ptt=b[j],
+                             ci_exact=(ref.ci_low.iloc[j], ref.ci_high.iloc[j]),
+                             ci_ptt=(got.ci_low.iloc[j], got.ci_high.iloc[j]), inside=bool(inside[j]),
+                             seconds=seconds, **_verdict(out)))
+    return pd.DataFrame(rows)
+
+
+def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds: int = 100,
+                              sweeps_per_round: int = 2, progress: bool = False) -> pd.DataFrame:
+    """One row per tempered cell: trajectory (stored) against temperature PT (run here, ``n_rungs``
+    rungs with ``β_min = 0``) on the same chain-sweeps per group; round trips per 1000 chain-sweeps,
+    verdicts, and, where both pass, the share of T whose two ``log10 Q`` agree within their CIs."""
+    fam = get(family)
+    _, cells = load_suite(family)
+    truth, pt = _stored(root, family)
+    rows = []
+    for cell in cells:
+        spec = cell.spec
+        if spec["tempering"] is None:
+            continue
+        ladders = pt[(pt.cell_id == cell.cell_id) & (pt.method == "trajectory")]
+        ref = truth[truth.cell_id == cell.cell_id].sort_values("T")
+        if ladders.empty or ref.empty:
+            raise ValueError(f"{family}: no stored trajectory-tempering truth for {cell.label}")
+        groups = ladders.groupby("start").agg(sweeps=("sweeps", "first"), trips=("round_trips", "first"),
+                                             K=("rung", "size"))
+        per_group = int(groups.sweeps.max())
+        R2 = spec["n_replicates"] // 2
+        rounds = max(2, int(round(per_group / (n_rungs * sweeps_per_round * R2))) - adapt_rounds)
+        spec.pop("trajectory", None)
+        spec["tempering"] = dict(method="temperature", rungs=n_rungs, beta_min=0.0, adapt_rounds=adapt_rounds,
+                                 rounds=rounds, sweeps_per_round=sweeps_per_round)
+        t0 = time.perf_counter()
+        out = fam.solve_cell(Cell.from_spec(spec), progress=progress)
+        seconds = time.perf_counter() - t0
+        tpt = pd.DataFrame(out["tempering"]).groupby("start").agg(sweeps=("sweeps", "first"),
+                                                                  trips=("round_trips", "first"))
+        other = pd.DataFrame(out["mnist_truth"]).sort_values("T")
+        ptt_ok, pt_ok = bool(ref.equilibrated.iloc[0]), bool(out["mnist_truth"]["equilibrated"][0])
+        agree = np.nan
+        if ptt_ok and pt_ok:
+            a, b = ref.log10_q.to_numpy(), other.log10_q.to_numpy()
+            half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
+            half_b = np.where(b > a, b - other.ci_low, other.ci_high - b)
+            agree = float(np.mean(np.abs(b - a) <= np.hypot(half_a, half_b)))
+        z_ptt = [ref[f"{k}_z_{q}"].iloc[0] for k in ("start", "drift") for q in ("variance", "gradient")]
+        rows.append(dict(
+            label=cell.label, ptt_rungs=int(groups.K.max()), ptt_sweeps=int(groups.sweeps.sum()),
+            ptt_trips_per_1000=1000 * groups.trips.sum() / groups.sweeps.sum(), ptt_max_abs_z=float(np.nanmax(np.abs(z_ptt))),
+            ptt_equilibrated=ptt_ok, pt_rungs=n_rungs, pt_sweeps=int(tpt.sweeps.sum()),
+            pt_trips_per_1000=1000 * tpt.trips.sum() / tpt.sweeps.sum(), pt_max_abs_z=_verdict(out["mnist_truth"])["max_abs_z"],
+            pt_equilibrated=pt_ok, pt_seconds=seconds, q_agree_share=agree))
+    return pd.DataFrame(rows)
