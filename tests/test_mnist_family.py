@@ -233,7 +233,7 @@ def tiny_suite_files(tmp_path_factory):
     doc = doc.replace("hidden = [16, 64]", "hidden = [3, 24]")
     doc = doc.replace("updates = [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]", "updates = [0, 16]")
     doc = doc.replace("t_max = 1024", "t_max = 16").replace("n_replicates = 1024", "n_replicates = 256")
-    for key, val in (("placement_rounds", 10), ("burn_in_rounds", 20), ("rounds", 20)):
+    for key, val in (("placement_rounds", 10), ("rounds", 20), ("rounds_per_rung_squared", 0.5)):
         doc = "\n".join(f"{key} = {val}" if line.startswith(f"{key} =") else line for line in doc.splitlines())
     (root / "mnist.toml").write_text(doc)
     return root, data
@@ -348,7 +348,7 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
 
     _, cells = load_suite("mnist")
     spec = cells[3].spec
-    spec["tempering"].update(burn_in_rounds=0, rounds=0)
+    spec["tempering"].update(rounds=0, rounds_per_rung_squared=0.0)
     out = solve_cell("mnist", json.dumps(spec, sort_keys=True))["mnist_truth"]
     assert out["equilibrated"][0] is False and max(abs(out["start_z_variance"][0]), abs(out["start_z_gradient"][0])) > Z_MAX
     anchor = solve_cell("mnist", cells[1].spec_json)["mnist_truth"]

@@ -62,7 +62,20 @@ def test_two_rung_acceptance_equals_the_exact_expectation(rng):
     ptt.step(0)
     se = np.sqrt(expected * (1 - expected) / R)
     assert abs(ptt.swap_acceptance[0] - expected) < 4 * se and abs(flipped - expected) > 20 * se
-    np.testing.assert_allclose(ptt.free_energy(0, torch.tensor(V)).numpy(), FA, rtol=1e-12)
+    np.testing.assert_allclose(ptt.free_energy(0, torch.tensor(V)).numpy(), FA, rtol=1e-6)
+    f64 = TrajectoryTempering([A, B], 4, dtype=torch.float64)
+    np.testing.assert_allclose(f64.free_energy(0, torch.tensor(V)).numpy(), FA, rtol=1e-12)
+
+
+def test_float32_free_energy_stays_within_a_millinat_at_mnist_size(rng):
+    """784 × 64 rung with MNIST-sized weights (|W| up to ~1): the float32 product keeps F within 1e-3
+    nats of the float64 one (|F| in the hundreds)."""
+    W, a = rng.normal(0, 0.3, (784, 64)), rng.normal(-2, 1, 784)
+    rbm = RBM(W, a, rng.normal(0, 1, 64), "binary")
+    v = torch.tensor((rng.random((256, 784)) < 0.2).astype(np.float64))
+    f32 = TrajectoryTempering([rbm, rbm], 4).free_energy(0, v).numpy()
+    f64 = TrajectoryTempering([rbm, rbm], 4, dtype=torch.float64).free_energy(0, v).numpy()
+    assert np.abs(f64).min() > 50 and np.abs(f32 - f64).max() < 1e-3
 
 
 def test_rung_placement_reaches_the_target_and_ends_at_the_checkpoint():

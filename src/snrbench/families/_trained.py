@@ -82,16 +82,24 @@ def _temperature_starts(family, spec, rbm, a0, groups, seed, device, progress):
 def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
     """Each group's top-rung states and midway states by PTT along the training run up to this
     checkpoint (:mod:`snrbench.truth.trajectory`); one rung placement, shared by both groups, whose
-    chain-sweeps are split evenly between the groups' ``sweeps``."""
+    chain-sweeps are split evenly between the groups' ``sweeps``. The group begun at base-rate samples
+    (exact at rung 0) is carried up the ladder by an annealing pass of ``anneal_sweeps`` per rung; the
+    group begun at training images starts every rung there: two starts from opposite ends.
+
+    Production rounds ``N = max(rounds, ⌈c·K²⌉)`` for a ladder of K rungs (``c =
+    rounds_per_rung_squared``): a replica crosses K rungs by a random walk in about ``K²/A`` rounds at
+    acceptance A, so longer ladders get proportionally longer runs; burn-in ``N // 4`` rounds."""
     p, states, midway, cols = spec["tempering"], [], [], {}
     earlier = [family.build_model(dict(spec, **c)) for c in spec["trajectory"]]
     place_chains = 256
     ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=place_chains, target=p["target"],
                                  rounds=p["placement_rounds"], seed=seed, device=device, progress=progress)
+    rounds = max(p["rounds"], int(np.ceil(p["rounds_per_rung_squared"] * ptt.n_rungs**2)))
     for i, (name, v_init) in enumerate(groups.items()):
-        v, report = equilibrate_trajectory(ptt.rungs, positions, len(v_init), burn_in_rounds=p["burn_in_rounds"],
-                                           rounds=p["rounds"], sweeps_per_round=p["sweeps_per_round"],
-                                           seed=seed + i + 1, device=device, progress=progress, v0=v_init)
+        v, report = equilibrate_trajectory(ptt.rungs, positions, len(v_init), burn_in_rounds=rounds // 4,
+                                           rounds=rounds, sweeps_per_round=p["sweeps_per_round"],
+                                           seed=seed + i + 1, device=device, progress=progress, v0=v_init,
+                                           anneal_sweeps=p["anneal_sweeps"] if name == "base-rate samples" else 0)
         states.append(v.cpu().numpy().astype(np.float64))
         midway.append(None if report.midway_states is None else report.midway_states.cpu().numpy().astype(np.float64))
         _extend(cols, _tempering_rows("trajectory", name, report.swap_acceptance, report.round_trips, report.rounds,

