@@ -388,6 +388,23 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert main(["--results", str(results), "plot", "--family", "mnist", "--out", str(tmp_path / "lb")]) == 0
     assert (tmp_path / "lb" / "q_curves_mnist.png").stat().st_size > 10_000
     assert main(["--results", str(results), "summary", "--family", "mnist"]) == 0
+    check_starts(results)
+
+
+def check_starts(results):
+    """`snrbench check-starts` on the stored stand-in truth: the m = 3 curves re-solved from PTT starts
+    agree with the exact-start ones within their CIs, and temperature PT is run on the trajectory
+    ladders' own chain-sweep budget (within one round of it)."""
+    from snrbench.jobs import start_check
+
+    exact = start_check.trajectory_vs_exact("mnist", results)
+    assert sorted(exact.label.unique()) == ["m3-u0", "m3-u16"] and len(exact) == 2 * 5
+    assert exact.inside.mean() >= 0.8 and exact.equilibrated.all()
+    table = start_check.trajectory_vs_temperature("mnist", results, n_rungs=4, adapt_rounds=4).set_index("label")
+    assert list(table.index) == ["m24-u0", "m24-u16"]
+    one_round = 2 * 4 * 2 * 128  # both groups × 4 rungs × 2 sweeps × R/2 chains
+    assert (abs(table.pt_sweeps - table.ptt_sweeps) <= one_round).all(), table[["pt_sweeps", "ptt_sweeps"]]
+    assert (table.ptt_trips_per_1000 >= 0).all() and (table.pt_rungs == 4).all()
 
 
 def test_mnist_families_are_not_exact():

@@ -55,8 +55,7 @@ def _tempering_rows(method: str, start: str, acceptance, round_trips: int, round
                 position=nan if position is None else list(map(float, position)),
                 swap_acceptance=np.append(acceptance, np.nan).tolist(), round_trips=[int(round_trips)] * K,
                 rounds=[int(rounds)] * K, sweeps=[int(sweeps)] * K, replica_tau=[float(replica_tau)] * K)
-    assert tuple(rows) == _PT_KEYS
-    return rows
+    return {k: rows[k] for k in _PT_KEYS}
 
 
 def _extend(cols: dict, rows: dict) -> None:
@@ -91,8 +90,7 @@ def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
     acceptance A, so longer ladders get proportionally longer runs; burn-in ``N // 4`` rounds."""
     p, states, midway, cols = spec["tempering"], [], [], {}
     earlier = [family.build_model(dict(spec, **c)) for c in spec["trajectory"]]
-    place_chains = 256
-    ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=place_chains, target=p["target"],
+    ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=256, target=p["target"],
                                  rounds=p["placement_rounds"], seed=seed, device=device, progress=progress)
     rounds = max(p["rounds"], int(np.ceil(p["rounds_per_rung_squared"] * ptt.n_rungs**2)))
     for i, (name, v_init) in enumerate(groups.items()):

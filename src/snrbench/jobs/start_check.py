@@ -104,7 +104,10 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
                                              K=("rung", "size"))
         per_group = int(groups.sweeps.max())
         R2 = spec["n_replicates"] // 2
-        rounds = max(2, int(round(per_group / (n_rungs * sweeps_per_round * R2))) - adapt_rounds)
+        rounds = int(round(per_group / (n_rungs * sweeps_per_round * R2))) - adapt_rounds
+        if rounds < 2:
+            raise ValueError(f"{cell.label}: the trajectory budget ({per_group} chain-sweeps per group) does not "
+                             f"cover {adapt_rounds} adaptation rounds of {n_rungs} rungs; lower adapt_rounds")
         spec.pop("trajectory", None)
         spec["tempering"] = dict(method="temperature", rungs=n_rungs, beta_min=0.0, adapt_rounds=adapt_rounds,
                                  rounds=rounds, sweeps_per_round=sweeps_per_round)
