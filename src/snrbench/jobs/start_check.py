@@ -48,6 +48,14 @@ def _stored(root, family: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return truth, pt
 
 
+def _agree(ref: pd.DataFrame, got: pd.DataFrame) -> np.ndarray:
+    """Per T: do two ``log10 Q`` curves with 95% CIs agree, ``|Δ| ≤ √(h_ref² + h_got²)`` (module docstring)?"""
+    a, b = ref.log10_q.to_numpy(), got.log10_q.to_numpy()
+    half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
+    half_b = np.where(b > a, b - got.ci_low, got.ci_high - b)
+    return np.abs(b - a) <= np.hypot(half_a, half_b)
+
+
 def _verdict(truth: dict) -> dict:
     z = [truth[f"{k}_z_{q}"][0] for k in ("start", "drift") for q in ("variance", "gradient")]
     return dict(equilibrated=bool(truth["equilibrated"][0]), max_abs_z=float(np.nanmax(np.abs(z))))
@@ -71,12 +79,9 @@ def trajectory_vs_exact(family: str, root, progress: bool = False) -> pd.DataFra
         out = fam.solve_cell(with_trajectory(cells, cell, tempering), progress=progress)["mnist_truth"]
         seconds = time.perf_counter() - t0
         got = pd.DataFrame(out).sort_values("T")
-        a, b = ref.log10_q.to_numpy(), got.log10_q.to_numpy()
-        half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
-        half_b = np.where(b > a, b - got.ci_low, got.ci_high - b)
-        inside = np.abs(b - a) <= np.hypot(half_a, half_b)
+        inside = _agree(ref, got)
         for j, T in enumerate(ref["T"]):
-            rows.append(dict(label=cell.label, T=int(T), log10_q_exact=a[j], log10_q_ptt=b[j],
+            rows.append(dict(label=cell.label, T=int(T), log10_q_exact=ref.log10_q.iloc[j], log10_q_ptt=got.log10_q.iloc[j],
                              ci_exact=(ref.ci_low.iloc[j], ref.ci_high.iloc[j]),
                              ci_ptt=(got.ci_low.iloc[j], got.ci_high.iloc[j]), inside=bool(inside[j]),
                              seconds=seconds, **_verdict(out)))
@@ -120,10 +125,7 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
         ptt_ok, pt_ok = bool(ref.equilibrated.iloc[0]), bool(out["mnist_truth"]["equilibrated"][0])
         agree = np.nan
         if ptt_ok and pt_ok:
-            a, b = ref.log10_q.to_numpy(), other.log10_q.to_numpy()
-            half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
-            half_b = np.where(b > a, b - other.ci_low, other.ci_high - b)
-            agree = float(np.mean(np.abs(b - a) <= np.hypot(half_a, half_b)))
+            agree = float(np.mean(_agree(ref, other)))
         z_ptt = [ref[f"{k}_z_{q}"].iloc[0] for k in ("start", "drift") for q in ("variance", "gradient")]
         rows.append(dict(
             label=cell.label, ptt_rungs=int(groups.K.max()), ptt_sweeps=int(groups.sweeps.sum()),
