@@ -12,8 +12,8 @@ class MagnetizationBlackBox(Predictor):
     name = "magnetization"
     access = "sampler-only"
 
-    def __init__(self, n_chains=64, n_sweeps=2**12, burn_in=2**10):
-        self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in)
+    def __init__(self, n_chains=64, burn_in_fraction=0.2):  # spends the cell's budget; m streams
+        self.kw = dict(n_chains=n_chains, burn_in_fraction=burn_in_fraction)
 
     def predict(self, problem):
         run = pilot_run(problem, **self.kw)
@@ -21,5 +21,5 @@ class MagnetizationBlackBox(Predictor):
         try:
             tau = max(1.0, integrated_time(run.m.T, quiet=True))
         except ValueError:  # a chain with constant m: no measurable decay within the pilot
-            tau = float(self.kw["n_sweeps"])
+            tau = float(run.layout.n_sweeps)
         return Prediction(log10_q_single_tau(g2, run.variance, tau, problem.T), tau=tau, grad_norm2=g2)

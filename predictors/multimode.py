@@ -45,7 +45,9 @@ class MultimodeBlackBox(Predictor):
     name = "multimode"
     access = "sampler-only"
 
-    def __init__(self, n_modes=None, n_chains=128, n_sweeps=2**15, burn_in=2**12, max_features=128):
+    def __init__(self, n_modes=None, n_chains=128, n_sweeps=None, burn_in=None, max_features=128):
+        """``n_sweeps`` per chain (default: the cell's budget over ``n_chains``), ``burn_in`` of them
+        discarded (default an eighth)."""
         self.n_modes = n_modes
         self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in, max_features=max_features)
 

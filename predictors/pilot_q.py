@@ -17,19 +17,15 @@ class PilotQ(Predictor):
     name = "pilot-q"
     access = "sampler-only"
 
-    def __init__(self, n_chains=64, n_sweeps=2**12, burn_in=2**10, t_pilot=2**6):
-        self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in)
+    def __init__(self, n_chains=64, burn_in_fraction=0.2, t_pilot=2**6):  # spends the cell's budget
+        self.kw = dict(n_chains=n_chains, burn_in_fraction=burn_in_fraction)
         self.t_pilot = t_pilot
 
     def predict(self, problem):
-        run = pilot_run(problem, **self.kw)
-        g2 = grad_norm2_estimate(problem.data_mean, run.chain_means)
-        L, C, n_obs = run.f.shape
         T = np.asarray(problem.T)
-        measured = {}
-        for t in T[T <= self.t_pilot]:
-            w = run.f[: (L // t) * t].reshape(L // t, t, C, n_obs).mean(axis=1).reshape(-1, n_obs)
-            measured[int(t)] = float(w.var(axis=0).sum())
+        run = pilot_run(problem, windows=T[T <= self.t_pilot], **self.kw)
+        g2 = grad_norm2_estimate(problem.data_mean, run.chain_means)
+        measured = run.window_trace_cov
         tp = max(measured)
         V = measured[1] if 1 in measured else run.variance
         ratio = min(max(measured[tp] / V, 1.0 / tp * (1 + 1e-9)), 1.0 - 1e-12)  # in (1/T_p, 1)

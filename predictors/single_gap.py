@@ -24,7 +24,7 @@ class SingleGapBlackBox(Predictor):
     name = "single-gap"
     access = "sampler-only"
 
-    def __init__(self, n_chains=128, n_sweeps=2**15, burn_in=2**12):
+    def __init__(self, n_chains=128, n_sweeps=None, burn_in=None):  # default: the cell's budget
         self.kw = dict(n_chains=n_chains, n_sweeps=n_sweeps, burn_in=burn_in)
 
     def predict(self, problem):

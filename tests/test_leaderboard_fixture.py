@@ -23,7 +23,8 @@ def test_fixture_leaderboard_is_byte_identical(tmp_path):
     assert store.verify(root) == []
     first = leaderboard.build(root, tmp_path / "a")
     second = leaderboard.build(root, tmp_path / "b")
-    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "README.md", "index.html"]
+    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "frontier.png", "README.md",
+                                       "index.html"]
     for p, q in zip(first, second):
         assert p.read_bytes() == q.read_bytes(), p.name
     for name in ("README.md", "index.html"):

@@ -91,3 +91,44 @@ def test_prediction_is_immutable_and_checked():
     assert "−inf (Q = 0)" in check_prediction(Prediction([-np.inf] + [0.0] * 16), 17)
     assert "tau" in check_prediction(Prediction([0.0] * 17, tau=-1.0), 17)
     assert "not snrbench.predict.Prediction" in check_prediction(np.zeros(17), 17)
+
+
+def test_pilot_run_streaming_matches_the_kept_series():
+    """The streamed reductions (chain means, pooled V, window variances) against the same numbers
+    computed from the whole recorded series."""
+    from snrbench.pilot import pilot_run
+
+    cell = CELLS[1]
+    run = pilot_run(_problem(cell, access="sampler-only"), n_chains=16, n_sweeps=640, burn_in=64,
+                    keep_series=True, windows=(1, 2, 8, 64))
+    f = run.f
+    L, C, n_obs = f.shape
+    assert (L, C) == (640, 16) and run.m.shape == (L, C)
+    np.testing.assert_allclose(run.chain_means, f.mean(axis=0), rtol=1e-12)
+    assert run.variance == pytest.approx(float(f.reshape(-1, n_obs).var(axis=0).sum()), rel=1e-10)
+    for t in (1, 2, 8, 64):
+        w = f.reshape(L // t, t, C, n_obs).mean(axis=1).reshape(-1, n_obs)
+        assert run.window_trace_cov[t] == pytest.approx(float(w.var(axis=0).sum()), rel=1e-10), t
+    assert run.window_trace_cov[64] < run.window_trace_cov[1]
+
+
+@pytest.mark.parametrize("module,cls", [("pilot_q", "PilotQ"), ("magnetization", "MagnetizationBlackBox"),
+                                        ("iat_per_observable", "IatPerObservable"),
+                                        ("multimode", "MultimodeBlackBox"), ("single_gap", "SingleGapBlackBox")])
+def test_black_box_entries_fit_every_budget_of_the_ladder(module, cls):
+    """Each built-in black-box entry answers at the two lowest rungs within the budget, spending most
+    of it; at the full budget its layout (the arithmetic, not the run) fits too."""
+    from snrbench.pilot import budget_layout
+    from snrbench.predict import BUDGET, BUDGETS
+
+    assert BUDGETS == (2**10 * 64, 2**12 * 64, 2**14 * 64, 2**16 * 64) and BUDGET == BUDGETS[-1]
+    cell = CELLS[1]
+    for budget in BUDGETS[:2]:
+        problem = _problem(cell, access="sampler-only", budget=budget)
+        pred = _entry(module, cls).predict(problem)
+        assert check_prediction(pred, len(problem.T)) is None
+        assert 0.8 * budget <= problem.sweeps_used <= budget, (budget, problem.sweeps_used)
+    for n_chains in (64, 128):
+        assert budget_layout(BUDGET, n_chains, 0.125).chain_sweeps <= BUDGET
+    with pytest.raises(ValueError, match="only 1 sweeps each"):
+        budget_layout(100, 64)

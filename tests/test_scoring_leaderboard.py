@@ -26,13 +26,15 @@ SHIFT = 0.5
 EXACT = dict(rel=0, abs=1e-12)  # float rounding of log10 sums and differences
 
 
-def prediction(truth: pd.DataFrame, name: str, access: str, shift: float = 0.0, g_factor: float | None = None,
-               sweeps: int = 0) -> dict:
-    """Columns of a ``predictions`` table: the truth's curves shifted by ``shift`` dex."""
+def prediction(truth: pd.DataFrame, name: str, access: str, shift=0.0, g_factor: float | None = None,
+               sweeps: int = 0, budget: int = 2**16 * 64) -> dict:
+    """Columns of a ``predictions`` table: the truth's curves shifted by ``shift`` dex (a number, or
+    one per row)."""
     n = len(truth)
     return dict(
         suite=list(truth.suite), family=list(truth.family), cell_id=list(truth.cell_id), label=list(truth.label),
-        predictor=[name] * n, access=[access] * n, T=truth["T"].to_numpy(), log10_q=truth.log10_q.to_numpy() + shift,
+        predictor=[name] * n, access=[access] * n, budget=np.full(n, budget), T=truth["T"].to_numpy(),
+        log10_q=truth.log10_q.to_numpy() + shift,
         tau=np.full(n, np.nan),
         grad_norm2=truth.grad_norm2.to_numpy() * g_factor if g_factor else np.full(n, np.nan),
         sweeps=np.full(n, sweeps), seconds=np.full(n, 0.25), cpu_seconds=np.full(n, 0.2), source=["tests"] * n, source_sha256=["0" * 64] * n,
@@ -108,7 +110,7 @@ def test_timing_ratio_by_hand():
     truth = pd.concat([_line("a", lambda lT: lT - 2), _line("b", lambda lT: 0 * lT - 1)], ignore_index=True)
     curves = {("late", "a"): lambda lT: lT - 3, ("early", "a"): lambda lT: lT,
               ("never", "a"): lambda lT: 0 * lT - 1, ("never", "b"): lambda lT: 0 * lT - 1}
-    pred = pd.concat([_line(cell, f).assign(predictor=name, access="white-box", sweeps=0, seconds=0.0, cpu_seconds=0.0,
+    pred = pd.concat([_line(cell, f).assign(predictor=name, access="white-box", budget=2**22, sweeps=0, seconds=0.0, cpu_seconds=0.0,
                                             grad_norm2=np.nan)
                       for (name, cell), f in curves.items()], ignore_index=True)
     out = scoring.score_cells(truth, pred).set_index(["predictor", "cell_id"])
@@ -175,13 +177,13 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     a = leaderboard.build(results, tmp_path / "a")
     b = leaderboard.build(results, tmp_path / "b")
     names = [p.name for p in a]
-    assert names == [p.name for p in b] == [f"curves_{FAMILY}.png", f"heatmap_{FAMILY}.png", "README.md",
+    assert names == [p.name for p in b] == [f"curves_{FAMILY}.png", f"heatmap_{FAMILY}.png", "frontier.png", "README.md",
                                             "index.html"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(names)  # no temporary files left
     for pa_, pb in zip(a, b):
         assert pa_.read_bytes() == pb.read_bytes(), pa_.name
     assert a[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    readme, page = a[2].read_text(), a[3].read_text()
+    readme, page = a[-2].read_text(), a[-1].read_text()
     assert "http" not in page and 'src="curves_exact-rbm.png"' in page and "<style>" in page
     for text in (readme, page):
         assert str(tmp_path) not in text and "/" + "tmp" not in text
@@ -211,3 +213,39 @@ def test_scores_older_than_predictions_are_refused(results, tmp_path):
         leaderboard.build(results, tmp_path / "out")
     scoring.score(results)
     assert "| shifted | sampler-only | 1 | 0/4 | 0.5 |" in leaderboard.markdown_overall(results)
+
+
+def test_budget_ladder_summary_by_hand(base, tmp_path):
+    """An entry tracking 0, 2, 4, 4 of the 4 cells at the four budgets: fractions 0, ½, 1, 1; the
+    area over log2 budget by the trapezoid rule is (¼·2 + ¾·2 + 1·2)/6 = 2/3; 90% is first reached
+    at 2^14·64. White-box entries (one budget) get neither."""
+    import pyarrow as pa
+    from snrbench.predict import BUDGETS
+
+    root = tmp_path / "results"
+    shutil.copytree(base, root)
+    truth = truth_of(root)
+    cells = sorted(set(truth.cell_id))
+    parts = []
+    for budget, n_off in zip(BUDGETS, (4, 2, 0, 0)):
+        shift = np.where(truth.cell_id.isin(cells[:n_off]), SHIFT, 0.0)
+        parts.append(pd.DataFrame(prediction(truth, "ladder", "sampler-only", shift=shift, sweeps=budget, budget=budget)))
+    df = pd.concat(parts, ignore_index=True)
+    store.write_table(root, "predictions/ladder.parquet", "predictions", pa.Table.from_pandas(df, preserve_index=False))
+    scoring.score(root)
+    scores = store.read_table(root, scoring.SCORES_REL).to_pandas()
+    s = scoring.budget_summary(scores)
+    mine = s[s.predictor == "ladder"].sort_values("budget")
+    assert list(mine.budget) == list(BUDGETS) and list(mine.tracked) == [0, 2, 4, 4]
+    assert list(mine.fraction) == [0.0, 0.5, 1.0, 1.0]
+    assert mine.area.iloc[0] == pytest.approx(2 / 3, rel=1e-12) and mine.budget_90.iloc[0] == 2**14 * 64
+    wb = s[s.predictor == "truth-copy"]
+    assert len(wb) == 1 and np.isnan(wb.area.iloc[0]) and np.isnan(wb.budget_90.iloc[0])
+    assert scoring.frontier_area([1, 4], [0.2, 0.6]) == pytest.approx(0.4)
+    # the per-tier tables stay at the full budget: the ladder entry is 4/4 there
+    fam = scoring.family_summary(scores)
+    assert int(fam[fam.predictor == "ladder"].tracked.iloc[0]) == 4
+    out = leaderboard.build(root, tmp_path / "lb")
+    assert (tmp_path / "lb" / "frontier.png") in out
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "| ladder | sampler-only | 0/4 | 2/4 | 4/4 | 4/4 | 0.67 | 2^14·64 |" in page

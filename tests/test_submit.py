@@ -203,9 +203,11 @@ def test_readme_example_is_accepted_and_published(bench, tmp_path, capsys):
     stored = bench.results / "predictions" / "trace-iat.parquet"
     assert stored.is_file()
     df = pd.read_parquet(stored)
-    assert len(df) == 4 * 17 and set(df.label) == set(bench.labels)
+    from snrbench.predict import BUDGETS
+
+    assert len(df) == 4 * 17 * len(BUDGETS) and set(df.label) == set(bench.labels) and set(df.budget) == set(BUDGETS)
     assert np.isfinite(df.log10_q).all() and (df.tau > 0).all() and (df.grad_norm2 > 0).all()
-    assert ((df.sweeps > 0) & (df.sweeps <= 2**16 * 64)).all()
+    assert ((df.sweeps > 0) & (df.sweeps <= df.budget)).all()
     assert (bench.results / "scores.parquet").is_file()
     capsys.readouterr()
     assert main(["--results", str(bench.results), "verify"]) == 0
@@ -903,6 +905,31 @@ def test_the_cpu_time_of_a_worker_is_capped(bench, tmp_path):
     cells = load_suite("exact-rbm")[1][:1]
     run = runner.run_entry(entries[0], "exact-rbm", cells, bench.results, time_limit=120, limits=dict(cpu_seconds=3))
     assert run.results[0].error == "worker exceeded its CPU-time limit of 3 s (killed by SIGXCPU)", run.results[0]
+
+
+def test_cpu_burnt_outside_the_metered_sampler_shows_in_the_cost(bench, tmp_path):
+    """Cost is honest: an entry that spins 1.5 CPU-seconds itself and 1.5 in a child it waits for,
+    never touching the sampler, is charged 0 chain-sweeps and ≥ 2.5 CPU seconds (its whole tree,
+    also where the worker runs as a PID namespace's init under a wrapper)."""
+    path = tmp_path / "burner.py"
+    path.write_text(_broken_entry("""\
+        def spin(s):
+            t = time.process_time()
+            while time.process_time() - t < s:
+                pass
+        pid = os.fork()
+        if pid == 0:
+            spin(1.5)
+            os._exit(0)
+        spin(1.5)
+        os.waitpid(pid, 0)
+        return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+        """, name="burner"))
+    entries = runner.discover(str(path), bench.results)
+    cells = load_suite("exact-rbm")[1][:1]
+    res = runner.run_entry(entries[0], "exact-rbm", cells, bench.results, time_limit=120).results[0]
+    assert res.ok, res.error
+    assert res.sweeps == 0 and res.cpu_seconds >= 2.5, res
 
 
 def test_a_worker_running_too_many_processes_is_killed(bench, tmp_path, capsys):

@@ -109,8 +109,14 @@ def _cmd_predict(args) -> int:
         entries = [e for e in entries if e.name in set(args.entry)]
         if not entries:
             raise ValueError(f"no entry named {args.entry}")
+    from .predict.contract import BUDGETS
+
+    bad = sorted(set(args.budget or ()) - set(BUDGETS))
+    if bad:
+        raise ValueError(f"--budget {bad[0]}: not a budget of the ladder; choose from {list(BUDGETS)}")
     runs = predict_entries(Path(args.results), entries, args.family, force=args.force, workers=args.workers or 2,
-                           time_limit=args.time_limit, progress=not args.quiet, limits=_limits(args))
+                           time_limit=args.time_limit, progress=not args.quiet, limits=_limits(args),
+                           budgets=tuple(sorted(set(args.budget))) if args.budget else None)
     rc = _print_failures(runs)
     print(f"predict: {len(runs)} entry run(s), {sum(not r.failures for r in runs)} stored"
           + ("" if runs else " (all entries up to date)"))
@@ -152,17 +158,66 @@ def _cmd_submit(args) -> int:
         "the audit hook only (no Landlock: native-code reads and all writes are not confined)"
     print(f"submit: workers confined by {how}", file=sys.stderr)
     new = discover(args.entry, results)
-    check_names(results, new, all_entries(args.results), replace=args.replace)
-    runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
-                           time_limit=args.time_limit, progress=not args.quiet, store_results=False,
-                           limits=_limits(args))
-    if _print_failures(runs):
-        print("submit: rejected; results/ is unchanged", file=sys.stderr)
-        return 1
-    written = publish(results, out, runs, args.family, readme=out.resolve().parent / "README.md")
-    print(f"submit: {', '.join(str(e) for e in new)} stored")
-    print(f"wrote {', '.join(str(p) for p in written)}")
+    if args.fresh is not None and _publicly_current(results, new, args.family):
+        print(f"submit: {', '.join(str(e) for e in new)}: public predictions stored and current (same source)",
+              file=sys.stderr)
+    else:
+        check_names(results, new, all_entries(args.results), replace=args.replace)
+        runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
+                               time_limit=args.time_limit, progress=not args.quiet, store_results=False,
+                               limits=_limits(args))
+        if _print_failures(runs):
+            print("submit: rejected; results/ is unchanged", file=sys.stderr)
+            return 1
+        written = publish(results, out, runs, args.family, readme=out.resolve().parent / "README.md")
+        print(f"submit: {', '.join(str(e) for e in new)} stored")
+        print(f"wrote {', '.join(str(p) for p in written)}")
     print(markdown_overall(results))
+    if args.fresh is not None:
+        return _fresh(args, results, new)
+    return 0
+
+
+def _publicly_current(results: Path, entries, families) -> bool:
+    from .families import load_suite
+    from .predict.predictions import budgets_of, is_current
+
+    return all(is_current(results, e, f, load_suite(f)[1], b) for e in entries for f in families
+               for b in budgets_of(e.access))
+
+
+def _fresh(args, results: Path, entries) -> int:
+    """Score ``entries`` on fresh draws S and S + 1 of the exact families; print public against fresh."""
+    import secrets
+
+    from .report import fresh
+    from .report.leaderboard import markdown_frame
+
+    draw = secrets.randbelow(2**31) if args.fresh < 0 else args.fresh
+    families = fresh.fresh_families(args.family)
+    if not families:
+        print("submit --fresh: none of the families offers fresh draws (the exact ones do)", file=sys.stderr)
+        return 2
+    for d in (draw, draw + 1):
+        print(f"submit --fresh: draw {d} of {', '.join(families)} → {fresh.draw_root(results, d)}", file=sys.stderr)
+        fresh.run_draw(results, d, entries, families, workers=args.workers or 2, time_limit=args.time_limit,
+                       limits=_limits(args), progress=not args.quiet)
+    from .report.leaderboard import load_scores
+
+    mine = {(e.access, e.name) for e in entries}
+    for d in (draw, draw + 1):
+        s = fresh.draw_scores(results, d)
+        s = s[[k in mine for k in zip(s.access, s.predictor)]]
+        print(f"\nfresh draw {d} (seed recorded in {fresh.draw_root(results, d) / 'tasks'}):")
+        print(markdown_frame(s))
+    from .report.leaderboard import build
+
+    written = build(results, Path(args.out))  # the page shows public against fresh
+    print(f"\nwrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    table = fresh.stored_comparison(results, load_scores(results))
+    table = table[[k in mine for k in zip(table.access, table.predictor)]] if len(table) else table
+    print(f"\npublic against fresh draws {draw} and {draw + 1} (flagged: gap > {fresh.FLAG_SIGMAS:g} σ):")
+    print(markdown_frame(table, fresh=True))
     return 0
 
 
@@ -257,6 +312,9 @@ def main(argv=None) -> int:
             sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
             sp.add_argument("--replace", action="store_true",
                             help="replace the stored predictions of this same file (refused for another file's)")
+            sp.add_argument("--fresh", type=int, nargs="?", const=-1, default=None, metavar="SEED",
+                            help="also score the entry on fresh draws SEED and SEED+1 of the exact families "
+                                 "(new seeds, solved on the fly; default SEED: drawn now and printed)")
         if name == "check-starts":
             sp.add_argument("--exact-only", action="store_true", help="only the comparison with exact starts")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -271,6 +329,8 @@ def main(argv=None) -> int:
                             help="GiB of address space per entry worker (default 10: two workers fit 24 GB)")
         if name == "predict":
             sp.add_argument("--entry", action="append", default=None, help="only this entry name (repeatable)")
+            sp.add_argument("--budget", type=int, action="append", default=None,
+                            help="only this budget of the ladder, in chain-sweeps (repeatable; default: all four)")
         if name == "train-mnist":
             sp.add_argument("--hidden", type=int, action="append", default=None,
                             help="hidden units m (repeatable; default 16, 64 and 256)")

@@ -11,6 +11,8 @@ the label and how its figure groups cells (:meth:`figure_kind`).
 """
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,24 @@ from ..core.spectral import T_GRID, t_star
 from ..truth import exact, operational
 from .base import Cell, Family, TaskSpecError, need
 
-__all__ = ["ExactFamily", "PRECISION", "state_index"]
+__all__ = ["ExactFamily", "PRECISION", "state_index", "fresh_seeds", "FRESH_SEED_BASE"]
+
+#: Fresh-draw seeds start here, far above any public seed (the teacher's is the seed plus its offset).
+FRESH_SEED_BASE = 2**20
+
+
+def fresh_seeds(draw: int, n: int) -> list[int]:
+    """``n`` distinct model seeds of fresh draw ``draw`` (any int ≥ 0): ``FRESH_SEED_BASE`` plus 30
+    bits of ``numpy.random.SeedSequence([draw, "fresh"])``, so a draw is the same on every machine."""
+    if isinstance(draw, bool) or not isinstance(draw, int) or draw < 0:
+        raise ValueError(f"a fresh draw's seed must be an int ≥ 0, got {draw!r}")
+    ss = np.random.SeedSequence([draw, 0x6672657368])
+    out: list[int] = []
+    k = n
+    while len(out) < n:
+        out = list(dict.fromkeys(int(x) % 2**30 + FRESH_SEED_BASE for x in ss.generate_state(k, np.uint32)))[:n]
+        k += n
+    return out
 
 PRECISION = "float64 rates (relative accuracy ~1e-15); generator eigenpairs by FLINT/Arb QR at ≥ 256 bits"
 
@@ -46,6 +65,26 @@ class ExactFamily(Family):
     summary_title = "{n} cells (τ in sweeps; gaps per sweep; T*(1) = first T with Q ≥ 1)"
     #: The recipes (``[model] recipe``) the family accepts.
     recipes: tuple[str, ...] = ()
+    fresh_draws = True
+
+    def fresh_suite(self, text: str, draw: int, where: str) -> str:
+        """The suite TOML ``text`` of a fresh draw: the same grid and recipe, its ``[grid] seeds``
+        replaced by :func:`fresh_seeds` (so new models and new teachers). The result is parsed back
+        and must differ from the original in those seeds only."""
+        doc = tomllib.loads(text)
+        seeds = self.betas_seeds(need(doc, "grid", dict, where), where)[1]
+        new_seeds = fresh_seeds(draw, len(seeds))
+        head = re.search(r"(?m)^\[grid\]\s*$", text)
+        end = re.compile(r"(?m)^\[").search(text, head.end()) if head else None
+        line = re.compile(r"(?m)^seeds\s*=\s*\[[^\]]*\]").search(text, head.end(), end.start() if end else len(text)) \
+            if head else None
+        if line is None:
+            raise TaskSpecError(f"{where}: no 'seeds = [...]' line in its [grid] table to redraw")
+        out = text[: line.start()] + f"seeds = {new_seeds}  # fresh draw {draw}" + text[line.end():]
+        want = dict(doc, grid=dict(doc["grid"], seeds=new_seeds))
+        if tomllib.loads(out) != want:
+            raise TaskSpecError(f"{where}: redrawing the seeds changed more than [grid] seeds")
+        return out
 
     # -- spec pieces shared by the exact families ---------------------------------------------
     def common(self, doc: dict, where: str) -> tuple[dict, dict, dict, dict]:

@@ -117,6 +117,8 @@ class Family:
     onset: bool = False
     summary_columns: tuple[str, ...] = ()
     summary_title: str = "{n} cells"
+    #: Whether :meth:`fresh_suite` can draw new cells from the recipe (solved on the fly: exact families).
+    fresh_draws: bool = False
 
     # -- to implement -------------------------------------------------------------------------
     def expand(self, doc: dict, where: str) -> list[dict]:
@@ -146,6 +148,10 @@ class Family:
     def plot(self, root: Path | str, out: Path | str) -> Path:
         """Write the ground-truth figure of the family to ``out``."""
         raise NotImplementedError
+
+    def fresh_suite(self, text: str, draw: int, where: str) -> str:
+        """The suite TOML of fresh draw ``draw``: same grid, new seeds (families with :attr:`fresh_draws`)."""
+        raise NotImplementedError(f"family {self.name!r} offers no fresh draws")
 
     # -- provided -----------------------------------------------------------------------------
     def summary_notes(self, summary) -> str:

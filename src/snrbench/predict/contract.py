@@ -18,9 +18,12 @@ else the entry's process holds:
   the parameters give the answer by enumeration);
 - **white-box**: also ``problem.exact``, the exact operator (exact families only).
 
-Budget: ``BUDGET = 2^16 sweeps × 64 chains = 4,194,304`` chain-sweeps per cell, spent in any layout
-(e.g. 128 chains × 2^15 sweeps). A sampler call that would exceed it raises
-:class:`BudgetExceeded` before running. The count is kept by the sampler process, not the entry.
+Budget: ``problem.budget`` chain-sweeps per cell, spent in any layout (e.g. 128 chains × 2^15
+sweeps at the full ``BUDGET = 2^16 × 64 = 4,194,304``). Black-box entries run once at every budget
+of the ladder :data:`BUDGETS` (2^10, 2^12, 2^14, 2^16 × 64) and should spend each sensibly: a
+layout that only fits the full budget fails the lower rungs. A sampler call that would exceed the
+budget raises :class:`BudgetExceeded` before running. The count is kept by the sampler process,
+not the entry.
 """
 from __future__ import annotations
 
@@ -32,9 +35,9 @@ import torch
 from ..core.ising import IsingModel
 from ..core.model import RBM
 from ..core.spectral import T_GRID
-from .meter import BUDGET, MAX_OBSERVABLES, BudgetExceeded, CellInfo, Meter
+from .meter import BUDGET, BUDGETS, MAX_OBSERVABLES, BudgetExceeded, CellInfo, Meter
 
-__all__ = ["ACCESS_TIERS", "BUDGET", "BudgetExceeded", "AccessError", "Prediction", "Predictor", "Problem",
+__all__ = ["ACCESS_TIERS", "BUDGET", "BUDGETS", "BudgetExceeded", "AccessError", "Prediction", "Predictor", "Problem",
            "MeteredSampler", "ExactOperator", "check_prediction", "MAX_OBSERVABLES", "CellInfo"]
 
 ACCESS_TIERS = ("white-box", "model", "sampler-only")

@@ -210,23 +210,28 @@ def galerkin_spectrum(C0, lagged: dict, cross, V: float, gap_floor: float = 1e-3
                             lag_used=lag_used, noise=noise, V=float(V))
 
 
-def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int = 2**15, burn_in: int = 2**12,
+def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int | None = None, burn_in: int | None = None,
                     max_lag: int | None = None, max_features: int = 128, symmetrize: bool = True,
-                    block: int = 64):
+                    block: int = 64, burn_in_fraction: float = 0.125):
     """Run the metered sampler and estimate the spectrum of the gradient observables.
 
-    ``burn_in`` sweeps are discarded, then ``n_sweeps − burn_in`` are recorded (in blocks of
-    ``block`` sweeps). With ``symmetrize`` and a spin-flip symmetric model the moments are those of
+    ``n_sweeps`` per chain in all, default the cell's budget ``problem.budget // n_chains``
+    (2^15 at the full budget and 128 chains); ``burn_in`` of them are discarded (default
+    ``⌊burn_in_fraction · n_sweeps⌋``), the rest recorded (in blocks of ``block`` sweeps). With ``symmetrize`` and a spin-flip symmetric model the moments are those of
     the chains augmented by their mirror images ``−v`` (the model's exact symmetry), so even
     observables get exactly zero weight on odd modes.
     Returns ``(GalerkinSpectrum, f_mean (n_obs,), chain_means (C, n_obs))``; ``f_mean`` and the
     chain means are of the recorded chains themselves (not mirrored).
     """
-    sampler = problem.sampler(n_chains)
-    sampler.run(burn_in)
+    if n_sweeps is None:
+        n_sweeps = int(problem.budget) // int(n_chains)
+    if burn_in is None:
+        burn_in = int(burn_in_fraction * n_sweeps)
     L = ((n_sweeps - burn_in) // block) * block
     if L < 2 * block:
         raise ValueError(f"sample_galerkin: {n_sweeps - burn_in} recorded sweeps; need at least {2 * block}")
+    sampler = problem.sampler(n_chains)
+    sampler.run(burn_in)
     info = problem.info
     m = info.n_visible if info.kind == "ising-model" else info.n_hidden  # basis features: E[h|v], or the spins
     degree = basis_degree(m, max_features)

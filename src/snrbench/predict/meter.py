@@ -25,11 +25,14 @@ from ..core.model import RBM
 from ..core.observables import gradient_observables, mean_gradient_observables, observable_parity
 from ..core.sampler import make_sampler
 
-__all__ = ["BUDGET", "BudgetExceeded", "CellInfo", "Meter", "FIELDS", "MAX_OBSERVABLES", "MAX_CHAINS",
+__all__ = ["BUDGET", "BUDGETS", "BudgetExceeded", "CellInfo", "Meter", "FIELDS", "MAX_OBSERVABLES", "MAX_CHAINS",
            "MAX_SAMPLERS", "MAX_RECORD_VALUES"]
 
-#: Chain-sweeps allowed per cell: 2^16 sweeps × 64 chains.
-BUDGET = 2**16 * 64
+#: The budget ladder: black-box entries (model and sampler-only tiers) run at every one of these
+#: chain-sweep budgets per cell, 2^10 … 2^16 sweeps × 64 chains; scores are kept per budget.
+BUDGETS = tuple(2**k * 64 for k in (10, 12, 14, 16))
+#: The full budget, the ladder's top (and the only one white-box entries run at): 2^16 × 64.
+BUDGET = BUDGETS[-1]
 #: Cells with more gradient observables than this (the mnist families: 784·m) show entries a seeded
 #: uniform random subset of this many, each scaled by ``sqrt(n_obs / MAX_OBSERVABLES)``: every sum of
 #: squares over observables (‖g‖², V, Tr Cov) is then an unbiased estimate of the full sum.

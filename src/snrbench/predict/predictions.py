@@ -1,8 +1,11 @@
 """Run entries over a family and store their predictions (``results/predictions/<name>.parquet``).
 
-An entry's rows are stored only when every cell succeeded; a failing entry leaves every stored
-file untouched. A stored entry is skipped when its rows cover the family's current cells and
-were made by the same source (SHA-256 of the entry's file): long jobs resume per entry.
+Black-box entries (model and sampler-only tiers) run once per budget of the ladder
+:data:`~snrbench.predict.contract.BUDGETS`, white-box entries once at the full budget; the rows carry
+their ``budget``. An entry's rows at one budget are stored only when every cell succeeded; a failing
+entry leaves every stored file untouched. A stored (entry, family, budget) is skipped when its rows
+cover the family's current cells and were made by the same source (SHA-256 of the entry's file):
+long jobs resume per entry and budget.
 """
 from __future__ import annotations
 
@@ -15,10 +18,16 @@ import pyarrow as pa
 from .. import store
 from .registry import Entry
 from ..store.schema import arrow_schema
+from .contract import BUDGET, BUDGETS
 from .runner import DEFAULT_TIME_LIMIT, EntryRun, run_entry
 from ..families import get, load_suite
 
-__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names"]
+__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names", "budgets_of"]
+
+
+def budgets_of(access: str) -> tuple[int, ...]:
+    """The budgets an entry of tier ``access`` runs at: the ladder for black-box tiers, the full one for white-box."""
+    return (BUDGET,) if access == "white-box" else BUDGETS
 
 
 def predictions_path(name: str) -> str:
@@ -37,15 +46,15 @@ def _stored(root: Path, name: str) -> pd.DataFrame | None:
     return store.read_table(Path(root), predictions_path(name)).to_pandas()
 
 
-def is_current(root: Path, entry: Entry, family: str, cells) -> bool:
-    """True when the stored rows of ``entry`` on ``family`` cover exactly ``cells`` from the same source."""
+def is_current(root: Path, entry: Entry, family: str, cells, budget: int = BUDGET) -> bool:
+    """True when the stored rows of ``entry`` on ``family`` at ``budget`` cover exactly ``cells`` from the same source."""
     try:
         df = _stored(root, entry.name)
     except store.ResultsError:
         return False
     if df is None:
         return False
-    mine = df[(df.access == entry.access) & (df.family == family)]
+    mine = df[(df.access == entry.access) & (df.family == family) & (df.budget == budget)]
     return (len(mine) > 0 and set(mine.source_sha256) == {entry.source_sha256}
             and set(mine.cell_id) == {c.cell_id for c in cells})
 
@@ -57,7 +66,7 @@ def _rows(run: EntryRun, suite: str) -> pd.DataFrame:
     for r in run.results:
         recs.append(pd.DataFrame(dict(
             suite=suite, family=run.family, cell_id=r.cell_id, label=r.label, predictor=e.name, access=e.access,
-            T=grid, log10_q=np.asarray(r.log10_q, dtype=np.float64),
+            budget=np.int64(run.budget), T=grid, log10_q=np.asarray(r.log10_q, dtype=np.float64),
             tau=np.nan if r.tau is None else r.tau, grad_norm2=np.nan if r.grad_norm2 is None else r.grad_norm2,
             sweeps=np.int64(r.sweeps), seconds=float(r.seconds), cpu_seconds=float(r.cpu_seconds), source=_portable(e.source),
             source_sha256=e.source_sha256), index=range(nT)))
@@ -120,10 +129,10 @@ def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
         new = pd.concat([_rows(r, suite) for r in mine], ignore_index=True)
         old = _stored(root, name)
         if old is not None:
-            replaced = {(r.entry.access, r.family) for r in mine}
-            keep = [(a, f) not in replaced for a, f in zip(old.access, old.family)]
+            replaced = {(r.entry.access, r.family, r.budget) for r in mine}
+            keep = [key not in replaced for key in zip(old.access, old.family, old.budget)]
             new = pd.concat([old[keep], new], ignore_index=True)
-        new = new.sort_values(["family", "access", "label", "T"], kind="stable").reset_index(drop=True)
+        new = new.sort_values(["family", "access", "budget", "label", "T"], kind="stable").reset_index(drop=True)
         schema = arrow_schema("predictions")  # pa.array keeps NaN as NaN (from_pandas would make nulls)
         table = pa.table({f.name: pa.array(new[f.name].to_numpy(), type=f.type) for f in schema}, schema=schema)
         out.append(store.write_table(root, predictions_path(name), "predictions", table,
@@ -133,10 +142,13 @@ def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
 
 def predict_entries(root: Path, entries: list[Entry], families, force: bool = False, workers: int = 1,
                     time_limit: float = DEFAULT_TIME_LIMIT, progress: bool = True, store_results: bool = True,
-                    suite_files: dict | None = None, limits: dict | None = None) -> list[EntryRun]:
-    """Run every entry on every cell of ``families``; store successful entries (see module doc).
+                    suite_files: dict | None = None, limits: dict | None = None,
+                    budgets: tuple[int, ...] | None = None) -> list[EntryRun]:
+    """Run every entry on every cell of ``families`` at each of its budgets (:func:`budgets_of`, or
+    ``budgets`` where given, white-box entries still at the full one); store successful runs (see the
+    module doc).
 
-    Returns the runs (skipped entries are not included). An entry runs only on families that offer
+    Returns the runs (skipped ones are not included). An entry runs only on families that offer
     its tier (:attr:`snrbench.families.Family.tiers`).
     """
     from tqdm.auto import tqdm
@@ -148,12 +160,15 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
         for entry in entries:
             if entry.access not in get(family).tiers:
                 continue
-            if not force and store_results and is_current(root, entry, family, cells):
-                continue
-            with tqdm(total=len(cells), desc=f"{entry} on {family}", unit="cell", disable=not progress) as bar:
-                run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
-                                progress=bar.update, limits=limits)
-            runs.append(run)
-            if store_results and not run.failures:
-                store_runs(root, [run], header["suite"])
+            ladder = budgets_of(entry.access) if budgets is None or entry.access == "white-box" else budgets
+            for budget in ladder:
+                if not force and store_results and is_current(root, entry, family, cells, budget):
+                    continue
+                desc = f"{entry} on {family} at {budget:,}"
+                with tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress) as bar:
+                    run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
+                                    progress=bar.update, limits=limits, budget=budget)
+                runs.append(run)
+                if store_results and not run.failures:
+                    store_runs(root, [run], header["suite"])
     return runs

@@ -35,9 +35,8 @@ import numpy as np
 
 from ..core.arrays import model_arrays
 from ..families import Cell, get
-from .contract import BUDGET
 from ._sampler_service import shared_memory
-from .contract import ACCESS_TIERS
+from .contract import ACCESS_TIERS, BUDGET
 from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builtin_entries, no_duplicates
 from .sandbox import become_subreaper, orphans_of, process_tree
 
@@ -71,6 +70,7 @@ class EntryRun:
     entry: Entry
     family: str
     results: list[CellResult]
+    budget: int = BUDGET
 
     @property
     def failures(self) -> list[CellResult]:
@@ -263,13 +263,19 @@ def all_entries(results_root: Path | str = "results") -> list[Entry]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU seconds of process ``pid`` and its waited-for children (user + system, from /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    """CPU seconds of process ``pid``'s tree: every live process of it, each with its waited-for
+    children (user + system: ``utime + stime + cutime + cstime`` from ``/proc/<pid>/stat``, what
+    ``getrusage`` counts for self and children). The worker is the PID-namespace init's parent, so
+    its own count alone would miss the entry; a process that left the tree counts until it dies."""
+    total = 0.0
+    for p in set(process_tree(pid)) | {pid}:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class _Sampler:
@@ -449,9 +455,10 @@ class _Worker:
 
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-              workers: int = 1, max_failures: int = 3, progress=None, limits: dict | None = None) -> EntryRun:
-    """Run ``entry`` on ``cells`` (``progress``: callable invoked once per finished cell; ``limits``:
-    overrides of :data:`DEFAULT_LIMITS`)."""
+              workers: int = 1, max_failures: int = 3, progress=None, limits: dict | None = None,
+              budget: int = BUDGET) -> EntryRun:
+    """Run ``entry`` on ``cells`` with ``budget`` chain-sweeps per cell (``progress``: callable invoked
+    once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`)."""
     become_subreaper()
     caps = worker_limits(time_limit, len(cells), limits)
     todo: queue.Queue = queue.Queue()
@@ -480,8 +487,8 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         w = None
                     if w is None:
                         w = _Worker(entry, results_root, caps)
-                    ans = w.ask(w.put_cell(fam, c, entry.access), time_limit)
-                    bad = check_answer(ans, len(fam.t_grid(c.spec)), BUDGET)
+                    ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
+                    bad = check_answer(ans, len(fam.t_grid(c.spec)), budget)
                     if bad:
                         ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
                     if ans.get("fatal"):
@@ -505,4 +512,4 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
     with ThreadPoolExecutor(n) as pool:
         for fut in [pool.submit(serve) for _ in range(n)]:
             fut.result()
-    return EntryRun(entry, family, out)
+    return EntryRun(entry, family, out, budget)

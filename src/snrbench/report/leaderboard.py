@@ -4,8 +4,9 @@
 :func:`snrbench.store.read_table` (so a damaged or hand-edited file is refused), checks that the
 scores are not older than their inputs, and writes (each via a temporary file and a rename)::
 
-    out/curves_<family>.png    true vs predicted Q(T), up to 8 cells per family
-    out/heatmap_<family>.png   max_T err per cell × entry
+    out/curves_<family>.png    true vs predicted Q(T), up to 8 cells per family (full budget)
+    out/heatmap_<family>.png   max_T err per cell × entry (full budget)
+    out/frontier.png           tracked fraction against budget, per family and overall
     out/README.md              explanation, overall table, one table per family and tier, figures
     out/index.html             the same, self-contained (inline style, no external resources)
 
@@ -25,8 +26,9 @@ import pandas as pd
 from . import scoring
 from .. import store
 from ..families import get, names
+from ..predict.contract import BUDGET
 
-__all__ = ["build", "markdown_overall", "update_readme", "README_BEGIN", "README_END", "MAX_CURVE_CELLS"]
+__all__ = ["build", "markdown_overall", "markdown_frame", "load_scores", "update_readme", "README_BEGIN", "README_END", "MAX_CURVE_CELLS"]
 
 #: Cells shown per family in ``curves_<family>.png``.
 MAX_CURVE_CELLS = 8
@@ -47,7 +49,10 @@ _INTRO = (
     "‖g‖² (– when the entry reports none). Tiers: white-box entries may read the exact transition operator "
     "(exact families); model entries get the parameters, the data and the metered sampler (mnist families); "
     "sampler-only entries get only states and observables from a sampler running in another process. Every "
-    "sampler is metered outside the entry's process, with a budget of 2^16 sweeps × 64 chains per cell. "
+    "sampler is metered outside the entry's process. Black-box entries run at every budget of the ladder "
+    "2^10, 2^12, 2^14 and 2^16 sweeps × 64 chains per cell; the tables per tier are at the full budget 2^16·64, "
+    "the budget-ladder tables give the tracked cells at each budget, the area under the tracked fraction over "
+    "log2 budget (1: every cell at every budget) and the smallest budget that tracks 90% of the cells. "
     "Cost: median chain-sweeps, wall-clock seconds and the worker's CPU seconds per cell. Rows are ranked by tracked cells, then by the "
     "median of max_T err. mnist families (RBMs trained on MNIST, Monte Carlo ground truth on T = 2^0 … 2^10): "
     "entries see a seeded random subset of 512 of the 784·m gradient observables, scaled so that sums of squares "
@@ -144,6 +149,30 @@ def _load_scores(root: Path) -> pd.DataFrame:
         if not _FAMILY_RE.match(family):
             raise store.ResultsError(f"family name {family!r} is not usable in a file name")
     return scores
+
+
+def load_scores(root: Path | str) -> pd.DataFrame:
+    """The stored per-cell scores under ``root``, refused when damaged or older than their inputs."""
+    return _load_scores(Path(root))
+
+
+def _fresh_table(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    headers = ["entry", "tier", "families", "draws", "public", "fresh", "fresh (2nd)", "gap", "σ", "flag"]
+    rows = [[r.predictor, r.access, r.families, r.draws, r.public, r.fresh_1, r.fresh_2, f"{r.gap:+.2f}",
+             f"{r.sigma:.2f}", "FLAGGED" if r.flagged else ""] for r in table.itertuples(index=False)]
+    return headers, rows
+
+
+def markdown_frame(df: pd.DataFrame, fresh: bool = False) -> str:
+    """Markdown of per-cell scores summarised per family (tracked/cells, median max err at the full
+    budget), or with ``fresh`` of a :func:`snrbench.report.fresh.compare` table."""
+    if fresh:
+        return _markdown_table(*_fresh_table(df)) if len(df) else "(no entry scored on two draws)\n"
+    fs = scoring.family_summary(df) if len(df) else pd.DataFrame()
+    headers = ["family", "entry", "tier", "tracked", "median max err (dex)"]
+    rows = [[r.family, r.predictor, r.access, f"{r.tracked}/{r.n_cells}", _fmt(r.median_max_err)]
+            for r in fs.itertuples(index=False)]
+    return _markdown_table(headers, rows)
 
 
 def _markdown_overall(scores: pd.DataFrame) -> str:
@@ -283,6 +312,69 @@ def _html(overall: str, sections: list[tuple[str, str, str]], figures: list[tupl
     return "\n".join(parts + ["</body>", "</html>"]) + "\n"
 
 
+def _budget_label(b: float) -> str:
+    """``2^k·64`` for a ladder budget (chain-sweeps), "–" for none."""
+    if not np.isfinite(b):
+        return "–"
+    k = np.log2(b / 64)
+    return f"2^{int(k)}·64" if k == int(k) else f"{int(b):,}"
+
+
+def _budget_table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Per black-box entry: tracked/cells at each budget, the area over log-budget and the smallest
+    budget tracking 90%; ranked by the area (then the name)."""
+    from ..predict.contract import BUDGETS
+
+    s = summary[np.isfinite(summary["area"])]
+    headers = ["entry", "tier"] + [_budget_label(b) for b in BUDGETS] + ["area", f"budget for {scoring.TRACK_GOAL:.0%}"]
+    rows = []
+    order = s.drop_duplicates(["predictor", "access"]).sort_values(["area", "predictor", "access"],
+                                                                  ascending=[False, True, True], kind="stable")
+    for r in order.itertuples(index=False):
+        g = s[(s.predictor == r.predictor) & (s.access == r.access)].set_index("budget")
+        rows.append([r.predictor, r.access] + [f"{g.loc[b, 'tracked']}/{g.loc[b, 'n_cells']}" for b in BUDGETS]
+                    + [f"{r.area:.2f}", _budget_label(r.budget_90)])
+    return headers, rows
+
+
+def _plot_frontier(scores: pd.DataFrame, path: Path) -> None:
+    """Tracked fraction against budget (log axis) for every black-box entry: one panel per family
+    and one with every family's cells pooled."""
+    from matplotlib.figure import Figure
+
+    panels = [("all families", scoring.budget_summary(scores, by_family=False))]
+    fam = scoring.budget_summary(scores)
+    panels += [(f, fam[fam.family == f]) for f in sorted(set(fam["family"]))]
+    panels = [(t, s[np.isfinite(s["area"])]) for t, s in panels]
+    panels = [(t, s) for t, s in panels if len(s)]
+    entries = sorted({(r.predictor, r.access) for _, s in panels for r in s.itertuples(index=False)})
+    colours = dict(zip(entries, _colours(len(entries))))
+    ncols = min(3, max(1, len(panels)))
+    nrows = -(-max(1, len(panels)) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    for ax, (title, s) in zip(axes.flat, panels):
+        for (name, access), g in s.groupby(["predictor", "access"], sort=True):
+            ax.plot(g["budget"], g["fraction"], marker="o", ms=3, lw=1.5, color=colours[(name, access)],
+                    ls="--" if access == "sampler-only" else ":", label=f"{name} ({access})")
+        ax.axhline(scoring.TRACK_GOAL, color="grey", lw=0.7)
+        ax.set(xscale="log", ylim=(-0.03, 1.03), title=title)
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("budget (chain-sweeps per cell)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("tracked fraction", fontsize=8)
+    if panels:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle("tracked fraction against budget (grey: 90%); dashed = sampler-only, dotted = model", fontsize=10)
+    _save_png(fig, path)
+
+
 def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
     """Per mnist family: (m, checkpoints searched, entry, tier, true onset, forecast onset, error) from
     ``onset.parquet``."""
@@ -317,29 +409,47 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
     scores = _load_scores(root)
     families = sorted(set(scores["family"]))
     truth, pred = scoring.scorable(scoring.read_ground_truth(root, families), scoring.read_predictions(root))
+    pred, full = pred[pred.budget == BUDGET], scores[scores.budget == BUDGET]
     fam_summary = scoring.family_summary(scores)
+    fam_budgets = scoring.budget_summary(scores)
 
     written, figures, md_sections, html_sections = [], [], [], []
     with matplotlib.style.context("default"):  # the user's matplotlibrc must not change the bytes
         for family in families:
             curves, heat = out / f"curves_{family}.png", out / f"heatmap_{family}.png"
             _plot_curves(family, truth[truth.family == family], pred[pred.family == family], curves)
-            _plot_heatmap(family, scores[scores.family == family], heat)
+            _plot_heatmap(family, full[full.family == family], heat)
             written += [curves, heat]
             figures += [(family, curves.name, f"{family}: true vs predicted Q(T)"),
                         (family, heat.name, f"{family}: max err per cell and entry")]
+        frontier = out / "frontier.png"
+        _plot_frontier(scores, frontier)
+        written.append(frontier)
+        figures.insert(0, ("", frontier.name, "tracked fraction against budget"))
     onsets = dict(_onset_tables(root))
     for family in families:
         fs = fam_summary[fam_summary.family == family]
         offered = get(family).tiers if family in names() else ()
         tables = [(tier, _table(fs[fs.access == tier], overall=False) if (fs.access == tier).any() else None)
                   for tier in _tiers(list(fs["access"]) + list(offered))]
+        ladder = _budget_table(fam_budgets[fam_budgets.family == family])
+        if ladder[1]:
+            tables.append(("budget ladder", ladder))
         if family in onsets:
             tables.append(("plateau onset", onsets[family]))
         for tier, table in tables:
             md_sections.append((family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n"))
             html_sections.append((family, tier, _html_table(*table) if table else "<p>No entries in this tier yet.</p>\n"))
     overall = _table(scoring.overall_summary(scores), overall=True)
+    ladder = _budget_table(scoring.budget_summary(scores, by_family=False))
+    md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder)))
+    html_sections.insert(0, ("Budget ladder", "all families", _html_table(*ladder)))
+    from . import fresh
+
+    against = fresh.stored_comparison(root, scores)
+    if len(against):
+        md_sections.insert(1, ("Public against fresh draws", "exact families", _markdown_table(*_fresh_table(against))))
+        html_sections.insert(1, ("Public against fresh draws", "exact families", _html_table(*_fresh_table(against))))
     readme, index = out / "README.md", out / "index.html"
     _write_text(readme, _readme(_markdown_table(*overall), md_sections, figures))
     _write_text(index, _html(_html_table(*overall), html_sections, figures))

@@ -10,7 +10,10 @@ Per cell and entry, with ``err(T) = |log10 Q_pred(T) − log10 Q_true(T)|`` (dex
 - ``grad_norm2_err = |log10 ‖g‖²_pred − log10 ‖g‖²_true|`` (dex; NaN when the entry reports no ‖g‖²);
 - the entry's cost on the cell (chain-sweeps, wall and CPU seconds), copied from its prediction rows.
 
-:func:`family_summary` and :func:`overall_summary` aggregate the per-cell scores into leaderboard rows.
+Scores are kept per budget of the ladder (:data:`snrbench.predict.BUDGETS`). :func:`family_summary`
+and :func:`overall_summary` aggregate the per-cell scores at the full budget into leaderboard rows;
+:func:`budget_summary` gives the tracked fraction at every budget, its area over log-budget and the
+smallest budget that tracks 90% of the cells.
 """
 from __future__ import annotations
 
@@ -24,9 +27,11 @@ from .. import store
 from ..store.schema import TABLES
 from ..families import get
 from ..core.spectral import t_star
+from ..predict.contract import BUDGET, BUDGETS
 
 __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_scores", "prediction_files",
-           "read_predictions", "read_ground_truth", "family_summary", "overall_summary"]
+           "read_predictions", "read_ground_truth", "family_summary", "overall_summary", "budget_summary",
+           "frontier_area", "TRACK_GOAL"]
 
 #: Window (sweeps) at which log10 Q is compared across cells for the Spearman rank correlation.
 #: An interior point of the suite grid 2^0 … 2^16 (2^10): at T = 1 every chain gives
@@ -43,7 +48,9 @@ _TRACK_SLACK = 1e-12
 SCORES_REL = "scores.parquet"
 _PRED_DIR = "predictions/"
 _SCORE_COLUMNS = [c.name for c in TABLES["scores"]]
-_ENTRY_KEYS = ["predictor", "access", "family", "cell_id"]
+_ENTRY_KEYS = ["predictor", "access", "budget", "family", "cell_id"]
+#: The share of a family's cells an entry must track for :func:`budget_summary`'s smallest budget.
+TRACK_GOAL = 0.9
 _SUMMARY_COLUMNS = ["family", "access", "predictor", "n_cells", "tracked", "median_max_err", "max_max_err",
                     "median_timing_ratio", "worst_timing_factor", "spearman", "median_grad_norm2_err",
                     "median_sweeps", "median_seconds", "median_cpu_seconds"]
@@ -80,13 +87,13 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
     """
     truth_cells = {key: g.sort_values("T") for key, g in truth.groupby(["family", "cell_id"], sort=False)}
     rows = []
-    for (name, access, family, cell_id), p in pred.groupby(_ENTRY_KEYS, sort=False):
-        where = f"entry {name!r} ({access}), family {family!r}, cell {cell_id}"
+    for (name, access, budget, family, cell_id), p in pred.groupby(_ENTRY_KEYS, sort=False):
+        where = f"entry {name!r} ({access}, budget {budget:,}), family {family!r}, cell {cell_id}"
         t = truth_cells.get((family, cell_id))
         if t is None:
             raise ValueError(f"{where}: cell_id not in the ground truth of family {family!r}")
         label = t["label"].iloc[0]
-        where = f"entry {name!r} ({access}), family {family!r}, cell {label} ({cell_id})"
+        where = f"entry {name!r} ({access}, budget {budget:,}), family {family!r}, cell {label} ({cell_id})"
         T = t["T"].to_numpy(np.int64)
         Tp = p["T"].to_numpy(np.int64)
         missing = sorted(set(T.tolist()) - set(Tp.tolist()))
@@ -107,7 +114,7 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
         g_true = _constant(t["grad_norm2"].to_numpy(), "grad_norm2 (ground truth)", where)
         rows.append(dict(
             suite=t["suite"].iloc[0], family=family, cell_id=cell_id, label=label, predictor=name, access=access,
-            max_err=max_err, median_err=float(np.median(err)), tracked=bool(max_err <= TRACK_TOL + _TRACK_SLACK),
+            budget=int(budget), max_err=max_err, median_err=float(np.median(err)), tracked=bool(max_err <= TRACK_TOL + _TRACK_SLACK),
             t_star_pred=ts_pred, t_star_true=ts_true, timing_ratio=_timing_ratio(ts_pred, ts_true),
             log10_q_pred_ref=float(np.interp(lT_ref, lT, lq_pred)),
             log10_q_true_ref=float(np.interp(lT_ref, lT, lq_true)),
@@ -181,8 +188,8 @@ def scorable(truth: pd.DataFrame, pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.
 
 
 def sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Deterministic order: family, access, predictor, label (cell_id breaks label ties)."""
-    keys = ["family", "access", "predictor", "label", "cell_id"]
+    """Deterministic order: family, access, predictor, budget, label (cell_id breaks label ties)."""
+    keys = ["family", "access", "predictor", "budget", "label", "cell_id"]
     return scores.sort_values(keys, kind="stable", ignore_index=True)
 
 
@@ -206,7 +213,8 @@ def score(root: Path | str) -> Path:
     if trained:
         from ..truth.onset import ONSET_REL, onset_table
 
-        onsets = onset_table(every_cell[every_cell.family.isin(trained)], pred[pred.family.isin(trained)])
+        full = pred[pred.family.isin(trained) & (pred.budget == BUDGET)]
+        onsets = onset_table(every_cell[every_cell.family.isin(trained)], full)
         store.write_table(root, ONSET_REL, "onset", {c: onsets[c].to_numpy() for c in onsets.columns},
                           families=trained, inputs=inputs)
     return store.write_table(root, SCORES_REL, "scores", data, families=families, inputs=inputs,
@@ -245,8 +253,12 @@ def _aggregate(g: pd.DataFrame) -> dict:
     )
 
 
+def _full_budget(scores: pd.DataFrame) -> pd.DataFrame:
+    return scores[scores["budget"] == BUDGET] if "budget" in scores else scores
+
+
 def family_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (family, access, predictor), sorted by those keys.
+    """One row per (family, access, predictor) at the full budget, sorted by those keys.
 
     Columns: n_cells; tracked (count of tracked cells); median_max_err, max_max_err (dex);
     median_timing_ratio (T*_pred/T*_true); worst_timing_factor = max over cells of max(r, 1/r)
@@ -256,7 +268,7 @@ def family_summary(scores: pd.DataFrame) -> pd.DataFrame:
     median_sweeps (chain-sweeps), median_seconds (wall), median_cpu_seconds (the worker's CPU; s).
     """
     rows = []
-    for (family, access, name), g in scores.groupby(["family", "access", "predictor"], sort=True):
+    for (family, access, name), g in _full_budget(scores).groupby(["family", "access", "predictor"], sort=True):
         rows.append(dict(family=family, access=access, predictor=name, **_aggregate(g),
                          spearman=_spearman(g["log10_q_pred_ref"], g["log10_q_true_ref"])))
     return pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
@@ -271,9 +283,43 @@ def overall_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """
     fam = family_summary(scores)
     rows = []
-    for (access, name), g in scores.groupby(["access", "predictor"], sort=True):
+    for (access, name), g in _full_budget(scores).groupby(["access", "predictor"], sort=True):
         rho = fam.loc[(fam.access == access) & (fam.predictor == name), "spearman"].to_numpy(np.float64)
         rho = rho[~np.isnan(rho)]
         rows.append(dict(access=access, predictor=name, n_families=int(g["family"].nunique()), **_aggregate(g),
                          spearman=float(rho.mean()) if rho.size else float("nan")))
     return pd.DataFrame(rows, columns=["access", "predictor", "n_families"] + _SUMMARY_COLUMNS[3:])
+
+
+def frontier_area(budgets, fractions) -> float:
+    """Area under the tracked fraction over ``log2 budget``, divided by the ladder's span: the mean
+    fraction over log-budget by the trapezoid rule, in [0, 1] (one budget: that fraction)."""
+    x, y = np.log2(np.asarray(budgets, dtype=np.float64)), np.asarray(fractions, dtype=np.float64)
+    if x.size == 1:
+        return float(y[0])
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+
+
+def budget_summary(scores: pd.DataFrame, by_family: bool = True) -> pd.DataFrame:
+    """The tracked fraction against budget, one row per (family,) access, predictor and budget.
+
+    Columns: n_cells, tracked, fraction = tracked / n_cells at that budget; ``area`` =
+    :func:`frontier_area` over the entry's budgets (the same on each of its rows); ``budget_90`` =
+    the smallest budget whose fraction ≥ :data:`TRACK_GOAL` (NaN: none). With ``by_family=False``
+    the cells of every family an entry runs on are pooled (family = "all"). Only entries scored at
+    every budget of :data:`BUDGETS` get an area and a budget_90 (white-box entries run at one).
+    """
+    keys = ["family", "access", "predictor"]
+    s = scores if by_family else scores.assign(family="all")
+    rows = []
+    for key, g in s.groupby(keys, sort=True):
+        per = g.groupby("budget", sort=True)["tracked"].agg(["size", "sum"])
+        frac = (per["sum"] / per["size"]).to_numpy(np.float64)
+        ladder = tuple(per.index) == BUDGETS
+        area = frontier_area(per.index, frac) if ladder else float("nan")
+        hit = [b for b, f in zip(per.index, frac) if f >= TRACK_GOAL - 1e-12]
+        b90 = float(hit[0]) if ladder and hit else float("nan")
+        for (b, row), f in zip(per.iterrows(), frac):
+            rows.append(dict(zip(keys, key), budget=int(b), n_cells=int(row["size"]), tracked=int(row["sum"]),
+                             fraction=float(f), area=area, budget_90=b90))
+    return pd.DataFrame(rows, columns=keys + ["budget", "n_cells", "tracked", "fraction", "area", "budget_90"])

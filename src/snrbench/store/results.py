@@ -134,10 +134,14 @@ def verify(root: Path) -> list[str]:
     problems = []
     for rel, entry in sorted(manifest["files"].items()):
         problems += _check_entry(root, rel, entry)
+    nested = sorted(p.parent for p in root.rglob(MANIFEST) if p.parent != root)  # e.g. fresh/<seed>/: stores of their own
     for p in sorted(root.rglob("*.parquet")):
         rel = str(p.relative_to(root))
-        if ".partial" not in p.parts and rel not in manifest["files"]:
+        if ".partial" not in p.parts and rel not in manifest["files"] and not any(d in p.parents for d in nested):
             problems.append(f"{rel}: not listed in {MANIFEST} (unknown or hand-made file)")
+    for d in nested:
+        if not any(o in d.parents for o in nested):
+            problems += [f"{d.relative_to(root)}/{x}" for x in verify(d)]
     return problems
 
 

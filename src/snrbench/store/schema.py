@@ -162,7 +162,11 @@ _ENTRY = [
     Column("access", pa.string(), "", "white-box | model | sampler-only"),
 ]
 
+_BUDGET = Column("budget", pa.int64(), "chain-sweeps", "the cell's budget the entry ran under (one rung of the "
+                 "ladder 2^10 … 2^16 × 64; white-box entries: the full 2^16 × 64)")
+
 PREDICTIONS = _CELL + _ENTRY + [
+    _BUDGET,
     Column("T", pa.int64(), "sweeps", "window length T"),
     Column("log10_q", pa.float64(), "log10(dimensionless)", "predicted log10 Q(T, C=1)"),
     Column("tau", pa.float64(), "sweeps", "the entry's τ, if it reports one (NaN otherwise)"),
@@ -176,6 +180,7 @@ PREDICTIONS = _CELL + _ENTRY + [
 ]
 
 SCORES = _CELL + _ENTRY + [
+    _BUDGET,
     Column("max_err", pa.float64(), "dex", "max over T of |log10 Q_pred(T) − log10 Q_true(T)|"),
     Column("median_err", pa.float64(), "dex", "median over T of the same"),
     Column("tracked", pa.bool_(), "", "max_err ≤ log10 2"),
