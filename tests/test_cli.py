@@ -20,7 +20,8 @@ def tasks(tmp_path, monkeypatch):
 
 def test_run_verify_and_damage(tmp_path, tasks, capsys):
     res = str(tmp_path / "results")
-    assert main(["--results", res, "run", "--workers", "1", "--quiet", "--out", str(tmp_path / "lb")]) == 0
+    assert main(["--results", res, "run", "--workers", "1", "--quiet", "--out", str(tmp_path / "lb"),
+                 "--budget", "65536"]) == 0  # the black-box entries at the lowest rung only: fast
     out = capsys.readouterr().out
     assert "4 of 4 cells computed" in out and "n6m3-b3-sym-s0" in out
     assert (tmp_path / "lb" / "q_curves_exact-rbm.png").stat().st_size > 10_000
@@ -39,3 +40,27 @@ def test_bad_spec_gives_clear_error(tmp_path, tasks, capsys):
     (tasks / "exact-rbm.toml").write_text("family = 'exact-rbm'\n")
     assert main(["--results", str(tmp_path / "r"), "groundtruth", "--quiet"]) == 2
     assert "missing key 'suite'" in capsys.readouterr().err
+
+
+def test_help_version_and_options_after_the_command(tmp_path, tasks, capsys):
+    from snrbench._version import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"snrbench {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text
+    for cmd in ("run", "groundtruth", "verify", "summary", "predict", "score", "leaderboard", "submit"):
+        assert f"\n    {cmd} " in text, cmd
+    empty = tmp_path / "nothing"
+    assert main(["verify", "--results", str(empty)]) == 1  # --results after the command is the one used
+    assert str(empty / "manifest.json") in capsys.readouterr().err
+    assert main(["summary", "--family", "nosuch"]) == 2
+    assert "unknown family 'nosuch'; known: exact-rbm" in capsys.readouterr().err
+    assert main(["predict", "--entry", "nosuch", "--results", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "no entry named nosuch; known entries: " in err and "pilot-q" in err
+    assert main(["predict", "--budget", "5", "--results", str(empty)]) == 2
+    assert "--budget 5: not a budget of the ladder" in capsys.readouterr().err

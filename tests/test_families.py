@@ -108,7 +108,7 @@ def test_a_family_defined_here_runs_through_every_stage(toy, tmp_path):
 
     entries = [e for e in builtin_entries() if e.key in {("multimode", "white-box"), ("pilot-q", "sampler-only")}]
     assert len(entries) == 2
-    runs = predict_entries(root, entries, ["toy-ferro"], workers=2, progress=False)
+    runs = predict_entries(root, entries, ["toy-ferro"], workers=2, progress=False, budgets=(2**10 * 64,))
     assert [r.failures for r in runs] == [[], []]
     scoring.score(root)
     scores = store.read_table(root, scoring.SCORES_REL).to_pandas()

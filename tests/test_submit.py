@@ -32,7 +32,7 @@ from snrbench.families import load_suite
 DATA = Path(__file__).parent / "data"
 README = Path(__file__).resolve().parents[1] / "README.md"
 RESULTS_ENV = "SNRBENCH_TEST_RESULTS"  # absolute results path, visible to the entries' workers
-SKIPPED = "not run: the entry already failed 3 cells"
+SKIPPED = "skipped: the entry already failed 3 cells (never run)"
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,9 @@ def _reject(bench, tmp_path, capsys, source: str, per_cell: list, *, time_limit=
     cap = _assert_unchanged_after(bench, tmp_path, capsys,
                                   lambda: _submit(bench, tmp_path, path, workers=1, time_limit=time_limit), 1)
     err = cap.err
-    assert re.search(r"broken \((sampler-only|white-box)\) on exact-rbm: 4 of 4 cells failed; nothing stored for it", err)
+    assert re.search(r"broken \((sampler-only|white-box)\) on exact-rbm at budget [0-9,]+: 4 of 4 cells failed; "
+                     r"nothing stored for it", err)
+    assert len(re.findall("cells failed; nothing stored", err)) == 1  # the lower budgets are not tried after
     assert "submit: rejected; results/ is unchanged" in err
     cell_lines = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("cell ")]
     assert len(cell_lines) == len(per_cell) == len(bench.labels) - 1

@@ -1,4 +1,4 @@
-"""Command line: ``snrbench {run,groundtruth,ladder,predict,score,leaderboard,submit,verify,summary,plot}``."""
+"""Command line: ``snrbench COMMAND``; ``snrbench --help`` lists the commands."""
 from __future__ import annotations
 
 import argparse
@@ -85,14 +85,14 @@ def _cmd_plot(args) -> int:
 def _print_failures(runs) -> int:
     bad = [r for r in runs if r.failures]
     for run in bad:
-        print(f"{run.entry} on {run.family}: {len(run.failures)} of {len(run.results)} cells failed; "
-              "nothing stored for it", file=sys.stderr)
-        skipped = [r for r in run.failures if r.error.startswith("not run:")]
+        print(f"{run.entry} on {run.family} at budget {run.budget:,}: {len(run.failures)} of {len(run.results)} "
+              "cells failed; nothing stored for it", file=sys.stderr)
+        skipped = [r for r in run.failures if r.error.startswith("skipped:")]
         for r in run.failures:
             if r not in skipped:
                 print(f"  cell {r.label}: {r.error}", file=sys.stderr)
         if skipped:
-            print(f"  {len(skipped)} more cell(s) {skipped[0].error}", file=sys.stderr)
+            print(f"  {len(skipped)} more cell(s) {skipped[0].error} (never run)", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -108,7 +108,8 @@ def _cmd_predict(args) -> int:
     if args.entry:
         entries = [e for e in entries if e.name in set(args.entry)]
         if not entries:
-            raise ValueError(f"no entry named {args.entry}")
+            known = ", ".join(sorted({e.name for e in all_entries(args.results)})) or "none"
+            raise ValueError(f"no entry named {', '.join(args.entry)}; known entries: {known}")
     from .predict.contract import BUDGETS
 
     bad = sorted(set(args.budget or ()) - set(BUDGETS))
@@ -281,9 +282,15 @@ def _cmd_run(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="snrbench", description=__doc__)
+    from ._version import __version__
+
+    p = argparse.ArgumentParser(
+        prog="snrbench", description="Trainability predictors for energy-based models, scored against "
+        "ground-truth curves of Q(T), the squared signal-to-noise ratio of a sampled gradient after T Gibbs "
+        "sweeps. `snrbench COMMAND --help` describes each command.")
+    p.add_argument("--version", action="version", version=f"snrbench {__version__}")
     p.add_argument("--results", default="results", help="results folder (default: results)")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def fam(sp):
         sp.add_argument("--family", action="append", default=None,
@@ -304,8 +311,9 @@ def main(argv=None) -> int:
         ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
         ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
     ):
-        sp = sub.add_parser(name, help=helptext)
+        sp = sub.add_parser(name, help=helptext, description=helptext)
         sp.set_defaults(fn=fn)
+        sp.add_argument("--results", default=argparse.SUPPRESS, help="results folder (default: results)")
         if name not in ("verify", "score", "leaderboard"):
             fam(sp)
         if name == "submit":
@@ -329,8 +337,10 @@ def main(argv=None) -> int:
                             help="GiB of address space per entry worker (default 10: two workers fit 24 GB)")
         if name == "predict":
             sp.add_argument("--entry", action="append", default=None, help="only this entry name (repeatable)")
+        if name in ("run", "predict"):
             sp.add_argument("--budget", type=int, action="append", default=None,
-                            help="only this budget of the ladder, in chain-sweeps (repeatable; default: all four)")
+                            help="black-box entries only at this budget of the ladder, in chain-sweeps "
+                                 "(repeatable; default: all four, 65536 262144 1048576 4194304)")
         if name == "train-mnist":
             sp.add_argument("--hidden", type=int, action="append", default=None,
                             help="hidden units m (repeatable; default 16, 64 and 256)")

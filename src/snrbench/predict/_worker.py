@@ -30,7 +30,13 @@ def _message(exc: BaseException, blocked: list[str]) -> str:
         return f"tried to read stored results ({violations()[-1]}); predictors may only use `problem`"
     if isinstance(exc, OSError) and exc.errno == 13 and any(b in str(exc) for b in blocked):
         return f"tried to read stored results ({exc}); predictors may only use `problem`"
-    tb = traceback.extract_tb(exc.__traceback__)
+    import sysconfig
+
+    # the deepest line of the author's own files: not snrbench's, not the standard library's or a package's
+    skip = {Path(__file__).resolve().parents[1]} | {Path(sysconfig.get_path(k)).resolve()
+                                                   for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    tb = [f for f in traceback.extract_tb(exc.__traceback__)
+          if not skip & set(Path(f.filename).resolve().parents)]
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
     return f"raised {type(exc).__name__}: {exc}{where}"
 

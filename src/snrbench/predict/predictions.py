@@ -169,6 +169,8 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
                     run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
                                     progress=bar.update, limits=limits, budget=budget)
                 runs.append(run)
-                if store_results and not run.failures:
+                if run.failures:
+                    break  # an entry that fails at one budget is not run at the others
+                if store_results:
                     store_runs(root, [run], header["suite"])
     return runs

@@ -480,7 +480,7 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                 with lock:
                     skip = failed[0] >= max_failures
                 if skip:
-                    out[i] = CellResult(c.label, c.cell_id, False, f"not run: the entry already failed {max_failures} cells")
+                    out[i] = CellResult(c.label, c.cell_id, False, f"skipped: the entry already failed {max_failures} cells")
                 else:
                     if w is not None and (w.proc.poll() is not None or w.sampler.proc.poll() is not None):
                         w.close()

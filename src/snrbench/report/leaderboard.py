@@ -442,8 +442,10 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
             html_sections.append((family, tier, _html_table(*table) if table else "<p>No entries in this tier yet.</p>\n"))
     overall = _table(scoring.overall_summary(scores), overall=True)
     ladder = _budget_table(scoring.budget_summary(scores, by_family=False))
-    md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder)))
-    html_sections.insert(0, ("Budget ladder", "all families", _html_table(*ladder)))
+    none = "No entry has been run at every budget of the ladder yet (`snrbench predict`)."
+    md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder) if ladder[1] else none + "\n"))
+    html_sections.insert(0, ("Budget ladder", "all families",
+                             _html_table(*ladder) if ladder[1] else f"<p>{html.escape(none)}</p>\n"))
     from . import fresh
 
     against = fresh.stored_comparison(root, scores)

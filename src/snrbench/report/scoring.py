@@ -254,11 +254,16 @@ def _aggregate(g: pd.DataFrame) -> dict:
 
 
 def _full_budget(scores: pd.DataFrame) -> pd.DataFrame:
-    return scores[scores["budget"] == BUDGET] if "budget" in scores else scores
+    """Each (family, access, predictor)'s rows at the largest budget it was scored at (the full one,
+    unless only lower rungs were run)."""
+    if "budget" not in scores or scores.empty:
+        return scores
+    top = scores.groupby(["family", "access", "predictor"])["budget"].transform("max")
+    return scores[scores["budget"] == top]
 
 
 def family_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (family, access, predictor) at the full budget, sorted by those keys.
+    """One row per (family, access, predictor) at its largest budget (normally the full one), sorted by those keys.
 
     Columns: n_cells; tracked (count of tracked cells); median_max_err, max_max_err (dex);
     median_timing_ratio (T*_pred/T*_true); worst_timing_factor = max over cells of max(r, 1/r)
