@@ -82,7 +82,7 @@ def test_answer_key_is_perfect_in_public_and_flagged_on_fresh_draws(suite, capsy
     args = ["--results", str(results), "groundtruth", "--family", "exact-rbm", "--quiet", "--workers", "1"]
     assert cli.main(args) == 0
     argv = ["--results", str(results), "submit", str(entry), "--family", "exact-rbm", "--fresh", "7", "--quiet",
-            "--out", str(out)]
+            "--out", str(out), "--budget", "65536", "--workers", "1"]  # public: one rung (the key needs no sampler)
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     scores = fresh.draw_scores(results, 7)

@@ -219,7 +219,6 @@ def test_budget_ladder_summary_by_hand(base, tmp_path):
     """An entry tracking 0, 2, 4, 4 of the 4 cells at the four budgets: fractions 0, ½, 1, 1; the
     area over log2 budget by the trapezoid rule is (¼·2 + ¾·2 + 1·2)/6 = 2/3; 90% is first reached
     at 2^14·64. White-box entries (one budget) get neither."""
-    import pyarrow as pa
     from snrbench.predict import BUDGETS
 
     root = tmp_path / "results"
@@ -229,9 +228,9 @@ def test_budget_ladder_summary_by_hand(base, tmp_path):
     parts = []
     for budget, n_off in zip(BUDGETS, (4, 2, 0, 0)):
         shift = np.where(truth.cell_id.isin(cells[:n_off]), SHIFT, 0.0)
-        parts.append(pd.DataFrame(prediction(truth, "ladder", "sampler-only", shift=shift, sweeps=budget, budget=budget)))
-    df = pd.concat(parts, ignore_index=True)
-    store.write_table(root, "predictions/ladder.parquet", "predictions", pa.Table.from_pandas(df, preserve_index=False))
+        parts.append(prediction(truth, "ladder", "sampler-only", shift=shift, sweeps=budget, budget=budget))
+    columns = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    store.write_table(root, "predictions/ladder.parquet", "predictions", columns)
     scoring.score(root)
     scores = store.read_table(root, scoring.SCORES_REL).to_pandas()
     s = scoring.budget_summary(scores)

@@ -110,14 +110,9 @@ def _cmd_predict(args) -> int:
         if not entries:
             known = ", ".join(sorted({e.name for e in all_entries(args.results)})) or "none"
             raise ValueError(f"no entry named {', '.join(args.entry)}; known entries: {known}")
-    from .predict.contract import BUDGETS
-
-    bad = sorted(set(args.budget or ()) - set(BUDGETS))
-    if bad:
-        raise ValueError(f"--budget {bad[0]}: not a budget of the ladder; choose from {list(BUDGETS)}")
     runs = predict_entries(Path(args.results), entries, args.family, force=args.force, workers=args.workers or 2,
                            time_limit=args.time_limit, progress=not args.quiet, limits=_limits(args),
-                           budgets=tuple(sorted(set(args.budget))) if args.budget else None)
+                           budgets=_budgets(args))
     rc = _print_failures(runs)
     print(f"predict: {len(runs)} entry run(s), {sum(not r.failures for r in runs)} stored"
           + ("" if runs else " (all entries up to date)"))
@@ -159,14 +154,15 @@ def _cmd_submit(args) -> int:
         "the audit hook only (no Landlock: native-code reads and all writes are not confined)"
     print(f"submit: workers confined by {how}", file=sys.stderr)
     new = discover(args.entry, results)
-    if args.fresh is not None and _publicly_current(results, new, args.family):
+    budgets = _budgets(args)
+    if args.fresh is not None and _publicly_current(results, new, args.family, budgets):
         print(f"submit: {', '.join(str(e) for e in new)}: public predictions stored and current (same source)",
               file=sys.stderr)
     else:
         check_names(results, new, all_entries(args.results), replace=args.replace)
         runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
                                time_limit=args.time_limit, progress=not args.quiet, store_results=False,
-                               limits=_limits(args))
+                               limits=_limits(args), budgets=budgets)
         if _print_failures(runs):
             print("submit: rejected; results/ is unchanged", file=sys.stderr)
             return 1
@@ -179,12 +175,22 @@ def _cmd_submit(args) -> int:
     return 0
 
 
-def _publicly_current(results: Path, entries, families) -> bool:
+def _publicly_current(results: Path, entries, families, budgets=None) -> bool:
     from .families import load_suite
     from .predict.predictions import budgets_of, is_current
 
     return all(is_current(results, e, f, load_suite(f)[1], b) for e in entries for f in families
-               for b in budgets_of(e.access))
+               for b in (budgets_of(e.access) if budgets is None or e.access == "white-box" else budgets))
+
+
+def _budgets(args) -> tuple[int, ...] | None:
+    """The ``--budget`` rungs asked for (None: the whole ladder); ValueError for one off the ladder."""
+    from .predict.contract import BUDGETS
+
+    bad = sorted(set(args.budget or ()) - set(BUDGETS))
+    if bad:
+        raise ValueError(f"--budget {bad[0]}: not a budget of the ladder; choose from {list(BUDGETS)}")
+    return tuple(sorted(set(args.budget))) if args.budget else None
 
 
 def _fresh(args, results: Path, entries) -> int:
@@ -337,7 +343,7 @@ def main(argv=None) -> int:
                             help="GiB of address space per entry worker (default 10: two workers fit 24 GB)")
         if name == "predict":
             sp.add_argument("--entry", action="append", default=None, help="only this entry name (repeatable)")
-        if name in ("run", "predict"):
+        if name in ("run", "predict", "submit"):
             sp.add_argument("--budget", type=int, action="append", default=None,
                             help="black-box entries only at this budget of the ladder, in chain-sweeps "
                                  "(repeatable; default: all four, 65536 262144 1048576 4194304)")

@@ -97,13 +97,14 @@ def _fraction(scores: pd.DataFrame) -> tuple[int, int]:
 
 def compare(public: pd.DataFrame, draws: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """Public against fresh, one row per (access, predictor) scored on two draws, over the families
-    the draws cover, at the full budget: tracked counts, the gap, the noise σ and the flag (module doc)."""
+    the draws cover (public: at the largest budget the entry was scored at, normally the full one;
+    fresh: at the full budget): tracked counts, the gap, the noise σ and the flag (module doc)."""
     rows = []
     if len(draws) < 2:
         return pd.DataFrame(rows)
     (d1, s1), (d2, s2) = sorted(draws.items())[:2]
     full = lambda s: s[s["budget"] == BUDGET]  # noqa: E731
-    s1, s2, public = full(s1), full(s2), full(public)
+    s1, s2, public = full(s1), full(s2), scoring.at_largest_budget(public)
     for (access, name), g1 in s1.groupby(["access", "predictor"], sort=True):
         g2 = s2[(s2.access == access) & (s2.predictor == name)]
         fams = sorted(set(g1.family))

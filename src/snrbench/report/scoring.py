@@ -31,7 +31,7 @@ from ..predict.contract import BUDGET, BUDGETS
 
 __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_scores", "prediction_files",
            "read_predictions", "read_ground_truth", "family_summary", "overall_summary", "budget_summary",
-           "frontier_area", "TRACK_GOAL"]
+           "frontier_area", "TRACK_GOAL", "at_largest_budget"]
 
 #: Window (sweeps) at which log10 Q is compared across cells for the Spearman rank correlation.
 #: An interior point of the suite grid 2^0 … 2^16 (2^10): at T = 1 every chain gives
@@ -253,7 +253,7 @@ def _aggregate(g: pd.DataFrame) -> dict:
     )
 
 
-def _full_budget(scores: pd.DataFrame) -> pd.DataFrame:
+def at_largest_budget(scores: pd.DataFrame) -> pd.DataFrame:
     """Each (family, access, predictor)'s rows at the largest budget it was scored at (the full one,
     unless only lower rungs were run)."""
     if "budget" not in scores or scores.empty:
@@ -273,7 +273,7 @@ def family_summary(scores: pd.DataFrame) -> pd.DataFrame:
     median_sweeps (chain-sweeps), median_seconds (wall), median_cpu_seconds (the worker's CPU; s).
     """
     rows = []
-    for (family, access, name), g in _full_budget(scores).groupby(["family", "access", "predictor"], sort=True):
+    for (family, access, name), g in at_largest_budget(scores).groupby(["family", "access", "predictor"], sort=True):
         rows.append(dict(family=family, access=access, predictor=name, **_aggregate(g),
                          spearman=_spearman(g["log10_q_pred_ref"], g["log10_q_true_ref"])))
     return pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
@@ -288,7 +288,7 @@ def overall_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """
     fam = family_summary(scores)
     rows = []
-    for (access, name), g in _full_budget(scores).groupby(["access", "predictor"], sort=True):
+    for (access, name), g in at_largest_budget(scores).groupby(["access", "predictor"], sort=True):
         rho = fam.loc[(fam.access == access) & (fam.predictor == name), "spearman"].to_numpy(np.float64)
         rho = rho[~np.isnan(rho)]
         rows.append(dict(access=access, predictor=name, n_families=int(g["family"].nunique()), **_aggregate(g),
