@@ -70,14 +70,20 @@ def test_exact_benchmarks_run():
 
 
 @pytest.mark.parametrize("key", ["single-gap:white-box", "magnetization:sampler-only"])
-def test_predictor_benchmarks_run(key):
+def test_predictor_benchmarks_run(key, monkeypatch):
+    from snrbench.predict.meter import BUDGETS
+
+    monkeypatch.setattr(bench_predictors, "RUN_BUDGET", BUDGETS[0])  # the lowest rung: the benchmark runs, fast
     b = bench_predictors.PredictorCell()
     b.setup(key)
     assert 0.0 <= b.track_max_error_dex(key) < 10.0
 
 
-def test_sampler_only_benchmark_serves_the_same_answer():
+def test_sampler_only_benchmark_serves_the_same_answer(monkeypatch):
     """The sampler-only cost benchmark runs, and its two routes give bit-identical predictions
     (served_vs_in_process raises otherwise); the ratio itself is for asv, not for a test."""
+    from snrbench.predict.meter import BUDGETS
+
+    monkeypatch.setattr(bench_predictors, "RUN_BUDGET", BUDGETS[1])
     t_served, t_local = bench_predictors.served_vs_in_process("magnetization:sampler-only", bench_predictors.COST_CELLS[:2])
     assert t_served > 0 and t_local > 0

@@ -18,7 +18,10 @@ def tasks(tmp_path, monkeypatch):
     return folder
 
 
-def test_run_verify_and_damage(tmp_path, tasks, capsys):
+def test_run_verify_and_damage(tmp_path, tasks, capsys, monkeypatch):
+    from snrbench.jobs import ladder
+
+    monkeypatch.setattr(ladder, "N_REPLICATES", 64)  # every stage runs; the ladder's accuracy is tested elsewhere
     res = str(tmp_path / "results")
     assert main(["--results", res, "run", "--workers", "1", "--quiet", "--out", str(tmp_path / "lb"),
                  "--budget", "65536"]) == 0  # the black-box entries at the lowest rung only: fast

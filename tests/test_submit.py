@@ -515,12 +515,13 @@ def test_a_builtin_name_is_refused_in_the_other_tier(bench, tmp_path, monkeypatc
 
 
 def test_an_entry_cannot_write_the_code_that_scores_it(bench, tmp_path, capsys):
-    """The package source, the venv, tasks/, predictors/, leaderboard/ and README.md are not
-    writable from the worker (opening for append is enough to show it; nothing is written)."""
+    """The package source, the venv, predictors/, leaderboard/ and README.md are not writable from
+    the worker (opening for append is enough to show it; nothing is written). tasks/ is not even
+    readable: it is a blocked folder, like results/ (the [spec] case of the weights test)."""
     import snrbench
 
     repo = Path(__file__).resolve().parents[1]
-    targets = [Path(snrbench.__file__), Path(sys.prefix) / "pyvenv.cfg", repo / "tasks" / "exact-rbm.toml",
+    targets = [Path(snrbench.__file__), Path(sys.prefix) / "pyvenv.cfg",
                repo / "predictors" / "pilot_q.py", repo / "leaderboard" / "README.md", repo / "README.md"]
     targets = [str(t) for t in targets if t.exists()]
     src = _broken_entry(f"""\

@@ -271,6 +271,29 @@ def _cmd_check_starts(args) -> int:
     return 0
 
 
+def _cmd_diagnose(args) -> int:
+    """Q(T), T*(1), the cheapest (C, k) and the slow modes of the user's own model (:mod:`snrbench.diagnosis`)."""
+    from .diagnosis import diagnose
+    from .diagnosis.report import to_markdown, write_report
+
+    t0 = time.perf_counter()
+    tempering = {k: v for k, v in (("n_rungs", args.rungs), ("rounds", args.rounds)) if v is not None}
+    diag = diagnose(args.model, args.data, units=args.units, updates=args.update, observables=args.observables,
+                    t_max=args.t_max, target=args.target, max_chains=args.max_chains,
+                    exact={"auto": "auto", "on": True, "off": False}[args.exact], n_replicates=args.replicates,
+                    tempering=tempering or None, train_chains=args.train_chains, train_k=args.train_k, seed=args.seed,
+                    device=args.device, timing=not args.no_timing, progress=not (args.quiet or args.json))
+    if args.json:
+        print(diag.to_json())
+        return 0
+    text, where = to_markdown(diag), ""
+    if args.report:
+        path, fig = write_report(diag, Path(args.report), "html" if args.report.endswith(".html") else "md")
+        where = f"\nreport: {path}\nfigure: {fig}"
+    print(text + where + f"\nwall time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def _cmd_run(args) -> int:
     """The main job: ground truth and its Monte Carlo ladder check (each skipped when stored and
     verified) → every entry → scores → leaderboard."""
@@ -287,6 +310,61 @@ def _cmd_run(args) -> int:
     return rc or _cmd_leaderboard(args)
 
 
+def _diagnose_options(sp) -> None:
+    sp.add_argument("model", help="model file: .npz (W, a, b[, units]), rbms .h5 archive, .pt state dict, "
+                                  "scikit-learn BernoulliRBM .joblib/.pkl")
+    sp.add_argument("--data", required=True, help="training data: .npy, .npz, .csv, or .h5 with 'samples'")
+    sp.add_argument("--update", type=int, action="append", default=None,
+                    help="rbms archive: only this saved update (repeatable; default: every one)")
+    sp.add_argument("--units", choices=("binary", "spin"), default=None, help="where the file does not say (default binary)")
+    sp.add_argument("--observables", choices=("weights", "weights+biases"), default="weights",
+                    help="gradient observables (default: the weights, f_ij = v_i E[h_j|v])")
+    sp.add_argument("--t-max", type=int, default=1024, help="largest window T, sweeps (power of 2; default 1024)")
+    sp.add_argument("--target", type=float, default=1.0, help="Q_train = C·Q(k) to reach (default 1)")
+    sp.add_argument("--max-chains", type=int, default=2**20, help="largest C a plan may use (default 2^20)")
+    sp.add_argument("--exact", choices=("auto", "on", "off"), default="auto",
+                    help="exact spectral solution: auto (smaller side ≤ 8 units), on (≤ 12), off (Monte Carlo)")
+    sp.add_argument("--replicates", type=int, default=512, help="Monte Carlo chains R (default 512)")
+    sp.add_argument("--rungs", type=int, default=None, help="tempering rungs (default 16)")
+    sp.add_argument("--rounds", type=int, default=None, help="tempering production rounds (default 400)")
+    sp.add_argument("--train-chains", type=int, default=None, help="the training's chains C (for Q_train)")
+    sp.add_argument("--train-k", type=int, default=None, help="the training's sweeps per gradient k (for Q_train)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    sp.add_argument("--no-timing", action="store_true", help="do not time sweeps on this machine")
+    sp.add_argument("--report", default=None, help="write the report (PATH.md or PATH.html) and PATH.png")
+    sp.add_argument("--json", action="store_true", help="print the whole Diagnosis as JSON")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_RESULTS_HELP = ("results folder (default: ./results if it exists; else the project's stored results, read in "
+                 "place, or copied to ./results first by a command that writes)")
+#: Commands that write into the results folder (they never write into the project's stored copy).
+_WRITES = ("run", "groundtruth", "ladder", "predict", "score", "submit")
+
+
+def _results_folder(given: str | None, cmd: str) -> str:
+    """The results folder a command uses (see :data:`_RESULTS_HELP`)."""
+    import shutil
+
+    from .store.locations import project_root
+
+    if given is not None:
+        return given
+    here = Path("results")
+    if here.exists() or cmd == "diagnose":
+        return str(here)
+    stored = project_root() / "results"
+    if not stored.is_dir():
+        return str(here)
+    if cmd not in _WRITES:
+        return str(stored)
+    shutil.copytree(stored, here, ignore=shutil.ignore_patterns(".partial"))
+    print(f"snrbench {cmd}: copied the stored results from {stored} to ./results (this command writes there)",
+          file=sys.stderr)
+    return str(here)
+
+
 def main(argv=None) -> int:
     from ._version import __version__
 
@@ -295,7 +373,9 @@ def main(argv=None) -> int:
         "ground-truth curves of Q(T), the squared signal-to-noise ratio of a sampled gradient after T Gibbs "
         "sweeps. `snrbench COMMAND --help` describes each command.")
     p.add_argument("--version", action="version", version=f"snrbench {__version__}")
-    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--results", default=None, help=_RESULTS_HELP)
+    p.add_argument("--root", default=None, help="project folder holding tasks/, predictors/, results/ (default: "
+                   "$SNRBENCH_ROOT, else the checkout, else the copy inside the installed package)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def fam(sp):
@@ -316,12 +396,16 @@ def main(argv=None) -> int:
         ("submit", _cmd_submit, "run PATH.py (or an entry-point name) on every cell, validate, score, publish"),
         ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
         ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
+        ("diagnose", _cmd_diagnose, "your own RBM: Q(T), T*(1), the cheapest (chains, sweeps) per gradient, slow modes"),
     ):
         sp = sub.add_parser(name, help=helptext, description=helptext)
         sp.set_defaults(fn=fn)
-        sp.add_argument("--results", default=argparse.SUPPRESS, help="results folder (default: results)")
-        if name not in ("verify", "score", "leaderboard"):
+        sp.add_argument("--results", default=argparse.SUPPRESS, help=_RESULTS_HELP)
+        sp.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if name not in ("verify", "score", "leaderboard", "diagnose"):
             fam(sp)
+        if name == "diagnose":
+            _diagnose_options(sp)
         if name == "submit":
             sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
             sp.add_argument("--replace", action="store_true",
@@ -362,6 +446,17 @@ def main(argv=None) -> int:
         if name in ("run", "plot", "leaderboard", "submit"):
             sp.add_argument("--out", default="leaderboard", help="figure folder (default: leaderboard)")
     args = p.parse_args(argv)
+    if args.root:
+        import os
+
+        from .store.locations import ROOT_ENV
+
+        os.environ[ROOT_ENV] = str(Path(args.root).resolve())
+    try:
+        args.results = _results_folder(args.results, args.cmd)
+    except OSError as exc:
+        print(f"snrbench {args.cmd}: error: {exc}", file=sys.stderr)
+        return 2
     if args.cmd == "train-mnist" and not args.hidden:
         args.hidden = [16, 64, 256]
     if hasattr(args, "family") and not args.family:

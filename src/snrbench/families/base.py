@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.spectral import T_GRID
+from ..store.locations import project_root
 
 __all__ = ["TaskSpecError", "Cell", "Family", "need", "tasks_dir", "register", "unregister", "get", "names",
            "all_families", "default_names", "family_of", "load_suite", "suite_path", "build_model", "build_data",
@@ -42,11 +43,12 @@ class TaskSpecError(ValueError):
 
 
 def tasks_dir() -> Path:
-    """The suite folder: ``$SNRBENCH_TASKS`` or ``tasks/`` at the repository root."""
+    """The suite folder: ``$SNRBENCH_TASKS`` or ``tasks/`` of the project root
+    (:func:`snrbench.store.locations.project_root`: the checkout, or the installed package's copy)."""
     env = os.environ.get("SNRBENCH_TASKS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "tasks"
+    return project_root() / "tasks"
 
 
 def need(table: dict, key: str, kind, where: str):

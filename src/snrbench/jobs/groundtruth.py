@@ -49,7 +49,7 @@ def _kind(kind: str, family: str):
         return (solve_cell, tuple(fam.tables), fam.truth_paths(), family, fam.method, fam.precision)
     if kind == "ladder":
         return (ladder.ladder_cell, ("ladder",), (ladder.ladder_path(family),), f"ladder-{family}", "monte-carlo",
-                ladder.PRECISION)
+                ladder.precision())
     raise ValueError(f"unknown generation kind {kind!r}")
 
 

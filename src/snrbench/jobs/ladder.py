@@ -16,23 +16,29 @@ from .. import store
 from ..core.spectral import T_GRID
 from ..families import Cell, get
 
-__all__ = ["ladder_path", "ladder_cell", "agreement", "N_REPLICATES", "PRECISION"]
+__all__ = ["ladder_path", "ladder_cell", "agreement", "N_REPLICATES", "precision"]
 
 N_REPLICATES = 1024
-PRECISION = f"Monte Carlo, R = {N_REPLICATES} replicates from exact samples, float64 chains, 400 bootstrap resamples"
+
+
+def precision() -> str:
+    """The stored tables' precision note (R read when the table is written)."""
+    return f"Monte Carlo, R = {N_REPLICATES} replicates from exact samples, float64 chains, 400 bootstrap resamples"
 
 
 def ladder_path(family: str) -> str:
     return f"ladder/{family}.parquet"
 
 
-def ladder_cell(family: str, spec_json: str, n_replicates: int = N_REPLICATES) -> dict[str, dict]:
-    """Monte Carlo curve of one cell of ``family`` beside its exact one: columns of the ``ladder`` table."""
+def ladder_cell(family: str, spec_json: str, n_replicates: int | None = None) -> dict[str, dict]:
+    """Monte Carlo curve of one cell of ``family`` beside its exact one: columns of the ``ladder`` table
+    (``n_replicates`` default :data:`N_REPLICATES`)."""
     import torch
 
     from ..truth.montecarlo import mc_q_curve
 
     torch.set_num_threads(1)
+    n_replicates = n_replicates or N_REPLICATES
     cell = Cell(spec_json)
     spec = cell.spec
     fam = get(family)

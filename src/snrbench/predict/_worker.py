@@ -27,9 +27,9 @@ def _message(exc: BaseException, blocked: list[str]) -> str:
     from .sandbox import violations
 
     if violations():
-        return f"tried to read stored results ({violations()[-1]}); predictors may only use `problem`"
+        return f"tried to read stored results or the suite ({violations()[-1]}); predictors may only use `problem`"
     if isinstance(exc, OSError) and exc.errno == 13 and any(b in str(exc) for b in blocked):
-        return f"tried to read stored results ({exc}); predictors may only use `problem`"
+        return f"tried to read stored results or the suite ({exc}); predictors may only use `problem`"
     import sysconfig
 
     # the deepest line of the author's own files: not snrbench's, not the standard library's or a package's

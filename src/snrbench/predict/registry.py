@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from ..store.locations import project_root
 from .contract import ACCESS_TIERS
 
 __all__ = ["Entry", "RegistryError", "NAME_RULE", "ENTRY_POINT_GROUP", "predictors_dir", "load_file", "load_entry_point",
@@ -50,9 +51,10 @@ class Entry:
 
 
 def predictors_dir() -> Path:
-    """``$SNRBENCH_PREDICTORS`` or ``predictors/`` at the repository root."""
+    """``$SNRBENCH_PREDICTORS`` or ``predictors/`` of the project root (the checkout, or the
+    installed package's copy: :func:`snrbench.store.locations.project_root`)."""
     env = os.environ.get("SNRBENCH_PREDICTORS")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "predictors"
+    return Path(env) if env else project_root() / "predictors"
 
 
 def _import_file(path: Path):

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..core.arrays import model_arrays
 from ..families import Cell, get
+from ..store.locations import packaged_root, project_root
 from ._sampler_service import shared_memory
 from .contract import ACCESS_TIERS, BUDGET
 from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builtin_entries, no_duplicates
@@ -78,9 +79,13 @@ class EntryRun:
 
 
 def blocked_paths(results_root: Path) -> list[str]:
-    """What an entry's process may not touch: the results folder, the repository's results and .git."""
+    """What an entry's process may not touch: the results folder, every other copy of the stored
+    results snrbench knows (the project root's, the repository's, the installed package's), .git,
+    and the installed package's suite and leaderboard (in a checkout those lie outside every grant)."""
     repo = Path(__file__).resolve().parents[3]
-    paths = [Path(results_root), repo / "results", repo / ".git"]
+    shipped = packaged_root()  # inside site-packages, which the worker may otherwise read: carved out
+    paths = [Path(results_root), repo / "results", repo / ".git", repo / "tasks", project_root() / "results",
+             project_root() / "tasks", shipped / "results", shipped / "tasks", shipped / "leaderboard"]
     return sorted({str(p.resolve()) for p in paths})
 
 

@@ -9,7 +9,8 @@ Two layers, installed before any entry code is imported:
    ``results/``, ``.git``, ``src/``, ``tasks/``, ``predictors/``, ``leaderboard/``, other clones and
    their object stores — is refused by the kernel, so native code (pyarrow, a ``cat`` subprocess)
    is refused as well; children inherit it. A ``sys.path`` folder that holds a blocked folder
-   (e.g. the repository root on ``PYTHONPATH``) is not granted.
+   (e.g. the repository root on ``PYTHONPATH``, or site-packages holding an installed package's
+   stored results) is granted only in the parts that hold none (:func:`_carve`).
 2. A Python audit hook (always): a Python-level ``open``/``listdir`` under a blocked folder raises
    ``PermissionError`` and is remembered, so the runner can name the violation precisely.
 
@@ -77,6 +78,23 @@ def _contains_blocked(path: str, blocked: list[str]) -> bool:
     return any(b == p or b.startswith(p.rstrip(os.sep) + os.sep) or p.startswith(b + os.sep) for b in blocked)
 
 
+def _carve(path: str, blocked: list[str]) -> list[str]:
+    """``path`` itself when it holds no blocked folder; else the parts of it that hold none (its
+    children, recursively), so that a grant of e.g. site-packages leaves out an installed package's
+    stored results; nothing when ``path`` lies inside a blocked folder."""
+    p = os.path.realpath(path)
+    if not os.path.exists(p) or any(p == b or p.startswith(b + os.sep) for b in blocked):
+        return []
+    if not _contains_blocked(p, blocked):
+        return [p]
+    if not os.path.isdir(p):
+        return []
+    out = []
+    for name in sorted(os.listdir(p)):
+        out += _carve(os.path.join(p, name), blocked)
+    return out
+
+
 def python_paths() -> list[str]:
     """What this interpreter needs to import: its prefixes and every folder on ``sys.path``."""
     out = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -106,10 +124,9 @@ def _landlock(blocked: list[str], read: list[str], write: list[str]) -> bool:
     if fd < 0:
         return False
     try:
-        rules = [(p, reading) for p in read] + [(p, handled) for p in write]
+        rules = [(q, reading) for p in read for q in _carve(p, blocked)]
+        rules += [(q, handled) for p in write for q in _carve(p, blocked)]
         for path, rights in rules:
-            if not os.path.exists(path) or _contains_blocked(path, blocked):
-                continue
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:

@@ -41,9 +41,10 @@ __all__ = [
     "observable_gap",
     "OBSERVABLE_WEIGHT_THRESHOLD",
     "LAMBDA_ZERO",
+    "MAX_SMALL_SIDE",
 ]
 
-_MAX_SMALL_SIDE = 12
+MAX_SMALL_SIDE = 12
 
 
 def _check_data(rbm: RBM, data) -> np.ndarray:
@@ -72,8 +73,8 @@ def _chain_of_small_side(rbm: RBM, observables: str):
     are the summed variances, Ef = E_p f, and k the number of units on the small side.
     """
     k, field_x, field_y, l, x_is_hidden = _sides(rbm)
-    if k > _MAX_SMALL_SIDE:
-        raise ValueError(f"exact solver: smaller side has {k} units (> {_MAX_SMALL_SIDE}); use Monte Carlo")
+    if k > MAX_SMALL_SIDE:
+        raise ValueError(f"exact solver: smaller side has {k} units (> {MAX_SMALL_SIDE}); use Monte Carlo")
     X = all_states(k, rbm.units)
     zY = field_y(X)  # (2^k, l): field on Y given each x
     lpz = rbm.log_partial(zY)  # log Σ_y exp(y·z_x): normaliser of p(y|x), and Y summed out of p(x)

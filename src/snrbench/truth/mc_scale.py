@@ -70,7 +70,7 @@ class ScaleCurve:
 
 
 def _features(gibbs: BlockGibbs) -> tuple[torch.Tensor, torch.Tensor]:
-    """Current ``v`` (R, n) and ``E[h|v]`` (R, m) (binary units)."""
+    """Current ``v`` (R, n) and ``E[h|v]`` (R, m) (``2p − 1`` for spins)."""
     return gibbs.v, gibbs.basis_features()
 
 
@@ -103,8 +103,6 @@ def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "we
     """Monte Carlo ``log10 Q(T, C=1)`` of blocked Gibbs from the R states ``v0`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    if rbm.units != "binary":
-        raise ValueError("scale_q_curve: binary units only (the mnist families)")
     T = np.asarray(T, dtype=np.int64)
     t_max = int(T.max())
     gibbs = BlockGibbs(rbm, len(v0), device=device, dtype=dtype, seed=seed, v0=v0)

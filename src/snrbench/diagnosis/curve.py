@@ -1,0 +1,226 @@
+"""The Q(T) curve of one user model at C = 1, by the cheapest route that is exact or checked.
+
+* **exact** (the smaller side has at most ``exact_max_units`` units, default 8): the spectral
+  solution of the blocked-Gibbs chain (:func:`snrbench.truth.exact.solve`), ``Tr Cov(T) = Σ_k S_k
+  v_T(λ_k) + residual/T``; the slow modes are the solver's own.
+* **Monte Carlo** otherwise (or with ``exact=False``): R replicate chains of plain blocked Gibbs read
+  at every T of the grid (:func:`snrbench.truth.mc_scale.scale_q_curve`, 95% bootstrap CI), started
+  - from exact samples of p(v) when one side can be enumerated (≤ 20 units): no burn-in, and
+    ``‖g‖²`` exact;
+  - otherwise from temperature parallel tempering over the base-rate ↔ model family
+    (:func:`snrbench.truth.tempering.equilibrate`) in two groups of R/2 begun at training images and
+    at base-rate samples, checked by the four-z equilibration test (the groups agree; no drift from
+    halfway to the end; |z| ≤ 3.3). ``‖g‖²`` is then Monte Carlo.
+  The slow modes are fitted to ``Tr Ĉ(T)`` (:func:`fit_modes`).
+
+``Q(T) = ‖g‖² / Tr Cov[ĝ(T, 1)]`` (dimensionless), ``ĝ`` the gradient of one chain's T-sweep window
+mean of ``f_ij = v_i E[h_j|v]`` (and ``v``, ``E[h|v]`` with ``observables="weights+biases"``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.optimize import nnls
+
+from ..core import spectral
+from ..core.model import RBM, all_states
+from ..core.observables import gradient_observables, mean_gradient_observables
+from ..core.tempered import base_rate_bias
+from ..truth import exact, hidden_enum
+from ..truth.mc_scale import Z_MAX, compare_states, scale_q_curve
+from ..truth.tempering import equilibrate
+
+__all__ = ["Curve", "Mode", "q_curve_of", "fit_modes", "grad_norm2_enumerated", "EXACT_MAX_UNITS"]
+
+#: Largest smaller side (units) the default ``exact="auto"`` solves exactly (2^8 states: seconds).
+EXACT_MAX_UNITS = 8
+#: Modes carrying less than this share both of V (one sweep) and of ``Tr Cov(T_max)`` are not reported.
+MODE_SHARE_MIN = 0.05
+_ENUM_MAX = 20  # a side this small is enumerated for exact samples and ‖g‖²
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A slow mode: integrated time ``tau = (1+λ)/(1−λ)`` (sweeps), ``weight = S/V`` (share of the
+    one-sweep variance) and ``share`` of the longest window's ``Tr Cov(T_max) = Σ_k S_k v_{T_max}(λ_k) + …``
+    (the part of the gradient noise at the grid's end that this mode carries)."""
+
+    tau: float
+    weight: float
+    share: float
+
+
+@dataclass(frozen=True)
+class Curve:
+    """``log10_q`` (C = 1) with 95% CI on ``T`` (sweeps); ``method``; ``grad_norm2`` and
+    ``total_variance`` (units of f²); the slow modes; the equilibration verdict (``None`` when the
+    starts were exact); ``chain_sweeps`` spent; ``notes`` (warnings, plain sentences)."""
+
+    T: np.ndarray
+    log10_q: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    method: str
+    grad_norm2: float
+    total_variance: float
+    modes: tuple[Mode, ...]
+    equilibrated: bool | None
+    z: dict = field(default_factory=dict)
+    flagged: bool = False
+    chain_sweeps: int = 0
+    notes: tuple[str, ...] = ()
+
+
+def _enumerable(rbm: RBM) -> bool:
+    return min(rbm.n_visible, rbm.n_hidden) <= _ENUM_MAX
+
+
+def grad_norm2_enumerated(rbm: RBM, data_mean: np.ndarray, observables: str) -> float:
+    """``‖mean_data f − E_p f‖²`` with ``E_p f`` summed over the enumerated smaller side (≤ 20 units)."""
+    if rbm.n_hidden <= _ENUM_MAX:
+        model_mean = hidden_enum.model_mean_observables(rbm, observables)
+    else:
+        V = all_states(rbm.n_visible, rbm.units)
+        lp = rbm.log_marginal_visible(V)
+        p = np.exp(lp - lp.max())
+        model_mean = (p / p.sum()) @ gradient_observables(rbm, V, observables)
+    g = np.asarray(data_mean, dtype=np.float64) - model_mean
+    return float(g @ g)
+
+
+def _exact_samples(rbm: RBM, n: int, rng) -> np.ndarray:
+    return hidden_enum.sample_visible(rbm, n, rng) if rbm.n_hidden <= _ENUM_MAX else rbm.sample_exact(n, rng)
+
+
+def fit_modes(T, trace_cov, trace_cov_se=None, n_grid: int = 48) -> tuple[Mode, ...]:
+    """Slow modes fitted to a measured ``Tr Ĉ(T)`` by non-negative least squares on a τ grid:
+    ``Tr Ĉ(T) ≈ Σ_j c_j v_T(λ_j) + r/T`` with τ_j geometric from 1.5 to ``100·max(T)`` sweeps, each
+    row weighted by ``1/se`` (relative errors when ``se`` is absent); neighbouring non-zero ``c_j``
+    are merged into one mode (weight-averaged log τ). Modes with less than :data:`MODE_SHARE_MIN` both
+    of ``V`` and of ``Tr Ĉ(T_max)`` are dropped. Resolution is that of the grid's T range: τ ≫ max(T) is seen only as "longer"."""
+    T = np.asarray(T, dtype=np.int64)
+    y = np.asarray(trace_cov, dtype=np.float64)
+    se = y * 0.05 if trace_cov_se is None else np.maximum(np.asarray(trace_cov_se, dtype=np.float64), 1e-3 * y)
+    taus = np.geomspace(1.5, 100.0 * T.max(), n_grid)
+    basis = np.column_stack([spectral.variance_factor(spectral.tau_to_gap(taus), T).T, 1.0 / T])
+    c, _ = nnls(basis / se[:, None], y / se)
+    coef, resid = c[:-1], c[-1]
+    V = coef.sum() + resid
+    if V <= 0:
+        return ()
+    modes, j = [], 0
+    while j < len(coef):
+        if coef[j] <= 0:
+            j += 1
+            continue
+        k = j
+        while k + 1 < len(coef) and coef[k + 1] > 0:
+            k += 1
+        w = coef[j : k + 1]
+        tau = float(np.exp(np.average(np.log(taus[j : k + 1]), weights=w)))
+        modes.append((tau, float(w.sum())))
+        j = k + 1
+    at_end = [s * float(spectral.variance_factor(spectral.tau_to_gap(t), T[-1:])[0, 0]) for t, s in modes]
+    total_end = sum(at_end) + resid / T[-1]
+    out = [Mode(t, s / V, e / total_end) for (t, s), e in zip(modes, at_end)
+           if max(e / total_end, s / V) >= MODE_SHARE_MIN]
+    return tuple(sorted(out, key=lambda m: -m.tau))
+
+
+def _exact_modes(sol, T, n_modes: int = 5) -> tuple[Mode, ...]:
+    tau = (2.0 - sol.gaps) / sol.gaps
+    at_end = sol.weights * spectral.variance_factor(sol.gaps, T[-1:])[:, 0]
+    share = at_end / float(sol.trace_cov(T[-1:])[0])
+    keep = np.argsort(-(share + sol.weights / sol.total_variance))[:n_modes]
+    return tuple(sorted((Mode(float(tau[i]), float(sol.weights[i] / sol.total_variance), float(share[i]))
+                         for i in keep if max(share[i], sol.weights[i] / sol.total_variance) >= MODE_SHARE_MIN),
+                        key=lambda m: -m.tau))
+
+
+def _exact_curve(rbm, data_mean, T, observables) -> Curve:
+    sol = exact.solve(rbm, None, observables)
+    g2 = grad_norm2_enumerated(rbm, data_mean, observables)
+    with np.errstate(divide="ignore"):
+        lq = np.log10(g2) - np.log10(sol.trace_cov(T))
+    return Curve(T=T, log10_q=lq, ci_low=lq, ci_high=lq, method=f"exact (spectral solution, {sol.method})",
+                 grad_norm2=g2, total_variance=sol.total_variance, modes=_exact_modes(sol, T), equilibrated=None)
+
+
+def _tempered_starts(rbm, data, R, rng, seed, device, progress, pt):
+    """Two groups of R/2 equilibrium candidates by temperature PT; their states, the four z and notes."""
+    a0 = base_rate_bias(data, rbm.units)
+    starts = data[rng.choice(len(data), R // 2)]
+    starts = (starts > 0.5) * 1.0 if rbm.units == "binary" else np.sign(starts)  # chains need configurations
+    p0 = 1 / (1 + np.exp(-(a0 if rbm.units == "binary" else 2 * a0)))
+    base = (rng.random((R - R // 2, rbm.n_visible)) < p0) * 1.0
+    if rbm.units == "spin":
+        base = 2 * base - 1
+    states, midway, sweeps, notes = [], [], 0, []
+    for i, v_init in enumerate((starts, base)):
+        v, rep = equilibrate(rbm, a0, len(v_init), seed=seed + i, device=device, progress=progress, v0=v_init, **pt)
+        states.append(v.cpu().numpy().astype(np.float64))
+        midway.append(rep.midway_states.cpu().numpy().astype(np.float64))
+        sweeps += int(rep.sweeps)
+        notes.append(f"tempering group {('training images', 'base-rate samples')[i]}: {len(rep.betas)} rungs, "
+                     f"weakest swap acceptance {np.min(rep.swap_acceptance):.2f}, {rep.round_trips} round trips "
+                     f"in {rep.rounds} rounds")
+    return states, midway, sweeps, notes
+
+
+def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exact_path: str | bool = "auto",
+               n_replicates: int = 512, seed: int = 0, device: str = "cpu", progress: bool = False,
+               tempering: dict | None = None, starts: str = "auto") -> Curve:
+    """Q(T) of ``rbm`` against ``data`` at C = 1 on ``T`` (see the module docstring).
+
+    ``exact_path``: ``"auto"`` (exact when the smaller side ≤ :data:`EXACT_MAX_UNITS`), ``True``
+    (exact up to 12 units, else an error), ``False`` (always Monte Carlo). ``tempering``: keyword
+    arguments of :func:`~snrbench.truth.tempering.equilibrate` (default 16 rungs from β = 0, 100
+    adaptation and 400 production rounds). ``starts``: ``"auto"`` (exact samples when a side has ≤ 20
+    units, else tempering), ``"exact"`` or ``"tempering"`` (e.g. to check tempering on a small model)."""
+    T = np.asarray(T, dtype=np.int64)
+    data_mean = mean_gradient_observables(rbm, data, observables)
+    small = min(rbm.n_visible, rbm.n_hidden)
+    if exact_path is True or (exact_path == "auto" and small <= EXACT_MAX_UNITS):
+        if small > exact.MAX_SMALL_SIDE:
+            raise ValueError(f"the exact solver handles a smaller side of at most {exact.MAX_SMALL_SIDE} units; "
+                             f"this model is {rbm.n_visible} × {rbm.n_hidden}")
+        return _exact_curve(rbm, data_mean, T, observables)
+    if n_replicates < 16:
+        raise ValueError(f"n_replicates must be at least 16, got {n_replicates}")
+    rng = np.random.default_rng(seed)
+    notes, z, equilibrated, g2_exact = [], {}, None, None
+    if starts not in ("auto", "exact", "tempering"):
+        raise ValueError(f"starts must be 'auto', 'exact' or 'tempering', got {starts!r}")
+    if starts == "exact" and not _enumerable(rbm):
+        raise ValueError(f"exact starts need a side of at most {_ENUM_MAX} units; this model is "
+                         f"{rbm.n_visible} × {rbm.n_hidden}")
+    if starts == "exact" or (starts == "auto" and _enumerable(rbm)):
+        v0 = _exact_samples(rbm, n_replicates, rng)
+        g2_exact = grad_norm2_enumerated(rbm, data_mean, observables)
+        method, sweeps = "Monte Carlo from exact samples (‖g‖² exact)", 0
+    else:
+        pt = dict(n_rungs=16, beta_min=0.0, adapt_rounds=100, rounds=400) | (tempering or {})
+        states, midway, sweeps, notes = _tempered_starts(rbm, data, n_replicates, rng, seed, device, progress, pt)
+        v0 = np.vstack(states)
+        groups = compare_states(rbm, data_mean, *states, observables)
+        drift = compare_states(rbm, data_mean, np.vstack(midway), v0, observables, paired=True)
+        z = dict(start_z_variance=groups.z_variance, start_z_gradient=groups.z_gradient,
+                 drift_z_variance=drift.z_variance, drift_z_gradient=drift.z_gradient)
+        equilibrated = bool(groups.agree and drift.agree)
+        method = "Monte Carlo from temperature-tempering starts"
+        if not equilibrated:
+            worst = max(z, key=lambda k: abs(z[k]))
+            notes.append(f"NOT EQUILIBRATED: {worst} = {z[worst]:+.2f} (|z| > {Z_MAX}); the curve is from chains that "
+                         "may not represent the model; raise the tempering rounds (--rounds) or rungs (--rungs)")
+    curve = scale_q_curve(rbm, data_mean, v0, T, observables, seed=seed, grad_norm2_exact=g2_exact, device=device,
+                          progress=progress)
+    if curve.flagged:
+        notes.append(f"the chains are flagged (split-R̂ {curve.rhat:.3f}, doubling rule "
+                     f"{'passed' if curve.doubling_ok else 'failed'}): they do not mix within {int(T.max())} sweeps"
+                     + ("; the curve is still unbiased (exact starts)" if equilibrated is None else ""))
+    return Curve(T=T, log10_q=curve.log10_q, ci_low=curve.ci_low, ci_high=curve.ci_high, method=method,
+                 grad_norm2=curve.grad_norm2_used, total_variance=float(curve.trace_cov[0]),
+                 modes=fit_modes(T, curve.trace_cov, curve.trace_cov_se), equilibrated=equilibrated, z=z,
+                 flagged=curve.flagged, chain_sweeps=int(sweeps + n_replicates * T.max()), notes=tuple(notes))

@@ -1,0 +1,95 @@
+"""The built wheel works on its own: installed into a fresh venv outside the repository, run from an
+empty folder, it finds its suite, its built-in entries and its stored results (snrbench/_data/)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _readme_example() -> str:
+    text = (REPO / "README.md").read_text()
+    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
+    return text[begin:text.index("\n```", begin) + 1]
+
+
+def _run(cmd, cwd, env, timeout=900):
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{cmd}: rc {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(venv python, wheel) with the wheel built from a copy of the checkout's files and installed
+    into a fresh venv; the dependencies come from this venv's site-packages by a path line (so no
+    download), never snrbench itself (the editable install's finder is not loaded from there)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    for rel in filter(None, files):
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / rel).write_bytes((REPO / rel).read_bytes())
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), "."],
+         src, env)
+    wheel = next((tmp / "dist").glob("snrbench-*.whl"))
+    venv = tmp / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "_deps_from_dev_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", str(wheel)], tmp, env)
+    return py, wheel
+
+
+def test_the_wheel_carries_the_project_folders(installed):
+    import zipfile
+
+    _, wheel = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    for f in ("tasks/exact-rbm.toml", "tasks/mnist/m016-u00000.npz", "predictors/pilot_q.py",
+              "results/manifest.json", "results/ground_truth/exact-rbm.parquet", "leaderboard/README.md"):
+        assert f"snrbench/_data/{f}" in names, f
+
+
+def test_installed_package_runs_from_an_empty_folder(installed, tmp_path, rng):
+    py, _ = installed
+    snr = str(py.parent / "snrbench")
+    here = tmp_path / "empty"
+    here.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNRBENCH_") and k != "PYTHONPATH"}
+    where = _run([py, "-c", "import snrbench, snrbench.store.locations as l; print(snrbench.__file__); "
+                  "print(l.project_root())"], here, env).split()
+    assert str(REPO) not in where[0] and where[1].endswith("snrbench/_data")
+    from snrbench import __version__
+
+    assert _run([snr, "--version"], here, env).strip() == f"snrbench {__version__}"
+    assert "all files under" in _run([snr, "verify"], here, env)
+    assert "48 cells" in _run([snr, "summary", "--family", "exact-rbm"], here, env)
+    # diagnose: a small model in a plain .npz, and data beside it
+    W = rng.normal(0, 0.5, (8, 4))
+    np.savez(here / "model.npz", W=W, a=np.zeros(8), b=np.zeros(4))
+    np.save(here / "data.npy", (rng.random((200, 8)) < 0.5) * 1.0)
+    diag = json.loads(_run([snr, "diagnose", "model.npz", "--data", "data.npy", "--json", "--t-max", "64"], here, env))
+    assert diag["models"][0]["curve"]["T"][-1] == 64 and diag["models"][0]["best"]["chains"] >= 1
+    # submit the README's example on the packaged suite's exact-rbm family (lowest budget: fast)
+    (here / "my_predictor.py").write_text(_readme_example())
+    out = _run([snr, "submit", "my_predictor.py", "--family", "exact-rbm", "--budget", "65536", "--workers", "2",
+                "--quiet"], here, env)
+    assert "copied the stored results" in out and "submit: trace-iat (sampler-only) stored" in out
+    assert (here / "results" / "predictions" / "trace-iat.parquet").is_file()
+    assert "trace-iat" in (here / "leaderboard" / "README.md").read_text()
+    assert not re.search(r"suite spec not found", out)
+    shipped = Path(where[1]) / "results" / "predictions" / "trace-iat.parquet"
+    assert not shipped.exists()  # the package's own copy is never written
