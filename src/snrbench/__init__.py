@@ -8,7 +8,7 @@ re-exports kept for submitted entries.
 from ._version import __version__
 from .core.model import RBM
 
-__all__ = ["RBM", "__version__", "diagnose"]
+__all__ = ["RBM", "__version__", "diagnose", "load"]
 
 
 def __getattr__(name):  # lazy: ``import snrbench`` stays light
@@ -16,4 +16,8 @@ def __getattr__(name):  # lazy: ``import snrbench`` stays light
         from .diagnosis import diagnose
 
         return diagnose
+    if name == "load":
+        from .store.load import load
+
+        return load
     raise AttributeError(f"module 'snrbench' has no attribute {name!r}")
