@@ -132,3 +132,23 @@ def test_black_box_entries_fit_every_budget_of_the_ladder(module, cls):
         assert budget_layout(BUDGET, n_chains, 0.125).chain_sweeps <= BUDGET
     with pytest.raises(ValueError, match="only 1 sweeps each"):
         budget_layout(100, 64)
+
+
+def test_readme_example_answers_every_cell_of_the_exact_families(one_thread):
+    """The README's example entry is meant for the exact families (its full-observable record would
+    not fit an MNIST cell's memory cap; the README says so and its submit command names them): it
+    gives a valid answer on every cell of exact-rbm, planted and ising, the constant chains of the
+    β = 3 cells included. Its layout is the same at every rung (32 chains × 2,048 sweeps)."""
+    from snrbench.predict import BUDGETS
+
+    text = (ROOT / "README.md").read_text()
+    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
+    namespace: dict = {}
+    exec(compile(text[begin:text.index("\n```", begin) + 1], "my_predictor.py", "exec"), namespace)
+    entry = namespace["TraceIat"]()
+    for family in ("exact-rbm", "planted", "ising"):
+        for cell in load_suite(family)[1]:
+            problem = Problem(build_model(cell), build_data(cell), observables=cell.spec["observables"],
+                              access="sampler-only", label=cell.label, seed=0, family=family, budget=BUDGETS[0])
+            assert check_prediction(entry.predict(problem), len(problem.T)) is None, (family, cell.label)
+            assert problem.sweeps_used == 32 * 2048
