@@ -56,7 +56,8 @@ class Mode:
 class Curve:
     """``log10_q`` (C = 1) with 95% CI on ``T`` (sweeps); ``method``; ``grad_norm2`` and
     ``total_variance`` (units of f²); the slow modes; the equilibration verdict (``None`` when the
-    starts were exact); ``chain_sweeps`` spent; ``notes`` (warnings, plain sentences)."""
+    starts were exact); ``chain_sweeps`` spent; ``notes`` (warnings) and ``details`` (how the starts
+    were made), plain sentences."""
 
     T: np.ndarray
     log10_q: np.ndarray
@@ -71,6 +72,7 @@ class Curve:
     flagged: bool = False
     chain_sweeps: int = 0
     notes: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
 
 
 def _enumerable(rbm: RBM) -> bool:
@@ -157,16 +159,16 @@ def _tempered_starts(rbm, data, R, rng, seed, device, progress, pt):
     base = (rng.random((R - R // 2, rbm.n_visible)) < p0) * 1.0
     if rbm.units == "spin":
         base = 2 * base - 1
-    states, midway, sweeps, notes = [], [], 0, []
+    states, midway, sweeps, details = [], [], 0, []
     for i, v_init in enumerate((starts, base)):
         v, rep = equilibrate(rbm, a0, len(v_init), seed=seed + i, device=device, progress=progress, v0=v_init, **pt)
         states.append(v.cpu().numpy().astype(np.float64))
         midway.append(rep.midway_states.cpu().numpy().astype(np.float64))
         sweeps += int(rep.sweeps)
-        notes.append(f"tempering group {('training images', 'base-rate samples')[i]}: {len(rep.betas)} rungs, "
+        details.append(f"tempering group {('training images', 'base-rate samples')[i]}: {len(rep.betas)} rungs, "
                      f"weakest swap acceptance {np.min(rep.swap_acceptance):.2f}, {rep.round_trips} round trips "
                      f"in {rep.rounds} rounds")
-    return states, midway, sweeps, notes
+    return states, midway, sweeps, details
 
 
 def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exact_path: str | bool = "auto",
@@ -190,7 +192,7 @@ def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exac
     if n_replicates < 16:
         raise ValueError(f"n_replicates must be at least 16, got {n_replicates}")
     rng = np.random.default_rng(seed)
-    notes, z, equilibrated, g2_exact = [], {}, None, None
+    notes, details, z, equilibrated, g2_exact = [], (), {}, None, None
     if starts not in ("auto", "exact", "tempering"):
         raise ValueError(f"starts must be 'auto', 'exact' or 'tempering', got {starts!r}")
     if starts == "exact" and not _enumerable(rbm):
@@ -202,7 +204,7 @@ def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exac
         method, sweeps = "Monte Carlo from exact samples (‖g‖² exact)", 0
     else:
         pt = dict(n_rungs=16, beta_min=0.0, adapt_rounds=100, rounds=400) | (tempering or {})
-        states, midway, sweeps, notes = _tempered_starts(rbm, data, n_replicates, rng, seed, device, progress, pt)
+        states, midway, sweeps, details = _tempered_starts(rbm, data, n_replicates, rng, seed, device, progress, pt)
         v0 = np.vstack(states)
         groups = compare_states(rbm, data_mean, *states, observables)
         drift = compare_states(rbm, data_mean, np.vstack(midway), v0, observables, paired=True)
@@ -223,4 +225,5 @@ def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exac
     return Curve(T=T, log10_q=curve.log10_q, ci_low=curve.ci_low, ci_high=curve.ci_high, method=method,
                  grad_norm2=curve.grad_norm2_used, total_variance=float(curve.trace_cov[0]),
                  modes=fit_modes(T, curve.trace_cov, curve.trace_cov_se), equilibrated=equilibrated, z=z,
-                 flagged=curve.flagged, chain_sweeps=int(sweeps + n_replicates * T.max()), notes=tuple(notes))
+                 flagged=curve.flagged, chain_sweeps=int(sweeps + n_replicates * T.max()), notes=tuple(notes),
+                 details=tuple(details))

@@ -33,6 +33,7 @@ def _model_section(d: ModelDiagnosis, diag: Diagnosis) -> list[str]:
     if c.equilibrated is not None:
         zs = ", ".join(f"{k} {v:+.2f}" for k, v in c.z.items())
         out.append(f"- equilibration check: **{'passed' if c.equilibrated else 'FAILED'}** ({zs})")
+    out += [f"- {line}" for line in c.details]
     out += [f"- cheapest plan for Q_train ≥ {diag.target:g}: **{_plan(d.best)}**",
             f"- fastest here: {_plan(d.fastest)}" if d.fastest is not None else "- fastest here: not timed"]
     if d.log10_q_train is not None:
