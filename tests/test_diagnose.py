@@ -309,3 +309,18 @@ def test_twenty_random_models_monte_carlo_against_exact(one_thread):
                      f"{mc.best.chains * 10 ** q[k]:.3g}")
     print("\n".join(lines) + f"\nwithin 2×: {within}/20; plan reaches the target: {reached}/20")
     assert within >= 19 and reached == 20
+
+
+def test_an_entry_forecast_replaces_the_measurement_on_request(rng, one_thread):
+    from snrbench.predict import BUDGETS
+
+    rbm = _random_rbm(rng, 8, 4, "spin", 1.0)
+    data = _data(rng, rbm)
+    d = diagnose(rbm, data, t_max=64, entry="pilot-q", budget=BUDGETS[0], timing=False).models[0]
+    assert d.curve.method == f"entry pilot-q (sampler-only) at {BUDGETS[0]:,} chain-sweeps"
+    assert 0 < d.curve.chain_sweeps <= BUDGETS[0] and np.all(np.isfinite(d.curve.log10_q))
+    assert any("not a measurement" in w for w in d.warnings)
+    exact_q = exact.solve(rbm, data).log10_q(d.curve.T)
+    assert np.max(np.abs(d.curve.log10_q - exact_q)) < 1.0  # pilot-q tracks such an easy cell
+    with pytest.raises(ValueError, match="no entry named 'nosuch'; built-in entries: iat-per-observable"):
+        diagnose(rbm, data, t_max=8, entry="nosuch")

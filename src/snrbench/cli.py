@@ -282,7 +282,8 @@ def _cmd_diagnose(args) -> int:
                     t_max=args.t_max, target=args.target, max_chains=args.max_chains,
                     exact={"auto": "auto", "on": True, "off": False}[args.exact], n_replicates=args.replicates,
                     tempering=tempering or None, train_chains=args.train_chains, train_k=args.train_k, seed=args.seed,
-                    device=args.device, timing=not args.no_timing, progress=not (args.quiet or args.json))
+                    device=args.device, timing=not args.no_timing, progress=not (args.quiet or args.json),
+                    entry=args.entry, budget=args.budget)
     if args.json:
         print(diag.to_json())
         return 0
@@ -329,6 +330,9 @@ def _diagnose_options(sp) -> None:
     sp.add_argument("--rounds", type=int, default=None, help="tempering production rounds (default 400)")
     sp.add_argument("--train-chains", type=int, default=None, help="the training's chains C (for Q_train)")
     sp.add_argument("--train-k", type=int, default=None, help="the training's sweeps per gradient k (for Q_train)")
+    sp.add_argument("--entry", default=None, help="forecast by this leaderboard entry (name or PATH.py) instead of "
+                                                  "measuring: cheaper, as good as its leaderboard record")
+    sp.add_argument("--budget", type=int, default=None, help="chain-sweeps the entry may spend (default 4,194,304)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     sp.add_argument("--no-timing", action="store_true", help="do not time sweeps on this machine")

@@ -12,6 +12,7 @@
     at base-rate samples, checked by the four-z equilibration test (the groups agree; no drift from
     halfway to the end; |z| ≤ 3.3). ``‖g‖²`` is then Monte Carlo.
   The slow modes are fitted to ``Tr Ĉ(T)`` (:func:`fit_modes`).
+* **an entry's forecast** on request (:func:`entry_curve`): a leaderboard entry run here at a budget.
 
 ``Q(T) = ‖g‖² / Tr Cov[ĝ(T, 1)]`` (dimensionless), ``ĝ`` the gradient of one chain's T-sweep window
 mean of ``f_ij = v_i E[h_j|v]`` (and ``v``, ``E[h|v]`` with ``observables="weights+biases"``).
@@ -32,7 +33,7 @@ from ..truth import exact, hidden_enum
 from ..truth.mc_scale import Z_MAX, compare_states, scale_q_curve
 from ..truth.tempering import equilibrate
 
-__all__ = ["Curve", "Mode", "q_curve_of", "fit_modes", "grad_norm2_enumerated", "EXACT_MAX_UNITS"]
+__all__ = ["Curve", "Mode", "q_curve_of", "entry_curve", "fit_modes", "grad_norm2_enumerated", "EXACT_MAX_UNITS"]
 
 #: Largest smaller side (units) the default ``exact="auto"`` solves exactly (2^8 states: seconds).
 EXACT_MAX_UNITS = 8
@@ -227,3 +228,32 @@ def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exac
                  modes=fit_modes(T, curve.trace_cov, curve.trace_cov_se), equilibrated=equilibrated, z=z,
                  flagged=curve.flagged, chain_sweeps=int(sweeps + n_replicates * T.max()), notes=tuple(notes),
                  details=tuple(details))
+
+
+def entry_curve(spec: str, rbm: RBM, data: np.ndarray, T, observables: str, budget: int, seed: int = 0) -> Curve:
+    """Q(T) forecast by a leaderboard entry (a built-in name, or ``PATH.py``) run here on the user's
+    model at ``budget`` chain-sweeps: the sampler-only tier where the entry has one, else the model
+    tier. Cheaper than the Monte Carlo route and as good as the entry's record on the leaderboard;
+    the curve has no CI."""
+    from ..predict import Problem
+    from ..predict.registry import builtin_entries, instantiate, resolve
+
+    entries = resolve(spec) if spec.endswith(".py") else [e for e in builtin_entries() if e.name == spec]
+    if not entries:
+        known = ", ".join(sorted({e.name for e in builtin_entries()}))
+        raise ValueError(f"no entry named {spec!r}; built-in entries: {known} (or give PATH.py)")
+    usable = [e for e in entries if e.access in ("sampler-only", "model")]
+    if not usable:
+        raise ValueError(f"entry {spec!r} is white-box only: it needs the exact operator, which a user's model "
+                         "has only when it is small (use --exact on instead)")
+    e = min(usable, key=lambda x: x.access != "sampler-only")
+    problem = Problem(rbm, data, T=np.asarray(T), observables=observables, access=e.access, family="user",
+                      label="user model", seed=seed, budget=budget)
+    pred = instantiate(e).predict(problem)
+    lq = np.asarray(pred.log10_q, dtype=np.float64)
+    g2 = float("nan") if pred.grad_norm2 is None else float(pred.grad_norm2)
+    return Curve(T=np.asarray(T), log10_q=lq, ci_low=lq, ci_high=lq,
+                 method=f"entry {e.name} ({e.access}) at {budget:,} chain-sweeps", grad_norm2=g2,
+                 total_variance=float("nan"), modes=(), equilibrated=None, chain_sweeps=int(problem.sweeps_used),
+                 notes=(f"a forecast by the entry {e.name}, not a measurement: its accuracy is its record on the "
+                        "leaderboard; the plan uses it without a CI",))

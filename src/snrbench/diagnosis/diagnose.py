@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core import spectral
 from ..truth.onset import log10_q_train, onset_index
-from .curve import Curve, q_curve_of
+from .curve import Curve, entry_curve, q_curve_of
 from .inputs import InputError, NamedModel, read_data, read_models
 from .recommend import MAX_CHAINS, Plan, cheapest, plans, sweep_seconds
 
@@ -126,14 +126,18 @@ def diagnose(model, data, *, units: str | None = None, updates=None, observables
              t_max: int = 1024, target: float = 1.0, max_chains: int = MAX_CHAINS, exact: str | bool = "auto",
              n_replicates: int = 512, tempering: dict | None = None, train_chains: int | None = None,
              train_k: int | None = None, seed: int = 0, device: str = "cpu", timing: bool = True,
-             progress: bool = False, starts: str = "auto") -> Diagnosis:
+             progress: bool = False, starts: str = "auto", entry: str | None = None,
+             budget: int | None = None) -> Diagnosis:
     """Diagnose ``model`` against its training ``data`` (paths or objects; :mod:`.inputs`).
 
     ``t_max``: largest window (sweeps; a power of 2); ``target``: the Q_train to reach; ``exact``:
     ``"auto"``, ``True`` or ``False`` (:func:`~.curve.q_curve_of`); ``n_replicates``: Monte Carlo
     chains; ``train_chains``/``train_k``: the training's (C, k), read from an rbms archive's
     hyperparameters when not given; ``timing``: measure seconds per sweep on ``device``; ``starts``:
-    the Monte Carlo chains' starts (``"auto"``, ``"exact"``, ``"tempering"``)."""
+    the Monte Carlo chains' starts (``"auto"``, ``"exact"``, ``"tempering"``); ``entry``: a
+    leaderboard entry (built-in name or ``PATH.py``) whose forecast at ``budget`` chain-sweeps
+    (default the ladder's full rung) replaces the measured curve: cheaper, and as trustworthy as the
+    entry's record on the leaderboard."""
     t0 = time.perf_counter()
     if observables not in _OBSERVABLES:
         raise InputError(f"observables must be one of {_OBSERVABLES}, got {observables!r}")
@@ -157,8 +161,13 @@ def diagnose(model, data, *, units: str | None = None, updates=None, observables
     out = []
     for nm in models:
         s0 = time.perf_counter()
-        curve = q_curve_of(nm.rbm, x, T, observables, exact_path=exact, n_replicates=n_replicates, seed=seed,
-                           device=device, progress=progress, tempering=tempering, starts=starts)
+        if entry is not None:
+            from ..predict import BUDGET
+
+            curve = entry_curve(entry, nm.rbm, x, T, observables, budget or BUDGET, seed)
+        else:
+            curve = q_curve_of(nm.rbm, x, T, observables, exact_path=exact, n_replicates=n_replicates, seed=seed,
+                               device=device, progress=progress, tempering=tempering, starts=starts)
         opts = plans(T, curve.ci_low, target, max_chains)
         timer = sweep_seconds(nm.rbm, [p.chains for p in opts], device=device) if timing and opts else None
         if timer is not None:
@@ -177,7 +186,7 @@ def diagnose(model, data, *, units: str | None = None, updates=None, observables
     if len(out) > 1 and all(d.log10_q_train is not None for d in out) and all(d.update is not None for d in out):
         i = onset_index([d.log10_q_train for d in out])
         onset = None if i < 0 else out[i].update
-    settings = dict(t_max=t_max, max_chains=max_chains, exact=exact, starts=starts, n_replicates=n_replicates, seed=seed,
+    settings = dict(t_max=t_max, max_chains=max_chains, exact=exact, starts=starts, entry=entry, budget=budget, n_replicates=n_replicates, seed=seed,
                     tempering=tempering or {})
     return Diagnosis(models=tuple(out), target=float(target), observables=observables, train_chains=train_chains,
                      train_k=train_k, onset_update=onset, device=device, seconds=time.perf_counter() - t0,
