@@ -155,3 +155,10 @@ def test_readme_example_answers_the_frozen_cells_of_every_exact_family(one_threa
                               access="sampler-only", label=cell.label, seed=0, family=family, budget=BUDGETS[0])
             assert check_prediction(entry.predict(problem), len(problem.T)) is None, (family, cell.label)
             assert problem.sweeps_used == 32 * 2048
+
+
+def test_the_submitted_example_file_is_the_readme_example():
+    """examples/my_predictor.py is the file whose row is on the leaderboard: the README's block, verbatim."""
+    text = (ROOT / "README.md").read_text()
+    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
+    assert (ROOT / "examples" / "my_predictor.py").read_text() == text[begin:text.index("\n```", begin) + 1]
