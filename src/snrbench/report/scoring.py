@@ -312,9 +312,15 @@ def budget_summary(scores: pd.DataFrame, by_family: bool = True) -> pd.DataFrame
     :func:`frontier_area` over the entry's budgets (the same on each of its rows); ``budget_90`` =
     the smallest budget whose fraction ≥ :data:`TRACK_GOAL` (NaN: none). With ``by_family=False``
     the cells of every family an entry runs on are pooled (family = "all"). Only entries scored at
-    every budget of :data:`BUDGETS` get an area and a budget_90 (white-box entries run at one).
+    every budget of :data:`BUDGETS` get an area and a budget_90 (white-box entries run at one). Pooled,
+    an entry counts only the families where it ran its longest ladder, so each budget's fraction is
+    over the same cells.
     """
     keys = ["family", "access", "predictor"]
+    if not by_family:  # pool only the families where an entry ran its longest ladder: the same cells at every budget
+        rungs = scores.groupby(["access", "predictor", "family"])["budget"].nunique()
+        full = rungs[rungs == rungs.groupby(level=[0, 1]).transform("max")].reset_index()[["access", "predictor", "family"]]
+        scores = scores.merge(full, on=["access", "predictor", "family"])
     s = scores if by_family else scores.assign(family="all")
     rows = []
     for key, g in s.groupby(keys, sort=True):
