@@ -324,3 +324,17 @@ def test_an_entry_forecast_replaces_the_measurement_on_request(rng, one_thread):
     assert np.max(np.abs(d.curve.log10_q - exact_q)) < 1.0  # pilot-q tracks such an easy cell
     with pytest.raises(ValueError, match="no entry named 'nosuch'; built-in entries: iat-per-observable"):
         diagnose(rbm, data, t_max=8, entry="nosuch")
+
+
+def test_no_measured_signal_gives_no_plan_and_counts_below_one(tmp_path, rng):
+    """‖g‖² = 0 (data at the model's own means: W = a = b = 0 against v = ½): no plan is claimed and
+    Q_train counts as 0 along an archive, so the onset search still runs."""
+    zero = RBM(np.zeros((6, 3)), np.zeros(6), np.zeros(3), "binary")
+    strong = RBM(rng.normal(0, 1.5, (6, 3)), np.zeros(6), np.zeros(3), "binary")
+    _write_archive(tmp_path / "run.h5", [(0, zero), (7, strong)], chains=2, k=1)
+    diag = diagnose(tmp_path / "run.h5", np.full((1, 6), 0.5), t_max=16, timing=False)
+    first = diag.models[0]
+    assert first.curve.grad_norm2 == 0.0 and first.best is None and first.plans == ()
+    assert first.log10_q_train == -np.inf and any("not positive" in w for w in first.warnings)
+    assert diag.models[1].log10_q_train is not None and np.isfinite(diag.models[1].log10_q_train)
+    json.loads(diag.to_json())  # −∞ is written as null

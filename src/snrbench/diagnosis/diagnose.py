@@ -168,14 +168,16 @@ def diagnose(model, data, *, units: str | None = None, updates=None, observables
         else:
             curve = q_curve_of(nm.rbm, x, T, observables, exact_path=exact, n_replicates=n_replicates, seed=seed,
                                device=device, progress=progress, tempering=tempering, starts=starts)
-        opts = plans(T, curve.ci_low, target, max_chains)
+        signal = math.isfinite(curve.grad_norm2) and curve.grad_norm2 > 0
+        opts = plans(T, curve.ci_low, target, max_chains) if signal else []  # no measured signal: no plan
         timer = sweep_seconds(nm.rbm, [p.chains for p in opts], device=device) if timing and opts else None
         if timer is not None:
             opts = plans(T, curve.ci_low, target, max_chains, seconds=timer)
         best = cheapest(opts)
         fastest = cheapest(opts, "seconds") if timer is not None else None
-        lq_train = (log10_q_train(T, curve.log10_q, train_chains, train_k)
-                    if train_chains and train_k and np.all(np.isfinite(curve.log10_q)) else None)
+        lq_train = None
+        if train_chains and train_k:  # no measured signal (‖g‖² ≤ 0): Q_train = 0, below any target
+            lq_train = log10_q_train(T, curve.log10_q, train_chains, train_k) if signal else -math.inf
         out.append(ModelDiagnosis(
             label=nm.label, update=nm.update, n_visible=nm.rbm.n_visible, n_hidden=nm.rbm.n_hidden,
             units=nm.rbm.units, model_sha256=nm.rbm.sha256, curve=curve,

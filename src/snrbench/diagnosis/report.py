@@ -38,7 +38,7 @@ def _model_section(d: ModelDiagnosis, diag: Diagnosis) -> list[str]:
             f"- fastest here: {_plan(d.fastest)}" if d.fastest is not None else "- fastest here: not timed"]
     if d.log10_q_train is not None:
         out.append(f"- the training's own (C = {diag.train_chains}, k = {diag.train_k}): "
-                   f"Q_train = {10 ** d.log10_q_train:.3g}")
+                   f"Q_train = {10 ** d.log10_q_train:.3g}" + (" (no measured signal)" if d.log10_q_train == -math.inf else ""))
     if c.modes:
         out.append("- slow modes: " + "; ".join(f"τ = {_num(m.tau)} sweeps (S/V = {m.weight:.2f}, "
                                                  f"{m.share:.0%} of Tr Cov(T_max))" for m in c.modes))
