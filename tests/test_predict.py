@@ -162,3 +162,11 @@ def test_the_submitted_example_file_is_the_readme_example():
     text = (ROOT / "README.md").read_text()
     begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
     assert (ROOT / "examples" / "my_predictor.py").read_text() == text[begin:text.index("\n```", begin) + 1]
+
+
+def test_sources_inside_the_project_are_stored_relative_to_it():
+    from snrbench.predict.predictions import _portable
+
+    assert _portable(f"{ROOT}/examples/my_predictor.py::TraceIat") == "examples/my_predictor.py::TraceIat"
+    assert _portable(f"{ROOT}/predictors/pilot_q.py::PilotQ") == "predictors/pilot_q.py::PilotQ"
+    assert _portable("/elsewhere/x.py::X") == "/elsewhere/x.py::X"

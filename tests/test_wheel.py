@@ -84,12 +84,13 @@ def test_installed_package_runs_from_an_empty_folder(installed, tmp_path, rng):
     diag = json.loads(_run([snr, "diagnose", "model.npz", "--data", "data.npy", "--json", "--t-max", "64"], here, env))
     assert diag["models"][0]["curve"]["T"][-1] == 64 and diag["models"][0]["best"]["chains"] >= 1
     # submit the README's example on the packaged suite's exact-rbm family (lowest budget: fast)
-    (here / "my_predictor.py").write_text(_readme_example())
+    # (renamed: the repository's own copy already stores "trace-iat", and a name belongs to its file)
+    (here / "my_predictor.py").write_text(_readme_example().replace('"trace-iat"', '"trace-iat-wheel"'))
     out = _run([snr, "submit", "my_predictor.py", "--family", "exact-rbm", "--budget", "65536", "--workers", "2",
                 "--quiet"], here, env)
-    assert "copied the stored results" in out and "submit: trace-iat (sampler-only) stored" in out
-    assert (here / "results" / "predictions" / "trace-iat.parquet").is_file()
-    assert "trace-iat" in (here / "leaderboard" / "README.md").read_text()
+    assert "copied the stored results" in out and "submit: trace-iat-wheel (sampler-only) stored" in out
+    assert (here / "results" / "predictions" / "trace-iat-wheel.parquet").is_file()
+    assert "trace-iat-wheel" in (here / "leaderboard" / "README.md").read_text()
     assert not re.search(r"suite spec not found", out)
-    shipped = Path(where[1]) / "results" / "predictions" / "trace-iat.parquet"
+    shipped = Path(where[1]) / "results" / "predictions" / "trace-iat-wheel.parquet"
     assert not shipped.exists()  # the package's own copy is never written

@@ -9,6 +9,8 @@ long jobs resume per entry and budget.
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +76,17 @@ def _rows(run: EntryRun, suite: str) -> pd.DataFrame:
 
 
 def _portable(source: str) -> str:
-    """``predictors/x.py::Cls`` for built-ins (no machine-specific absolute path)."""
+    """``predictors/x.py::Cls`` for built-ins, and a path relative to the project root for any other
+    file inside it (``examples/x.py::Cls``): no machine-specific absolute path, so a clone of the
+    repository owns the names its files stored."""
+    from ..store.locations import project_root
     from .registry import predictors_dir
 
     base = str(predictors_dir().resolve())
-    return "predictors" + source[len(base):] if source.startswith(base) else source
+    if source.startswith(base + os.sep):
+        return "predictors" + source[len(base):]
+    root = str(project_root().resolve())
+    return source[len(root) + 1:] if source.startswith(root + os.sep) else source
 
 
 def _source_path(source: str) -> str:

@@ -10,7 +10,8 @@ Two layers, installed before any entry code is imported:
    their object stores — is refused by the kernel, so native code (pyarrow, a ``cat`` subprocess)
    is refused as well; children inherit it. A ``sys.path`` folder that holds a blocked folder
    (e.g. the repository root on ``PYTHONPATH``, or site-packages holding an installed package's
-   stored results) is granted only in the parts that hold none (:func:`_carve`).
+   stored results) is granted only in the parts that hold none, plus its listing (:func:`_carve`);
+   a write grant that holds a blocked folder is dropped whole.
 2. A Python audit hook (always): a Python-level ``open``/``listdir`` under a blocked folder raises
    ``PermissionError`` and is remembered, so the runner can name the violation precisely.
 
@@ -78,18 +79,19 @@ def _contains_blocked(path: str, blocked: list[str]) -> bool:
     return any(b == p or b.startswith(p.rstrip(os.sep) + os.sep) or p.startswith(b + os.sep) for b in blocked)
 
 
-def _carve(path: str, blocked: list[str]) -> list[str]:
-    """``path`` itself when it holds no blocked folder; else the parts of it that hold none (its
-    children, recursively), so that a grant of e.g. site-packages leaves out an installed package's
-    stored results; nothing when ``path`` lies inside a blocked folder."""
+def _carve(path: str, blocked: list[str]) -> list[tuple[str, bool]]:
+    """Read grants for ``path``: ``[(path, True)]`` when it holds no blocked folder; else ``(path,
+    False)`` (its listing only, so imports can search it) and the parts of it that hold none (its
+    children, recursively) — so a grant of e.g. site-packages leaves out an installed package's stored
+    results. Nothing when ``path`` lies inside a blocked folder."""
     p = os.path.realpath(path)
     if not os.path.exists(p) or any(p == b or p.startswith(b + os.sep) for b in blocked):
         return []
     if not _contains_blocked(p, blocked):
-        return [p]
+        return [(p, True)]
     if not os.path.isdir(p):
         return []
-    out = []
+    out = [(p, False)]
     for name in sorted(os.listdir(p)):
         out += _carve(os.path.join(p, name), blocked)
     return out
@@ -124,8 +126,8 @@ def _landlock(blocked: list[str], read: list[str], write: list[str]) -> bool:
     if fd < 0:
         return False
     try:
-        rules = [(q, reading) for p in read for q in _carve(p, blocked)]
-        rules += [(q, handled) for p in write for q in _carve(p, blocked)]
+        rules = [(q, reading if whole else _READ_DIR) for p in read for q, whole in _carve(p, blocked)]
+        rules += [(p, handled) for p in write if os.path.exists(p) and not _contains_blocked(p, blocked)]
         for path, rights in rules:
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
