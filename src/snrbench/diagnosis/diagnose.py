@@ -168,7 +168,8 @@ def diagnose(model, data, *, units: str | None = None, updates=None, observables
         else:
             curve = q_curve_of(nm.rbm, x, T, observables, exact_path=exact, n_replicates=n_replicates, seed=seed,
                                device=device, progress=progress, tempering=tempering, starts=starts)
-        signal = math.isfinite(curve.grad_norm2) and curve.grad_norm2 > 0
+        signal = (curve.grad_norm2 > 0 if math.isfinite(curve.grad_norm2)  # an entry may not report ‖g‖²
+                  else bool(np.all(np.isfinite(curve.log10_q))))
         opts = plans(T, curve.ci_low, target, max_chains) if signal else []  # no measured signal: no plan
         timer = sweep_seconds(nm.rbm, [p.chains for p in opts], device=device) if timing and opts else None
         if timer is not None:
