@@ -322,6 +322,10 @@ def test_an_entry_forecast_replaces_the_measurement_on_request(rng, one_thread):
     assert any("not a measurement" in w for w in d.warnings)
     exact_q = exact.solve(rbm, data).log10_q(d.curve.T)
     assert np.max(np.abs(d.curve.log10_q - exact_q)) < 1.0  # pilot-q tracks such an easy cell
+    big = _random_rbm(rng, 40, 16, "binary", 0.5)  # 640 observables > the meter's 512
+    d = diagnose(big, (rng.random((50, 40)) < 0.5) * 1.0, t_max=8, entry="pilot-q", budget=BUDGETS[0],
+                 timing=False).models[0]
+    assert any("observables subsampled: the entry saw 512 of the 640" in w for w in d.warnings)
     with pytest.raises(ValueError, match="no entry named 'nosuch'; built-in entries: iat-per-observable"):
         diagnose(rbm, data, t_max=8, entry="nosuch")
 

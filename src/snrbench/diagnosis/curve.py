@@ -252,8 +252,13 @@ def entry_curve(spec: str, rbm: RBM, data: np.ndarray, T, observables: str, budg
     pred = instantiate(e).predict(problem)
     lq = np.asarray(pred.log10_q, dtype=np.float64)
     g2 = float("nan") if pred.grad_norm2 is None else float(pred.grad_norm2)
+    notes = [f"a forecast by the entry {e.name}, not a measurement: its accuracy is its record on the "
+             "leaderboard; the plan uses it without a CI"]
+    total = rbm.n_visible * rbm.n_hidden + (rbm.n_visible + rbm.n_hidden if observables == "weights+biases" else 0)
+    if problem.info.n_observables < total:
+        notes.append(f"observables subsampled: the entry saw {problem.info.n_observables} of the {total} gradient "
+                     "observables (a uniform random subset, scaled so that sums over them stay unbiased)")
     return Curve(T=np.asarray(T), log10_q=lq, ci_low=lq, ci_high=lq,
                  method=f"entry {e.name} ({e.access}) at {budget:,} chain-sweeps", grad_norm2=g2,
                  total_variance=float("nan"), modes=(), equilibrated=None, chain_sweeps=int(problem.sweeps_used),
-                 notes=(f"a forecast by the entry {e.name}, not a measurement: its accuracy is its record on the "
-                        "leaderboard; the plan uses it without a CI",))
+                 notes=tuple(notes))
