@@ -91,8 +91,12 @@ def _carve(path: str, blocked: list[str]) -> list[tuple[str, bool]]:
         return [(p, True)]
     if not os.path.isdir(p):
         return []
+    try:
+        names = sorted(os.listdir(p))
+    except OSError:
+        return []
     out = [(p, False)]
-    for name in sorted(os.listdir(p)):
+    for name in names:
         out += _carve(os.path.join(p, name), blocked)
     return out
 
