@@ -6,8 +6,10 @@ and writes three tables per family: the stationary curves (``<family>.parquet``)
 (``<family>.spectrum.parquet``) and the operational curves (``<family>.operational.parquet``:
 burn-in B from a uniform or data start, bias included; :mod:`snrbench.truth.operational`). It offers
 both tiers (the white-box tier reads the exact operator) and the Monte Carlo ladder check.
-A subclass gives the grid (:meth:`expand`), the recipe (:meth:`recipe`: model and teacher from a seed),
-the label and how its figure groups cells (:meth:`figure_kind`).
+A subclass declares its suite keys (:attr:`~.base.Family.keys`, from the shared rules here: shapes
+within the exact solver's limits, finite β, non-negative scales), gives the grid (:meth:`expand`), the
+recipe (:meth:`recipe`: model and teacher from a seed), the label and how its figure groups cells
+(:meth:`figure_kind`).
 """
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ import pandas as pd
 from .. import store
 from ..core.spectral import T_GRID, t_star
 from ..truth import exact, operational
-from .base import Cell, Family, TaskSpecError, need
+from .base import Cell, Family, Key, TaskSpecError, need
 
-__all__ = ["ExactFamily", "PRECISION", "state_index", "fresh_seeds", "FRESH_SEED_BASE"]
+__all__ = ["ExactFamily", "PRECISION", "state_index", "fresh_seeds", "FRESH_SEED_BASE", "MAX_ENUMERATED",
+           "exact_rbm_limit", "SHAPES", "BETAS", "SEEDS", "SPIN_UNITS", "SCALE", "N_SAMPLES", "SEED_OFFSET",
+           "OBSERVABLES"]
 
 #: Fresh-draw seeds start here, far above any public seed (the teacher's is the seed plus its offset).
 FRESH_SEED_BASE = 2**20
@@ -42,6 +46,43 @@ def fresh_seeds(draw: int, n: int) -> list[int]:
         k += n
     return out
 
+#: The most units of one layer the exact RBM route enumerates state by state: the solver sums over all
+#: 2^max(n, m) states of the larger side, the operational table enumerates all 2^n visible states
+#: (:func:`snrbench.truth.exact.chain_modes`), and :func:`snrbench.core.model.all_states` refuses more than 2^26.
+MAX_ENUMERATED = 26
+
+
+def exact_rbm_limit(shape: list[int]) -> str | None:
+    """Why the exact RBM route cannot solve ``[n, m]``, or None: :func:`snrbench.truth.exact.solve`
+    diagonalises the smaller side, ``2^min(n, m) ≤ 2^MAX_SMALL_SIDE`` states, and enumerates the larger
+    one, ``2^max(n, m) ≤ 2^MAX_ENUMERATED`` states."""
+    n, m = shape
+    small, large = min(n, m), max(n, m)
+    head = f"n = {n} visible with m = {m} hidden: "
+    if small > exact.MAX_SMALL_SIDE:
+        return (head + f"2^{small} states on the smaller side, beyond the exact solver's 2^{exact.MAX_SMALL_SIDE} "
+                f"(truth.exact.MAX_SMALL_SIDE); use a Monte Carlo family")
+    if large > MAX_ENUMERATED:
+        how = ("the solver sums over all of them, the operational table lists all 2^n visible states and "
+               f"core.model.all_states refuses more than 2^{MAX_ENUMERATED}" if n > MAX_ENUMERATED else
+               "the solver sums over all of them")
+        return (head + f"2^{large} states on the larger side, beyond the 2^{MAX_ENUMERATED} the exact route "
+                f"enumerates ({how}; the smaller side's 2^{small} is within the solver's 2^{exact.MAX_SMALL_SIDE}); "
+                "use a Monte Carlo family")
+    return None
+
+
+#: Rules of the keys the exact families share (each family's :attr:`~.base.Family.keys` uses them).
+SHAPES = Key(list, item=Key(list, length=2, item=Key(int, lo=1), rule=exact_rbm_limit, noun="shape",
+                            desc="[n_visible, n_hidden] of positive ints"))
+BETAS = Key(list, item=Key(float, lo=0))
+SEEDS = Key(list, item=Key(int, lo=0))
+SPIN_UNITS = Key(str, choices=("spin",), note="suite v1 uses spin units")
+SCALE = Key(float, lo=0)
+N_SAMPLES = Key(int, lo=1)
+SEED_OFFSET = Key(int, lo=0)
+OBSERVABLES = Key(str, choices=("weights", "weights+biases"))
+
 PRECISION = "float64 rates (relative accuracy ~1e-15); generator eigenpairs by FLINT/Arb QR at ≥ 256 bits"
 
 
@@ -58,13 +99,11 @@ class ExactFamily(Family):
     method = "exact"
     precision = PRECISION
     tables = {"ground_truth": "", "spectrum": ".spectrum", "operational": ".operational"}
-    observables = ("weights", "weights+biases")
+    observables = OBSERVABLES.choices
     ladder = True
     summary_columns = ("label", "log10_q_T1", "log10_q_Tmax", "t_star_1", "tau_grad", "tau_m", "tau_gap",
                        "gap_over_grad", "m_over_grad", "spectral_gap", "observable_gap")
     summary_title = "{n} cells (τ in sweeps; gaps per sweep; T*(1) = first T with Q ≥ 1)"
-    #: The recipes (``[model] recipe``) the family accepts.
-    recipes: tuple[str, ...] = ()
     fresh_draws = True
 
     def fresh_suite(self, text: str, draw: int, where: str) -> str:
@@ -72,7 +111,8 @@ class ExactFamily(Family):
         replaced by :func:`fresh_seeds` (so new models and new teachers). The result is parsed back
         and must differ from the original in those seeds only."""
         doc = tomllib.loads(text)
-        seeds = self.betas_seeds(need(doc, "grid", dict, where), where)[1]
+        self.check_spec(doc, where)
+        seeds = need(need(doc, "grid", dict, where), "seeds", list, f"{where} [grid]")  # also undeclared families
         new_seeds = fresh_seeds(draw, len(seeds))
         head = re.search(r"(?m)^\[grid\]\s*$", text)
         end = re.compile(r"(?m)^\[").search(text, head.end()) if head else None
@@ -86,45 +126,13 @@ class ExactFamily(Family):
             raise TaskSpecError(f"{where}: redrawing the seeds changed more than [grid] seeds")
         return out
 
-    # -- spec pieces shared by the exact families ---------------------------------------------
+    # -- spec pieces shared by the exact families (their rules: the Key constants above) ----------
     def common(self, doc: dict, where: str) -> tuple[dict, dict, dict, dict]:
-        """``(common spec keys, grid, model, data)`` after the checks every exact family makes."""
-        grid = need(doc, "grid", dict, where)
-        model = need(doc, "model", dict, where)
-        data = need(doc, "data", dict, where)
-        est = need(doc, "estimator", dict, where)
-        units = need(model, "units", str, f"{where} [model]")
-        if units != "spin":
-            raise TaskSpecError(f"{where} [model]: suite v1 uses spin units, got {units!r}")
-        recipe = need(model, "recipe", str, f"{where} [model]")
-        if recipe not in self.recipes:
-            raise TaskSpecError(f"{where} [model]: unknown recipe {recipe!r} for {self.name}; known: {self.recipes}")
-        n_samples = need(data, "n_samples", int, f"{where} [data]")
-        if n_samples < 1:
-            raise TaskSpecError(f"{where} [data]: 'n_samples' must be ≥ 1")
-        observables = self.check_observables(est, where)
-        common = dict(suite=doc["suite"], family=self.name, units=units, recipe=recipe, n_data=n_samples,
-                      observables=observables)
-        return common, grid, model, data
-
-    @staticmethod
-    def shapes(grid: dict, where: str) -> list[list[int]]:
-        shapes = need(grid, "shapes", list, f"{where} [grid]")
-        for s in shapes:
-            if not (isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) and x >= 0 for x in s)):
-                raise TaskSpecError(f"{where} [grid]: each shape must be [n_visible, n_hidden] of positive ints, "
-                                    f"got {s!r}")
-        return shapes
-
-    @staticmethod
-    def betas_seeds(grid: dict, where: str) -> tuple[list, list]:
-        betas = need(grid, "betas", list, f"{where} [grid]")
-        if not betas or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0 for b in betas):
-            raise TaskSpecError(f"{where} [grid]: 'betas' must be non-negative numbers, got {betas!r}")
-        seeds = need(grid, "seeds", list, f"{where} [grid]")
-        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-            raise TaskSpecError(f"{where} [grid]: 'seeds' must be non-negative ints, got {seeds!r}")
-        return betas, seeds
+        """``(common spec keys, grid, model, data)`` of a checked suite document."""
+        model, est = doc["model"], doc["estimator"]
+        common = dict(suite=doc["suite"], family=self.name, units=model["units"], recipe=model["recipe"],
+                      n_data=doc["data"]["n_samples"], observables=est["observables"])
+        return common, doc["grid"], model, doc["data"]
 
     # -- the recipe ---------------------------------------------------------------------------
     def recipe(self, spec: dict, seed: int, teacher: bool = False):

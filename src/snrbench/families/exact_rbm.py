@@ -10,29 +10,29 @@ import itertools
 import numpy as np
 
 from ..core.model import RBM
-from ._exact import ExactFamily
-from .base import TaskSpecError, need
+from ._exact import BETAS, N_SAMPLES, OBSERVABLES, SCALE, SEED_OFFSET, SEEDS, SHAPES, SPIN_UNITS, ExactFamily
+from .base import Key
 
 __all__ = ["ExactRBM", "FAMILIES"]
 
 
 class ExactRBM(ExactFamily):
     name = "exact-rbm"
-    recipes = ("mattis+disorder",)
+    keys = dict(
+        grid=dict(shapes=SHAPES, betas=BETAS, symmetries=Key(list, item=Key(str, choices=("symmetric", "biased"))),
+                  seeds=SEEDS),
+        model=dict(units=SPIN_UNITS, recipe=Key(str, choices=("mattis+disorder",)), disorder=SCALE, bias_std=SCALE),
+        data=dict(n_samples=N_SAMPLES, teacher_seed_offset=SEED_OFFSET),
+        estimator=dict(observables=OBSERVABLES),
+    )
 
     def expand(self, doc: dict, where: str) -> list[dict]:
         common, grid, model, data = self.common(doc, where)
-        shapes = self.shapes(grid, where)
-        betas, seeds = self.betas_seeds(grid, where)
-        offset = need(data, "teacher_seed_offset", int, f"{where} [data]")
-        syms = need(grid, "symmetries", list, f"{where} [grid]")
-        if not syms or any(s not in ("symmetric", "biased") for s in syms):
-            raise TaskSpecError(f"{where} [grid]: 'symmetries' entries must be 'symmetric' or 'biased', got {syms!r}")
-        disorder = float(need(model, "disorder", (int, float), f"{where} [model]"))
-        bias_std = float(need(model, "bias_std", (int, float), f"{where} [model]"))
+        disorder, bias_std, offset = float(model["disorder"]), float(model["bias_std"]), data["teacher_seed_offset"]
         return [dict(common, n_visible=n, n_hidden=m, beta=float(beta), symmetric=sym == "symmetric", seed=seed,
                      disorder=disorder, bias_std=bias_std, teacher_seed=seed + offset)
-                for (n, m), beta, sym, seed in itertools.product(shapes, betas, syms, seeds)]
+                for (n, m), beta, sym, seed in itertools.product(grid["shapes"], grid["betas"], grid["symmetries"],
+                                                                 grid["seeds"])]
 
     def label(self, s: dict) -> str:
         kind = "sym" if s["symmetric"] else "bias"

