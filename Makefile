@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench peers clean-venv
+.PHONY: run test bench peers clean-venv browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ $(VENV)/.mnist-stamp: $(STAMP)
 run: $(VENV)/.mnist-stamp
 	$(VENV)/bin/snrbench run
 
-test: $(STAMP)
+# The page test drives Debian's chromium through chromedriver; installed here when absent.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/asv check -E existing:$(CURDIR)/$(VENV)/bin/python
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile

@@ -23,8 +23,8 @@ def test_fixture_leaderboard_is_byte_identical(tmp_path):
     assert store.verify(root) == []
     first = leaderboard.build(root, tmp_path / "a")
     second = leaderboard.build(root, tmp_path / "b")
-    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "frontier.png", "README.md",
-                                       "index.html"]
+    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "frontier.png", "scores.csv",
+                                       "exact-rbm.truth.csv", "README.md", "index.html"]
     for p, q in zip(first, second):
         assert p.read_bytes() == q.read_bytes(), p.name
     for name in ("README.md", "index.html"):
@@ -47,3 +47,15 @@ def test_project_readme_shows_the_current_overall_table():
     text = (repo / "README.md").read_text()
     block = text[text.index(leaderboard.README_BEGIN) + len(leaderboard.README_BEGIN): text.index(leaderboard.README_END)]
     assert block.strip("\n") == leaderboard.markdown_overall(repo / "results").strip("\n")
+
+
+def test_page_citation_matches_citation_cff():
+    import re
+
+    from snrbench import __version__
+
+    cff = (Path(__file__).resolve().parents[1] / "CITATION.cff").read_text()
+    title = re.search(r'^title: "(.*)"$', cff, re.M).group(1)
+    version = re.search(r'^version: "(.*)"$', cff, re.M).group(1)
+    bib = leaderboard.BIBTEX % version
+    assert f"title   = {{{title}}}" in bib and f"version = {{{__version__}}}" in bib and version == __version__

@@ -461,4 +461,5 @@ def test_leaderboard_onset_section(tmp_path):
     store.write_table(tmp_path, "onset.parquet", "onset", {k: np.array(v) for k, v in rows.items()})
     [(family, (headers, body))] = _onset_tables(tmp_path)
     assert family == "mnist" and headers[4] == "true onset (update)"
-    assert body == [["16", "12", "b", "sampler-only", "none", "none", "0"], ["16", "12", "a", "sampler-only", "none", "64", "9"]]
+    text = [[getattr(c, "text", c) for c in row] for row in body]
+    assert text == [["16", "12", "b", "sampler-only", "none", "none", "0"], ["16", "12", "a", "sampler-only", "none", "64", "9"]]

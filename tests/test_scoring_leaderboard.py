@@ -177,9 +177,12 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     a = leaderboard.build(results, tmp_path / "a")
     b = leaderboard.build(results, tmp_path / "b")
     names = [p.name for p in a]
-    assert names == [p.name for p in b] == [f"curves_{FAMILY}.png", f"heatmap_{FAMILY}.png", "frontier.png", "README.md",
-                                            "index.html"]
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(names)  # no temporary files left
+    assert names == [p.name for p in b] == [f"curves_{FAMILY}.png", f"heatmap_{FAMILY}.png", "frontier.png", "scores.csv",
+                                            f"{FAMILY}.truth.csv", "README.md", "index.html"]
+    left = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert left == sorted(str(p.relative_to(tmp_path / "a")) for p in a)  # no temporary files left
+    csv = pd.read_csv(tmp_path / "a" / "data" / "scores.csv")
+    assert len(csv) == len(store.read_table(results, scoring.SCORES_REL)) and "max_err" in csv
     for pa_, pb in zip(a, b):
         assert pa_.read_bytes() == pb.read_bytes(), pa_.name
     assert a[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

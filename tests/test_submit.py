@@ -963,7 +963,7 @@ def test_a_failure_while_publishing_leaves_everything_as_it_was(bench, tmp_path,
     no leaderboard and no README table are published (the staging folders are gone too)."""
     from snrbench.report import leaderboard
 
-    def broken_build(root, out):
+    def broken_build(root, out, **kw):
         Path(out, "README.md").write_text("half a leaderboard")
         raise RuntimeError("disk full while drawing")
 

@@ -13,13 +13,35 @@ def _cmd_groundtruth(args) -> int:
 
     for family in args.family:
         t0 = time.perf_counter()
-        out = generate(family, args.results, force=args.force, workers=args.workers, progress=not args.quiet)
+        out = generate(family, args.results, force=args.force, workers=args.workers, progress=not args.quiet,
+                       scheduler=args.scheduler)
         if out["skipped"]:
             print(f"{family}: {out['cells']} cells stored and verified; nothing to do (use --force to regenerate)")
+            out["removed_partials"] = _discard_partials(Path(args.results), family)
         else:
-            print(f"{family}: {out['computed']} of {out['cells']} cells computed with {out['workers']} worker(s) "
+            where = f"on {args.scheduler}" if args.scheduler else f"with {out['workers']} worker(s)"
+            print(f"{family}: {out['computed']} of {out['cells']} cells computed {where} "
                   f"in {time.perf_counter() - t0:.1f} s")
+            if out.get("reused"):
+                print(f"{family}: {out['reused']} finished cell(s) reused from an interrupted run (results/.partial)")
+        if out.get("removed_partials"):
+            print(f"{family}: removed {len(out['removed_partials'])} stale partial file(s) of an earlier run: "
+                  + ", ".join(out["removed_partials"]), file=sys.stderr)
     return 0
+
+
+def _discard_partials(root: Path, family: str) -> list[str]:
+    """Remove the partial folder of a family whose stored tables are current (left by an interrupted
+    ``--force`` run); the names of the files removed."""
+    from . import store
+    from .jobs.groundtruth import _partial_dir
+
+    folder = _partial_dir(root, family)
+    if not folder.is_dir():
+        return []
+    names = sorted(p.name for p in folder.iterdir())
+    store.commit(root, {}, remove=[folder.relative_to(root).as_posix()])
+    return names
 
 
 def _cmd_ladder(args) -> int:
@@ -31,7 +53,7 @@ def _cmd_ladder(args) -> int:
     for family in families:
         t0 = time.perf_counter()
         out = generate(family, args.results, force=args.force, workers=args.workers, progress=not args.quiet,
-                       kind="ladder")
+                       kind="ladder", scheduler=args.scheduler)
         done = "stored and verified" if out["skipped"] else f"computed in {time.perf_counter() - t0:.1f} s"
         a = agreement(args.results, [family])
         print(f"ladder {family}: {a['cells']} cells {done}; exact log10 Q inside the 95% CI at {a['inside']}/"
@@ -45,9 +67,11 @@ def _cmd_ladder(args) -> int:
 
 
 def _cmd_verify(args) -> int:
+    from .families import all_families
     from .store import verify
 
-    problems = verify(Path(args.results))
+    # each family's declared tables must hold the same cells (also where the manifest records no group)
+    problems = verify(Path(args.results), groups={f.name: f.truth_paths() for f in all_families()})
     if problems:
         print(f"snrbench verify: {len(problems)} problem(s) under {args.results}:", file=sys.stderr)
         for p in problems:
@@ -254,16 +278,23 @@ def _cmd_train_mnist(args) -> int:
 def _cmd_check_starts(args) -> int:
     """Tempered starts against an independent route (:mod:`snrbench.jobs.start_check`): PTT against
     exact starts on the m ≤ 20 checkpoints, then PTT against temperature PT at equal chain-sweeps."""
+    import pandas as pd
+
     from .jobs import start_check
 
     for family in args.family:
-        exact = start_check.trajectory_vs_exact(family, args.results, progress=not args.quiet)
+        exact = pd.DataFrame() if args.tempered_only else start_check.trajectory_vs_exact(
+            family, args.results, progress=not args.quiet)
         if len(exact):
-            per_cell = exact.groupby("label", sort=False).agg(points=("inside", "size"), inside=("inside", "sum"),
-                                                             seconds=("seconds", "first"))
-            print(f"{family}: PTT-start against exact-start log10 Q(T), m ≤ 20\n{per_cell.to_string()}")
+            exact["delta"] = exact.log10_q_ptt - exact.log10_q_exact
+            per_cell = exact.groupby("label", sort=False).agg(
+                points=("inside", "size"), inside=("inside", "sum"), mean_delta=("delta", "mean"),
+                ptt_equilibrated=("equilibrated", "first"), ptt_max_abs_z=("max_abs_z", "first"),
+                seconds=("seconds", "first"))
+            print(f"{family}: PTT-start against exact-start log10 Q(T), m ≤ 20 (mean_delta = PTT − exact, dex)\n"
+                  + per_cell.to_string(float_format=lambda x: f"{x:.3g}"))
             print(f"share of (cell, T) points that agree within the 95% CI: {exact.inside.mean():.3f} "
-                  f"({int(exact.inside.sum())}/{len(exact)})")
+                  f"({int(exact.inside.sum())}/{len(exact)})", flush=True)
         if not args.exact_only:
             table = start_check.trajectory_vs_temperature(family, args.results, progress=not args.quiet)
             print(f"{family}: trajectory against temperature tempering, equal chain-sweeps per group\n"
@@ -369,6 +400,14 @@ def _results_folder(given: str | None, cmd: str) -> str:
     return str(here)
 
 
+def _recover(results: Path) -> None:
+    """Finish a commit that a killed command left half done (:func:`snrbench.store.recover`), and say so."""
+    from .store import recover
+
+    for line in recover(results):
+        print(f"snrbench: {line}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     from ._version import __version__
 
@@ -419,10 +458,15 @@ def main(argv=None) -> int:
                                  "(new seeds, solved on the fly; default SEED: drawn now and printed)")
         if name == "check-starts":
             sp.add_argument("--exact-only", action="store_true", help="only the comparison with exact starts")
+            sp.add_argument("--tempered-only", action="store_true", help="only the comparison with temperature PT")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name in ("run", "groundtruth", "ladder"):
+            sp.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                            help="tcp://HOST:PORT runs on an existing Dask cluster; local:N starts a LocalCluster "
+                                 "of N processes; default: local processes")
         if name in ("run", "groundtruth", "ladder", "predict"):
             sp.add_argument("--force", action="store_true", help="recompute even when stored results verify")
         if name in ("run", "predict", "submit"):
@@ -468,6 +512,8 @@ def main(argv=None) -> int:
 
         args.family = default_names() or names()[:1]
     try:
+        if args.cmd not in ("diagnose", "train-mnist"):
+            _recover(Path(args.results))
         return args.fn(args)
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are kept under results/.partial and the next run resumes; "

@@ -8,8 +8,10 @@ check instead (:mod:`.ladder`).
 
 Each finished cell is first written to ``results/.partial/<family>/<cell_id>.*.parquet`` (atomic);
 a re-run skips those, so an interrupted generation resumes where it stopped. Only when every cell
-is done are the family's files written (atomically, with the manifest) and the partials removed:
-the previous files stay intact until then.
+is done are the family's files written, in one store commit (:func:`snrbench.store.commit`) with
+their manifest entries and the removal of the partials: after a kill at any instant the store holds
+either all the previous tables or all the new ones. Partial files of cells not in the suite are
+removed with the others and reported (``removed_partials``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,7 +29,7 @@ import pyarrow.parquet as pq
 from .. import store
 from ..families import Cell, get, load_suite
 from ..store.schema import arrow_schema
-from . import ladder
+from . import executor, ladder
 
 __all__ = ["solve_cell", "generate", "ground_truth_paths", "is_current"]
 
@@ -54,7 +57,7 @@ def _kind(kind: str, family: str):
 
 
 def _run_cell(kind: str, family: str, spec_json: str) -> dict[str, dict]:
-    """One cell of a generation kind (module level, so a process pool can run it)."""
+    """One cell of a generation kind (module level, so a process pool or a Dask worker can run it)."""
     return _kind(kind, family)[0](family, spec_json)
 
 
@@ -89,9 +92,14 @@ def is_current(root: Path, family: str, cells: list[Cell], kind: str = "truth") 
 
 
 def generate(family: str, root: Path | str = "results", force: bool = False, workers: int | None = None,
-             progress: bool = True, suite_file: str | Path | None = None, kind: str = "truth") -> dict:
+             progress: bool = True, suite_file: str | Path | None = None, kind: str = "truth",
+             scheduler: str | None = None) -> dict:
     """Generate (or resume) the family's ground truth (``kind="truth"``) or its Monte Carlo ladder
-    check (``kind="ladder"``, :mod:`.ladder`); returns a summary dict with timings."""
+    check (``kind="ladder"``, :mod:`.ladder`); returns a summary dict with timings.
+
+    ``scheduler`` is where the cells run (:func:`.executor.map_cells`): None, local processes
+    (``workers`` of them); ``"local:N"``, a Dask LocalCluster; ``"tcp://HOST:PORT"``, an existing
+    Dask cluster. The results come back here, where each cell's partial is written once."""
     from tqdm.auto import tqdm
 
     root = Path(root)
@@ -110,33 +118,29 @@ def generate(family: str, root: Path | str = "results", force: bool = False, wor
     desc = f"{'ground truth' if kind == 'truth' else kind} {family}"
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc, unit="cell", disable=not progress)
     try:
-        if workers == 1:
-            for c in todo:
-                _write_partial(root, family, c.cell_id, _run_cell(kind, family, c.spec_json), kind)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(workers) as pool:
-                futures = {pool.submit(_run_cell, kind, family, c.spec_json): c for c in todo}
-                try:
-                    for fut in as_completed(futures):
-                        _write_partial(root, family, futures[fut].cell_id, fut.result(), kind)
-                        bar.update()
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+        sched = None if kind == "truth" and not get(family).parallel and executor.is_local(scheduler) else scheduler
+        done = set()  # each cell's partial is written once, here in the client, whoever computed it
+        with closing(executor.map_cells(partial(_run_cell, kind, family), [c.spec_json for c in todo],
+                                        workers=workers, scheduler=sched, key=lambda s: Cell(s).cell_id,
+                                        name=f"{kind}-{family}")) as results:
+            for spec_json, tables in results:
+                cell_id = Cell(spec_json).cell_id
+                if cell_id not in done:
+                    done.add(cell_id)
+                    _write_partial(root, family, cell_id, tables, kind)
+                    bar.update()
     finally:
         bar.close()
     parts = [_read_partial(root, family, c.cell_id, kind) for c in cells]
     info = dict(suite=header["suite"], family=family, method=method, precision=precision,
                 suite_file=Path(header["path"]).name,
                 seeds=sorted({json.loads(c.spec_json)["seed"] for c in cells}))
-    for name, rel in list(zip(names, paths))[::-1]:  # the main table last
-        store.write_table(root, rel, name, pa.concat_tables([p[name] for p in parts]), **info)
-    shutil.rmtree(_partial_dir(root, family, kind), ignore_errors=True)
-    try:
-        (root / ".partial").rmdir()
-    except OSError:
-        pass
+    folder = _partial_dir(root, family, kind)
+    mine = {f"{c.cell_id}.{name}.parquet" for c in cells for name in names}
+    stale = sorted(p.name for p in folder.iterdir() if p.name not in mine) if folder.is_dir() else []
+    tables = {rel: (name, pa.concat_tables([p[name] for p in parts]), info) for name, rel in zip(names, paths)}
+    # one commit: the family's tables, their manifest entries (grouped) and the removal of its partials
+    store.commit(root, tables, remove=[folder.relative_to(root).as_posix()], group=_kind(kind, family)[3])
     return dict(family=family, cells=len(cells), computed=len(todo), skipped=False,
-                seconds=time.perf_counter() - t0, workers=workers)
+                seconds=time.perf_counter() - t0, workers=workers, reused=len(cells) - len(todo),
+                removed_partials=stale)

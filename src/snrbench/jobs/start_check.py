@@ -91,7 +91,8 @@ def trajectory_vs_exact(family: str, root, progress: bool = False) -> pd.DataFra
 def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds: int = 100,
                               sweeps_per_round: int = 2, progress: bool = False) -> pd.DataFrame:
     """One row per tempered cell: trajectory (stored) against temperature PT (run here, ``n_rungs``
-    rungs with ``β_min = 0``) on the same chain-sweeps per group; round trips per 1000 chain-sweeps,
+    rungs with ``β_min = 0``, adapting for ``adapt_rounds`` or a quarter of the rounds the budget
+    allows, whichever is fewer) on the same chain-sweeps per group; round trips per 1000 chain-sweeps,
     verdicts, and, where both pass, the share of T whose two ``log10 Q`` agree within their CIs."""
     fam = get(family)
     _, cells = load_suite(family)
@@ -109,12 +110,14 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
                                              K=("rung", "size"))
         per_group = int(groups.sweeps.max())
         R2 = spec["n_replicates"] // 2
-        rounds = int(round(per_group / (n_rungs * sweeps_per_round * R2))) - adapt_rounds
+        total = int(round(per_group / (n_rungs * sweeps_per_round * R2)))
+        adapt = min(adapt_rounds, total // 4)  # a short budget adapts for a quarter of it
+        rounds = total - adapt
         if rounds < 2:
             raise ValueError(f"{cell.label}: the trajectory budget ({per_group} chain-sweeps per group) does not "
-                             f"cover {adapt_rounds} adaptation rounds of {n_rungs} rungs; lower adapt_rounds")
+                             f"cover 2 rounds of {n_rungs} rungs")
         spec.pop("trajectory", None)
-        spec["tempering"] = dict(method="temperature", rungs=n_rungs, beta_min=0.0, adapt_rounds=adapt_rounds,
+        spec["tempering"] = dict(method="temperature", rungs=n_rungs, beta_min=0.0, adapt_rounds=adapt,
                                  rounds=rounds, sweeps_per_round=sweeps_per_round)
         t0 = time.perf_counter()
         out = fam.solve_cell(Cell.from_spec(spec), progress=progress)

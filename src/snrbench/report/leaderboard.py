@@ -1,41 +1,85 @@
-"""The leaderboard: Markdown, a static HTML page and PNG figures, a pure function of ``results/``.
+"""The leaderboard: Markdown, one HTML page, PNG figures and CSV downloads, from ``results/``.
 
 :func:`build` reads ``scores.parquet``, the predictions and the ground truth through
 :func:`snrbench.store.read_table` (so a damaged or hand-edited file is refused), checks that the
 scores are not older than their inputs, and writes (each via a temporary file and a rename)::
 
-    out/curves_<family>.png    true vs predicted Q(T), up to 8 cells per family (full budget)
-    out/heatmap_<family>.png   max_T err per cell × entry (full budget)
-    out/frontier.png           tracked fraction against budget, per family and overall
-    out/README.md              explanation, overall table, one table per family and tier, figures
-    out/index.html             the same, self-contained (inline style, no external resources)
+    out/curves_<family>.png        true vs predicted Q(T), up to 8 cells per family (full budget)
+    out/heatmap_<family>.png       max_T err per entry × cell (full budget)
+    out/frontier.png               tracked fraction against budget, per family and overall
+    out/data/scores.csv            every per-cell score (all budgets)
+    out/data/<family>.truth.csv    each family's ground-truth curves
+    out/README.md                  the tables in Markdown, with the figures
+    out/index.html                 the page (:mod:`.page`): rankings per tier, provenance, one section
+                                   per family with its tables, figures and per-cell curves, links
 
-Nothing in the output depends on the time, the host or the paths, so identical inputs give
-byte-identical files.
+Besides ``results/`` the page reads only the first docstring line of each entry's source file (its
+description) and links to it. Nothing depends on the time, the host or absolute paths, so identical
+inputs give byte-identical files.
 """
 from __future__ import annotations
 
+import ast
 import html
 import json
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import scoring
+from . import figures, page, rankings, scoring
 from .. import store
-from ..families import get, names
+from .._version import __version__
+from ..families import get, load_suite, names
 from ..predict.contract import BUDGET
+from ..store.locations import project_root
+from .page import Link, Num, Table
 
-__all__ = ["build", "markdown_overall", "markdown_frame", "load_scores", "update_readme", "README_BEGIN", "README_END", "MAX_CURVE_CELLS"]
+__all__ = ["build", "markdown_overall", "markdown_frame", "load_scores", "update_readme", "README_BEGIN",
+           "README_END", "MAX_CURVE_CELLS", "BIBTEX"]
 
-#: Cells shown per family in ``curves_<family>.png``.
-MAX_CURVE_CELLS = 8
+MAX_CURVE_CELLS = figures.MAX_CURVE_CELLS
 _TIERS = ("white-box", "model", "sampler-only")
-_DPI = 100
-_TEXT_COLUMNS = ("entry", "tier")
 _FAMILY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: The page's citation; the same fields as CITATION.cff (a test keeps the two in step).
+BIBTEX = """@software{snrbench,
+  title   = {snrbench: a benchmark suite and leaderboard for trainability predictors of energy-based models},
+  author  = {{the snrbench developers}},
+  version = {%s},
+  license = {MIT},
+  note    = {CITATION.cff in the repository}
+}"""
+
+_LEDE = ("An energy-based model trains only while its sampled gradient carries more signal than noise. "
+         "snrbench measures that as Q(T), the squared signal-to-noise ratio of a gradient estimated from Gibbs "
+         "chains run T sweeps, on suites of models whose true Q(T) is known, and asks cheap diagnostics to "
+         "predict it. An entry tracks a model when its predicted curve is within a factor 2 of the truth at "
+         "every T, and entries are ranked within their tier, which says what they were allowed to look at.")
+
+_GLOSSARY = [
+    ("family", "a suite of related models with one recipe, e.g. small exactly solvable RBMs or RBMs trained on "
+               "MNIST (each family's section says how its models and its ground truth were made)."),
+    ("cell", "one model of a family with its data; its ground truth is the curve log10 Q(T) on a grid of T."),
+    ("entry", "a predictor: code that returns log10 Q(T) for a cell (the links give each one's source)."),
+    ("tier", "what an entry may see: white-box entries read the exact transition operator (exact families); "
+             "model entries get the parameters, the data and a metered sampler; sampler-only entries get only "
+             "states and observables from a sampler running in another process."),
+    ("Q(T)", "‖g‖² / Tr Cov ĝ(T): the true gradient's squared norm over the total variance of the gradient "
+             "estimated from one chain's window of T sweeps (C = 1 chain). With C chains and k sweeps per "
+             "gradient, training sees C·Q(T = k)."),
+    ("dex", "a factor of 10: an error of 0.301 dex = log10 2 is a factor 2."),
+    ("max err", "max over the T grid of |log10 Q_pred(T) − log10 Q_true(T)|, in dex; tracked: max err ≤ log10 2."),
+    ("T*(1)", "the first T at which Q reaches 1 (the window one chain needs for a useful gradient); the T* ratio "
+              "is T*_pred / T*_true."),
+    ("budget", "chain-sweeps an entry may spend on a cell; black-box entries run at 2^10, 2^12, 2^14 and 2^16 "
+               "sweeps × 64 chains, and the per-tier tables are at the full budget 2^16·64."),
+    ("fresh draws", "new cells from the same recipes with new seeds, solved on the fly, so an entry tuned to the "
+                    "public cells shows a gap."),
+    ("plateau onset", "the first checkpoint of a training run where C·Q(T = k) falls below 1 after having reached "
+                      "it: the point where the gradient drowns in sampling noise."),
+]
 
 _INTRO = (
     "Every entry predicts log10 Q(T) (C = 1) on the T grid of every cell of a family; Q is the gradient "
@@ -63,7 +107,7 @@ _INTRO = (
     "the end) are left out of the scores, and the onset is searched over the checkpoints before the first of them."
 )
 
-# (summary column, header) of the tables; the first columns (entry, tier, families) are added per table.
+# (summary column, header) of the per-family tables; entry (and tier, families) come first.
 _METRICS = [
     ("tracked", "tracked"),
     ("median_max_err", "median max err (dex)"),
@@ -79,13 +123,25 @@ _METRICS = [
 
 
 def _fmt(x: float) -> str:
-    """Fixed number format: 3 significant digits, ∞ for inf, – for NaN."""
+    """Fixed number format: 3 significant digits, ∞ for inf, n/a for NaN (does not apply)."""
     x = float(x)
     if np.isnan(x):
-        return "–"
+        return "n/a"
     if np.isinf(x):
         return "∞" if x > 0 else "−∞"
     return f"{x:.3g}"
+
+
+def _num(x: float) -> Num:
+    return Num(_fmt(x), float(x))
+
+
+def _count(k: int, n: int) -> Num:
+    return Num(f"{k}/{n}", k / n if n else float("nan"))
+
+
+def _text(c) -> str:
+    return c.text if isinstance(c, (Num, Link)) else str(c)
 
 
 def _ranked(summary: pd.DataFrame) -> pd.DataFrame:
@@ -94,32 +150,23 @@ def _ranked(summary: pd.DataFrame) -> pd.DataFrame:
                                ascending=[False, True, True, True], kind="stable", ignore_index=True)
 
 
-def _table(summary: pd.DataFrame, overall: bool) -> tuple[list[str], list[list[str]]]:
+def _table(summary: pd.DataFrame, overall: bool, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
     headers = ["entry"] + (["tier", "families"] if overall else []) + [h for _, h in _METRICS]
     rows = []
     for r in _ranked(summary).itertuples(index=False):
-        row = [r.predictor] + ([r.access, str(r.n_families)] if overall else [])
+        row = [entry(r.predictor, r.access)] + ([r.access, str(r.n_families)] if overall else [])
         for key, _ in _METRICS:
-            row.append(f"{r.tracked}/{r.n_cells}" if key == "tracked" else _fmt(getattr(r, key)))
+            row.append(_count(r.tracked, r.n_cells) if key == "tracked" else _num(getattr(r, key)))
         rows.append(row)
     return headers, rows
 
 
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    cell = lambda s: s.replace("|", "\\|")  # noqa: E731 - a pipe would end the Markdown cell
-    align = [":---" if h in _TEXT_COLUMNS else "---:" for h in headers]
+def _markdown_table(headers: list[str], rows: list[list]) -> str:
+    cell = lambda s: _text(s).replace("|", "\\|")  # noqa: E731 - a pipe would end the Markdown cell
+    align = [":---" if h in ("entry", "tier", "family") else "---:" for h in headers]
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def _html_table(headers: list[str], rows: list[list[str]]) -> str:
-    esc = html.escape
-    cls = ['' if h not in _TEXT_COLUMNS else ' class="t"' for h in headers]
-    out = ["<table>", "<thead><tr>" + "".join(f"<th{c}>{esc(h)}</th>" for h, c in zip(headers, cls))
-           + "</tr></thead>", "<tbody>"]
-    out += ["<tr>" + "".join(f"<td{c}>{esc(v)}</td>" for v, c in zip(row, cls)) + "</tr>" for row in rows]
-    return "\n".join(out + ["</tbody>", "</table>"]) + "\n"
 
 
 def _tiers(values) -> list[str]:
@@ -127,8 +174,8 @@ def _tiers(values) -> list[str]:
     return [t for t in _TIERS if t in present] + sorted(present - set(_TIERS))
 
 
-def _load_scores(root: Path) -> pd.DataFrame:
-    """``scores.parquet`` (checksum verified), refused when older than the files it was computed from."""
+def _load_scores(root: Path) -> tuple[pd.DataFrame, dict]:
+    """``scores.parquet`` (checksum verified) and its metadata, refused when older than its inputs."""
     if not (root / scoring.SCORES_REL).exists():
         raise store.ResultsError(f"missing {root / scoring.SCORES_REL}: compute it first with "
                                  "snrbench.report.scoring.score(root)")
@@ -148,18 +195,20 @@ def _load_scores(root: Path) -> pd.DataFrame:
     for family in set(scores["family"]):
         if not _FAMILY_RE.match(family):
             raise store.ResultsError(f"family name {family!r} is not usable in a file name")
-    return scores
+    return scores, meta
 
 
 def load_scores(root: Path | str) -> pd.DataFrame:
     """The stored per-cell scores under ``root``, refused when damaged or older than their inputs."""
-    return _load_scores(Path(root))
+    return _load_scores(Path(root))[0]
 
 
-def _fresh_table(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def _fresh_table(table: pd.DataFrame, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
     headers = ["entry", "tier", "families", "draws", "public", "fresh", "fresh (2nd)", "gap", "σ", "flag"]
-    rows = [[r.predictor, r.access, r.families, r.draws, r.public, r.fresh_1, r.fresh_2, f"{r.gap:+.2f}",
-             f"{r.sigma:.2f}", "FLAGGED" if r.flagged else ""] for r in table.itertuples(index=False)]
+    frac = lambda s: Num(s, int(s.split("/")[0]) / max(1, int(s.split("/")[1])))  # noqa: E731
+    rows = [[entry(r.predictor, r.access), r.access, r.families, r.draws, frac(r.public), frac(r.fresh_1),
+             frac(r.fresh_2), Num(f"{r.gap:+.2f}", r.gap), Num(f"{r.sigma:.2f}", r.sigma),
+             "FLAGGED" if r.flagged else ""] for r in table.itertuples(index=False)]
     return headers, rows
 
 
@@ -181,104 +230,14 @@ def _markdown_overall(scores: pd.DataFrame) -> str:
 
 def markdown_overall(root: Path | str) -> str:
     """The overall leaderboard table (Markdown) of the scores stored under ``root``."""
-    return _markdown_overall(_load_scores(Path(root)))
+    return _markdown_overall(_load_scores(Path(root))[0])
 
 
 def _write_text(path: Path, text: str) -> None:
     store.atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
 
 
-def _save_png(fig, path: Path) -> None:
-    # No "Software" key and no timestamps: the PNG bytes depend only on what is drawn.
-    store.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=_DPI, metadata={"Software": None}))
-
-
-def _colours(n: int) -> list:
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _curve_cells(truth: pd.DataFrame) -> pd.DataFrame:
-    """Up to MAX_CURVE_CELLS cells, evenly spread over the lowest seed's cells sorted by label
-    (over all cells sorted by seed and label when the lowest seed has fewer than that)."""
-    cells = truth.drop_duplicates("cell_id").sort_values(["seed", "label", "cell_id"], ignore_index=True)
-    first = cells[cells.seed == cells.seed.min()]
-    pool = first if len(first) >= min(MAX_CURVE_CELLS, len(cells)) else cells
-    if len(pool) > MAX_CURVE_CELLS:
-        pool = pool.iloc[np.unique(np.round(np.linspace(0, len(pool) - 1, MAX_CURVE_CELLS)).astype(int))]
-    return pool.reset_index(drop=True)
-
-
-def _plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    cells = _curve_cells(truth)
-    entries = sorted(set(zip(pred["predictor"], pred["access"])))
-    colours = _colours(len(entries))
-    ncols = min(4, len(cells))
-    nrows = -(-len(cells) // ncols)
-    fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.9), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat[len(cells):]:
-        ax.set_axis_off()
-    for ax, cell in zip(axes.flat, cells.itertuples(index=False)):
-        t = truth[truth.cell_id == cell.cell_id].sort_values("T")
-        ax.plot(t["T"], 10.0 ** t["log10_q"], color="black", lw=3.0, label="ground truth")
-        for (name, access), col in zip(entries, colours):
-            p = pred[(pred.cell_id == cell.cell_id) & (pred.predictor == name) & (pred.access == access)]
-            p = p.sort_values("T")
-            ax.plot(p["T"], 10.0 ** p["log10_q"], color=col, lw=1.5, ls={"white-box": "-", "model": ":"}.get(access, "--"),
-                    label=f"{name} ({access})")
-        ax.axhline(1.0, color="grey", lw=0.7)
-        ax.set(xscale="log", yscale="log", title=cell.label)
-        ax.title.set_fontsize(9)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, which="major")
-    for ax in axes[-1]:
-        ax.set_xlabel("T (sweeps)", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("Q(T)", fontsize=8)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle(f"{family}: true (black) vs predicted Q(T); solid = white-box, dashed = sampler-only, dotted = model", fontsize=10)
-    _save_png(fig, path)
-
-
-def _plot_heatmap(family: str, scores: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    cells = scores.drop_duplicates("cell_id").sort_values(["label", "cell_id"])
-    entries = sorted(set(zip(scores["predictor"], scores["access"])))
-    M = np.full((len(cells), len(entries)), np.nan)
-    row = {c: i for i, c in enumerate(cells["cell_id"])}
-    col = {e: j for j, e in enumerate(entries)}
-    for r in scores.itertuples(index=False):
-        M[row[r.cell_id], col[(r.predictor, r.access)]] = r.max_err
-    vmax = max(2.0 * scoring.TRACK_TOL, float(np.nanmax(M)))
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
-    fig = Figure(figsize=(3.0 + 1.3 * len(entries), 1.8 + 0.35 * len(cells)), layout="constrained")
-    ax = fig.subplots()
-    im = ax.imshow(np.ma.masked_invalid(M), cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
-    for i, j in zip(*np.nonzero(np.isfinite(M))):
-        v = M[i, j]
-        ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=7, color="white" if v < 0.6 * vmax else "black")
-        if v > scoring.TRACK_TOL + 1e-12:
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.0))
-    ax.set_xticks(range(len(entries)), [f"{n} ({a})" for n, a in entries], rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(cells)), list(cells["label"]), fontsize=7)
-    ax.set_title(f"{family}: max over T of |log10 Q_pred − log10 Q_true| (dex); red box = not tracked", fontsize=9)
-    cbar = fig.colorbar(im, ax=ax)
-    cbar.set_label("max err (dex)", fontsize=8)
-    cbar.ax.tick_params(labelsize=7)
-    cbar.ax.axhline(scoring.TRACK_TOL, color="red", lw=1.5)
-    _save_png(fig, path)
-
-
-def _readme(overall_md: str, sections: list[tuple[str, str, str]], figures: list[tuple[str, str, str]]) -> str:
+def _readme(overall_md: str, sections: list[tuple[str, str, str]], figs: list[tuple[str, str, str]]) -> str:
     parts = ["# snrbench leaderboard\n", _INTRO + "\n", "## Overall\n", overall_md]
     last = None
     for family, tier, table in sections:
@@ -287,40 +246,19 @@ def _readme(overall_md: str, sections: list[tuple[str, str, str]], figures: list
             last = family
         parts += [f"### {tier}\n", table]
     parts.append("## Figures\n")
-    parts += [f"![{alt}]({name})\n" for _, name, alt in figures]
+    parts += [f"![{alt}]({name})\n" for _, name, alt in figs]
     return "\n".join(parts)
 
 
-def _html(overall: str, sections: list[tuple[str, str, str]], figures: list[tuple[str, str, str]]) -> str:
-    esc = html.escape
-    style = ("body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}"
-             "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}"
-             "th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}"
-             "th{background:#f2f2f2}th.t,td.t{text-align:left}"
-             "img{max-width:100%;display:block;margin:0.5em 0 1.5em}")
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             "<title>snrbench leaderboard</title>", f"<style>{style}</style>", "</head>", "<body>",
-             "<h1>snrbench leaderboard</h1>", f"<p>{esc(_INTRO)}</p>", "<h2>Overall</h2>", overall.rstrip("\n")]
-    last = None
-    for family, tier, table in sections:
-        if family != last:
-            parts.append(f"<h2>{esc(family)}</h2>")
-            last = family
-        parts += [f"<h3>{esc(tier)}</h3>", table.rstrip("\n")]
-    parts.append("<h2>Figures</h2>")
-    parts += [f'<img src="{esc(name)}" alt="{esc(alt)}">' for _, name, alt in figures]
-    return "\n".join(parts + ["</body>", "</html>"]) + "\n"
-
-
 def _budget_label(b: float) -> str:
-    """``2^k·64`` for a ladder budget (chain-sweeps), "–" for none."""
+    """``2^k·64`` for a ladder budget (chain-sweeps), "not reached" for none."""
     if not np.isfinite(b):
-        return "–"
+        return "not reached"
     k = np.log2(b / 64)
     return f"2^{int(k)}·64" if k == int(k) else f"{int(b):,}"
 
 
-def _budget_table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def _budget_table(summary: pd.DataFrame, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
     """Per black-box entry: tracked/cells at each budget, the area over log-budget and the smallest
     budget tracking 90%; ranked by the area (then the name)."""
     from ..predict.contract import BUDGETS
@@ -332,47 +270,9 @@ def _budget_table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                                                                   ascending=[False, True, True], kind="stable")
     for r in order.itertuples(index=False):
         g = s[(s.predictor == r.predictor) & (s.access == r.access)].set_index("budget")
-        rows.append([r.predictor, r.access] + [f"{g.loc[b, 'tracked']}/{g.loc[b, 'n_cells']}" for b in BUDGETS]
-                    + [f"{r.area:.2f}", _budget_label(r.budget_90)])
+        rows.append([entry(r.predictor, r.access), r.access] + [_count(g.loc[b, "tracked"], g.loc[b, "n_cells"]) for b in BUDGETS]
+                    + [Num(f"{r.area:.2f}", r.area), Num(_budget_label(r.budget_90), r.budget_90)])
     return headers, rows
-
-
-def _plot_frontier(scores: pd.DataFrame, path: Path) -> None:
-    """Tracked fraction against budget (log axis) for every black-box entry: one panel per family
-    and one with every family's cells pooled."""
-    from matplotlib.figure import Figure
-
-    panels = [("all families", scoring.budget_summary(scores, by_family=False))]
-    fam = scoring.budget_summary(scores)
-    panels += [(f, fam[fam.family == f]) for f in sorted(set(fam["family"]))]
-    panels = [(t, s[np.isfinite(s["area"])]) for t, s in panels]
-    panels = [(t, s) for t, s in panels if len(s)]
-    entries = sorted({(r.predictor, r.access) for _, s in panels for r in s.itertuples(index=False)})
-    colours = dict(zip(entries, _colours(len(entries))))
-    ncols = min(3, max(1, len(panels)))
-    nrows = -(-max(1, len(panels)) // ncols)
-    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.8), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.set_axis_off()
-    for ax, (title, s) in zip(axes.flat, panels):
-        for (name, access), g in s.groupby(["predictor", "access"], sort=True):
-            ax.plot(g["budget"], g["fraction"], marker="o", ms=3, lw=1.5, color=colours[(name, access)],
-                    ls="--" if access == "sampler-only" else ":", label=f"{name} ({access})")
-        ax.axhline(scoring.TRACK_GOAL, color="grey", lw=0.7)
-        ax.set(xscale="log", ylim=(-0.03, 1.03), title=title)
-        ax.title.set_fontsize(9)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    for ax in axes[-1]:
-        ax.set_xlabel("budget (chain-sweeps per cell)", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("tracked fraction", fontsize=8)
-    if panels:
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("tracked fraction against budget (grey: 90%); dashed = sampler-only, dotted = model", fontsize=10)
-    _save_png(fig, path)
 
 
 def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
@@ -390,42 +290,276 @@ def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]
     for family, g in df.groupby("family", sort=True):
         g = g.sort_values(["n_hidden", "onset_error", "predictor", "access"], kind="stable")
         rows = [[str(int(r.n_hidden)), str(int(r.n_checkpoints)), r.predictor, r.access, upd(r.onset_update_true),
-                 upd(r.onset_update_pred), str(int(r.onset_error))] for r in g.itertuples(index=False)]
+                 upd(r.onset_update_pred), Num(str(int(r.onset_error)), int(r.onset_error))]
+                for r in g.itertuples(index=False)]
         out.append((family, (headers, rows)))
     return out
 
 
-def build(root: Path | str, out: Path | str) -> list[Path]:
+def _file_meta(root: Path, rel: str) -> dict:
+    import pyarrow.parquet as pq
+
+    return json.loads((pq.read_schema(root / rel).metadata or {}).get(b"snrbench", b"{}"))
+
+
+def _describe(source: str) -> str:
+    """The first line of the docstring of the entry's source file (``path::Class``, relative to the
+    project root), or "" when it cannot be read."""
+    path = project_root() / source.split("::")[0]
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+    except (OSError, SyntaxError, ValueError):
+        return ""
+    return (doc or "").strip().splitlines()[0] if doc else ""
+
+
+def results_href(root: Path | str, out: Path | str) -> str | None:
+    """The link from ``out`` to the results folder when both sit in one project folder (the standard
+    ``results/`` beside ``leaderboard/``), else None (the page then offers the CSV copies only)."""
+    root, out = Path(root).resolve(), Path(out).resolve()
+    return os.path.relpath(root, out) if root.parent == out.parent else None
+
+
+class _Page:
+    """The page's blocks (:mod:`.page`), built from the loaded results."""
+
+    def __init__(self, root: Path, out: Path, scores, meta, every, pred, href):
+        self.root, self.out, self.scores, self.meta, self.every, self.pred = root, out, scores, meta, every, pred
+        self.full = scores[scores.budget == BUDGET]
+        self.href = href
+        standard = project_root().resolve() == out.resolve().parent
+        self.up = os.path.relpath(project_root(), out) if standard else None
+        self.sources = {k: sorted(set(g["source"])) for k, g in pred.groupby(["predictor", "access"])}
+
+    def entry(self, name: str, access: str) -> Link:
+        src = self.sources.get((name, access), [])
+        first = src[0] if src else ""
+        desc = _describe(first) if first else ""
+        title = "; ".join(x for x in (desc, first) if x)
+        href = f"{self.up}/{first.split('::')[0]}" if self.up and first and "::" in first else None
+        return Link(name, href, title)
+
+    def link(self, text: str, rel: str | None) -> str:
+        return f'<a href="{html.escape(rel)}">{html.escape(text)}</a>' if rel else html.escape(text)
+
+    def header(self, families: list[str]) -> str:
+        nav = [("#rankings", "Rankings"), ("#ladder", "Budget ladder"), ("#fresh", "Fresh draws")]
+        nav += [(f"#family-{f}", f) for f in families]
+        nav += [("#downloads", "Downloads"), ("#submit", "How to submit"), ("#cite", "Cite")]
+        links = "".join(f'<a href="{h}">{html.escape(t)}</a>' for h, t in nav)
+        gloss = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _GLOSSARY)
+        return (f'<header><h1>snrbench leaderboard</h1><p class="lede">{html.escape(_LEDE)}</p>'
+                f'<nav aria-label="sections">{links}</nav>'
+                f'<details><summary>How to read this page</summary><dl class="prov">{gloss}</dl>'
+                f"<p>{html.escape(_INTRO)}</p></details></header>")
+
+    def provenance(self, families: list[str]) -> str:
+        m = self.meta
+        suites = ", ".join(f"{f} {'/'.join(sorted(set(self.every[self.every.family == f]['suite'])))}" for f in families)
+        rels = scoring.prediction_files(self.root) + [get(f).truth_paths()[0] for f in families]
+        hardware = sorted({_file_meta(self.root, r).get("hardware", "not recorded") for r in rels})
+        rows = [("suites", suites), ("package", f"snrbench {m.get('code_version', 'not recorded')} (scores); page built by {__version__}"),
+                ("commit", m.get("code_commit", "not recorded")), ("scored on", m.get("scored_on", "not recorded")),
+                ("hardware", "; ".join(hardware))]
+        items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows)
+        return f'<section id="provenance"><h2>Provenance</h2><dl class="prov">{items}</dl></section>'
+
+    def rankings(self) -> str:
+        parts = ['<section id="rankings"><h2>Rankings, one per tier</h2>',
+                 "<p>Within a tier every ranked entry is scored on the same cells. Rank: the mean over "
+                 "families of the tracked fraction (each family weighs the same), then Borda points (one per "
+                 "entry beaten in a family, half per tie), then the median max err.</p>"]
+        for tier in _tiers(list(self.full["access"]) + list(_TIERS)):
+            s = self.full[self.full.access == tier]
+            parts.append(f'<section data-tier="{html.escape(tier)}" id="rank-{html.escape(tier)}"><h3>{html.escape(tier)}</h3>')
+            if s.empty:
+                parts.append("<p>No entries in this tier yet.</p></section>")
+                continue
+            r, fams, unranked = rankings.tier_ranking(s)
+            headers = ["entry", "rank"] + fams + ["mean tracked fraction", "Borda", "median max err (dex)", "median CPU s"]
+            rows = [[self.entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"])]
+                    + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
+                    + [Num(f"{x['mean_fraction']:.3f}", x["mean_fraction"]), Num(f"{x['borda']:g}", x["borda"]),
+                       _num(x["median_max_err"]), _num(x["median_cpu_seconds"])] for x in r.to_dict("records")]
+            n = int(r["n_cells"].iloc[0])
+            note = ("Not ranked (scored on fewer cells): " + ", ".join(f"{k} ({v} of {n} cells)" for k, v in sorted(unranked.items()))
+                    + "; their per-family tables are below.") if unranked else ""
+            caption = (f"{tier}: tracked fraction per family at the full budget, over the same {n} cells "
+                       f"({len(fams)} families) for every ranked entry.")
+            parts += [page.table_html(Table(caption, headers, rows, [tier] * len(rows), note=note)), "</section>"]
+        return "\n".join(parts + ["</section>"])
+
+    def figure(self, src: str, alt: str, caption: str) -> str:
+        return (f'<figure><img src="{html.escape(src)}" alt="{html.escape(alt)}" loading="lazy">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    def ladder(self) -> str:
+        headers, rows = _budget_table(scoring.budget_summary(self.scores, by_family=False), self.entry)
+        body = (page.table_html(Table("Tracked cells at each budget (chain-sweeps per cell), every family's cells "
+                                      "pooled; area: under the tracked fraction over log2 budget (1 = every cell at "
+                                      "every budget).", headers, rows, [_text(r[1]) for r in rows], drop_constant=False))
+                if rows else "<p>No entry has been run at every budget of the ladder yet.</p>")
+        fig = self.figure("frontier.png", "Tracked fraction (0 to 1) against budget on a log axis, one line per "
+                          "black-box entry, one panel for all families and one per family; grey line at 90%.",
+                          "Tracked fraction against budget.")
+        return f'<section id="ladder"><h2>Budget ladder</h2><div class="grid"><div>{body}</div><div>{fig}</div></div></section>'
+
+    def fresh(self) -> str:
+        from . import fresh
+
+        against = fresh.stored_comparison(self.root, self.scores)
+        if not len(against):
+            return '<section id="fresh"><h2>Public against fresh draws</h2><p>No entry has been scored on fresh draws yet.</p></section>'
+        headers, rows = _fresh_table(against, self.entry)
+        t = Table("Tracked cells on the public cells and on two fresh draws of the exact families; a gap larger than "
+                  "3σ (σ from the two draws) is flagged.", headers, rows, [r[1] for r in rows])
+        return f'<section id="fresh"><h2>Public against fresh draws</h2>{page.table_html(t)}</section>'
+
+    def family(self, family: str, onsets: dict) -> str:
+        fam = get(family) if family in names() else None
+        every = self.every[self.every.family == family]
+        rel = get(family).truth_paths()[0]
+        tm = _file_meta(self.root, rel)
+        fs = scoring.family_summary(self.scores)
+        fs = fs[fs.family == family]
+        scored = set(self.full[self.full.family == family]["cell_id"])
+        cells = figures.sorted_cells(every)
+        left = [c for c in cells["label"][~cells["cell_id"].isin(scored)]] if "equilibrated" in every else []
+        desc = load_suite(family)[0].get("description", "") if fam is not None else ""
+        parts = [f'<section id="family-{family}" data-family="{family}"><h2>{html.escape(family)}</h2>']
+        if desc:
+            parts.append(f"<p>{html.escape(desc)}</p>")
+        parts.append(f'<p class="note">{len(cells)} cells, suite {html.escape("/".join(sorted(set(every["suite"]))))} '
+                     f'({html.escape(tm.get("suite_file", ""))}). Ground truth: {html.escape(tm.get("method", ""))}; '
+                     f'{html.escape(tm.get("precision", ""))}.'
+                     + (f" Left out of scoring (equilibration check failed): {html.escape(', '.join(left))}." if left else "")
+                     + "</p>")
+        tables = []
+        for tier in _tiers(list(fs["access"]) + list(fam.tiers if fam is not None else ())):
+            g = fs[fs.access == tier]
+            if g.empty:
+                tables.append(f'<div data-tier="{tier}"><h3>{tier}</h3><p>No entries in this tier yet.</p></div>')
+                continue
+            headers, rows = _table(g, overall=False, entry=self.entry)
+            t = Table(f"{family}, {tier} entries at the full budget.", headers, rows, [tier] * len(rows))
+            tables.append(f'<div data-tier="{tier}"><h3>{tier}</h3>{page.table_html(t)}</div>')
+        headers, rows = _budget_table(scoring.budget_summary(self.scores).query("family == @family"), self.entry)
+        if rows:
+            tables.append("<h3>budget ladder</h3>" + page.table_html(Table(
+                f"{family}: tracked cells at each budget.", headers, rows, [_text(r[1]) for r in rows], drop_constant=False)))
+        if family in onsets:
+            headers, rows = onsets[family]
+            tables.append("<h3>plateau onset</h3>" + page.table_html(Table(
+                f"{family}: the first checkpoint where the training's C·Q(T = k) falls below 1 after reaching it "
+                "(none: never), true and forecast per hidden size m; error in checkpoints.", headers, rows,
+                [r[3] for r in rows], drop_constant=False)))
+        figs = [self.figure(f"curves_{family}.png", f"{family}: Q(T) against T (log-log) on up to 8 cells; the "
+                            "thick black line is the ground truth, the coloured lines the entries (solid white-box, "
+                            "dashed sampler-only, dotted model).", "True against predicted Q(T)."),
+                self.figure(f"heatmap_{family}.png", f"{family}: max err per entry (rows) and cell (columns, "
+                            "in label order); blue tracked, red not, a cross marks a cell not tracked.",
+                            "Max err per entry and cell (colour centred on log10 2).")]
+        parts.append(f'<div class="grid"><div>{"".join(tables)}</div><div>{"".join(figs)}</div></div>')
+        parts.append(self.cells(family, cells, every))
+        return "\n".join(parts + ["</section>"])
+
+    def cells(self, family: str, cells, every) -> str:
+        pred = self.pred[(self.pred.family == family) & (self.pred.budget == BUDGET)]
+        entries = sorted(set(zip(pred["predictor"], pred["access"])))
+        palette = dict(zip(entries, figures.colours(len(entries))))
+        full = self.full[self.full.family == family]
+        out = [f'<details class="cells"><summary>Curves of every cell ({len(cells)})</summary>']
+        for c in cells.itertuples(index=False):
+            t = every[every.cell_id == c.cell_id].sort_values("T")
+            ci = (t["ci_low"], t["ci_high"]) if "ci_low" in t and t["ci_low"].notna().all() else None
+            curves, rows = [], []
+            sc = full[full.cell_id == c.cell_id]
+            for name, access in entries:
+                p = pred[(pred.cell_id == c.cell_id) & (pred.predictor == name) & (pred.access == access)].sort_values("T")
+                if p.empty:
+                    continue
+                curves.append((name, access, palette[(name, access)], p["T"], p["log10_q"]))
+                s = sc[(sc.predictor == name) & (sc.access == access)]
+                err = float(s["max_err"].iloc[0]) if len(s) else float("nan")
+                rows.append(f'<tr><th scope="row">{page.swatch(palette[(name, access)], access)}{html.escape(name)}</th>'
+                            f'<td>{html.escape(access)}</td><td class="n">{_fmt(err)}</td>'
+                            f'<td>{"yes" if err <= scoring.TRACK_TOL + 1e-12 else ("n/a" if err != err else "no")}</td></tr>')
+            k = int(sc["tracked"].sum()) if len(sc) else 0
+            status = f"tracked by {k} of {len(sc)} entries" if len(sc) else "not scored (equilibration check failed)"
+            svg = page.cell_svg(f"{c.label}: log10 Q(T), truth in black" + (" with its 95% CI" if ci else "")
+                                + f", {len(curves)} entries' predictions", t["T"], t["log10_q"], ci, curves)
+            spec = json.dumps(json.loads(c.spec_json), indent=1, sort_keys=True)
+            table = ('<table><caption>max err per entry (dex)</caption><thead><tr><th scope="col">entry</th>'
+                     '<th scope="col">tier</th><th scope="col">max err</th><th scope="col">tracked</th></tr></thead>'
+                     f'<tbody>{"".join(rows)}</tbody></table>')
+            out.append(f'<details class="cell" id="cell-{c.cell_id}"><summary>{html.escape(c.label)} · {status}</summary>'
+                       f'<div class="cellbody">{svg}<div class="scroll">{table}</div></div>'
+                       f"<details><summary>spec</summary><pre>{html.escape(spec)}</pre></details></details>")
+        return "\n".join(out + ["</details>"])
+
+    def downloads(self, families: list[str], csvs: dict[str, str]) -> str:
+        items = [f"<li>scores (every cell, entry and budget): {self.link('CSV', csvs['scores'])}"
+                 + (f", {self.link('Parquet', self.href + '/' + scoring.SCORES_REL)}" if self.href else "") + "</li>"]
+        for f in families:
+            rel = get(f).truth_paths()[0]
+            items.append(f"<li>{html.escape(f)} ground truth: {self.link('CSV', csvs[f])}"
+                         + (f", {self.link('Parquet', self.href + '/' + rel)}" if self.href else "") + "</li>")
+        if self.href:
+            items += [f"<li>predictions of {html.escape(Path(r).stem)}: {self.link('Parquet', self.href + '/' + r)}</li>"
+                      for r in scoring.prediction_files(self.root)]
+        return f'<section id="downloads"><h2>Downloads</h2><ul>{"".join(items)}</ul></section>'
+
+    def footer(self) -> str:
+        readme = f"{self.up}/README.md#submit-a-predictor" if self.up else None
+        cff = f"{self.up}/CITATION.cff" if self.up else None
+        return (f'<section id="submit"><h2>How to submit</h2><p>Write a predictor (one small class), then run '
+                f"<code>snrbench submit PATH.py</code>: it runs in a sandbox on every cell, is scored and published "
+                f"with the rest. The steps are in the {self.link('README, section Submit a predictor', readme)}.</p></section>"
+                f'<section id="cite"><h2>Cite</h2><p>{self.link("CITATION.cff", cff)} in the repository; as BibTeX:</p>'
+                f"<pre>{html.escape(BIBTEX % self.meta.get('code_version', __version__))}</pre></section>")
+
+
+def build(root: Path | str, out: Path | str, results_link: str | None = "auto") -> list[Path]:
     """Write the leaderboard of the results under ``root`` into ``out``; returns the paths written.
 
     Files, in the order returned: ``curves_<family>.png`` and ``heatmap_<family>.png`` for each
-    family (sorted by name), then ``README.md`` and ``index.html``. Raises
-    :class:`snrbench.store.ResultsError` when a result file is missing, damaged or hand-edited, or
-    when ``scores.parquet`` is older than its inputs.
+    family (sorted by name), ``frontier.png``, ``data/scores.csv``, ``data/<family>.truth.csv``, then
+    ``README.md`` and ``index.html``. ``results_link`` is the page's link to the results folder
+    ("auto": :func:`results_href`; None: no Parquet links). Raises :class:`snrbench.store.ResultsError`
+    when a result file is missing, damaged or hand-edited, or when ``scores.parquet`` is older than
+    its inputs.
     """
     import matplotlib.style
 
     root, out = Path(root), Path(out)
-    scores = _load_scores(root)
+    scores, meta = _load_scores(root)
     families = sorted(set(scores["family"]))
-    truth, pred = scoring.scorable(scoring.read_ground_truth(root, families), scoring.read_predictions(root))
-    pred, full = pred[pred.budget == BUDGET], scores[scores.budget == BUDGET]
+    every = scoring.read_ground_truth(root, families)
+    truth, pred = scoring.scorable(every, scoring.read_predictions(root))
+    pred_full, full = pred[pred.budget == BUDGET], scores[scores.budget == BUDGET]
     fam_summary = scoring.family_summary(scores)
     fam_budgets = scoring.budget_summary(scores)
 
-    written, figures, md_sections, html_sections = [], [], [], []
+    written, figs, md_sections = [], [], []
     with matplotlib.style.context("default"):  # the user's matplotlibrc must not change the bytes
         for family in families:
             curves, heat = out / f"curves_{family}.png", out / f"heatmap_{family}.png"
-            _plot_curves(family, truth[truth.family == family], pred[pred.family == family], curves)
-            _plot_heatmap(family, full[full.family == family], heat)
+            figures.plot_curves(family, truth[truth.family == family], pred_full[pred_full.family == family], curves)
+            figures.plot_heatmap(family, full[full.family == family], heat)
             written += [curves, heat]
-            figures += [(family, curves.name, f"{family}: true vs predicted Q(T)"),
-                        (family, heat.name, f"{family}: max err per cell and entry")]
+            figs += [(family, curves.name, f"{family}: true vs predicted Q(T)"),
+                     (family, heat.name, f"{family}: max err per cell and entry")]
         frontier = out / "frontier.png"
-        _plot_frontier(scores, frontier)
+        figures.plot_frontier(scores, frontier)
         written.append(frontier)
-        figures.insert(0, ("", frontier.name, "tracked fraction against budget"))
+        figs.insert(0, ("", frontier.name, "tracked fraction against budget"))
+    csvs = {"scores": "data/scores.csv"}
+    _write_text(out / csvs["scores"], scores.to_csv(index=False, lineterminator="\n"))
+    written.append(out / csvs["scores"])
+    for family in families:
+        csvs[family] = f"data/{family}.truth.csv"
+        _write_text(out / csvs[family], every[every.family == family].to_csv(index=False, lineterminator="\n"))
+        written.append(out / csvs[family])
     onsets = dict(_onset_tables(root))
     for family in families:
         fs = fam_summary[fam_summary.family == family]
@@ -437,26 +571,25 @@ def build(root: Path | str, out: Path | str) -> list[Path]:
             tables.append(("budget ladder", ladder))
         if family in onsets:
             tables.append(("plateau onset", onsets[family]))
-        for tier, table in tables:
-            md_sections.append((family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n"))
-            html_sections.append((family, tier, _html_table(*table) if table else "<p>No entries in this tier yet.</p>\n"))
-    overall = _table(scoring.overall_summary(scores), overall=True)
+        md_sections += [(family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n")
+                        for tier, table in tables]
     ladder = _budget_table(scoring.budget_summary(scores, by_family=False))
     none = "No entry has been run at every budget of the ladder yet (`snrbench predict`)."
     md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder) if ladder[1] else none + "\n"))
-    html_sections.insert(0, ("Budget ladder", "all families",
-                             _html_table(*ladder) if ladder[1] else f"<p>{html.escape(none)}</p>\n"))
     from . import fresh
 
     against = fresh.stored_comparison(root, scores)
     if len(against):
         md_sections.insert(1, ("Public against fresh draws", "exact families", _markdown_table(*_fresh_table(against))))
-        html_sections.insert(1, ("Public against fresh draws", "exact families", _html_table(*_fresh_table(against))))
     readme, index = out / "README.md", out / "index.html"
-    _write_text(readme, _readme(_markdown_table(*overall), md_sections, figures))
-    _write_text(index, _html(_html_table(*overall), html_sections, figures))
+    _write_text(readme, _readme(_markdown_overall(scores), md_sections, figs))
+    href = results_href(root, out) if results_link == "auto" else results_link
+    p = _Page(root, out, scores, meta, every, pred, href)
+    body = [p.header(families), p.provenance(families), p.rankings(), p.ladder(), p.fresh()]
+    body += [p.family(f, onsets) for f in families] + [p.downloads(families, csvs), p.footer()]
+    tiers = _tiers(list(scores["access"]) + list(_TIERS))
+    _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))
     return written + [readme, index]
-
 
 README_BEGIN = "<!-- overall table: begin -->"
 README_END = "<!-- overall table: end -->"

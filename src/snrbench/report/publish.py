@@ -3,8 +3,10 @@
 Everything that can fail runs on copies: the results folder is copied into a staging folder beside
 it, the new predictions are stored there, scored, verified, and the leaderboard is built from the
 copy into a staging folder beside ``out``. Only when all of that succeeded are the changed files
-moved into place (each an atomic rename, the manifest last, the README's table after it). A
-failure at any step before that leaves ``results/``, ``out`` and the README as they were.
+moved into place: those of ``results/`` in one store commit (:func:`snrbench.store.commit_files`:
+all of them with the new manifest, or none, even if the process is killed), then the leaderboard's,
+then the README's table. A failure at any step before that leaves ``results/``, ``out`` and the
+README as they were.
 """
 from __future__ import annotations
 
@@ -34,10 +36,13 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def _move_changed(staged: Path, dest: Path, last: str | None = None) -> list[Path]:
-    """Rename every file of ``staged`` that is new or differs into ``dest`` (``last`` after the rest)."""
-    rels = [r for r in _files(staged) if not (dest / r).is_file() or not filecmp.cmp(staged / r, dest / r, False)]
-    rels.sort(key=lambda r: r == last)
+def _changed(staged: Path, dest: Path) -> list[str]:
+    return [r for r in _files(staged) if not (dest / r).is_file() or not filecmp.cmp(staged / r, dest / r, False)]
+
+
+def _move_changed(staged: Path, dest: Path) -> list[Path]:
+    """Rename every file of ``staged`` that is new or differs into ``dest``."""
+    rels = _changed(staged, dest)
     for rel in rels:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged / rel, dest / rel)
@@ -65,9 +70,9 @@ def publish(results: Path, out: Path, runs: list, families: list[str], readme: P
         problems = store.verify(staged)
         if problems:
             raise store.ResultsError(f"the staged results fail verification: {problems[:3]}")
-        leaderboard.build(staged, stage_out)
+        leaderboard.build(staged, stage_out, results_link=leaderboard.results_href(results, out))
         table = leaderboard.markdown_overall(staged)
-        written = _move_changed(staged, results, last=store.MANIFEST)
+        written = store.commit_files(results, {r: staged / r for r in _changed(staged, results)})
         written += _move_changed(stage_out, out)
         if readme is not None and leaderboard.update_readme(readme, table):
             written.append(Path(readme))

@@ -200,6 +200,7 @@ def score(root: Path | str) -> Path:
     tell when the scores are older than the predictions or the ground truth they came from.
     """
     root = Path(root)
+    store.recover(root)  # the manifest below must be the one of the last whole commit
     pred = read_predictions(root)
     families = sorted(set(pred["family"]))
     every_cell = read_ground_truth(root, families)
@@ -209,16 +210,41 @@ def score(root: Path | str) -> Path:
     rels = sorted(prediction_files(root) + [get(f).truth_paths()[0] for f in families])
     inputs = {rel: manifest[rel]["sha256"] for rel in rels}
     data = {c: scores[c].to_numpy() for c in _SCORE_COLUMNS}
+    tables = {SCORES_REL: ("scores", data, dict(families=families, inputs=inputs, t_ref=T_REF, track_tol=TRACK_TOL,
+                                                **_provenance(root, inputs)))}
     trained = [f for f in families if get(f).onset]
     if trained:
         from ..truth.onset import ONSET_REL, onset_table
 
         full = pred[pred.family.isin(trained) & (pred.budget == BUDGET)]
         onsets = onset_table(every_cell[every_cell.family.isin(trained)], full)
-        store.write_table(root, ONSET_REL, "onset", {c: onsets[c].to_numpy() for c in onsets.columns},
-                          families=trained, inputs=inputs)
-    return store.write_table(root, SCORES_REL, "scores", data, families=families, inputs=inputs,
-                             t_ref=T_REF, track_tol=TRACK_TOL)
+        tables[ONSET_REL] = ("onset", {c: onsets[c].to_numpy() for c in onsets.columns},
+                             dict(families=trained, inputs=inputs))
+    return store.commit(root, tables)[SCORES_REL]  # the scores and the onsets from the same inputs, together
+
+
+def _provenance(root: Path, inputs: dict) -> dict:
+    """``code_commit`` (the project checkout's git commit, "not a git checkout" otherwise) and
+    ``scored_on`` (UTC date) of this scoring; kept from the stored scores when their inputs are the
+    same, so rescoring unchanged results rewrites the same bytes."""
+    import datetime
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    from ..store.locations import project_root
+
+    if (root / SCORES_REL).exists():
+        old = json.loads((pq.read_schema(root / SCORES_REL).metadata or {}).get(b"snrbench", b"{}"))
+        if old.get("inputs") == inputs and "scored_on" in old:
+            return dict(code_commit=old.get("code_commit", ""), scored_on=old["scored_on"])
+    try:
+        commit = subprocess.run(["git", "-C", str(project_root()), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return dict(code_commit=commit or "not a git checkout",
+                scored_on=datetime.datetime.now(datetime.timezone.utc).date().isoformat())
 
 
 def _spearman(x, y) -> float:

@@ -1,89 +1,44 @@
-"""Results storage: atomic Parquet writes, a checksum manifest, and verification.
+"""Results storage: transactional Parquet writes, a checksum manifest, and verification.
 
-Layout under ``results/``: ``ground_truth/<family>.parquet`` and
-``ground_truth/<family>.spectrum.parquet``, listed in ``manifest.json`` with their SHA-256. Every
-write goes to a temporary file in the same folder and is renamed into place, so an interrupted
-run never leaves a half-written or missing result; the manifest is updated the same way.
+Layout under ``results/``: ``ground_truth/<family>.parquet`` and its sibling tables
+(``.spectrum``, ``.operational``, ``.tempering``), ``predictions/<entry>.parquet``, ``scores.parquet``,
+listed in ``manifest.json`` with their SHA-256, row count, table name and (for tables written
+together, e.g. a family's ground truth) their ``group`` and ``cell_set`` (a digest of the cells of
+the generation that wrote them).
+
+Every write is a commit (:mod:`.transaction`): its tables and the manifest change together or not at
+all, whatever instant the writing process is killed at; :func:`read_table` and :func:`verify` first
+finish an interrupted commit (:func:`~snrbench.store.transaction.recover`), so they never see half of one.
+:func:`verify` therefore writes when, and only when, an interrupted commit or a stray temporary file
+is left: it reports the store that the next command will see.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+from collections import defaultdict
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import META_KEY, SCHEMA_VERSION, arrow_schema, file_metadata
+from . import transaction as _tx
+from ._files import MANIFEST, ResultsError, atomic_write, load_manifest as _load_manifest, sha256_file
+from .schema import META_KEY, SCHEMA_VERSION, arrow_schema
 
 __all__ = ["ResultsError", "atomic_write", "write_table", "read_table", "verify", "sha256_file", "save_figure", "MANIFEST"]
 
-MANIFEST = "manifest.json"
-
-
-class ResultsError(RuntimeError):
-    """A stored result is missing, damaged, or does not match its declared schema."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _load_manifest(root: Path) -> dict:
-    path = root / MANIFEST
-    if not path.exists():
-        return {"schema_version": SCHEMA_VERSION, "files": {}}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: manifest is not valid JSON ({exc})") from None
-
-
-def _save_manifest(root: Path, manifest: dict) -> None:
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    atomic_write(root / MANIFEST, lambda tmp: tmp.write_text(text))
-
 
 def write_table(root: Path, rel: str, table_name: str, data: dict | pa.Table, **info) -> Path:
-    """Validate ``data`` against the declared schema, write ``root/rel`` atomically, update the manifest."""
-    root = Path(root)
-    schema = arrow_schema(table_name)
-    try:
-        table = pa.Table.from_pydict(data, schema=schema) if isinstance(data, dict) else data.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, ValueError) as exc:
-        raise ResultsError(f"{rel}: data does not match the {table_name!r} schema ({exc})") from None
-    table = table.replace_schema_metadata(file_metadata(table_name, **info))
-    path = root / rel
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    manifest = _load_manifest(root)
-    manifest["files"][rel] = dict(sha256=sha256_file(path), bytes=path.stat().st_size, table=table_name,
-                                  rows=table.num_rows)
-    manifest["schema_version"] = SCHEMA_VERSION
-    _save_manifest(root, manifest)
-    return path
+    """Validate ``data`` against the declared schema and write ``root/rel`` with its manifest entry, as one
+    commit (:func:`snrbench.store.transaction.commit`; the entry keeps its ``group``)."""
+    return _tx.commit(root, {rel: (table_name, data, info)})[rel]
 
 
 def read_table(root: Path, rel: str, check: bool = True) -> pa.Table:
     """Read ``root/rel``; with ``check`` the checksum and schema must match the manifest."""
     root = Path(root)
+    _tx.recover(root, sweep=False)
     path = root / rel
     if not path.exists():
         raise ResultsError(f"missing result file: {path} (run `snrbench groundtruth` to generate it)")
@@ -121,9 +76,27 @@ def _check_entry(root: Path, rel: str, entry: dict | None) -> list[str]:
     return problems
 
 
-def verify(root: Path) -> list[str]:
-    """Every problem found under ``root`` (empty list: all files intact and as declared)."""
+def verify(root: Path, groups: Mapping[str, Iterable[str]] | None = None, recover: bool = True) -> list[str]:
+    """Every problem found under ``root`` (empty list: all files intact and as declared).
+
+    ``recover`` (default): first finish an interrupted commit and delete stray temporary files
+    (:func:`snrbench.store.transaction.recover`), so the answer is about the store the next command sees;
+    ``recover=False`` looks at the files as they lie.
+
+    The tables of one group must be one generation: those committed with a ``group`` carry the digest of
+    the generation's cells (``cell_set``: every ``cell_id`` of the group's tables in that commit), which
+    must be the same in all of them; and for ``groups`` (name → relative paths, the first the main table
+    that holds every cell, e.g. a family's declared tables; this also covers manifests written before
+    groups were recorded) no table may hold a cell that the main one lacks. A sibling table may hold
+    fewer cells than the main one (the mnist tempering table has rows only for the tempered cells).
+    A mixture is one problem naming every table and its number of cells.
+    """
     root = Path(root)
+    if recover:
+        try:
+            _tx.recover(root)
+        except (ResultsError, OSError) as exc:
+            return [f"{root}: an interrupted commit could not be finished ({exc})"]
     if not (root / MANIFEST).exists():
         stray = sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet") if ".partial" not in p.parts)
         return [f"{root / MANIFEST}: missing" + (f" ({len(stray)} unlisted Parquet files)" if stray else "")]
@@ -131,9 +104,13 @@ def verify(root: Path) -> list[str]:
         manifest = _load_manifest(root)
     except ResultsError as exc:
         return [str(exc)]
-    problems = []
+    problems, damaged = [], set()
     for rel, entry in sorted(manifest["files"].items()):
-        problems += _check_entry(root, rel, entry)
+        found = _check_entry(root, rel, entry)
+        problems += found
+        if found:
+            damaged.add(rel)
+    problems += _check_groups(root, manifest["files"], groups or {}, damaged)
     nested = sorted(p.parent for p in root.rglob(MANIFEST) if p.parent != root)  # e.g. fresh/<seed>/: stores of their own
     for p in sorted(root.rglob("*.parquet")):
         rel = str(p.relative_to(root))
@@ -141,7 +118,31 @@ def verify(root: Path) -> list[str]:
             problems.append(f"{rel}: not listed in {MANIFEST} (unknown or hand-made file)")
     for d in nested:
         if not any(o in d.parents for o in nested):
-            problems += [f"{d.relative_to(root)}/{x}" for x in verify(d)]
+            problems += [f"{d.relative_to(root)}/{x}" for x in verify(d, groups, recover=False)]
+    return problems
+
+
+def _check_groups(root: Path, files: dict, groups: Mapping[str, Iterable[str]], damaged: set) -> list[str]:
+    """A problem for each group whose intact tables are not one generation (see :func:`verify`)."""
+    recorded, declared = defaultdict(list), {}
+    for rel, entry in sorted(files.items()):
+        if entry.get("group") is not None and entry.get("cell_set") is not None:
+            recorded[entry["group"]].append(rel)
+    for name, rels in groups.items():
+        declared[name] = list(rels)
+    problems = []
+    for name in sorted(set(recorded) | set(declared)):
+        rels = [r for r in dict.fromkeys(declared.get(name, []) + recorded.get(name, [])) if r in files
+                and r not in damaged and "cell_id" in arrow_schema(files[r]["table"]).names]
+        if len(rels) < 2:
+            continue
+        cells = {r: set(pq.read_table(root / r, columns=["cell_id"]).column("cell_id").to_pylist()) for r in rels}
+        digests = {files[r]["cell_set"] for r in recorded.get(name, []) if r in cells}
+        main = (declared.get(name) or [None])[0]
+        outside = main in cells and any(not c <= cells[main] for c in cells.values())
+        if len(digests) > 1 or outside:
+            problems.append(", ".join(f"{r}: {len(cells[r])} cells" for r in sorted(cells))
+                            + f" (the {name!r} tables disagree on their cells: not written by one generation)")
     return problems
 
 

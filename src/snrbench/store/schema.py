@@ -8,6 +8,7 @@ seeds, hardware) — see :func:`file_metadata`.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import dataclass
 
@@ -222,11 +223,23 @@ def arrow_schema(table: str) -> pa.Schema:
     )
 
 
+def hardware() -> str:
+    """``"<machine> <system>, <N> CPUs (<model>)"``: what the numbers of a file were computed on."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{platform.machine()} {platform.system()}, {cpus} CPUs" + (f" ({model})" if model else "")
+
+
 def file_metadata(table: str, **info) -> dict[bytes, bytes]:
     """File-level metadata: schema version, table name, code version, hardware, plus ``info``."""
     from .._version import __version__
 
-    meta = dict(schema_version=SCHEMA_VERSION, table=table, code_version=__version__,
-                hardware=f"{platform.machine()} {platform.system()}", python=platform.python_version())
+    meta = dict(schema_version=SCHEMA_VERSION, table=table, code_version=__version__, hardware=hardware(),
+                python=platform.python_version())
     meta.update(info)
     return {META_KEY: json.dumps(meta, sort_keys=True).encode()}

@@ -1,0 +1,182 @@
+"""The leaderboard's PNG figures: true vs predicted curves, the error heatmap, the budget frontier.
+
+Colours are the Okabe–Ito palette (distinguishable with every common colour-vision deficiency) and
+the tier is also drawn as a line style, so no figure relies on colour alone. The heatmap's colour
+scale is logarithmic in the error and diverges at the tracking threshold log10 2 dex. PNG bytes
+depend only on what is drawn (no timestamps, no "Software" key, matplotlib's default style).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import store
+from . import scoring
+
+__all__ = ["OKABE_ITO", "TIER_DASH", "natural_key", "colours", "plot_curves", "plot_heatmap", "plot_frontier",
+           "MAX_CURVE_CELLS"]
+
+#: Cells shown per family in ``curves_<family>.png``.
+MAX_CURVE_CELLS = 8
+#: Okabe & Ito (2008), "Color universal design"; black is kept for the ground truth and the yellow,
+#: faint as a line on white, comes last.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#999999", "#F0E442")
+#: Line style per tier (matplotlib names; the page's SVG uses the same pattern as a dash array).
+TIER_DASH = {"white-box": "-", "model": ":", "sampler-only": "--"}
+_DPI = 100
+
+
+def natural_key(label: str) -> tuple:
+    """Sort key reading digit runs as numbers, so checkpoints sort in training order (u16 < u128)."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(label)))
+
+
+def colours(n: int) -> list[str]:
+    """``n`` colours from :data:`OKABE_ITO` (repeating beyond 8; the line style still tells tiers apart)."""
+    return [OKABE_ITO[i % len(OKABE_ITO)] for i in range(n)]
+
+
+def _save_png(fig, path: Path) -> None:
+    store.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=_DPI, metadata={"Software": None}))
+
+
+def sorted_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell, in natural label order (training order for checkpoints), cell_id breaking ties."""
+    cells = frame.drop_duplicates("cell_id")
+    order = sorted(range(len(cells)), key=lambda i: (natural_key(cells["label"].iloc[i]), cells["cell_id"].iloc[i]))
+    return cells.iloc[order].reset_index(drop=True)
+
+
+def curve_cells(truth: pd.DataFrame) -> pd.DataFrame:
+    """Up to MAX_CURVE_CELLS cells, evenly spread over the lowest seed's cells in label order (over all
+    cells when the lowest seed has fewer than that)."""
+    cells = sorted_cells(truth)
+    cells = cells.iloc[np.argsort(cells["seed"].to_numpy(), kind="stable")].reset_index(drop=True)
+    first = cells[cells.seed == cells.seed.min()]
+    pool = first if len(first) >= min(MAX_CURVE_CELLS, len(cells)) else cells
+    if len(pool) > MAX_CURVE_CELLS:
+        pool = pool.iloc[np.unique(np.round(np.linspace(0, len(pool) - 1, MAX_CURVE_CELLS)).astype(int))]
+    return pool.reset_index(drop=True)
+
+
+def plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Path) -> None:
+    """True Q(T) (black, with its 95% CI where Monte Carlo) and every entry's, on up to 8 cells."""
+    from matplotlib.figure import Figure
+
+    cells = curve_cells(truth)
+    entries = sorted(set(zip(pred["predictor"], pred["access"])))
+    cols = colours(len(entries))
+    ncols = min(4, len(cells))
+    nrows = -(-len(cells) // ncols)
+    fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(cells):]:
+        ax.set_axis_off()
+    for ax, cell in zip(axes.flat, cells.itertuples(index=False)):
+        t = truth[truth.cell_id == cell.cell_id].sort_values("T")
+        if "ci_low" in t and t["ci_low"].notna().any():
+            ax.fill_between(t["T"], 10.0 ** t["ci_low"], 10.0 ** t["ci_high"], color="0.75", lw=0, label="95% CI")
+        ax.plot(t["T"], 10.0 ** t["log10_q"], color="black", lw=3.0, label="ground truth")
+        for (name, access), col in zip(entries, cols):
+            p = pred[(pred.cell_id == cell.cell_id) & (pred.predictor == name) & (pred.access == access)].sort_values("T")
+            ax.plot(p["T"], 10.0 ** p["log10_q"], color=col, lw=1.6, ls=TIER_DASH.get(access, "-."),
+                    label=f"{name} ({access})")
+        ax.axhline(1.0, color="grey", lw=0.7)
+        ax.set(xscale="log", yscale="log", title=cell.label)
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, which="major")
+    for ax in axes[-1]:
+        ax.set_xlabel("T (sweeps)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Q(T)", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle(f"{family}: true (black) vs predicted Q(T); solid = white-box, dashed = sampler-only, dotted = model",
+                 fontsize=10)
+    _save_png(fig, path)
+
+
+def plot_heatmap(family: str, scores: pd.DataFrame, path: Path) -> None:
+    """max_T err per entry (rows) and cell (columns, in label order); a × marks an untracked cell.
+
+    The colour is log10 of the error on a diverging scale centred on the threshold log10 2, so the
+    tracked range (blue) and the failures (red) each get half the scale.
+    """
+    import matplotlib
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
+
+    cells = sorted_cells(scores)
+    entries = sorted(set(zip(scores["predictor"], scores["access"])))
+    M = np.full((len(entries), len(cells)), np.nan)
+    col = {c: j for j, c in enumerate(cells["cell_id"])}
+    row = {e: i for i, e in enumerate(entries)}
+    for r in scores.itertuples(index=False):
+        M[row[(r.predictor, r.access)], col[r.cell_id]] = r.max_err
+    floor = 1e-4
+    L = np.log10(np.maximum(M, floor))
+    centre = np.log10(scoring.TRACK_TOL)
+    top = max(np.log10(3.0), float(np.nanmax(L)) if np.isfinite(L).any() else 0.0)
+    norm = TwoSlopeNorm(vmin=np.log10(floor), vcenter=centre, vmax=top)
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
+    width = min(14.0, max(7.0, 3.2 + 0.16 * len(cells)))
+    labels = max(len(str(x)) for x in cells["label"])  # rotated tick labels: about 0.07 in per character
+    fig = Figure(figsize=(width, 1.3 + 0.3 * len(entries) + 0.07 * labels), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(np.ma.masked_invalid(L), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    bad = np.argwhere(M > scoring.TRACK_TOL + 1e-12)
+    if len(bad):
+        ax.scatter(bad[:, 1], bad[:, 0], marker="x", s=14, c="black", lw=0.9, label="not tracked")
+    ax.set_yticks(range(len(entries)), [f"{n} ({a})" for n, a in entries], fontsize=8)
+    ax.set_xticks(range(len(cells)), list(cells["label"]), rotation=90, fontsize=6 if len(cells) > 30 else 7)
+    ax.set_title(f"{family}: max err per cell, max over T of |log10 Q_pred − log10 Q_true|; × = not tracked",
+                 fontsize=9, wrap=True)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.01)
+    ticks = [t for t in (1e-4, 1e-3, 1e-2, 0.1, scoring.TRACK_TOL, 1.0, 3.0, 10.0) if np.log10(t) <= top + 1e-9]
+    cbar.set_ticks([np.log10(t) for t in ticks], labels=[f"{t:g}" if t != scoring.TRACK_TOL else "log10 2" for t in ticks])
+    cbar.set_label("max err (dex)", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    _save_png(fig, path)
+
+
+def plot_frontier(scores: pd.DataFrame, path: Path) -> None:
+    """Tracked fraction against budget (log axis) for every black-box entry: one panel per family
+    and one with every family's cells pooled."""
+    from matplotlib.figure import Figure
+
+    panels = [("all families", scoring.budget_summary(scores, by_family=False))]
+    fam = scoring.budget_summary(scores)
+    panels += [(f, fam[fam.family == f]) for f in sorted(set(fam["family"]))]
+    panels = [(t, s[np.isfinite(s["area"])]) for t, s in panels]
+    panels = [(t, s) for t, s in panels if len(s)]
+    entries = sorted({(r.predictor, r.access) for _, s in panels for r in s.itertuples(index=False)})
+    palette = dict(zip(entries, colours(len(entries))))
+    markers = dict(zip(entries, "osD^vP*X" * 4))
+    ncols = min(3, max(1, len(panels)))
+    nrows = -(-max(1, len(panels)) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    for ax, (title, s) in zip(axes.flat, panels):
+        for (name, access), g in s.groupby(["predictor", "access"], sort=True):
+            ax.plot(g["budget"], g["fraction"], marker=markers[(name, access)], ms=4, lw=1.5,
+                    color=palette[(name, access)], ls=TIER_DASH.get(access, "-."), label=f"{name} ({access})")
+        ax.axhline(scoring.TRACK_GOAL, color="grey", lw=0.7)
+        ax.set(xscale="log", ylim=(-0.03, 1.03), title=title)
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("budget (chain-sweeps per cell)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("tracked fraction", fontsize=8)
+    if panels:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle("tracked fraction against budget (grey: 90%); dashed = sampler-only, dotted = model", fontsize=10)
+    _save_png(fig, path)

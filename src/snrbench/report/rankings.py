@@ -1,0 +1,69 @@
+"""One ranking per tier, over the same cells for every entry of the tier.
+
+For a tier, every ranked entry is scored on the same cells at the full budget: the entries scored on
+every cell any entry of the tier has are ranked over all of them; an entry with fewer cells is listed
+beside the ranking, not in it (when no entry covers them all, the ranking runs over the cells common
+to every entry instead). So no entry gains or loses by having run on more or fewer cells. Per entry:
+
+- ``fraction[f]`` — tracked cells / cells of family f (among the common cells);
+- ``mean_fraction`` — the mean of ``fraction[f]`` over the families (each family weighs the same,
+  whatever its number of cells);
+- ``borda`` — Borda points as MTEB aggregates tasks: in each family an entry earns one point per
+  entry it beats on ``fraction`` and half a point per tie; summed over families;
+- ``median_max_err`` — the median over the common cells of max_T err (dex).
+
+Entries are ranked by ``mean_fraction``, then ``borda``, then ``median_max_err`` (lower first), then name.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["common_cells", "tier_ranking"]
+
+
+def common_cells(scores: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (family, cell_id) pairs scored for every entry of ``scores`` (empty when there is none)."""
+    sets = [set(zip(g["family"], g["cell_id"])) for _, g in scores.groupby("predictor", sort=True)]
+    return set.intersection(*sets) if sets else set()
+
+
+def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
+    """(ranking, families, unranked) for the full-budget scores of one tier (module doc).
+
+    ``ranking`` has one row per ranked entry with predictor, n_cells, tracked, ``fraction:<family>``
+    per family, mean_fraction, borda, median_max_err, median_cpu_seconds, in rank order (``rank``
+    1…); ``unranked`` maps each entry left out (fewer cells) to its number of cells.
+    """
+    cells = {p: set(zip(g["family"], g["cell_id"])) for p, g in scores.groupby("predictor", sort=True)}
+    union = set().union(*cells.values()) if cells else set()
+    full = [p for p, c in cells.items() if c == union]
+    unranked = {p: len(c) for p, c in cells.items() if p not in full} if full else {}
+    scores = scores[scores["predictor"].isin(full)] if full else scores
+    common = common_cells(scores)
+    keep = np.fromiter((k in common for k in zip(scores["family"], scores["cell_id"])), bool, len(scores))
+    s = scores[keep]
+    families = sorted(set(s["family"]))
+    if s.empty:
+        return pd.DataFrame(), families, unranked
+    frac = s.groupby(["predictor", "family"])["tracked"].mean().unstack("family")[families]
+    borda = pd.Series(0.0, index=frac.index)
+    for f in families:
+        x = frac[f].to_numpy()
+        borda += [(x[i] > x).sum() + 0.5 * ((x[i] == x).sum() - 1) for i in range(len(x))]
+    g = s.groupby("predictor")
+    out = pd.DataFrame({
+        "predictor": frac.index,
+        "n_cells": g.size().reindex(frac.index).to_numpy(),
+        "tracked": g["tracked"].sum().reindex(frac.index).astype(int).to_numpy(),
+        **{f"fraction:{f}": frac[f].to_numpy() for f in families},
+        **{f"cells:{f}": s[s.family == f].groupby("predictor").size().reindex(frac.index).to_numpy() for f in families},
+        "mean_fraction": frac.mean(axis=1).to_numpy(),
+        "borda": borda.to_numpy(),
+        "median_max_err": g["max_err"].median().reindex(frac.index).to_numpy(),
+        "median_cpu_seconds": g["cpu_seconds"].median().reindex(frac.index).to_numpy(),
+    })
+    out = out.sort_values(["mean_fraction", "borda", "median_max_err", "predictor"],
+                          ascending=[False, False, True, True], kind="stable", ignore_index=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out, families, unranked
