@@ -13,7 +13,7 @@ scores are not older than their inputs, and writes (each via a temporary file an
     out/index.html                 the page (:mod:`.page`): rankings per tier, provenance, one section
                                    per family with its tables, figures and per-cell curves, links
 
-Besides ``results/`` the page reads only the first docstring line of each entry's source file (its
+Besides ``results/`` the page reads only the first docstring paragraph of each entry's source file (its
 description) and links to it. Nothing depends on the time, the host or absolute paths, so identical
 inputs give byte-identical files.
 """
@@ -303,14 +303,14 @@ def _file_meta(root: Path, rel: str) -> dict:
 
 
 def _describe(source: str) -> str:
-    """The first line of the docstring of the entry's source file (``path::Class``, relative to the
+    """The first paragraph of the docstring of the entry's source file (``path::Class``, relative to the
     project root), or "" when it cannot be read."""
     path = project_root() / source.split("::")[0]
     try:
         doc = ast.get_docstring(ast.parse(path.read_text()))
     except (OSError, SyntaxError, ValueError):
         return ""
-    return (doc or "").strip().splitlines()[0] if doc else ""
+    return " ".join(doc.strip().split("\n\n")[0].split()) if doc else ""
 
 
 def results_href(root: Path | str, out: Path | str) -> str | None:
@@ -345,7 +345,7 @@ class _Page:
     def header(self, families: list[str]) -> str:
         nav = [("#rankings", "Rankings"), ("#ladder", "Budget ladder"), ("#fresh", "Fresh draws")]
         nav += [(f"#family-{f}", f) for f in families]
-        nav += [("#downloads", "Downloads"), ("#submit", "How to submit"), ("#cite", "Cite")]
+        nav += [("#entries", "Entries"), ("#downloads", "Downloads"), ("#submit", "How to submit"), ("#cite", "Cite")]
         links = "".join(f'<a href="{h}">{html.escape(t)}</a>' for h, t in nav)
         gloss = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _GLOSSARY)
         return (f'<header><h1>snrbench leaderboard</h1><p class="lede">{html.escape(_LEDE)}</p>'
@@ -497,6 +497,17 @@ class _Page:
                        f"<details><summary>spec</summary><pre>{html.escape(spec)}</pre></details></details>")
         return "\n".join(out + ["</details>"])
 
+    def entries(self) -> str:
+        """Every entry: its name (a link to its source), tier, source and the first paragraph of its docstring."""
+        rows = []
+        for (name, access), src in sorted(self.sources.items()):
+            link = self.entry(name, access)
+            href = link.href if len(src) == 1 else None
+            rows.append([link, access, Link(", ".join(src), href), _describe(src[0]) if src else ""])
+        t = Table("Every entry on the board: the source it was run from (relative to the project) and what it does.",
+                  ["entry", "tier", "source", "description"], rows, [r[1] for r in rows], drop_constant=False)
+        return f'<section id="entries"><h2>Entries</h2>{page.table_html(t)}</section>'
+
     def downloads(self, families: list[str], csvs: dict[str, str]) -> str:
         items = [f"<li>scores (every cell, entry and budget): {self.link('CSV', csvs['scores'])}"
                  + (f", {self.link('Parquet', self.href + '/' + scoring.SCORES_REL)}" if self.href else "") + "</li>"]
@@ -586,7 +597,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     href = results_href(root, out) if results_link == "auto" else results_link
     p = _Page(root, out, scores, meta, every, pred, href)
     body = [p.header(families), p.provenance(families), p.rankings(), p.ladder(), p.fresh()]
-    body += [p.family(f, onsets) for f in families] + [p.downloads(families, csvs), p.footer()]
+    body += [p.family(f, onsets) for f in families] + [p.entries(), p.downloads(families, csvs), p.footer()]
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
     _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))
     return written + [readme, index]

@@ -66,7 +66,8 @@ def _cell(c, tag: str, scope: str = "") -> str:
         title = f' title="{esc(c.title)}"' if c.title else ""
         inner = f'<a href="{esc(c.href)}"{title}>{esc(c.text)}</a>' if c.href else f"<span{title}>{esc(c.text)}</span>"
         return f"<{tag}{scope}>{inner}</{tag}>"
-    return f"<{tag}{scope}>{esc(str(c))}</{tag}>"
+    wide = ' class="w"' if len(str(c)) > 60 else ""  # long prose wraps instead of widening the table
+    return f"<{tag}{scope}{wide}>{esc(str(c))}</{tag}>"
 
 
 def table_html(t: Table) -> str:
@@ -153,7 +154,7 @@ nav{display:flex;flex-wrap:wrap;gap:.2em .9em;margin:.4em 0}nav a{white-space:no
 .scroll{overflow-x:auto;max-width:100%;margin:.3em 0 1.2em}
 table{border-collapse:collapse;font-size:.9em}
 caption{text-align:left;font-size:.92em;color:var(--muted);padding:.2em 0 .4em;caption-side:top;max-width:60em}
-th,td{border:1px solid var(--line);padding:.25em .55em;text-align:left;white-space:nowrap}
+th,td{border:1px solid var(--line);padding:.25em .55em;text-align:left;white-space:nowrap}td.w{white-space:normal;min-width:18em}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 thead th{background:var(--head);position:sticky;top:0}
 thead th button{all:unset;cursor:pointer}thead th button::after{content:" \\2195";color:#999}
