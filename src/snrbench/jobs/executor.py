@@ -90,7 +90,7 @@ def map_cells(fn: Callable[[C], Any], cells: Iterable[C], *, workers: int | None
         return
     distributed = _import_distributed(scheduler)
     if kind == "local":
-        with distributed.LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
+        with distributed.LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=":0",
                                       silence_logs=40) as cluster, distributed.Client(cluster) as client:
             yield from _dask_map(distributed, client, fn, unique, name, retries)
     else:
