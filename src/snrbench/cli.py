@@ -136,7 +136,7 @@ def _cmd_predict(args) -> int:
             raise ValueError(f"no entry named {', '.join(args.entry)}; known entries: {known}")
     runs = predict_entries(Path(args.results), entries, args.family, force=args.force, workers=args.workers or 2,
                            time_limit=args.time_limit, progress=not args.quiet, limits=_limits(args),
-                           budgets=_budgets(args))
+                           budgets=_budgets(args), scheduler=args.scheduler)
     rc = _print_failures(runs)
     print(f"predict: {len(runs)} entry run(s), {sum(not r.failures for r in runs)} stored"
           + ("" if runs else " (all entries up to date)"))
@@ -176,7 +176,8 @@ def _cmd_submit(args) -> int:
     abi = landlock_abi()
     how = f"Landlock ABI {abi} + the audit hook" if abi else \
         "the audit hook only (no Landlock: native-code reads and all writes are not confined)"
-    print(f"submit: workers confined by {how}", file=sys.stderr)
+    print(f"submit: workers confined by {how}" + (f" here; the cells run on {args.scheduler}, whose workers "
+          "confine them the same way, by what their own kernel offers" if args.scheduler else ""), file=sys.stderr)
     new = discover(args.entry, results)
     budgets = _budgets(args)
     if args.fresh is not None and _publicly_current(results, new, args.family, budgets):
@@ -186,7 +187,7 @@ def _cmd_submit(args) -> int:
         check_names(results, new, all_entries(args.results), replace=args.replace)
         runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
                                time_limit=args.time_limit, progress=not args.quiet, store_results=False,
-                               limits=_limits(args), budgets=budgets)
+                               limits=_limits(args), budgets=budgets, scheduler=args.scheduler)
         if _print_failures(runs):
             print("submit: rejected; results/ is unchanged", file=sys.stderr)
             return 1
@@ -232,7 +233,7 @@ def _fresh(args, results: Path, entries) -> int:
     for d in (draw, draw + 1):
         print(f"submit --fresh: draw {d} of {', '.join(families)} → {fresh.draw_root(results, d)}", file=sys.stderr)
         fresh.run_draw(results, d, entries, families, workers=args.workers or 2, time_limit=args.time_limit,
-                       limits=_limits(args), progress=not args.quiet)
+                       limits=_limits(args), progress=not args.quiet, scheduler=args.scheduler)
     from .report.leaderboard import load_scores
 
     mine = {(e.access, e.name) for e in entries}
@@ -463,10 +464,15 @@ def main(argv=None) -> int:
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
-        if name in ("run", "groundtruth", "ladder"):
+        if name in ("run", "groundtruth", "ladder", "predict", "submit"):
+            entries = name in ("run", "predict", "submit")
             sp.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                            help="tcp://HOST:PORT runs on an existing Dask cluster; local:N starts a LocalCluster "
-                                 "of N processes; default: local processes")
+                            help="tcp://HOST:PORT runs the cells on an existing Dask cluster; local:N starts a "
+                                 "LocalCluster of N processes; default: local processes (--workers)"
+                                 + ("; each Dask worker runs the entries' sandboxed processes itself, with the "
+                                    "same limits, so it must see this machine's filesystem at the same absolute "
+                                    "paths: the entry's source file" + (" (PATH.py)" if name == "submit" else "")
+                                    + " and the results folder" if entries else ""))
         if name in ("run", "groundtruth", "ladder", "predict"):
             sp.add_argument("--force", action="store_true", help="recompute even when stored results verify")
         if name in ("run", "predict", "submit"):

@@ -6,11 +6,18 @@ their ``budget``. An entry's rows at one budget are stored only when every cell 
 entry leaves every stored file untouched. A stored (entry, family, budget) is skipped when its rows
 cover the family's current cells and were made by the same source (SHA-256 of the entry's file):
 long jobs resume per entry and budget.
+
+With a Dask ``scheduler`` the cells of each (entry, family, budget) run on the cluster's workers
+(:func:`_run_on_cluster`): each worker runs :func:`~snrbench.predict.runner.run_chunk` on a chunk
+of cells, the sandbox and its limits applying there as they do here; the results come back to this
+process, which merges them in the suite's order and stores them as a local run does.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +28,20 @@ from .. import store
 from .registry import Entry
 from ..store.schema import arrow_schema
 from .contract import BUDGET, BUDGETS
-from .runner import DEFAULT_TIME_LIMIT, EntryRun, run_entry
-from ..families import get, load_suite
+from .runner import DEFAULT_TIME_LIMIT, MAX_FAILURES, CellResult, EntryRun, run_chunk, run_entry
+from ..families import Cell, get, load_suite
 
-__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names", "budgets_of"]
+__all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names", "budgets_of",
+           "chunks_of", "DASK_CHUNK_CELLS"]
+
+#: Cells per chunk on a Dask cluster. A chunk is one task: one sandboxed worker and one sampler
+#: process started on a Dask worker for its cells, in order. A start costs about 2–3 s, as much as a
+#: cell at the middle budgets, and the first cell of a worker also pays the entry's warm-up in its
+#: ``seconds``/``cpu_seconds`` (pilot-q: about 0.4 CPU s over the cells after it). Four cells share
+#: each start and keep that warm-up to at most a quarter of the cells, so the median cost the
+#: leaderboard shows stays a cell's own cost; the 36–60-cell exact suites still make 9–15 tasks per
+#: (entry, family, budget) to spread over the workers, and a lost worker costs at most 4 cells rerun.
+DASK_CHUNK_CELLS = 4
 
 
 def budgets_of(access: str) -> tuple[int, ...]:
@@ -151,17 +168,25 @@ def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
 def predict_entries(root: Path, entries: list[Entry], families, force: bool = False, workers: int = 1,
                     time_limit: float = DEFAULT_TIME_LIMIT, progress: bool = True, store_results: bool = True,
                     suite_files: dict | None = None, limits: dict | None = None,
-                    budgets: tuple[int, ...] | None = None) -> list[EntryRun]:
+                    budgets: tuple[int, ...] | None = None, scheduler: str | None = None) -> list[EntryRun]:
     """Run every entry on every cell of ``families`` at each of its budgets (:func:`budgets_of`, or
     ``budgets`` where given, white-box entries still at the full one); store successful runs (see the
     module doc).
 
     Returns the runs (skipped ones are not included). An entry runs only on families that offer
-    its tier (:attr:`snrbench.families.Family.tiers`).
+    its tier (:attr:`snrbench.families.Family.tiers`). ``scheduler`` (``"tcp://HOST:PORT"``,
+    ``"local:N"``; :func:`snrbench.jobs.executor.map_cells`) runs the cells on Dask workers, whose
+    filesystem must hold the entry's source and ``root`` at the same absolute paths (``workers`` is
+    then unused: each Dask worker thread runs one sandboxed worker).
     """
     from tqdm.auto import tqdm
 
     root = Path(root)
+    if scheduler is not None:
+        from ..jobs.executor import parse_scheduler
+
+        if parse_scheduler(scheduler)[0] == "processes":  # ValueError for a malformed address, before any work
+            scheduler = None
     runs = []
     for family in families:
         header, cells = load_suite((suite_files or {}).get(family) or family)
@@ -174,11 +199,70 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
                     continue
                 desc = f"{entry} on {family} at {budget:,}"
                 with tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress) as bar:
-                    run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
-                                    progress=bar.update, limits=limits, budget=budget)
+                    if scheduler is None:
+                        run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
+                                        progress=bar.update, limits=limits, budget=budget)
+                    else:
+                        run = _run_on_cluster(entry, family, cells, root, scheduler, time_limit=time_limit,
+                                              limits=limits, budget=budget, progress=bar.update)
                 runs.append(run)
                 if run.failures:
                     break  # an entry that fails at one budget is not run at the others
                 if store_results:
                     store_runs(root, [run], header["suite"])
     return runs
+
+
+def chunks_of(cells, size: int = DASK_CHUNK_CELLS) -> list[tuple[str, ...]]:
+    """The cells' specs in chunks of ``size`` consecutive cells (the last one shorter)."""
+    size = max(1, int(size))
+    return [tuple(c.spec_json for c in cells[i:i + size]) for i in range(0, len(cells), size)]
+
+
+def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str, *, time_limit: float,
+                    limits: dict | None, budget: int, progress=None,
+                    max_failures: int = MAX_FAILURES) -> EntryRun:
+    """:func:`run_entry` with the cells sent to Dask workers in :func:`chunks_of` chunks, each run
+    there by :func:`~snrbench.predict.runner.run_chunk`; the same EntryRun as a local run.
+
+    A failed cell is a result, so a chunk that *raises* is not retried (``retries=0``: the runner
+    itself failed on that worker, e.g. the entry's source is not on its filesystem; the error ends
+    the run); a chunk whose worker is lost is rerun by the scheduler, and each cell is kept once (by
+    ``cell_id``). After ``max_failures`` failed cells the chunks not yet finished are cancelled and
+    their cells reported skipped, as a local run skips them.
+    """
+    from contextlib import closing
+    from functools import partial
+
+    from ..jobs import executor
+
+    results_root = str(Path(root).resolve())  # the workers block this path: never relative to their cwd
+    args = dict(results_root=results_root, time_limit=time_limit, limits=limits, budget=budget,
+                max_failures=max_failures)
+    fn = partial(run_chunk, entry, family, **args)
+
+    def key(chunk: tuple[str, ...]) -> str:  # names the whole computation: equal keys, equal tasks
+        blob = json.dumps([asdict(entry), family, list(chunk), args], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    wanted = {c.cell_id for c in cells}
+    got: dict[str, CellResult] = {}
+    failed = 0
+    with closing(executor.map_cells(fn, chunks_of(cells), scheduler=scheduler, key=key, retries=0,
+                                    name=f"predict-{entry.name}-{family}-{budget}")) as finished:
+        for chunk, results in finished:
+            ids = [r.cell_id for r in results]
+            if ids != [Cell(s).cell_id for s in chunk]:
+                raise RuntimeError(f"{entry} on {family}: a Dask worker answered for cells {ids}, not its chunk's")
+            new = [r for r in results if r.cell_id in wanted and r.cell_id not in got]
+            for r in new:
+                got[r.cell_id] = r
+                failed += not r.ok and not r.error.startswith("skipped:")
+            if progress:
+                for _ in new:
+                    progress()
+            if failed >= max_failures:
+                break  # closing the map cancels the chunks still queued or running
+    skipped = f"skipped: the entry already failed {max_failures} cells"
+    out = [got.get(c.cell_id) or CellResult(c.label, c.cell_id, False, skipped) for c in cells]
+    return EntryRun(entry, family, out, budget)

@@ -8,6 +8,11 @@ specific message per cell: an exception, a malformed prediction (wrong type or l
 a timeout, an attempt to read stored results, a crashed worker. After ``max_failures`` failed
 cells the remaining cells are skipped. Nothing is written here: the caller stores the rows only
 when every cell succeeded, so a failing entry changes no stored result.
+
+On a Dask cluster (``snrbench predict --scheduler``) the Dask worker process is this runner:
+:func:`run_chunk`, the task the client sends, calls :func:`run_entry` on a chunk of cells there, which
+starts the sandboxed worker and its sampler process on that machine exactly as here; the entry's
+code never runs in the Dask worker process itself.
 """
 from __future__ import annotations
 
@@ -41,10 +46,11 @@ from .contract import ACCESS_TIERS, BUDGET
 from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builtin_entries, no_duplicates
 from .sandbox import become_subreaper, orphans_of, process_tree
 
-__all__ = ["CellResult", "EntryRun", "run_entry", "discover", "all_entries", "blocked_paths", "check_answer", "reap",
-           "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT"]
+__all__ = ["CellResult", "EntryRun", "run_entry", "run_chunk", "discover", "all_entries", "blocked_paths",
+           "check_answer", "reap", "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT", "MAX_FAILURES"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
+MAX_FAILURES = 3  # failed cells after which an entry's remaining cells are skipped
 
 
 def cell_seed(cell: Cell) -> int:
@@ -460,7 +466,7 @@ class _Worker:
 
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-              workers: int = 1, max_failures: int = 3, progress=None, limits: dict | None = None,
+              workers: int = 1, max_failures: int = MAX_FAILURES, progress=None, limits: dict | None = None,
               budget: int = BUDGET) -> EntryRun:
     """Run ``entry`` on ``cells`` with ``budget`` chain-sweeps per cell (``progress``: callable invoked
     once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`)."""
@@ -518,3 +524,46 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
         for fut in [pool.submit(serve) for _ in range(n)]:
             fut.result()
     return EntryRun(entry, family, out, budget)
+
+
+def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_limit: float = DEFAULT_TIME_LIMIT,
+              limits: dict | None = None, budget: int = BUDGET, max_failures: int = MAX_FAILURES) -> list[CellResult]:
+    """The results of ``entry`` on the cells ``spec_jsons`` (in that order): the pure task a Dask
+    worker runs for ``snrbench predict --scheduler`` (:func:`snrbench.predict.predictions.predict_entries`).
+
+    The calling process (the Dask worker) is the trusted runner: :func:`run_entry` with one
+    sandboxed worker for the whole chunk, its limits and ``results_root`` (absolute, the client's
+    path; a fresh one may not exist yet) blocked as locally. A failed cell is a result
+    (``ok=False``), never an exception. What is raised is this machine's own problem, reported
+    before any entry code runs: the entry's source is not here with the client's bytes (SHA-256),
+    so the workers do not share the client's filesystem at the same paths.
+    """
+    where = f"Dask worker {socket.gethostname()} (pid {os.getpid()})"
+    root = Path(results_root)
+    if not root.is_absolute():
+        raise ValueError(f"run_chunk: results_root {results_root!r} must be an absolute path")
+    _check_source_here(entry, where)
+    cells = [Cell(s) for s in spec_jsons]
+    run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=1, max_failures=max_failures,
+                    limits=limits, budget=budget)
+    return run.results
+
+
+def _check_source_here(entry: Entry, where: str) -> None:
+    """RuntimeError unless this machine has the entry's source as the client saw it: the file with
+    the same SHA-256, or the installed entry point (read, never imported: no entry code runs here)."""
+    if entry.source.startswith("entrypoint:"):
+        ep = entry.source.split(":", 2)[1]
+        if ep not in {e.name for e in entry_points(group=ENTRY_POINT_GROUP)}:
+            raise RuntimeError(f"{entry}: entry point {ep!r} is not installed on {where}; install the same "
+                               "package on every Dask worker")
+        return
+    path = Path(entry.source.rsplit("::", 1)[0])
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise RuntimeError(f"{entry}: its source {path} is not readable on {where} ({exc.strerror or exc}): "
+                           "--scheduler needs workers that see the client's filesystem at the same paths") from None
+    if digest != entry.source_sha256:
+        raise RuntimeError(f"{entry}: its source {path} on {where} differs from the client's (SHA-256 "
+                           f"{digest[:12]}… ≠ {entry.source_sha256[:12]}…): the workers must see the same file")

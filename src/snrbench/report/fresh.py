@@ -64,16 +64,17 @@ def draw_suites(results: Path | str, draw: int, families) -> dict[str, Path]:
 
 
 def run_draw(results: Path | str, draw: int, entries, families, workers: int = 2, time_limit: float = 300.0,
-             limits: dict | None = None, progress: bool = True) -> pd.DataFrame:
+             limits: dict | None = None, progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
     """Draw, solve (resumable: a stored draw is reused), run ``entries`` on it at the full budget,
-    store and score; returns the draw's per-cell scores of those entries."""
+    store and score; returns the draw's per-cell scores of those entries. ``scheduler``: where the
+    cells of both run (:func:`snrbench.jobs.executor.map_cells`; None: local processes)."""
     root = draw_root(results, draw)
     suites = draw_suites(results, draw, families)
     for family, path in suites.items():
-        generate(family, root, workers=workers, progress=progress, suite_file=path)
+        generate(family, root, workers=workers, progress=progress, suite_file=path, scheduler=scheduler)
     runs = predict_entries(root, entries, list(suites), force=True, workers=workers, time_limit=time_limit,
                            progress=progress, suite_files={f: str(p) for f, p in suites.items()}, limits=limits,
-                           budgets=(BUDGET,))
+                           budgets=(BUDGET,), scheduler=scheduler)
     failed = [r for r in runs if r.failures]
     if failed:
         r = failed[0]
