@@ -193,8 +193,10 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     overall = leaderboard.markdown_overall(results)
     assert overall in readme
     rows = [line for line in overall.splitlines() if line.startswith("| truth") or line.startswith("| shifted")]
-    assert rows[0].startswith("| truth-copy | white-box | 1 | 4/4 | 0 |")  # ranked first: more cells tracked
-    assert rows[1].startswith("| shifted | sampler-only | 1 | 0/4 | 0.5 |")
+    # one ranking per tier: entry, rank, tracked per family, mean tracked fraction, Borda, median max err
+    assert rows[0].startswith("| truth-copy | 1 | 4/4 | 1.000 | 0 | 0 |")
+    assert rows[1].startswith("| shifted | 1 | 0/4 | 0.000 | 0 | 0.5 |")
+    assert overall.index("**white-box**") < overall.index("| truth-copy") < overall.index("**sampler-only**")
     assert "### white-box" in readme and "### sampler-only" in readme and "(heatmap_exact-rbm.png)" in readme
 
 
@@ -215,7 +217,7 @@ def test_scores_older_than_predictions_are_refused(results, tmp_path):
     with pytest.raises(store.ResultsError, match="out of date.*predictions/shifted.parquet"):
         leaderboard.build(results, tmp_path / "out")
     scoring.score(results)
-    assert "| shifted | sampler-only | 1 | 0/4 | 0.5 |" in leaderboard.markdown_overall(results)
+    assert "| shifted | 1 | 0/4 | 0.000 | 0 | 0.5 |" in leaderboard.markdown_overall(results)
 
 
 def test_budget_ladder_summary_by_hand(base, tmp_path):

@@ -224,8 +224,43 @@ def markdown_frame(df: pd.DataFrame, fresh: bool = False) -> str:
     return _markdown_table(headers, rows)
 
 
+_RANKING_RULE = ("Within a tier every ranked entry is scored on the same cells. Rank: the mean over families of "
+                 "the tracked fraction (each family weighs the same), then Borda points (one per entry beaten in "
+                 "a family, half per tie), then the median max err.")
+
+
+def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n) -> list[tuple[str, Table | None]]:
+    """(tier, ranking table or None when the tier has no entry) for every tier, from full-budget
+    scores (:func:`.rankings.tier_ranking`)."""
+    out = []
+    for tier in _tiers(list(full["access"]) + list(_TIERS)):
+        s = full[full.access == tier]
+        if s.empty:
+            out.append((tier, None))
+            continue
+        r, fams, unranked = rankings.tier_ranking(s)
+        headers = ["entry", "rank"] + fams + ["mean tracked fraction", "Borda", "median max err (dex)", "median CPU s"]
+        rows = [[entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"])]
+                + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
+                + [Num(f"{x['mean_fraction']:.3f}", x["mean_fraction"]), Num(f"{x['borda']:g}", x["borda"]),
+                   _num(x["median_max_err"]), _num(x["median_cpu_seconds"])] for x in r.to_dict("records")]
+        n = int(r["n_cells"].iloc[0])
+        note = ("Not ranked (scored on fewer cells): " + ", ".join(f"{k} ({v} of {n} cells)" for k, v in sorted(unranked.items()))
+                + "; their per-family tables are below.") if unranked else ""
+        caption = (f"{tier}: tracked fraction per family at the full budget, over the same {n} cells "
+                   f"({len(fams)} families) for every ranked entry.")
+        out.append((tier, Table(caption, headers, rows, [tier] * len(rows), drop_constant=False, note=note)))
+    return out
+
+
 def _markdown_overall(scores: pd.DataFrame) -> str:
-    return _markdown_table(*_table(scoring.overall_summary(scores), overall=True))
+    """The rankings, one per tier, in Markdown (what the project README shows between its markers)."""
+    parts = [_RANKING_RULE + "\n"]
+    for tier, t in _tier_tables(scores[scores.budget == BUDGET]):
+        parts.append(f"**{tier}**" + (f" — {t.caption.split(': ', 1)[1]}" if t else ": no entries yet.") + "\n")
+        if t:
+            parts.append(_markdown_table(t.headers, t.rows) + (f"\n{t.note}\n" if t.note else ""))
+    return "\n".join(parts)
 
 
 def markdown_overall(root: Path | str) -> str:
@@ -238,7 +273,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _readme(overall_md: str, sections: list[tuple[str, str, str]], figs: list[tuple[str, str, str]]) -> str:
-    parts = ["# snrbench leaderboard\n", _INTRO + "\n", "## Overall\n", overall_md]
+    parts = ["# snrbench leaderboard\n", _INTRO + "\n", "## Rankings, one per tier\n", overall_md]
     last = None
     for family, tier, table in sections:
         if family != last:
@@ -365,28 +400,10 @@ class _Page:
         return f'<section id="provenance"><h2>Provenance</h2><dl class="prov">{items}</dl></section>'
 
     def rankings(self) -> str:
-        parts = ['<section id="rankings"><h2>Rankings, one per tier</h2>',
-                 "<p>Within a tier every ranked entry is scored on the same cells. Rank: the mean over "
-                 "families of the tracked fraction (each family weighs the same), then Borda points (one per "
-                 "entry beaten in a family, half per tie), then the median max err.</p>"]
-        for tier in _tiers(list(self.full["access"]) + list(_TIERS)):
-            s = self.full[self.full.access == tier]
+        parts = ['<section id="rankings"><h2>Rankings, one per tier</h2>', f"<p>{html.escape(_RANKING_RULE)}</p>"]
+        for tier, table in _tier_tables(self.full, self.entry):
             parts.append(f'<section data-tier="{html.escape(tier)}" id="rank-{html.escape(tier)}"><h3>{html.escape(tier)}</h3>')
-            if s.empty:
-                parts.append("<p>No entries in this tier yet.</p></section>")
-                continue
-            r, fams, unranked = rankings.tier_ranking(s)
-            headers = ["entry", "rank"] + fams + ["mean tracked fraction", "Borda", "median max err (dex)", "median CPU s"]
-            rows = [[self.entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"])]
-                    + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
-                    + [Num(f"{x['mean_fraction']:.3f}", x["mean_fraction"]), Num(f"{x['borda']:g}", x["borda"]),
-                       _num(x["median_max_err"]), _num(x["median_cpu_seconds"])] for x in r.to_dict("records")]
-            n = int(r["n_cells"].iloc[0])
-            note = ("Not ranked (scored on fewer cells): " + ", ".join(f"{k} ({v} of {n} cells)" for k, v in sorted(unranked.items()))
-                    + "; their per-family tables are below.") if unranked else ""
-            caption = (f"{tier}: tracked fraction per family at the full budget, over the same {n} cells "
-                       f"({len(fams)} families) for every ranked entry.")
-            parts += [page.table_html(Table(caption, headers, rows, [tier] * len(rows), note=note)), "</section>"]
+            parts += [page.table_html(table) if table else "<p>No entries in this tier yet.</p>", "</section>"]
         return "\n".join(parts + ["</section>"])
 
     def figure(self, src: str, alt: str, caption: str) -> str:
