@@ -1005,3 +1005,25 @@ def test_after_the_hostile_set_the_repository_is_unchanged_and_no_process_is_lef
     assert _repo_hashes() == repo_before
     assert process_tree(os.getpid()) == [os.getpid()]  # pytest is the runners' subreaper: orphans land here
     assert _alive_with("snrbench-test-child-") == []
+
+
+@pytest.mark.skipif(landlock_abi() < 1, reason="needs Linux Landlock to confine native-code reads")
+def test_entry_reading_the_leaderboards_csv_copy_of_the_truth_is_rejected(bench, tmp_path, capsys):
+    """The page ships the ground truth as CSV (leaderboard/data/<family>.truth.csv) and inside
+    index.html: a copy of the truth an entry must not read, natively (pyarrow) or in Python."""
+    repo = Path(__file__).resolve().parents[1]
+    csv = repo / "leaderboard" / "data" / "exact-rbm.truth.csv"
+    assert csv.is_file()
+    src = _broken_entry(f"""\
+        import pyarrow.csv
+        t = pyarrow.csv.read_csv({str(csv)!r}).to_pandas()
+        page = open({str(repo / "leaderboard" / "index.html")!r}).read()
+        q = t[t.label == problem.label].sort_values("T").log10_q.to_numpy()
+        return Prediction(q, tau=1.0, grad_norm2=1.0)
+        """, name="csv-read", access="white-box")
+    path = tmp_path / "csv_read.py"
+    path.write_text(src)
+    capsys.readouterr()
+    rc = _submit(bench, tmp_path, path, workers=1)
+    cap = capsys.readouterr()
+    assert rc == 1 and f"'{csv}'. Detail: [errno 13] Permission denied" in cap.err, cap.err[-3000:]
