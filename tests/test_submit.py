@@ -359,7 +359,18 @@ def test_entry_reporting_neither_tau_nor_grad_norm2_is_stored(bench, tmp_path, c
     assert df.tau.isna().all() and df.grad_norm2.isna().all()
 
 
-def test_entry_reading_stored_results_in_init_is_rejected(bench, tmp_path, capsys):
+@pytest.mark.parametrize("slow_runner", [False, True])
+def test_entry_reading_stored_results_in_init_is_rejected(bench, tmp_path, capsys, monkeypatch, slow_runner):
+    """``slow_runner``: the worker's ``__init__`` fails before the runner sends the first cell (the
+    order a fast machine gives); its answer must still come in turn, naming the read."""
+    if slow_runner:
+        put_cell = runner._Worker.put_cell
+
+        def late_put_cell(self, *args, **kwargs):
+            time.sleep(3.0)
+            return put_cell(self, *args, **kwargs)
+
+        monkeypatch.setattr(runner._Worker, "put_cell", late_put_cell)
     path = tmp_path / "init_read.py"
     path.write_text(textwrap.dedent(f"""\
         import os
@@ -380,7 +391,8 @@ def test_entry_reading_stored_results_in_init_is_rejected(bench, tmp_path, capsy
     capsys.readouterr()
     rc = _submit(bench, tmp_path, path, workers=1)
     cap = capsys.readouterr()
-    assert rc == 1 and "stored results" in cap.err, cap.out
+    assert rc == 1 and "could not instantiate the entry: tried to read stored results" in cap.err, cap.err
+    assert "outside its turn" not in cap.err
 
 
 @pytest.mark.skipif(landlock_abi() < 1, reason="needs Linux Landlock to confine native-code reads")

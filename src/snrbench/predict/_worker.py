@@ -84,7 +84,9 @@ def main() -> int:
     try:
         predictor = instantiate(Entry(**json.loads(arg)))
     except BaseException as exc:  # noqa: BLE001
-        proto.write(json.dumps(dict(ok=False, fatal=True, error=f"could not instantiate the entry: {_message(exc, blocked)}")) + "\n")
+        error = f"could not instantiate the entry: {_message(exc, blocked)}"
+        sys.stdin.readline()  # answer in turn: the runner refuses a line written before it sends a cell
+        proto.write(json.dumps(dict(ok=False, fatal=True, error=error)) + "\n")
         return 1
     for line in sys.stdin:
         task = json.loads(line)
