@@ -1,5 +1,15 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+
+@pytest.fixture(scope="session")
+def readme_example() -> str:
+    """The entry in the README's "Submit a predictor" section: its first ```python block, verbatim."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
+    return text[begin:text.index("\n```", begin) + 1]
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ def test_black_box_entries_fit_every_budget_of_the_ladder(module, cls):
         budget_layout(100, 64)
 
 
-def test_readme_example_answers_the_frozen_cells_of_every_exact_family(one_thread):
+def test_readme_example_answers_the_frozen_cells_of_every_exact_family(one_thread, readme_example):
     """The README's example entry is meant for the exact families (its full-observable record would
     not fit an MNIST cell's memory cap; the README says so and its submit command names them): it
     gives a valid answer on every exact family's cells at the largest β (where chains freeze: the
@@ -142,10 +142,8 @@ def test_readme_example_answers_the_frozen_cells_of_every_exact_family(one_threa
     chains × 2,048 sweeps)."""
     from snrbench.predict import BUDGETS
 
-    text = (ROOT / "README.md").read_text()
-    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
     namespace: dict = {}
-    exec(compile(text[begin:text.index("\n```", begin) + 1], "my_predictor.py", "exec"), namespace)
+    exec(compile(readme_example, "my_predictor.py", "exec"), namespace)
     entry = namespace["TraceIat"]()
     for family in ("exact-rbm", "planted", "ising"):
         cells = load_suite(family)[1]
@@ -157,11 +155,9 @@ def test_readme_example_answers_the_frozen_cells_of_every_exact_family(one_threa
             assert problem.sweeps_used == 32 * 2048
 
 
-def test_the_submitted_example_file_is_the_readme_example():
+def test_the_submitted_example_file_is_the_readme_example(readme_example):
     """examples/my_predictor.py is the file whose row is on the leaderboard: the README's block, verbatim."""
-    text = (ROOT / "README.md").read_text()
-    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
-    assert (ROOT / "examples" / "my_predictor.py").read_text() == text[begin:text.index("\n```", begin) + 1]
+    assert (ROOT / "examples" / "my_predictor.py").read_text() == readme_example
 
 
 def test_sources_inside_the_project_are_stored_relative_to_it():

@@ -30,7 +30,6 @@ from snrbench.cli import main
 from snrbench.families import load_suite
 
 DATA = Path(__file__).parent / "data"
-README = Path(__file__).resolve().parents[1] / "README.md"
 RESULTS_ENV = "SNRBENCH_TEST_RESULTS"  # absolute results path, visible to the entries' workers
 SKIPPED = "skipped: the entry already failed 3 cells (never run)"
 
@@ -183,15 +182,8 @@ def _reject(bench, tmp_path, capsys, source: str, per_cell: list, *, time_limit=
 # 1. The README example
 
 
-def _readme_example() -> str:
-    text = README.read_text()
-    start = text.index("\n## Submit a predictor\n")
-    begin = text.index("```python\n", start) + len("```python\n")
-    return text[begin:text.index("\n```", begin) + 1]
-
-
-def test_readme_example_is_accepted_and_published(bench, tmp_path, capsys):
-    code = _readme_example()
+def test_readme_example_is_accepted_and_published(bench, tmp_path, capsys, readme_example):
+    code = readme_example
     assert "class TraceIat" in code
     assert len(code.splitlines()) <= 25
     path = tmp_path / "my_predictor.py"

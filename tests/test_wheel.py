@@ -14,12 +14,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _readme_example() -> str:
-    text = (REPO / "README.md").read_text()
-    begin = text.index("```python\n", text.index("\n## Submit a predictor\n")) + len("```python\n")
-    return text[begin:text.index("\n```", begin) + 1]
-
-
 def _run(cmd, cwd, env, timeout=900):
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"{cmd}: rc {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
@@ -63,7 +57,7 @@ def test_the_wheel_carries_the_project_folders(installed):
         assert f"snrbench/_data/{f}" in names, f
 
 
-def test_installed_package_runs_from_an_empty_folder(installed, tmp_path, rng):
+def test_installed_package_runs_from_an_empty_folder(installed, tmp_path, rng, readme_example):
     py, _ = installed
     snr = str(py.parent / "snrbench")
     here = tmp_path / "empty"
@@ -85,7 +79,7 @@ def test_installed_package_runs_from_an_empty_folder(installed, tmp_path, rng):
     assert diag["models"][0]["curve"]["T"][-1] == 64 and diag["models"][0]["best"]["chains"] >= 1
     # submit the README's example on the packaged suite's exact-rbm family (lowest budget: fast)
     # (renamed: the repository's own copy already stores "trace-iat", and a name belongs to its file)
-    (here / "my_predictor.py").write_text(_readme_example().replace('"trace-iat"', '"trace-iat-wheel"'))
+    (here / "my_predictor.py").write_text(readme_example.replace('"trace-iat"', '"trace-iat-wheel"'))
     out = _run([snr, "submit", "my_predictor.py", "--family", "exact-rbm", "--budget", "65536", "--workers", "2",
                 "--quiet"], here, env)
     assert "copied the stored results" in out and "submit: trace-iat-wheel (sampler-only) stored" in out
