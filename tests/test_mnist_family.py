@@ -405,6 +405,12 @@ def check_starts(results):
     one_round = 2 * 4 * 2 * 128  # both groups × 4 rungs × 2 sweeps × R/2 chains
     assert (abs(table.pt_sweeps - table.ptt_sweeps) <= one_round).all(), table[["pt_sweeps", "ptt_sweeps"]]
     assert (table.ptt_trips_per_1000 >= 0).all() and (table.pt_rungs == 4).all()
+    assert (table.max_abs_delta >= table.mean_delta.abs()).all() and (table.max_abs_delta < 0.5).all()
+    one = start_check.trajectory_vs_temperature("mnist", results, n_rungs=4, adapt_rounds=4, labels=["m24-u16"])
+    assert one.label.tolist() == ["m24-u16"]
+    assert one.drop(columns="pt_seconds").equals(table.loc[["m24-u16"]].reset_index().drop(columns="pt_seconds"))
+    with pytest.raises(ValueError, match="no cell m24-u99 in the suite; cells: m3-u0, m3-u16, m24-u0, m24-u16"):
+        start_check.trajectory_vs_exact("mnist", results, labels=["m24-u99"])
 
 
 def test_mnist_families_are_not_exact():

@@ -285,7 +285,7 @@ def _cmd_check_starts(args) -> int:
 
     for family in args.family:
         exact = pd.DataFrame() if args.tempered_only else start_check.trajectory_vs_exact(
-            family, args.results, progress=not args.quiet)
+            family, args.results, progress=not args.quiet, labels=args.cell)
         if len(exact):
             exact["delta"] = exact.log10_q_ptt - exact.log10_q_exact
             per_cell = exact.groupby("label", sort=False).agg(
@@ -297,7 +297,8 @@ def _cmd_check_starts(args) -> int:
             print(f"share of (cell, T) points that agree within the 95% CI: {exact.inside.mean():.3f} "
                   f"({int(exact.inside.sum())}/{len(exact)})", flush=True)
         if not args.exact_only:
-            table = start_check.trajectory_vs_temperature(family, args.results, progress=not args.quiet)
+            table = start_check.trajectory_vs_temperature(family, args.results, progress=not args.quiet,
+                                                          labels=args.cell)
             print(f"{family}: trajectory against temperature tempering, equal chain-sweeps per group\n"
                   + table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     return 0
@@ -460,6 +461,8 @@ def main(argv=None) -> int:
         if name == "check-starts":
             sp.add_argument("--exact-only", action="store_true", help="only the comparison with exact starts")
             sp.add_argument("--tempered-only", action="store_true", help="only the comparison with temperature PT")
+            sp.add_argument("--cell", action="append", default=None, metavar="LABEL",
+                            help="only this cell (repeatable; e.g. m64-u16384)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")

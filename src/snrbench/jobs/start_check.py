@@ -10,7 +10,13 @@
   from trajectory tempering, run temperature PT on the same chain-sweep budget per group (rounds
   chosen so that ``K · (adapt + rounds) · sweeps · R/2`` matches the stored trajectory ladder's
   ``sweeps``) and tabulate round trips per 1000 chain-sweeps (``1000 · trips / sweeps``, summed over
-  both groups) and the four-z equilibration verdict of each.
+  both groups), the four-z equilibration verdict of each, and how far apart the two curves are
+  (``Δ = log10 Q_PT − log10 Q_PTT``, dex: mean and largest |Δ| over T). Two runs can each pass their
+  own check and still disagree: the check compares two start groups of one method, so a bias both
+  groups share is invisible to it. Against the scoring tolerance (a factor 2, 0.301 dex) the size
+  of Δ says whether such a disagreement can change a score.
+
+Both take ``labels`` to re-check chosen cells only (``snrbench check-starts --cell LABEL``).
 """
 from __future__ import annotations
 
@@ -56,12 +62,21 @@ def _agree(ref: pd.DataFrame, got: pd.DataFrame) -> np.ndarray:
     return np.abs(b - a) <= np.hypot(half_a, half_b)
 
 
+def _chosen(cells: list[Cell], labels) -> list[Cell]:
+    if labels is None:
+        return cells
+    unknown = sorted(set(labels) - {c.label for c in cells})
+    if unknown:
+        raise ValueError(f"no cell {', '.join(unknown)} in the suite; cells: {', '.join(c.label for c in cells)}")
+    return [c for c in cells if c.label in set(labels)]
+
+
 def _verdict(truth: dict) -> dict:
     z = [truth[f"{k}_z_{q}"][0] for k in ("start", "drift") for q in ("variance", "gradient")]
     return dict(equilibrated=bool(truth["equilibrated"][0]), max_abs_z=float(np.nanmax(np.abs(z))))
 
 
-def trajectory_vs_exact(family: str, root, progress: bool = False) -> pd.DataFrame:
+def trajectory_vs_exact(family: str, root, progress: bool = False, labels=None) -> pd.DataFrame:
     """One row per (m ≤ 20 cell, T): exact-start and PTT-start ``log10 Q``, their CIs, and ``inside``
     (module docstring); plus the PTT verdict and seconds per cell."""
     fam = get(family)
@@ -69,7 +84,7 @@ def trajectory_vs_exact(family: str, root, progress: bool = False) -> pd.DataFra
     tempering = _suite_tempering(cells, "trajectory")
     truth, _ = _stored(root, family)
     rows = []
-    for cell in cells:
+    for cell in _chosen(cells, labels):
         if cell.spec["tempering"] is not None:
             continue
         ref = truth[truth.cell_id == cell.cell_id].sort_values("T")
@@ -89,16 +104,17 @@ def trajectory_vs_exact(family: str, root, progress: bool = False) -> pd.DataFra
 
 
 def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds: int = 100,
-                              sweeps_per_round: int = 2, progress: bool = False) -> pd.DataFrame:
+                              sweeps_per_round: int = 2, progress: bool = False, labels=None) -> pd.DataFrame:
     """One row per tempered cell: trajectory (stored) against temperature PT (run here, ``n_rungs``
     rungs with ``β_min = 0``, adapting for ``adapt_rounds`` or a quarter of the rounds the budget
     allows, whichever is fewer) on the same chain-sweeps per group; round trips per 1000 chain-sweeps,
-    verdicts, and, where both pass, the share of T whose two ``log10 Q`` agree within their CIs."""
+    verdicts, ``mean_delta`` and ``max_abs_delta`` (PT − PTT, dex), and, where both pass, the share of T
+    whose two ``log10 Q`` agree within their CIs."""
     fam = get(family)
     _, cells = load_suite(family)
     truth, pt = _stored(root, family)
     rows = []
-    for cell in cells:
+    for cell in _chosen(cells, labels):
         spec = cell.spec
         if spec["tempering"] is None:
             continue
@@ -129,11 +145,13 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
         agree = np.nan
         if ptt_ok and pt_ok:
             agree = float(np.mean(_agree(ref, other)))
+        delta = other.log10_q.to_numpy() - ref.log10_q.to_numpy()
         z_ptt = [ref[f"{k}_z_{q}"].iloc[0] for k in ("start", "drift") for q in ("variance", "gradient")]
         rows.append(dict(
             label=cell.label, ptt_rungs=int(groups.K.max()), ptt_sweeps=int(groups.sweeps.sum()),
             ptt_trips_per_1000=1000 * groups.trips.sum() / groups.sweeps.sum(), ptt_max_abs_z=float(np.nanmax(np.abs(z_ptt))),
             ptt_equilibrated=ptt_ok, pt_rungs=n_rungs, pt_sweeps=int(tpt.sweeps.sum()),
             pt_trips_per_1000=1000 * tpt.trips.sum() / tpt.sweeps.sum(), pt_max_abs_z=_verdict(out["mnist_truth"])["max_abs_z"],
-            pt_equilibrated=pt_ok, pt_seconds=seconds, q_agree_share=agree))
+            pt_equilibrated=pt_ok, pt_seconds=seconds, q_agree_share=agree, mean_delta=float(np.mean(delta)),
+            max_abs_delta=float(np.max(np.abs(delta)))))
     return pd.DataFrame(rows)
