@@ -387,6 +387,48 @@ def test_entry_reading_stored_results_in_init_is_rejected(bench, tmp_path, capsy
     assert "outside its turn" not in cap.err
 
 
+@pytest.mark.parametrize("where", ["__init__", "predict"])
+def test_an_exception_whose_message_raises_is_reported_by_its_type(bench, tmp_path, capsys, where):
+    """The worker formats the entry's exception, an object the entry wrote: one whose ``__str__``
+    raises (and whose metaclass lies about its name) must not take the worker down or hide the
+    failure. The runner names the real type; nothing is stored."""
+    path = tmp_path / "evil_str.py"
+    raise_it = "raise Evil()"
+    path.write_text(textwrap.dedent(f"""\
+        import numpy as np
+        from snrbench.predict import Prediction
+
+
+        class Liar(type):
+            @property
+            def __name__(cls):
+                raise RuntimeError("no name either")
+
+
+        class Evil(Exception, metaclass=Liar):
+            def __str__(self):
+                raise RecursionError("no message")
+
+            __repr__ = __str__
+
+
+        class EvilStr:
+            name, access = "evil-str", "sampler-only"
+
+            def __init__(self):
+                {raise_it if where == "__init__" else "pass"}
+
+            def predict(self, problem):
+                {raise_it}
+        """))
+    before = _tree(bench.results)
+    capsys.readouterr()
+    rc = _submit(bench, tmp_path, path, workers=1)
+    cap = capsys.readouterr()
+    assert rc == 1 and "raised Evil whose message could not be read (RuntimeError while formatting it)" in cap.err, cap.err
+    assert "exited with code" not in cap.err and _tree(bench.results) == before
+
+
 @pytest.mark.skipif(landlock_abi() < 1, reason="needs Linux Landlock to confine native-code reads")
 def test_entry_reading_stored_results_with_pyarrow_is_rejected(bench, tmp_path, capsys):
     src = _broken_entry(f"""\

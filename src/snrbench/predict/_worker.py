@@ -24,6 +24,24 @@ from pathlib import Path
 
 
 def _message(exc: BaseException, blocked: list[str]) -> str:
+    """What the runner is told of an entry's exception. The exception is the entry's own object, so
+    its ``__str__`` (or ``errno``, or traceback) may raise, loop or lie: whatever it raises here is
+    caught, and the message then names only the type, read from the class itself."""
+    try:
+        return _describe(exc, blocked)
+    except BaseException as inner:  # noqa: BLE001 - a hostile exception must not take the worker down
+        return f"raised {_type_name(exc)} whose message could not be read ({_type_name(inner)} while formatting it)"
+
+
+def _type_name(obj) -> str:
+    """The name of ``type(obj)`` from ``type``'s own descriptor (a metaclass cannot override it)."""
+    try:
+        return str(type.__dict__["__name__"].__get__(type(obj)))
+    except BaseException:  # noqa: BLE001
+        return "an exception"
+
+
+def _describe(exc: BaseException, blocked: list[str]) -> str:
     from .sandbox import violations
 
     if violations():
