@@ -58,13 +58,13 @@ def _state(pid: int) -> str | None:
 def _children(pid: int) -> set[int]:
     """Live child pids of ``pid`` (a scan of /proc/*/stat: the parent pid is field 4)."""
     out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:  # a process may exit between the listing and the read (Path.glob's own stat raised there)
+            fields = Path("/proc", name, "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
         if int(fields[1]) == pid and fields[0] not in "ZXx":
-            out.add(int(stat.parent.name))
+            out.add(int(name))
     return out
 
 
