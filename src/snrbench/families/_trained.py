@@ -37,8 +37,9 @@ from .base import Cell
 
 __all__ = ["solve_checkpoint_cell", "PRECISION"]
 
-PRECISION = ("Monte Carlo, float32 chains, R replicates from exact samples (m ≤ 20) or trajectory tempering, "
-             "Gram-matrix bootstrap (400 resamples); ‖g‖² exact for m ≤ 20")
+PRECISION = ("Monte Carlo, float32 chains, R replicates from exact samples (m ≤ 20) or parallel-tempering starts "
+             "(trajectory or temperature; the tempering table names which), Gram-matrix bootstrap (400 resamples); "
+             "‖g‖² exact for m ≤ 20")
 
 
 _PT_KEYS = ("start", "method", "rung", "beta", "position", "swap_acceptance", "round_trips", "rounds", "sweeps",
