@@ -7,7 +7,7 @@ from scipy import stats
 from snrbench.core.model import RBM, all_states
 from snrbench.core.sampler import BlockGibbs
 from snrbench.core.tempered import log_unnormalised_visible, tempered
-from snrbench.truth.tempering import ParallelTempering, StaleKernelError, equilibrate
+from snrbench.truth.tempering import ParallelTempering, StaleKernelError, equilibrate, round_trip_bound
 
 #: Smallest chi-square p-value accepted for a correct sampler (fixed seeds: the tests are deterministic).
 P_PASS = 1e-3
@@ -221,6 +221,27 @@ def test_round_trips_with_every_swap_accepted(K):
     assert pt.round_trips == 0
     pt.step()
     assert pt.round_trips == R
+
+
+def test_round_trip_bound_is_reached_with_every_swap_accepted_and_not_exceeded_otherwise():
+    """Λ = 0 (every swap accepted): the bound chains·rounds/2 is what the known zigzag makes, up to the
+    trips under way at the end; a ladder that rejects a quarter or more of its swaps stays below its own bound
+    (Syed et al. 2022: the non-reversible rate 1/(2 + 2Λ) is an upper limit), and the bound refuses
+    acceptances outside [0, 1]."""
+    K, R, n_rounds = 4, 3, 400
+    pt = ParallelTempering(random_rbm(10, 3, 0.3), np.zeros(10), 1.0 - 1e-10 * np.arange(K), R, seed=2)
+    for _ in range(n_rounds):
+        pt.step()
+    lam, bound = round_trip_bound(pt.swap_acceptance, R, n_rounds)
+    assert lam == 0.0 and bound == R * n_rounds / 2
+    assert bound - R * K <= pt.round_trips <= bound
+    pt = ParallelTempering(random_rbm(10, 3, 2.0), np.full(10, -0.3), np.linspace(1.0, 0.0, 6), 400, seed=3)
+    for _ in range(400):
+        pt.step()
+    lam, bound = round_trip_bound(pt.swap_acceptance, 400, 400)
+    assert 0.25 < np.max(1 - pt.swap_acceptance) and 0 < pt.round_trips <= 1.05 * bound, (pt.round_trips, bound)
+    with pytest.raises(ValueError, match="acceptance"):
+        round_trip_bound([0.5, 1.2], 4, 10)
 
 
 # --- 6. determinism, inputs, equilibrate --------------------------------------------------------------

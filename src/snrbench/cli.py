@@ -304,6 +304,45 @@ def _cmd_check_starts(args) -> int:
     return 0
 
 
+def _cmd_anneal(args) -> int:
+    """Population annealing along the training trajectory (:mod:`snrbench.jobs.annealing`): compute or
+    resume the side table, then print it against the stored truth (:func:`~snrbench.jobs.start_check.annealing_vs_stored`)."""
+    from .jobs import annealing, start_check
+
+    for family in args.family:
+        if not args.report_only:
+            annealing.anneal_family(family, args.results, hidden=args.hidden, labels=args.cell,
+                                    n_particles=args.particles, runs=args.runs, sweeps_per_step=args.sweeps_per_step,
+                                    progress=not args.quiet)
+        table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles)
+        if args.hidden:
+            table = table[table.n_hidden.isin(args.hidden)]
+        if args.cell:
+            table = table[table.label.isin(args.cell)]
+        per_cell = table.groupby("label", sort=False).agg(
+            P=("n_particles", "first"), log_z=("log_z", "first"), log_z_err=("log_z_err", "first"),
+            log_z_exact=("log_z_exact", "first"), log_z_ok=("log_z_ok", "first"), ess=("ess", "first"),
+            min_ess=("min_ess", "first"), eff_families=("eff_families", "first"), healthy=("healthy", "first"),
+            stored=("stored_start", "first"), inside=("inside", "sum"), points=("inside", "size"),
+            mean_delta=("delta", "mean"), max_abs_delta=("delta", lambda d: d.abs().max()))
+        print(f"{family}: annealing-start log10 Q(T) against the stored truth (delta = annealing − stored, dex)\n"
+              + per_cell.to_string(float_format=lambda x: f"{x:.4g}"))
+        print(f"share of (cell, T) points inside the 95% CIs: {table.inside.mean():.3f} "
+              f"({int(table.inside.sum())}/{len(table)})", flush=True)
+    return 0
+
+
+def _cmd_ladders(args) -> int:
+    """Every stored tempering run against the non-reversible round-trip bound (:func:`~snrbench.jobs.start_check.ladder_diagnostics`)."""
+    from .jobs import start_check
+
+    for family in args.family:
+        table = start_check.ladder_diagnostics(family, args.results)
+        print(f"{family}: round trips against chains·rounds/(2 + 2Λ), Λ = Σ (1 − acceptance), per group of ladders\n"
+              + table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return 0
+
+
 def _cmd_diagnose(args) -> int:
     """Q(T), T*(1), the cheapest (C, k) and the slow modes of the user's own model (:mod:`snrbench.diagnosis`)."""
     from .diagnosis import diagnose
@@ -441,6 +480,8 @@ def main(argv=None) -> int:
         ("submit", _cmd_submit, "run PATH.py (or an entry-point name) on every cell, validate, score, publish"),
         ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
         ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
+        ("anneal", _cmd_anneal, "population annealing along the training trajectory → <family>.annealing.parquet"),
+        ("ladders", _cmd_ladders, "stored tempering ladders: Λ, round trips and their ratio to the non-reversible bound"),
         ("diagnose", _cmd_diagnose, "your own RBM: Q(T), T*(1), the cheapest (chains, sweeps) per gradient, slow modes"),
     ):
         sp = sub.add_parser(name, help=helptext, description=helptext)
@@ -464,6 +505,15 @@ def main(argv=None) -> int:
             sp.add_argument("--cell", action="append", default=None, metavar="LABEL",
                             help="only this cell (repeatable; e.g. m64-u16384)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "anneal":
+            sp.add_argument("--hidden", type=int, action="append", default=None, help="only this hidden size (repeatable)")
+            sp.add_argument("--cell", action="append", default=None, metavar="LABEL",
+                            help="only this cell (repeatable; the runs go up to the last one chosen)")
+            sp.add_argument("--particles", type=int, default=1024, help="population P of each run (default 1024)")
+            sp.add_argument("--runs", type=int, default=4, help="independent runs (default 4; log Z's error)")
+            sp.add_argument("--sweeps-per-step", type=int, default=10, help="Gibbs sweeps per annealing step (default 10)")
+            sp.add_argument("--report-only", action="store_true", help="print the stored side table, compute nothing")
+            sp.add_argument("--quiet", action="store_true", help="no progress output")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -28,7 +28,8 @@ import pandas as pd
 from .. import store
 from ..families import Cell, get, load_suite
 
-__all__ = ["trajectory_vs_exact", "trajectory_vs_temperature", "with_trajectory"]
+__all__ = ["trajectory_vs_exact", "trajectory_vs_temperature", "with_trajectory", "annealing_vs_stored",
+           "ladder_diagnostics"]
 
 
 def with_trajectory(cells: list[Cell], cell: Cell, tempering: dict) -> Cell:
@@ -155,3 +156,65 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
             pt_equilibrated=pt_ok, pt_seconds=seconds, q_agree_share=agree, mean_delta=float(np.mean(delta)),
             max_abs_delta=float(np.max(np.abs(delta)))))
     return pd.DataFrame(rows)
+
+
+def annealing_vs_stored(family: str, root, n_particles: int | None = None) -> pd.DataFrame:
+    """One row per (cell, T) of the annealing side table (at ``n_particles``, default the largest
+    stored per cell) beside the stored truth: both ``log10 Q`` with their CIs, ``delta`` (annealing −
+    stored, dex), ``inside`` (the two agree within their 95% CIs, :func:`_agree`), the stored
+    truth's ``start``, and the annealing ``log_z`` against ``log_z_exact`` (``log_z_ok``: within
+    ``max(0.1 nats, 3 log_z_err)``; NaN where there is no exact log Z)."""
+    from .annealing import annealing_path
+
+    ann = store.read_table(root, annealing_path(family)).to_pandas()
+    if n_particles is not None:
+        ann = ann[ann.n_particles == int(n_particles)]
+    else:
+        ann = ann[ann.n_particles == ann.groupby("cell_id").n_particles.transform("max")]
+    truth, _ = _stored(root, family)
+    rows = []
+    for cell_id, got in ann.groupby("cell_id", sort=False):
+        ref = truth[truth.cell_id == cell_id].sort_values("T")
+        got = got.sort_values("T")
+        if ref.empty or list(ref["T"]) != list(got["T"]):
+            raise ValueError(f"{family}: the annealing rows of {got.label.iloc[0]} have no stored truth on the same T grid")
+        inside = _agree(ref, got)
+        first = got.iloc[0]
+        off = abs(first.log_z - first.log_z_exact)
+        log_z_ok = bool(off <= max(0.1, 3 * first.log_z_err)) if np.isfinite(first.log_z_exact) else np.nan
+        for j in range(len(got)):
+            rows.append(dict(label=first.label, n_hidden=int(first.n_hidden), update=int(first["update"]),
+                             n_particles=int(first.n_particles), T=int(got["T"].iloc[j]),
+                             log10_q_annealing=got.log10_q.iloc[j], log10_q_stored=ref.log10_q.iloc[j],
+                             delta=got.log10_q.iloc[j] - ref.log10_q.iloc[j], inside=bool(inside[j]),
+                             stored_start=ref.start.iloc[0], stored_equilibrated=bool(ref.equilibrated.iloc[0]),
+                             log_z=first.log_z, log_z_err=first.log_z_err, log_z_exact=first.log_z_exact,
+                             log_z_ok=log_z_ok, ess=first.ess, min_ess=first.min_ess,
+                             eff_families=first.eff_families, healthy=bool(first.healthy), health=first.health))
+    return pd.DataFrame(rows).sort_values(["n_hidden", "update", "T"]).reset_index(drop=True)
+
+
+def ladder_diagnostics(family: str, root) -> pd.DataFrame:
+    """One row per stored tempering run (cell and group of ladders) with the non-reversible bound of
+    :func:`snrbench.truth.tempering.round_trip_bound`: rungs ``K``, ``Lambda`` = Σ (1 − acceptance),
+    the lowest pair acceptance, the measured round trips, the bound ``ladders · rounds / (2 + 2Λ)``
+    and their ratio; ``acceptance_spread`` is not stored for the existing runs (NaN: only the mean
+    over chains of each pair's acceptance was kept)."""
+    from ..truth.tempering import round_trip_bound
+
+    _, pt = _stored(root, family)
+    truth, _ = _stored(root, family)
+    ladders = truth.groupby("cell_id").n_replicates.first()
+    rows = []
+    for (cell_id, start), g in pt.groupby(["cell_id", "start"], sort=False):
+        g = g.sort_values("rung")
+        chains = int(ladders[cell_id]) // 2
+        lam, bound = round_trip_bound(g.swap_acceptance.to_numpy()[:-1], chains, int(g.rounds.iloc[0]))
+        rows.append(dict(label=g.label.iloc[0], start=start, method=g.method.iloc[0], K=len(g), chains=chains,
+                         rounds=int(g.rounds.iloc[0]), Lambda=lam, min_acceptance=float(np.nanmin(g.swap_acceptance)),
+                         round_trips=int(g.round_trips.iloc[0]), bound=bound,
+                         ratio=int(g.round_trips.iloc[0]) / bound, acceptance_spread=np.nan))
+    out = pd.DataFrame(rows)
+    out["update"] = out.label.str.extract(r"-u(\d+)$")[0].astype(int)
+    out["n_hidden"] = out.label.str.extract(r"^m(\d+)-")[0].astype(int)
+    return out.sort_values(["n_hidden", "update", "start"]).drop(columns=["update", "n_hidden"]).reset_index(drop=True)

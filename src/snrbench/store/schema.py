@@ -158,6 +158,33 @@ TEMPERING = _CELL + [
                                                   "checkpoint's rung, production rounds (NaN for temperature)"),
 ]
 
+ANNEALING = _CELL + [
+    Column("n_hidden", pa.int32(), "units", "hidden units m"),
+    Column("update", pa.int64(), "updates", "PCD updates at this checkpoint"),
+    Column("n_particles", pa.int32(), "particles", "population P of each annealing run"),
+    Column("runs", pa.int32(), "", "independent annealing runs along the trajectory"),
+    Column("log_z", pa.float64(), "nats", "log Ẑ = log mean_r Ẑ_r over the runs (population annealing)"),
+    Column("log_z_err", pa.float64(), "nats", "standard error sd_r(log Ẑ_r)/√runs"),
+    Column("log_z_exact", pa.float64(), "nats", "log Z by hidden-side enumeration (NaN: m > 20)"),
+    Column("ess", pa.float64(), "", "ESS/P at the checkpoint, smallest over the runs"),
+    Column("min_ess", pa.float64(), "", "smallest step ESS/P (before resampling) since the previous checkpoint, "
+           "over the runs"),
+    Column("families", pa.int32(), "", "distinct initial ancestors among a run's P particles, smallest over the runs"),
+    Column("eff_families", pa.float64(), "", "effective families 1/Σ_f (n_f/P)², smallest over the runs"),
+    Column("steps", pa.int32(), "", "annealing steps from the previous checkpoint (run 0)"),
+    Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps of all runs from the base-rate model to here"),
+    Column("healthy", pa.bool_(), "", "every run passes its health check (families and ESS floors)"),
+    Column("health", pa.string(), "", "the floors missed, with measured values ('' when healthy)"),
+    Column("T", pa.int64(), "sweeps", "window length T (grid 2^0 … t_max of the suite)"),
+    Column("log10_q", pa.float64(), "log10(dimensionless)", "log10 Q(T, C=1) of R annealing starts"),
+    Column("ci_low", pa.float64(), "log10(dimensionless)", "2.5% bootstrap percentile of log10 Q (over replicates)"),
+    Column("ci_high", pa.float64(), "log10(dimensionless)", "97.5% bootstrap percentile"),
+    Column("trace_cov", pa.float64(), "f²", "Tr Ĉ(T), unbiased (ddof 1)"),
+    Column("grad_norm2", pa.float64(), "f²", "‖g‖² used in Q: exact (m ≤ 20) or Monte Carlo"),
+    Column("n_replicates", pa.int32(), "chains", "R annealing starts (drawn evenly from the runs' stations)"),
+    Column("seconds", pa.float64(), "s", "wall-clock time of the cell's Q(T) (annealing runs not included)"),
+]
+
 _ENTRY = [
     Column("predictor", pa.string(), "", "entry name (unique across tiers)"),
     Column("access", pa.string(), "", "white-box | model | sampler-only"),
@@ -210,7 +237,7 @@ ONSET = [
 ]
 
 TABLES = {"ground_truth": GROUND_TRUTH, "onset": ONSET, "spectrum": SPECTRUM, "operational": OPERATIONAL, "ladder": LADDER,
-          "mnist_truth": MNIST_TRUTH, "tempering": TEMPERING,
+          "mnist_truth": MNIST_TRUTH, "tempering": TEMPERING, "annealing": ANNEALING,
           "predictions": PREDICTIONS, "scores": SCORES}
 
 

@@ -59,8 +59,8 @@ ESS_FLOOR = 0.1
 class Station:
     """The population at one model of the trajectory (module docstring). ``log_z`` in nats; ``ess``
     and ``min_ess`` as fractions of P; ``families`` distinct ancestors; ``eff_families`` =
-    ``1/Σ (n_f/P)²``; ``steps`` annealing steps from the previous station; ``states`` ``(P, n)``
-    float64, equally weighted."""
+    ``1/Σ (n_f/P)²``; ``steps`` annealing steps from the previous station; ``sweeps`` chain-sweeps
+    from the start of the run; ``states`` ``(P, n)`` float64, equally weighted."""
 
     position: int
     log_z: float
@@ -69,6 +69,7 @@ class Station:
     families: int
     eff_families: float
     steps: int
+    sweeps: int
     states: np.ndarray
 
 
@@ -223,7 +224,7 @@ def anneal_trajectory(models: list[RBM], a0, n_particles: int, cess_target: floa
         w = np.exp(logw - logw.max())
         idx = systematic_resample(w / w.sum(), rng)
         fam, eff = _families(ancestors[idx])
-        stations.append(Station(i + 1, float(log_z), ess, min_ess, fam, eff, steps,
+        stations.append(Station(i + 1, float(log_z), ess, min_ess, fam, eff, steps, sweeps,
                                 gibbs.v[torch.as_tensor(idx, device=gibbs.v.device)].cpu().numpy().astype(np.float64)))
         steps, min_ess = 0, 1.0
         bar.update()

@@ -46,7 +46,7 @@ from ..core.model import RBM
 from ..core.sampler import BlockGibbs
 from ..core.tempered import tempered
 
-__all__ = ["StaleKernelError", "ParallelTempering", "Adaptation", "PTReport", "equilibrate", "KERNEL_RTOL"]
+__all__ = ["round_trip_bound", "StaleKernelError", "ParallelTempering", "Adaptation", "PTReport", "equilibrate", "KERNEL_RTOL"]
 
 #: Kernel-check tolerance relative to ``max(1, max|W|, max|a|, max|b|, max|a₀|)``, per sampler dtype.
 KERNEL_RTOL = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -84,6 +84,20 @@ class PTReport:
     adapt_rounds: int
     sweeps: int
     midway_states: torch.Tensor | None
+
+
+def round_trip_bound(acceptance, chains: int, rounds: int) -> tuple[float, float]:
+    """``(Λ, bound)``: the communication barrier ``Λ = Σ_pairs (1 − A_k)`` of a ladder's pair acceptances
+    ``A_k`` and the most round trips that ``chains`` ladders can make in ``rounds`` rounds of
+    non-reversible (deterministic even/odd) swaps, ``chains · rounds / (2 + 2Λ)`` (Syed,
+    Bouchard-Côté, Deligiannidis & Doucet, JRSS-B 2022, the round-trip rate ``1/(2 + 2Λ)`` per ladder
+    and round, over all its replicas). A measured count far below it means the ladder's replicas do not
+    travel as its acceptances promise (chains stuck while others swap, or too few rounds)."""
+    a = np.asarray(acceptance, dtype=np.float64)
+    if a.ndim != 1 or a.size < 1 or not np.all((a >= 0) & (a <= 1)):
+        raise ValueError(f"round_trip_bound: acceptance must be a 1-D array of values in [0, 1], got {a}")
+    lam = float(np.sum(1.0 - a))
+    return lam, float(int(chains) * int(rounds) / (2.0 + 2.0 * lam))
 
 
 def _check_betas(betas) -> np.ndarray:

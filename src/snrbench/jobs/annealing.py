@@ -1,0 +1,205 @@
+"""Population-annealing truth of the checkpoint families: the side table ``<family>.annealing.parquet``.
+
+For each hidden size of a checkpoint family, ``runs`` independent population-annealing runs of
+``n_particles`` go from exact samples of the base-rate model through every checkpoint of the
+training run in update order (:func:`snrbench.truth.annealing.anneal_trajectory`, steps placed by
+the conditional ESS between the shipped checkpoints). At each checkpoint they give ``log Z`` (its
+error from the spread of the runs), ESS, families and the health verdict; ``R`` starts drawn evenly
+from the runs' equally weighted stations (distinct runs share no ancestor) feed the same Monte
+Carlo estimator as the stored truth (:func:`snrbench.truth.mc_scale.scale_q_curve`, ``‖g‖²`` exact
+for m ≤ 20), giving ``log10 Q(T)`` with its 95% bootstrap CI.
+
+Resumable below the cell: each finished annealing run is kept in
+``results/.partial/annealing-<family>/`` (its stations' statistics and bit-packed states, one
+``.npz`` per run), each finished cell's rows there as a Parquet piece; a re-run reuses both. The
+stored table is rewritten (through :func:`snrbench.store.commit`) after every cell, so finished
+cells are committed as they come; its key is ``(cell_id, n_particles, T)``, so runs at 2× and 4×
+the population sit beside each other. The table is opt-in (``snrbench anneal``): ``snrbench run``
+neither needs nor computes it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from .. import store
+from ..core.observables import mean_gradient_observables
+from ..core.tempered import base_rate_bias
+from ..families import Cell, get, load_suite
+from ..store.schema import arrow_schema
+from ..truth import hidden_enum
+from ..truth.annealing import FAMILIES_FLOOR, ESS_FLOOR, Station, anneal_trajectory, combine, health
+from ..truth.mc_scale import scale_q_curve
+
+__all__ = ["annealing_path", "anneal_family", "Config"]
+
+
+def annealing_path(family: str) -> str:
+    """Where the side table of ``family`` is stored, relative to the results root."""
+    return f"ground_truth/{family}.annealing.parquet"
+
+
+class Config(dict):
+    """The annealing settings of one side-table generation (keys: n_particles, runs, sweeps_per_step,
+    station_sweeps, cess_target, resample_below); the name of its partial files."""
+
+    def tag(self, m: int) -> str:
+        return (f"m{m}-P{self['n_particles']}-s{self['sweeps_per_step']}-w{self['station_sweeps']}"
+                f"-c{self['cess_target']:g}-r{self['resample_below']:g}")
+
+
+def _partial(root: Path, family: str) -> Path:
+    return Path(root) / ".partial" / f"annealing-{family}"
+
+
+def _save_run(path: Path, stations: list[Station]) -> None:
+    arrays = dict(**{k: np.array([getattr(s, k) for s in stations]) for k in
+                  ("position", "log_z", "ess", "min_ess", "families", "eff_families", "steps", "sweeps")},
+                  states=np.stack([np.packbits(s.states > 0.5, axis=1) for s in stations]),
+                  n_visible=np.array(stations[0].states.shape[1]))
+    store.atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+
+
+def _load_run(path: Path) -> list[Station] | None:
+    try:
+        z = np.load(path)
+        n = int(z["n_visible"])
+        states = np.unpackbits(z["states"], axis=2)[:, :, :n].astype(np.float64)
+        stations = [Station(int(z["position"][i]), float(z["log_z"][i]), float(z["ess"][i]), float(z["min_ess"][i]),
+                            int(z["families"][i]), float(z["eff_families"][i]), int(z["steps"][i]),
+                            int(z["sweeps"][i]), states[i])
+                    for i in range(len(states))]
+        return stations
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _runs(family, specs: list[dict], cfg: Config, root: Path, device, progress: bool) -> list[list[Station]]:
+    """The ``cfg['runs']`` annealing runs of one hidden size (from the partial folder where finished)."""
+    models = [family.build_model(s) for s in specs]
+    a0 = base_rate_bias(family.build_data(specs[0]))
+    out = []
+    for r in range(cfg["runs"]):
+        path = _partial(root, family.name) / f"{cfg.tag(specs[0]['n_hidden'])}-run{r}.npz"
+        got = _load_run(path)
+        if got is None:
+            t0 = time.perf_counter()
+            run = anneal_trajectory(models, a0, cfg["n_particles"], cess_target=cfg["cess_target"],
+                                    resample_below=cfg["resample_below"], sweeps_per_step=cfg["sweeps_per_step"],
+                                    station_sweeps=cfg["station_sweeps"], seed=1000 * specs[0]["n_hidden"] + r,
+                                    device=device, progress=progress)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save_run(path, run.stations)
+            got = run.stations
+            if progress:
+                print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: "
+                      f"{time.perf_counter() - t0:.0f} s, {run.sweeps:,} chain-sweeps", flush=True)
+        out.append(got)
+    return out
+
+
+def _cell_rows(family, cell: Cell, j: int, runs, cfg: Config, device) -> dict[str, list]:
+    """Rows of the side table for checkpoint ``j`` of its hidden size (one per T)."""
+    spec = cell.spec
+    rbm, data = family.build_model(spec), family.build_data(spec)
+    obs, R, T = spec["observables"], spec["n_replicates"], family.t_grid(spec)
+    # a seed of its own: with the stored truth's seed the chains would share its uniforms and couple with
+    # its chains within a few sweeps of a weakly coupled model, and the comparison would not be independent
+    seed = (int(cell.cell_id[:8], 16) + 0x5EED) % 2**31
+    rng = np.random.default_rng(seed)
+    stations = [st[j] for st in runs]
+    take = np.array_split(np.arange(R), len(stations))  # R starts, evenly from the runs
+    v0 = np.vstack([s.states[rng.choice(len(s.states), len(k), replace=False)] for s, k in zip(stations, take)])
+    exact = rbm.n_hidden <= hidden_enum.MAX_HIDDEN
+    g2 = hidden_enum.grad_norm2(rbm, data, obs) if exact else None
+    t0 = time.perf_counter()
+    curve = scale_q_curve(rbm, mean_gradient_observables(rbm, data, obs), v0, T, obs, seed=seed,
+                          grad_norm2_exact=g2, device=device)
+    seconds = time.perf_counter() - t0
+    log_z, err = combine([s.log_z for s in stations])
+    verdicts = [health(s) for s in stations]
+    why = "; ".join(sorted({w for ok, w in verdicts if not ok}))
+    per_cell = dict(suite=spec["suite"], family=spec["family"], cell_id=cell.cell_id, label=cell.label,
+                    n_hidden=rbm.n_hidden, update=spec["update"], n_particles=cfg["n_particles"], runs=len(stations),
+                    log_z=log_z, log_z_err=err,
+                    log_z_exact=hidden_enum.log_partition(rbm) if exact else float("nan"),
+                    ess=min(s.ess for s in stations), min_ess=min(s.min_ess for s in stations),
+                    families=min(s.families for s in stations), eff_families=min(s.eff_families for s in stations),
+                    steps=stations[0].steps, sweeps=sum(s.sweeps for s in stations),
+                    healthy=all(ok for ok, _ in verdicts), health=why,
+                    grad_norm2=curve.grad_norm2_used, n_replicates=R, seconds=seconds)
+    nT = len(T)
+    cols = {k: [v] * nT for k, v in per_cell.items()}
+    cols.update(T=T.tolist(), log10_q=curve.log10_q.tolist(), ci_low=curve.ci_low.tolist(),
+                ci_high=curve.ci_high.tolist(), trace_cov=curve.trace_cov.tolist())
+    return {c.name: cols[c.name] for c in arrow_schema("annealing")}
+
+
+def _commit(root: Path, family: str, pieces: list[Path], header: dict) -> None:
+    """Rewrite the side table: the stored rows not recomputed here, plus every finished piece."""
+    rel = annealing_path(family)
+    new = pa.concat_tables([pq.read_table(p) for p in pieces]).to_pandas()
+    if (Path(root) / rel).exists():
+        old = store.read_table(root, rel).to_pandas()
+        key = set(zip(new.cell_id, new.n_particles))
+        old = old[[k not in key for k in zip(old.cell_id, old.n_particles)]]
+        new = pd.concat([old, new], ignore_index=True)
+    new = new.sort_values(["n_hidden", "update", "n_particles", "T"]).reset_index(drop=True)
+    table = pa.Table.from_pandas(new, schema=arrow_schema("annealing"), preserve_index=False)
+    info = dict(suite=header["suite"], family=family, method="population annealing",
+                precision=f"float32 chains, float64 log-weights; families floor {FAMILIES_FLOOR:g}, ESS floor {ESS_FLOOR:g}",
+                suite_file=Path(header["path"]).name)
+    store.commit(root, {rel: ("annealing", table, info)})
+
+
+def anneal_family(family: str, root="results", hidden=None, labels=None, n_particles: int = 1024, runs: int = 4,
+                  sweeps_per_step: int = 10, station_sweeps: int = 20, cess_target: float = 0.95,
+                  resample_below: float = 0.5, device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Compute (or resume) the side table's rows of ``family`` for the hidden sizes ``hidden`` (default
+    all) or the cells ``labels``, at population ``n_particles``; commit after every cell; return the
+    rows of this call's cells (module docstring)."""
+    root = Path(root)
+    fam = get(family)
+    header, cells = load_suite(family)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = Config(n_particles=int(n_particles), runs=int(runs), sweeps_per_step=int(sweeps_per_step),
+                 station_sweeps=int(station_sweeps), cess_target=float(cess_target),
+                 resample_below=float(resample_below))
+    if cfg["runs"] < 2 or cfg["n_particles"] * cfg["runs"] < cells[0].spec["n_replicates"]:
+        raise ValueError(f"anneal: need runs ≥ 2 and runs × n_particles ≥ R = {cells[0].spec['n_replicates']} "
+                         f"(the starts are drawn from the runs), got {runs} × {n_particles}")
+    sizes = sorted({c.spec["n_hidden"] for c in cells})
+    unknown = sorted(set(hidden or []) - set(sizes)) + sorted(set(labels or []) - {c.label for c in cells})
+    if unknown:
+        raise ValueError(f"{family}: no hidden size or cell {unknown}; hidden sizes {sizes}, "
+                         f"cells {[c.label for c in cells]}")
+    done, folder = [], _partial(root, family)
+    for m in sizes:
+        mine = sorted((c for c in cells if c.spec["n_hidden"] == m), key=lambda c: c.spec["update"])
+        chosen = [c for c in mine if (hidden is None or m in hidden) and (labels is None or c.label in labels)]
+        if (hidden is not None or labels is not None) and not chosen:
+            continue
+        chosen = chosen or mine
+        last = max(mine.index(c) for c in chosen)
+        got = _runs(fam, [c.spec for c in mine[: last + 1]], cfg, root, device, progress)
+        for c in chosen:
+            piece = folder / f"{c.cell_id}-P{cfg['n_particles']}.parquet"
+            if not piece.exists():
+                t0 = time.perf_counter()
+                rows = _cell_rows(fam, c, mine.index(c), got, cfg, device)
+                table = pa.Table.from_pydict(rows, schema=arrow_schema("annealing"))
+                store.atomic_write(piece, lambda tmp: pq.write_table(table, tmp))
+                _commit(root, family, [piece], header)
+                if progress:
+                    print(f"  {family} {c.label}: Q(T) from annealing starts in {time.perf_counter() - t0:.0f} s, "
+                          f"healthy={rows['healthy'][0]}", flush=True)
+            done.append(piece)
+    if done:
+        _commit(root, family, done, header)
+    return pd.concat([pq.read_table(p).to_pandas() for p in done], ignore_index=True) if done else pd.DataFrame()
