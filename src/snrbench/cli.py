@@ -332,6 +332,18 @@ def _cmd_anneal(args) -> int:
     return 0
 
 
+def _cmd_certify(args) -> int:
+    """The certification rule (:mod:`snrbench.jobs.certify`): print the evidence per cell and store
+    ``certified`` in the family's truth table."""
+    from .jobs import certify
+
+    for family in args.family:
+        table = certify.certify(family, args.results, write=not args.dry_run)
+        print(f"{family}: certification per checkpoint ({int(table.certified.sum())}/{len(table)} certified)\n"
+              + table.to_string(index=False, float_format=lambda x: f"{x:.3g}"), flush=True)
+    return 0
+
+
 def _cmd_ladders(args) -> int:
     """Every stored tempering run against the non-reversible round-trip bound (:func:`~snrbench.jobs.start_check.ladder_diagnostics`)."""
     from .jobs import start_check
@@ -481,6 +493,7 @@ def main(argv=None) -> int:
         ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
         ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
         ("anneal", _cmd_anneal, "population annealing along the training trajectory → <family>.annealing.parquet"),
+        ("certify", _cmd_certify, "the certification rule: annealing against tempering → `certified` in the truth tables"),
         ("ladders", _cmd_ladders, "stored tempering ladders: Λ, round trips and their ratio to the non-reversible bound"),
         ("diagnose", _cmd_diagnose, "your own RBM: Q(T), T*(1), the cheapest (chains, sweeps) per gradient, slow modes"),
     ):
@@ -505,6 +518,8 @@ def main(argv=None) -> int:
             sp.add_argument("--cell", action="append", default=None, metavar="LABEL",
                             help="only this cell (repeatable; e.g. m64-u16384)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "certify":
+            sp.add_argument("--dry-run", action="store_true", help="print the verdicts, store nothing")
         if name == "anneal":
             sp.add_argument("--hidden", type=int, action="append", default=None, help="only this hidden size (repeatable)")
             sp.add_argument("--cell", action="append", default=None, metavar="LABEL",

@@ -156,7 +156,10 @@ def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progres
         tau_L=[curve.tau_L] * nT, tau_2L=[curve.tau_2L] * nT, thin=[curve.thin] * nT,
         doubling_ok=[curve.doubling_ok] * nT, flagged=[curve.flagged] * nT, start_z_variance=[z[0]] * nT,
         start_z_gradient=[z[1]] * nT, drift_z_variance=[z[2]] * nT, drift_z_gradient=[z[3]] * nT,
-        equilibrated=[equilibrated] * nT, train_chains=[spec["train_chains"]] * nT,
+        equilibrated=[equilibrated] * nT, certified=[start == "exact"] * nT,
+        certification=["exact starts (m ≤ 20)" if start == "exact"
+                       else "tempered starts not yet checked by population annealing (`snrbench certify`)"] * nT,
+        train_chains=[spec["train_chains"]] * nT,
         train_k=[spec["train_k"]] * nT, log_likelihood=[meta["log_likelihood"]] * nT,
         model_sha256=[rbm.sha256] * nT, spec_json=[spec_json] * nT,
     )

@@ -141,9 +141,12 @@ def _cell_rows(family, cell: Cell, j: int, runs, cfg: Config, device) -> dict[st
     return {c.name: cols[c.name] for c in arrow_schema("annealing")}
 
 
-def _commit(root: Path, family: str, pieces: list[Path], header: dict) -> None:
-    """Rewrite the side table: the stored rows not recomputed here, plus every finished piece."""
+def _commit(root: Path, family: str, header: dict) -> None:
+    """Rewrite the side table: the stored rows of no piece, plus every finished piece in the partial
+    folder (so two processes annealing one family at different populations lose nothing: whichever
+    commits last includes both)."""
     rel = annealing_path(family)
+    pieces = sorted(_partial(root, family).glob("*-P*.parquet"))
     new = pa.concat_tables([pq.read_table(p) for p in pieces]).to_pandas()
     if (Path(root) / rel).exists():
         old = store.read_table(root, rel).to_pandas()
@@ -195,11 +198,11 @@ def anneal_family(family: str, root="results", hidden=None, labels=None, n_parti
                 rows = _cell_rows(fam, c, mine.index(c), got, cfg, device)
                 table = pa.Table.from_pydict(rows, schema=arrow_schema("annealing"))
                 store.atomic_write(piece, lambda tmp: pq.write_table(table, tmp))
-                _commit(root, family, [piece], header)
+                _commit(root, family, header)
                 if progress:
                     print(f"  {family} {c.label}: Q(T) from annealing starts in {time.perf_counter() - t0:.0f} s, "
                           f"healthy={rows['healthy'][0]}", flush=True)
             done.append(piece)
     if done:
-        _commit(root, family, done, header)
+        _commit(root, family, header)
     return pd.concat([pq.read_table(p).to_pandas() for p in done], ignore_index=True) if done else pd.DataFrame()

@@ -202,9 +202,8 @@ def ladder_diagnostics(family: str, root) -> pd.DataFrame:
     over chains of each pair's acceptance was kept)."""
     from ..truth.tempering import round_trip_bound
 
-    _, pt = _stored(root, family)
-    truth, _ = _stored(root, family)
-    ladders = truth.groupby("cell_id").n_replicates.first()
+    pt = store.read_table(root, get(family).truth_paths()[1]).to_pandas()
+    ladders = {c.cell_id: c.spec["n_replicates"] for c in load_suite(family)[1]}
     rows = []
     for (cell_id, start), g in pt.groupby(["cell_id", "start"], sort=False):
         g = g.sort_values("rung")

@@ -134,6 +134,10 @@ MNIST_TRUTH = _CELL + [
            "production rounds and its final state (NaN: exact starts)"),
     Column("drift_z_gradient", pa.float64(), "", "the same for the mean of f along the gradient direction"),
     Column("equilibrated", pa.bool_(), "", "exact starts, or all four |z| ≤ 3.3 (False: left out of scoring)"),
+    Column("certified", pa.bool_(), "", "exact starts, or two generators of independent method (population annealing "
+           "and tempering) agree within their CIs at every T and each passes its health check (DESIGN §2.4)"),
+    Column("certification", pa.string(), "", "the evidence for `certified`, or every check it failed with its "
+           "measured value"),
     Column("train_chains", pa.int32(), "chains", "persistent chains C of the training"),
     Column("train_k", pa.int64(), "sweeps", "Gibbs sweeps per PCD update (k)"),
     Column("log_likelihood", pa.float64(), "nats/image", "mean log p(v) over the training data (exact or AIS)"),

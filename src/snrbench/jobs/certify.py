@@ -1,0 +1,125 @@
+"""The certification rule of the checkpoint families (DESIGN §2.4): ``certified`` and its evidence.
+
+A checkpoint's stored truth is *certified* when
+
+* its starts are exact samples (m ≤ 20: no ladder is involved), or
+* two generators of independent method agree and each passes its own health check:
+  - tempering (the stored curve): the four-z check passed (``equilibrated``) and every group of
+    ladders made at least :data:`ROUND_TRIP_FLOOR` round trips in production;
+  - population annealing (the side table, its largest population): every run keeps at least
+    :data:`~snrbench.truth.annealing.FAMILIES_FLOOR` effective families and a step ESS/P of at least
+    :data:`~snrbench.truth.annealing.ESS_FLOOR` (:func:`~snrbench.truth.annealing.health`);
+  - their ``log10 Q`` agree within the two 95% CIs (``|Δ| ≤ √(h₁² + h₂²)``) at every T.
+
+The stored curve stays the tempering one (it is named in ``start``): where both pass and agree the
+two are the same curve within their CIs, and the tempering curve is the one the entries were scored
+against. An uncertified cell keeps its curve, with ``certified = False`` and every failed check,
+with its measured value, in ``certification``; scoring leaves it out.
+
+:func:`certify` writes both columns into the family's truth table (one commit, its manifest
+entry's group kept) and returns the per-cell table of the evidence.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .. import store
+from ..families import get
+from ..store.schema import arrow_schema
+from ..truth.annealing import ESS_FLOOR, FAMILIES_FLOOR
+from .annealing import annealing_path
+from .start_check import _agree, ladder_diagnostics
+
+__all__ = ["certify", "ROUND_TRIP_FLOOR"]
+
+#: Fewest production round trips per group of ladders for a tempering run to pass its health check:
+#: below it a group's top-rung states are refreshed from the base-rate end a handful of times at most.
+ROUND_TRIP_FLOOR = 10
+
+
+def _read_truth(root, rel: str) -> pd.DataFrame:
+    """The truth table; one stored before the ``certified`` columns existed is read once, for migration
+    (its checksum is still checked; only the two new columns may be missing)."""
+    problems = [p for p in store.verify(root) if p.startswith(rel)]
+    if problems and problems != [f"{rel}: columns do not match the declared 'mnist_truth' schema"]:
+        raise store.ResultsError("; ".join(problems))
+    df = store.read_table(root, rel, check=False).to_pandas()
+    missing = [c.name for c in arrow_schema("mnist_truth") if c.name not in df.columns]
+    if sorted(missing) not in ([], ["certification", "certified"]):
+        raise store.ResultsError(f"{rel}: columns {missing} missing, more than the certification columns")
+    return df
+
+
+def _annealing(root, family: str) -> pd.DataFrame:
+    try:
+        ann = store.read_table(root, annealing_path(family)).to_pandas()
+    except store.ResultsError:
+        return pd.DataFrame(columns=[c.name for c in arrow_schema("annealing")])
+    return ann[ann.n_particles == ann.groupby("cell_id").n_particles.transform("max")]
+
+
+def certify(family: str, root, write: bool = True) -> pd.DataFrame:
+    """One row per cell of ``family``: the tempering and annealing evidence, ``max_abs_delta`` (largest
+    |log10 Q_annealing − log10 Q_stored| over T, dex), ``certified`` and ``certification`` (module
+    docstring); with ``write`` the two columns go into the stored truth table."""
+    fam = get(family)
+    rel = fam.truth_paths()[0]
+    truth = _read_truth(root, rel)
+    ladders = ladder_diagnostics(family, root) if (truth.start != "exact").any() else pd.DataFrame()
+    ann = _annealing(root, family)
+    rows = []
+    for cell_id, ref in truth.groupby("cell_id", sort=False):
+        ref = ref.sort_values("T")
+        first = ref.iloc[0]
+        row = dict(label=first.label, start=first.start, equilibrated=bool(first.equilibrated))
+        why = []
+        if first.start == "exact":
+            row.update(certified=True, certification="exact starts (m ≤ 20)")
+            got = ann[ann.cell_id == cell_id].sort_values("T")
+            if len(got):
+                row.update(max_abs_delta=float(np.max(np.abs(got.log10_q.to_numpy() - ref.log10_q.to_numpy()))),
+                           annealing_eff_families=float(got.eff_families.iloc[0]),
+                           annealing_ess=float(got.min_ess.iloc[0]))
+            rows.append(row)
+            continue
+        groups = ladders[ladders.label == first.label]
+        row.update(round_trips=" + ".join(str(t) for t in groups.round_trips),
+                   ratio_to_bound=" / ".join(f"{r:.2g}" for r in groups.ratio))
+        if not first.equilibrated:
+            why.append("tempering: the four-z check failed")
+        if (groups.round_trips < ROUND_TRIP_FLOOR).any():
+            why.append(f"tempering: round trips {row['round_trips']} < {ROUND_TRIP_FLOOR} per group")
+        got = ann[ann.cell_id == cell_id].sort_values("T")
+        if got.empty:
+            why.append("no population-annealing run")
+        else:
+            row.update(annealing_particles=int(got.n_particles.iloc[0]),
+                       annealing_eff_families=float(got.eff_families.iloc[0]),
+                       annealing_ess=float(got.min_ess.iloc[0]))
+            if not bool(got.healthy.iloc[0]):
+                why.append(f"annealing: {got.health.iloc[0]}")
+            if list(got["T"]) != list(ref["T"]):
+                why.append("annealing: another T grid")
+            else:
+                inside = _agree(ref, got)
+                row["max_abs_delta"] = float(np.max(np.abs(got.log10_q.to_numpy() - ref.log10_q.to_numpy())))
+                if not inside.all():
+                    why.append(f"annealing and tempering disagree at {int((~inside).sum())}/{len(inside)} T "
+                               f"(largest |Δ| {row['max_abs_delta']:.3f} dex)")
+        row.update(certified=not why, certification="; ".join(why) if why else (
+            f"population annealing (P = {row['annealing_particles']}, effective families ≥ {FAMILIES_FLOOR:g}, "
+            f"step ESS/P ≥ {ESS_FLOOR:g}) and {first.start} (round trips {row['round_trips']}) agree at every T"))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if write:
+        verdict = table.set_index("label")
+        truth["certified"] = truth.label.map(verdict.certified).astype(bool)
+        truth["certification"] = truth.label.map(verdict.certification)
+        meta = json.loads(store.read_table(root, rel, check=False).schema.metadata[b"snrbench"])
+        keep = {k: meta[k] for k in ("suite", "family", "method", "precision", "suite_file", "seeds") if k in meta}
+        cols = [c.name for c in arrow_schema("mnist_truth")]
+        store.commit(root, {rel: ("mnist_truth", truth[cols].to_dict("list"), keep)})  # its manifest group kept
+    return table
