@@ -389,6 +389,40 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert (tmp_path / "lb" / "q_curves_mnist.png").stat().st_size > 10_000
     assert main(["--results", str(results), "summary", "--family", "mnist"]) == 0
     check_starts(results)
+    anneal_and_certify(results)
+
+
+def anneal_and_certify(results):
+    """`snrbench anneal` and `snrbench certify` on the stored stand-in truth: the side table holds one
+    row per (cell, T) and verifies; log Z of the m = 3 checkpoints lies within max(0.1 nats, 3 SE) of
+    enumeration; the exact-start cells are certified whatever annealing says, a tempered cell is
+    certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name."""
+    from snrbench.cli import main
+    from snrbench.jobs import certify, start_check
+    from snrbench.jobs.annealing import anneal_family, annealing_path
+    from snrbench.store import commit, read_table, verify
+
+    rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False)
+    assert sorted(rows.label.unique()) == ["m24-u0", "m24-u16", "m3-u0", "m3-u16"] and len(rows) == 4 * 5
+    assert not verify(results)
+    table = start_check.annealing_vs_stored("mnist", results)
+    exact = table[table.n_hidden == 3].drop_duplicates("label")
+    assert exact.log_z_ok.all(), exact[["label", "log_z", "log_z_err", "log_z_exact"]]
+    verdict = certify.certify("mnist", results).set_index("label")
+    assert verdict.loc[["m3-u0", "m3-u16"], "certified"].all()
+    tempered = verdict.loc[["m24-u0", "m24-u16"]]
+    stored = read_table(results, "ground_truth/mnist.parquet").to_pandas()
+    assert stored.groupby("label").certified.first().to_dict() == verdict.certified.to_dict() and not verify(results)
+    for label, row in tempered.iterrows():
+        assert row.certified == (row.certification.startswith("population annealing")), row.certification
+    ann = read_table(results, annealing_path("mnist")).to_pandas()
+    moved = ann.assign(log10_q=ann.log10_q + 0.5, ci_low=ann.ci_low + 0.5, ci_high=ann.ci_high + 0.5, healthy=True)
+    commit(results, {annealing_path("mnist"): ("annealing", moved.to_dict("list"), {})})
+    refused = certify.certify("mnist", results, write=False).set_index("label")
+    assert not refused.loc[["m24-u0", "m24-u16"], "certified"].any()
+    assert refused.loc["m24-u0", "certification"].count("disagree") == 1
+    assert refused.loc[["m3-u0", "m3-u16"], "certified"].all()
+    assert main(["--results", str(results), "ladders", "--family", "mnist"]) == 0
 
 
 def check_starts(results):

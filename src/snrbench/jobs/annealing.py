@@ -63,7 +63,12 @@ def _save_run(path: Path, stations: list[Station]) -> None:
                   ("position", "log_z", "ess", "min_ess", "families", "eff_families", "steps", "sweeps")},
                   states=np.stack([np.packbits(s.states > 0.5, axis=1) for s in stations]),
                   n_visible=np.array(stations[0].states.shape[1]))
-    store.atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a temporary name
+            np.savez(fh, **arrays)
+
+    store.atomic_write(path, write)
 
 
 def _load_run(path: Path) -> list[Station] | None:
@@ -154,7 +159,7 @@ def _commit(root: Path, family: str, header: dict) -> None:
         old = old[[k not in key for k in zip(old.cell_id, old.n_particles)]]
         new = pd.concat([old, new], ignore_index=True)
     new = new.sort_values(["n_hidden", "update", "n_particles", "T"]).reset_index(drop=True)
-    table = pa.Table.from_pandas(new, schema=arrow_schema("annealing"), preserve_index=False)
+    table = pa.Table.from_pydict(new.to_dict("list"), schema=arrow_schema("annealing"))  # NaN stays NaN, not null
     info = dict(suite=header["suite"], family=family, method="population annealing",
                 precision=f"float32 chains, float64 log-weights; families floor {FAMILIES_FLOOR:g}, ESS floor {ESS_FLOOR:g}",
                 suite_file=Path(header["path"]).name)
