@@ -7,7 +7,7 @@ from scipy import stats
 from snrbench.core.model import RBM, all_states
 from snrbench.core.sampler import BlockGibbs
 from snrbench.core.tempered import log_unnormalised_visible, tempered
-from snrbench.truth.tempering import ParallelTempering, StaleKernelError, equilibrate, round_trip_bound
+from snrbench.truth.tempering import ParallelTempering, StaleKernelError, chain_quantile, equilibrate, round_trip_bound
 
 #: Smallest chi-square p-value accepted for a correct sampler (fixed seeds: the tests are deterministic).
 P_PASS = 1e-3
@@ -242,6 +242,18 @@ def test_round_trip_bound_is_reached_with_every_swap_accepted_and_not_exceeded_o
     assert 0.25 < np.max(1 - pt.swap_acceptance) and 0 < pt.round_trips <= 1.05 * bound, (pt.round_trips, bound)
     with pytest.raises(ValueError, match="acceptance"):
         round_trip_bound([0.5, 1.2], 4, 10)
+
+
+def test_acceptance_quantile_over_ladders_shows_ladders_that_never_swap():
+    """10 ladders, 20 attempts each at one pair: 7 accept every time, 3 never. The mean (0.7) hides the
+    three; the 10% quantile over ladders is 0. A run with every swap accepted has quantile 1 per pair."""
+    counts = np.array([[20.0] * 7 + [0.0] * 3])
+    assert counts.sum() / 200 == 0.7 and chain_quantile(counts, [200])[0] == 0.0
+    assert np.isnan(chain_quantile(np.zeros((1, 4)), [0])[0])
+    pt = ParallelTempering(random_rbm(10, 3, 0.3), np.zeros(10), 1.0 - 1e-10 * np.arange(3), 8, seed=2)
+    for _ in range(6):
+        pt.step()
+    np.testing.assert_array_equal(pt.swap_acceptance_q10, 1.0)
 
 
 # --- 6. determinism, inputs, equilibrate --------------------------------------------------------------

@@ -42,19 +42,21 @@ PRECISION = ("Monte Carlo, float32 chains, R replicates from exact samples (m �
              "‖g‖² exact for m ≤ 20")
 
 
-_PT_KEYS = ("start", "method", "rung", "beta", "position", "swap_acceptance", "round_trips", "rounds", "sweeps",
-            "replica_tau")
+_PT_KEYS = ("start", "method", "rung", "beta", "position", "swap_acceptance", "swap_acceptance_q10", "round_trips",
+            "rounds", "sweeps", "replica_tau")
 
 
 def _tempering_rows(method: str, start: str, acceptance, round_trips: int, rounds: int, sweeps: int,
-                    beta=None, position=None, replica_tau: float = float("nan")) -> dict[str, list]:
+                    beta=None, position=None, replica_tau: float = float("nan"), acceptance_q10=None) -> dict[str, list]:
     """Rows of the ``tempering`` table for one group of ladders (one row per rung)."""
     K = len(acceptance) + 1
     nan = [float("nan")] * K
     rows = dict(start=[start] * K, method=[method] * K, rung=list(range(K)),
                 beta=nan if beta is None else list(map(float, beta)),
                 position=nan if position is None else list(map(float, position)),
-                swap_acceptance=np.append(acceptance, np.nan).tolist(), round_trips=[int(round_trips)] * K,
+                swap_acceptance=np.append(acceptance, np.nan).tolist(),
+                swap_acceptance_q10=np.append(np.full(K - 1, np.nan) if acceptance_q10 is None else acceptance_q10,
+                                              np.nan).tolist(), round_trips=[int(round_trips)] * K,
                 rounds=[int(rounds)] * K, sweeps=[int(sweeps)] * K, replica_tau=[float(replica_tau)] * K)
     return {k: rows[k] for k in _PT_KEYS}
 
@@ -75,7 +77,7 @@ def _temperature_starts(family, spec, rbm, a0, groups, seed, device, progress):
         states.append(v.cpu().numpy().astype(np.float64))
         midway.append(None if report.midway_states is None else report.midway_states.cpu().numpy().astype(np.float64))
         _extend(cols, _tempering_rows("temperature", name, report.swap_acceptance, report.round_trips, report.rounds,
-                                      report.sweeps, beta=report.betas))
+                                      report.sweeps, beta=report.betas, acceptance_q10=report.swap_acceptance_q10))
     return states, midway, cols
 
 
@@ -103,7 +105,7 @@ def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
         midway.append(None if report.midway_states is None else report.midway_states.cpu().numpy().astype(np.float64))
         _extend(cols, _tempering_rows("trajectory", name, report.swap_acceptance, report.round_trips, report.rounds,
                                       report.sweeps + ptt.sweeps // 2, position=positions,
-                                      replica_tau=report.replica_tau))
+                                      replica_tau=report.replica_tau, acceptance_q10=report.swap_acceptance_q10))
     return states, midway, cols
 
 

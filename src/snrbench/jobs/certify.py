@@ -16,8 +16,10 @@ two are the same curve within their CIs, and the tempering curve is the one the 
 against. An uncertified cell keeps its curve, with ``certified = False`` and every failed check,
 with its measured value, in ``certification``; scoring leaves it out.
 
-:func:`certify` writes both columns into the family's truth table (one commit, its manifest
-entry's group kept) and returns the per-cell table of the evidence.
+:func:`certify` writes both columns into the family's truth table (its manifest entry's group
+kept) and returns the per-cell table of the evidence. It also migrates tables stored before these
+columns existed (the truth table's two, and the tempering table's ``swap_acceptance_q10``, NaN for
+runs that did not record it).
 """
 from __future__ import annotations
 
@@ -40,17 +42,27 @@ __all__ = ["certify", "ROUND_TRIP_FLOOR"]
 ROUND_TRIP_FLOOR = 10
 
 
-def _read_truth(root, rel: str) -> pd.DataFrame:
-    """The truth table; one stored before the ``certified`` columns existed is read once, for migration
-    (its checksum is still checked; only the two new columns may be missing)."""
-    problems = [p for p in store.verify(root) if p.startswith(rel)]
-    if problems and problems != [f"{rel}: columns do not match the declared 'mnist_truth' schema"]:
+#: Columns added to a table since the stored MNIST tables were written; a stored table that lacks
+#: exactly these is migrated by :func:`certify` (certification columns computed, the others NaN).
+_ADDED = {"mnist_truth": ("certified", "certification"), "tempering": ("swap_acceptance_q10",)}
+
+
+def _read(root, rel: str, table: str) -> tuple[pd.DataFrame, bool]:
+    """A stored table and whether it needs migrating: one written before the columns of ``_ADDED``
+    existed is read once, with its checksum still checked and only those columns missing."""
+    problems = [p for p in store.verify(root) if p.startswith(rel + ":")]
+    if problems and problems != [f"{rel}: columns do not match the declared {table!r} schema"]:
         raise store.ResultsError("; ".join(problems))
     df = store.read_table(root, rel, check=False).to_pandas()
-    missing = [c.name for c in arrow_schema("mnist_truth") if c.name not in df.columns]
-    if sorted(missing) not in ([], ["certification", "certified"]):
-        raise store.ResultsError(f"{rel}: columns {missing} missing, more than the certification columns")
-    return df
+    missing = sorted(c.name for c in arrow_schema(table) if c.name not in df.columns)
+    if missing and missing != sorted(_ADDED[table]):
+        raise store.ResultsError(f"{rel}: columns {missing} missing; only {sorted(_ADDED[table])} can be added")
+    return df, bool(missing)
+
+
+def _info(root, rel: str) -> dict:
+    meta = json.loads(store.read_table(root, rel, check=False).schema.metadata[b"snrbench"])
+    return {k: meta[k] for k in ("suite", "family", "method", "precision", "suite_file", "seeds") if k in meta}
 
 
 def _annealing(root, family: str) -> pd.DataFrame:
@@ -66,9 +78,17 @@ def certify(family: str, root, write: bool = True) -> pd.DataFrame:
     |log10 Q_annealing − log10 Q_stored| over T, dex), ``certified`` and ``certification`` (module
     docstring); with ``write`` the two columns go into the stored truth table."""
     fam = get(family)
-    rel = fam.truth_paths()[0]
-    truth = _read_truth(root, rel)
-    ladders = ladder_diagnostics(family, root) if (truth.start != "exact").any() else pd.DataFrame()
+    rel, pt_rel = fam.truth_paths()[:2]
+    truth, _ = _read(root, rel, "mnist_truth")
+    pt, pt_old = _read(root, pt_rel, "tempering")
+    if pt_old and write:  # the stored runs kept only each pair's mean acceptance over ladders
+        pt["swap_acceptance_q10"] = np.nan
+        cols = [c.name for c in arrow_schema("tempering")]
+        store.commit(root, {pt_rel: ("tempering", pt[cols].to_dict("list"), _info(root, pt_rel))})
+    ladders = ladder_diagnostics(family, root) if (truth.start != "exact").any() and (write or not pt_old) else None
+    if ladders is None and (truth.start != "exact").any():
+        raise store.ResultsError(f"{pt_rel}: stored before swap_acceptance_q10 existed; run `snrbench certify` "
+                                 "without --dry-run once to add it")
     ann = _annealing(root, family)
     rows = []
     for cell_id, ref in truth.groupby("cell_id", sort=False):
@@ -118,8 +138,6 @@ def certify(family: str, root, write: bool = True) -> pd.DataFrame:
         verdict = table.set_index("label")
         truth["certified"] = truth.label.map(verdict.certified).astype(bool)
         truth["certification"] = truth.label.map(verdict.certification)
-        meta = json.loads(store.read_table(root, rel, check=False).schema.metadata[b"snrbench"])
-        keep = {k: meta[k] for k in ("suite", "family", "method", "precision", "suite_file", "seeds") if k in meta}
         cols = [c.name for c in arrow_schema("mnist_truth")]
-        store.commit(root, {rel: ("mnist_truth", truth[cols].to_dict("list"), keep)})  # its manifest group kept
+        store.commit(root, {rel: ("mnist_truth", truth[cols].to_dict("list"), _info(root, rel))})  # its group kept
     return table

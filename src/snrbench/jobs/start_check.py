@@ -198,8 +198,9 @@ def ladder_diagnostics(family: str, root) -> pd.DataFrame:
     """One row per stored tempering run (cell and group of ladders) with the non-reversible bound of
     :func:`snrbench.truth.tempering.round_trip_bound`: rungs ``K``, ``Lambda`` = Σ (1 − acceptance),
     the lowest pair acceptance, the measured round trips, the bound ``ladders · rounds / (2 + 2Λ)``
-    and their ratio; ``acceptance_spread`` is not stored for the existing runs (NaN: only the mean
-    over chains of each pair's acceptance was kept)."""
+    and their ratio; ``min_acceptance_q10``, the lowest over pairs of the 10% quantile over ladders of
+    each ladder's own acceptance (the spread across chains; NaN for runs stored before it was
+    recorded, which kept only each pair's mean over ladders)."""
     from ..truth.tempering import round_trip_bound
 
     pt = store.read_table(root, get(family).truth_paths()[1]).to_pandas()
@@ -212,7 +213,9 @@ def ladder_diagnostics(family: str, root) -> pd.DataFrame:
         rows.append(dict(label=g.label.iloc[0], start=start, method=g.method.iloc[0], K=len(g), chains=chains,
                          rounds=int(g.rounds.iloc[0]), Lambda=lam, min_acceptance=float(np.nanmin(g.swap_acceptance)),
                          round_trips=int(g.round_trips.iloc[0]), bound=bound,
-                         ratio=int(g.round_trips.iloc[0]) / bound, acceptance_spread=np.nan))
+                         ratio=int(g.round_trips.iloc[0]) / bound,
+                         min_acceptance_q10=float(np.nanmin(g.swap_acceptance_q10)) if g.swap_acceptance_q10.notna().any()
+                         else np.nan))
     out = pd.DataFrame(rows)
     out["update"] = out.label.str.extract(r"-u(\d+)$")[0].astype(int)
     out["n_hidden"] = out.label.str.extract(r"^m(\d+)-")[0].astype(int)

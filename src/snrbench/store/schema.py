@@ -154,6 +154,8 @@ TEMPERING = _CELL + [
     Column("position", pa.float64(), "checkpoints", "trajectory rung's place: 0 base rate, j + 1 the j-th "
                                                     "checkpoint of the grid, linear between (NaN for temperature)"),
     Column("swap_acceptance", pa.float64(), "", "acceptance of swaps between rungs k and k+1 (NaN at the last rung)"),
+    Column("swap_acceptance_q10", pa.float64(), "", "10% quantile over the group's ladders of each ladder's own "
+           "acceptance between rungs k and k+1 (NaN at the last rung, and for runs stored before it was recorded)"),
     Column("round_trips", pa.int64(), "", "round trips β=1 → β_min → β=1 over the group's ladders, production rounds"),
     Column("rounds", pa.int64(), "rounds", "production rounds (each: sweeps then one swap round)"),
     Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps spent by the group over all rungs (with its "

@@ -46,7 +46,7 @@ from ..core.model import RBM
 from ..core.sampler import BlockGibbs
 from ..core.tempered import tempered
 
-__all__ = ["round_trip_bound", "StaleKernelError", "ParallelTempering", "Adaptation", "PTReport", "equilibrate", "KERNEL_RTOL"]
+__all__ = ["round_trip_bound", "chain_quantile", "StaleKernelError", "ParallelTempering", "Adaptation", "PTReport", "equilibrate", "KERNEL_RTOL"]
 
 #: Kernel-check tolerance relative to ``max(1, max|W|, max|a|, max|b|, max|a₀|)``, per sampler dtype.
 KERNEL_RTOL = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -75,7 +75,8 @@ class PTReport:
     ``round_trips`` over the ``rounds`` production rounds (after ``adapt_rounds`` of adaptation),
     ``sweeps``, the chain-sweeps spent over all rungs and both phases, and ``midway_states``, the β = 1
     rung's states after ``rounds // 2`` production rounds (the same chains as the final states, for a
-    drift check; kernels checked; None when ``rounds < 2``)."""
+    drift check; kernels checked; None when ``rounds < 2``); ``swap_acceptance_q10``, per pair the 10%
+    quantile over ladders of each ladder's acceptance."""
 
     betas: np.ndarray
     swap_acceptance: np.ndarray
@@ -84,6 +85,7 @@ class PTReport:
     adapt_rounds: int
     sweeps: int
     midway_states: torch.Tensor | None
+    swap_acceptance_q10: np.ndarray | None = None
 
 
 def round_trip_bound(acceptance, chains: int, rounds: int) -> tuple[float, float]:
@@ -98,6 +100,17 @@ def round_trip_bound(acceptance, chains: int, rounds: int) -> tuple[float, float
         raise ValueError(f"round_trip_bound: acceptance must be a 1-D array of values in [0, 1], got {a}")
     lam = float(np.sum(1.0 - a))
     return lam, float(int(chains) * int(rounds) / (2.0 + 2.0 * lam))
+
+
+def chain_quantile(accepted_per_chain, attempted, q: float = 0.1) -> np.ndarray:
+    """Per pair, the ``q``-quantile over ladders of each ladder's own swap acceptance: ``(K − 1,)``
+    (NaN: no attempt). ``accepted_per_chain`` ``(K − 1, R)`` counts, ``attempted`` ``(K − 1,)`` attempts
+    of the whole group (each ladder attempts ``attempted / R``). The mean hides ladders that never
+    swap; a low quantile far below the mean shows them."""
+    acc = np.asarray(accepted_per_chain, dtype=np.float64)
+    per = np.asarray(attempted, dtype=np.float64) / acc.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(per > 0, np.quantile(acc, q, axis=1) / np.maximum(per, 1e-300), np.nan)
 
 
 def _check_betas(betas) -> np.ndarray:
@@ -199,6 +212,11 @@ class ParallelTempering:
         return np.where(att > 0, self._accepted.cpu().numpy() / np.maximum(att, 1), np.nan)
 
     @property
+    def swap_acceptance_q10(self) -> np.ndarray:
+        """10% quantile over ladders of each ladder's acceptance per pair (:func:`chain_quantile`), ``(K − 1,)``."""
+        return chain_quantile(self._accepted_chain.cpu().numpy(), self._attempted)
+
+    @property
     def round_trips(self) -> int:
         """Round trips completed since the last :meth:`reset_stats`, over all replicas and ladders."""
         return int(self._trips)
@@ -254,6 +272,7 @@ class ParallelTempering:
         K, R = self.n_rungs, self.n_chains
         self._accepted = torch.zeros(K - 1, device=self.device, dtype=torch.float64)
         self._attempted = np.zeros(K - 1, dtype=np.int64)
+        self._accepted_chain = torch.zeros(K - 1, R, device=self.device, dtype=torch.float64)
         self._trips = torch.zeros((), device=self.device, dtype=torch.int64)
         # per (ladder, replica): 0 = not yet at rung 0, +1 = left rung 0, −1 = then reached rung K−1
         self._label = torch.zeros(R, K, device=self.device, dtype=torch.int8)
@@ -293,6 +312,7 @@ class ParallelTempering:
             acc = torch.log(u) < delta
             self._accepted[k] += acc.sum()
             self._attempted[k] += R
+            self._accepted_chain[k] += acc
             lo.exchange(hi, acc)
             rep[k], rep[k + 1] = torch.where(acc, rep[k + 1], rep[k]), torch.where(acc, rep[k], rep[k + 1])
         self._mark_ends()
@@ -362,5 +382,6 @@ def equilibrate(rbm: RBM, a0, n_chains: int, n_rungs: int = 16, beta_min: float 
             bar.update()
     if int(rounds) < 2:
         midway = None  # no production to look halfway into
-    report = PTReport(pt.betas, pt.swap_acceptance, pt.round_trips, int(rounds), int(adapt_rounds), pt.sweeps, midway)
+    report = PTReport(pt.betas, pt.swap_acceptance, pt.round_trips, int(rounds), int(adapt_rounds), pt.sweeps, midway,
+                      pt.swap_acceptance_q10)
     return pt.cold_states(), report

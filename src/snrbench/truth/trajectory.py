@@ -39,7 +39,7 @@ import torch
 from ..core.autocorr import integrated_time
 from ..core.model import RBM
 from ..core.sampler import BlockGibbs
-from .tempering import KERNEL_RTOL, StaleKernelError
+from .tempering import KERNEL_RTOL, StaleKernelError, chain_quantile
 
 __all__ = ["TrajectoryTempering", "PTTReport", "interpolate", "place_rungs", "pair_distance", "equilibrate_trajectory", "base_rate_model"]
 
@@ -68,7 +68,8 @@ class PTTReport:
     of the top rung's replica index, rounds) over the ``rounds`` production rounds (after
     ``burn_in_rounds``); ``sweeps``: chain-sweeps over all rungs and all phases, the annealing pass
     included (the shared placement not); ``midway_states``: the top rung's states after ``rounds // 2`` production rounds
-    (None when ``rounds < 2``)."""
+    (None when ``rounds < 2``); ``swap_acceptance_q10``, per pair the 10% quantile over ladders of each
+    ladder's acceptance."""
 
     positions: np.ndarray
     swap_acceptance: np.ndarray
@@ -78,6 +79,7 @@ class PTTReport:
     replica_tau: float
     sweeps: int
     midway_states: torch.Tensor | None
+    swap_acceptance_q10: np.ndarray | None = None
 
 
 class TrajectoryTempering:
@@ -170,6 +172,7 @@ class TrajectoryTempering:
         K, R = self.n_rungs, self.n_chains
         self._accepted = np.zeros(K - 1)
         self._attempted = np.zeros(K - 1, dtype=np.int64)
+        self._accepted_chain = torch.zeros(K - 1, R, device=self.device, dtype=torch.float64)
         self._trips = 0
         self._label = torch.zeros(R, K, device=self.device, dtype=torch.int8)
         self._top: list[np.ndarray] = []
@@ -189,6 +192,11 @@ class TrajectoryTempering:
         """Acceptance of each adjacent pair since the last reset, ``(K − 1,)`` (nan: no attempt)."""
         att = self._attempted
         return np.where(att > 0, self._accepted / np.maximum(att, 1), np.nan)
+
+    @property
+    def swap_acceptance_q10(self) -> np.ndarray:
+        """10% quantile over ladders of each ladder's acceptance per pair (:func:`~snrbench.truth.tempering.chain_quantile`)."""
+        return chain_quantile(self._accepted_chain.cpu().numpy(), self._attempted)
 
     @property
     def round_trips(self) -> int:
@@ -219,6 +227,7 @@ class TrajectoryTempering:
             acc = torch.log(u) < delta
             self._accepted[k] += float(acc.sum())
             self._attempted[k] += self.n_chains
+            self._accepted_chain[k] += acc
             lo.exchange(hi, acc)
             rep[k], rep[k + 1] = torch.where(acc, rep[k + 1], rep[k]), torch.where(acc, rep[k], rep[k + 1])
         self._mark_ends()
@@ -328,5 +337,5 @@ def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_r
             bar.update()
     report = PTTReport(np.asarray(positions, dtype=np.float64), ptt.swap_acceptance, ptt.round_trips, int(rounds),
                        int(burn_in_rounds), ptt.replica_tau(),
-                       ptt.sweeps + int(anneal_sweeps) * len(rungs) * int(n_chains), midway)
+                       ptt.sweeps + int(anneal_sweeps) * len(rungs) * int(n_chains), midway, ptt.swap_acceptance_q10)
     return ptt.states(), report
