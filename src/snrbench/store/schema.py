@@ -164,9 +164,9 @@ TEMPERING = _CELL + [
                                                   "checkpoint's rung, production rounds (NaN for temperature)"),
 ]
 
-ANNEALING = _CELL + [
-    Column("n_hidden", pa.int32(), "units", "hidden units m"),
-    Column("update", pa.int64(), "updates", "PCD updates at this checkpoint"),
+_MNIST = {c.name: c for c in MNIST_TRUTH}
+
+ANNEALING = _CELL + [_MNIST["n_hidden"], _MNIST["update"]] + [
     Column("n_particles", pa.int32(), "particles", "population P of each annealing run"),
     Column("runs", pa.int32(), "", "independent annealing runs along the trajectory"),
     Column("log_z", pa.float64(), "nats", "log Ẑ = log mean_r Ẑ_r over the runs (population annealing)"),
@@ -181,12 +181,9 @@ ANNEALING = _CELL + [
     Column("sweeps", pa.int64(), "chain-sweeps", "chain-sweeps of all runs from the base-rate model to here"),
     Column("healthy", pa.bool_(), "", "every run passes its health check (families and ESS floors)"),
     Column("health", pa.string(), "", "the floors missed, with measured values ('' when healthy)"),
-    Column("T", pa.int64(), "sweeps", "window length T (grid 2^0 … t_max of the suite)"),
+    _MNIST["T"],
     Column("log10_q", pa.float64(), "log10(dimensionless)", "log10 Q(T, C=1) of R annealing starts"),
-    Column("ci_low", pa.float64(), "log10(dimensionless)", "2.5% bootstrap percentile of log10 Q (over replicates)"),
-    Column("ci_high", pa.float64(), "log10(dimensionless)", "97.5% bootstrap percentile"),
-    Column("trace_cov", pa.float64(), "f²", "Tr Ĉ(T), unbiased (ddof 1)"),
-    Column("grad_norm2", pa.float64(), "f²", "‖g‖² used in Q: exact (m ≤ 20) or Monte Carlo"),
+] + [_MNIST[k] for k in ("ci_low", "ci_high", "trace_cov", "grad_norm2")] + [
     Column("n_replicates", pa.int32(), "chains", "R annealing starts (drawn evenly from the runs' stations)"),
     Column("seconds", pa.float64(), "s", "wall-clock time of the cell's Q(T) (annealing runs not included)"),
 ]
