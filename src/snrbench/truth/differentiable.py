@@ -58,7 +58,7 @@ _F = torch.float64
 
 
 def _t(x) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=_F)
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float64))
 
 
 def _mean(x: torch.Tensor, units: str) -> torch.Tensor:
