@@ -121,3 +121,50 @@ def test_spec_errors(tasks_copy, old, new, match):
     toml.write_text(text.replace(old, new))
     with pytest.raises(TaskSpecError, match=match):
         load_suite("goodhart")
+
+
+def test_independent_loglik_is_the_zero_coupling_rbm():
+    """The W = 0 reference of the Goodhart report against the RBM log-likelihood with a = artanh(mean)."""
+    from snrbench.report.goodhart import independent_loglik
+
+    data = FAMILY.build_data(SPECS["n12m6-none-d0-s0"])
+    a = np.arctanh(np.clip(data.mean(0), -1 + 1e-12, 1 - 1e-12))
+    ref = float(dq.log_likelihood(np.zeros((12, 2)), a, np.zeros(2), data))
+    assert independent_loglik(data) == pytest.approx(ref, rel=1e-10)
+
+
+def _ladder(rise, loglik):
+    """A synthetic dose ladder: one quantity, two seeds, doses 0 and 1."""
+    import pandas as pd
+
+    rows = []
+    for seed in (0, 1):
+        rows.append(dict(seed=seed, rewarded="none", dose=0.0, forecast_true=-6.0, rewarded_value=np.nan,
+                         true_log10_q=-6.0, log10_grad_norm2=-8.0, log10_trace_cov=-2.0, loglik=-2.0,
+                         loglik_independent=-8.0))
+        rows.append(dict(seed=seed, rewarded="true", dose=1.0, forecast_true=-6.0 + rise, rewarded_value=-6.0 + rise,
+                         true_log10_q=-6.0 + rise, log10_grad_norm2=-8.0 + rise, log10_trace_cov=-2.0,
+                         loglik=loglik, loglik_independent=-8.0))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("rise,loglik,held", [(9.5, -9.0, True), (8.5, -9.0, False), (9.5, -3.0, False)])
+def test_verdict_needs_both_the_soar_and_the_lost_likelihood(rise, loglik, held):
+    from snrbench.report.goodhart import verdict
+
+    ok, sentence = verdict(_ladder(rise, loglik))
+    assert ok is held and f"×10^{rise:.1f}" in sentence
+
+
+def test_tracked_table_counts_cells_per_arm():
+    import pandas as pd
+
+    from snrbench.report.goodhart import tracked_table
+
+    truth = pd.DataFrame(dict(cell_id=["a", "b", "c"], spec_json=[json.dumps(dict(dose=0.0, rewarded="none")),
+                                                                   json.dumps(dict(dose=1.0, rewarded="true")),
+                                                                   json.dumps(dict(dose=10.0, rewarded="true"))]))
+    scores = pd.DataFrame(dict(family="goodhart", cell_id=["a", "b", "c", "a"], predictor="x",
+                               access="white-box", budget=[4, 4, 4, 2], tracked=[True, True, False, False]))
+    table = tracked_table(scores, truth)
+    assert table.loc[("x", "white-box"), "λ = 0"] == "1/1" and table.loc[("x", "white-box"), "true"] == "1/2"
