@@ -4,7 +4,8 @@ A family is one :class:`Family` subclass in one module plus one TOML under ``tas
 of cells, the recipe that builds a cell's model and data, its T grid, the entry tiers it offers,
 how its ground truth is made, its observables, its summary columns and how its figure labels
 cells. Built in: ``exact-rbm`` (:mod:`.exact_rbm`), ``planted`` (:mod:`.planted`), ``ising``
-(:mod:`.ising`), ``mnist`` and ``mnist-large`` (:mod:`.mnist`); the exact ones share
+(:mod:`.ising`), ``mnist`` and ``mnist-large`` (:mod:`.mnist`), ``goodhart`` (:mod:`.goodhart`, opt-in:
+students trained against a Q forecast); the exact ones share
 :class:`ExactFamily` (:mod:`._exact`), the trained-checkpoint ones :mod:`._trained`. An installed package adds a family
 through the entry-point group ``snrbench.families``; a script through :func:`register`. A family
 declares its suite keys (:attr:`Family.keys`, each a :class:`Key`: kind and range), and

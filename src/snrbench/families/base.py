@@ -38,7 +38,7 @@ __all__ = ["TaskSpecError", "Key", "Cell", "Family", "need", "check_table", "tas
 #: Family subclass, or a list of either).
 ENTRY_POINT_GROUP = "snrbench.families"
 #: The built-in family modules of :mod:`snrbench.families`, in registry order.
-BUILTIN_MODULES = ("exact_rbm", "planted", "ising", "mnist")
+BUILTIN_MODULES = ("exact_rbm", "planted", "ising", "mnist", "goodhart")
 
 
 class TaskSpecError(ValueError):
