@@ -34,7 +34,7 @@ import struct
 import sys
 from pathlib import Path
 
-__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree", "enter_namespaces", "install_seccomp",
+__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree", "enter_namespaces", "install_seccomp", "probe_layers", "describe_isolation",
            "orphans_of", "become_subreaper", "Limits"]
 
 _violations: list[str] = []
@@ -376,6 +376,46 @@ def install_seccomp(denied=SECCOMP_DENIED) -> str:
         return "on" if rc == 0 else f"refused by the kernel (seccomp_load: {os.strerror(-rc)})"
     finally:
         lib.seccomp_release(ctx)
+
+
+def probe_layers() -> dict[str, str]:
+    """What a worker started now would get: each layer of :func:`enter_namespaces` and
+    :func:`install_seccomp` tried in a forked child (this process is unchanged), and Landlock's ABI."""
+    import json
+    import tempfile
+
+    r, w = os.pipe()
+    work = tempfile.mkdtemp(prefix="snrbench-probe-")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's own report is what the parent reads
+        try:
+            os.close(r)
+            layers = enter_namespaces(work)
+            layers["seccomp"] = install_seccomp()
+            os.write(w, json.dumps(layers).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        raw = fh.read()
+    os.waitpid(pid, 0)
+    os.rmdir(work)
+    layers = json.loads(raw) if raw else dict.fromkeys(("pid", "ipc", "net", "mount", "proc", "tmpfs", "seccomp"),
+                                                       "probe failed")
+    abi = landlock_abi()
+    layers["landlock"] = f"ABI {abi}" if abi else "refused by the kernel (no Landlock: only the audit hook guards reads)"
+    return layers
+
+
+def describe_isolation(layers: dict[str, str] | None = None) -> str:
+    """One line for the operator: each layer and whether the kernel gave it (:func:`probe_layers`)."""
+    layers = layers if layers is not None else probe_layers()
+    names = dict(landlock="Landlock", seccomp="seccomp", pid="PID namespace", ipc="IPC namespace",
+                 net="network namespace", mount="mount namespace", proc="own /proc", tmpfs="tmpfs temp folder")
+    on = [f"{names[k]}" + (f" {v}" if k == "landlock" and v.startswith("ABI") else "")
+          for k, v in layers.items() if v == "on" or (k == "landlock" and v.startswith("ABI"))]
+    off = [f"NOT {names[k]} ({v})" for k, v in layers.items() if not (v == "on" or (k == "landlock" and v.startswith("ABI")))]
+    return ", ".join(on + off + ["the audit hook", "rlimits"])
 
 
 def become_subreaper() -> bool:
