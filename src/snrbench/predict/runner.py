@@ -281,7 +281,12 @@ def checked_entry(e, spec: str) -> Entry:
         raise RegistryError(f"{spec}: access {e['access']!r} must be one of {ACCESS_TIERS}")
     if spec.endswith(".py"):
         path, _, qual = e["source"].rpartition("::")
-        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+        raw = Path(spec).read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        doc = _docstring(raw)
+        if doc is None or len(doc) > MAX_DOCSTRING:
+            raise RegistryError(f"{spec}: its module docstring " + ("could not be read" if doc is None else
+                                f"has {len(doc):,} characters; at most {MAX_DOCSTRING:,} (the page shows it)"))
         if path != spec or not _QUALNAME.fullmatch(qual) or e["source_sha256"] != digest:
             raise RegistryError(f"{spec}: the discovery process reported source {e['source'][:200]!r} "
                                 f"(sha256 {e['source_sha256'][:16]}…), not a class of this file")
@@ -290,6 +295,21 @@ def checked_entry(e, spec: str) -> Entry:
         raise RegistryError(f"{spec}: the discovery process reported source {e['source'][:200]!r}, "
                             "not a class of this entry point")
     return Entry(**e)
+
+
+#: Characters of an entry file's module docstring (the leaderboard page shows its first paragraph).
+MAX_DOCSTRING = 4000
+
+
+def _docstring(raw: bytes) -> str | None:
+    """The module docstring of a submitted file's bytes ("" when none), read by parsing alone (never
+    run); None when it cannot be parsed."""
+    import ast
+
+    try:
+        return ast.get_docstring(ast.parse(raw)) or ""
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _tail(f, n: int) -> str:
@@ -396,6 +416,7 @@ class _Worker:
                                      env=env, bufsize=0, cwd=self.work, start_new_session=True, pass_fds=fds)
         _LIVE.add(self.proc.pid)
         self.pending = threading.Event()  # a task was sent and its answer line has not come yet
+        self.outside = False  # it wrote outside its turn (and was killed)
         self.closing = threading.Event()
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -458,6 +479,7 @@ class _Worker:
         self.lines.put(None)
 
     def _refuse(self, why: str):
+        self.outside = why == _OUTSIDE
         reap(self.proc.pid)  # at once, from this thread: nothing more is read
         self.lines.put(why)
 
@@ -569,8 +591,19 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
     lock = threading.Lock()
     fam = get(family)
 
+    def retire(w, last):
+        """Close worker ``w``; a worker that wrote outside its turn after its last answer (``last``)
+        loses that cell."""
+        w.close()
+        if w.outside and last is not None and out[last] is not None and out[last].ok:
+            c = cells[last]
+            out[last] = CellResult(c.label, c.cell_id, False, "the worker wrote to its answer channel outside its "
+                                   "turn, after this cell's answer (killed)")
+            with lock:
+                failed[0] += 1
+
     def serve():
-        w = None
+        w, last = None, None
         try:
             while True:
                 try:
@@ -583,16 +616,17 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                     out[i] = CellResult(c.label, c.cell_id, False, f"skipped: the entry already failed {max_failures} cells")
                 else:
                     if w is not None and (w.proc.poll() is not None or w.sampler.proc.poll() is not None):
-                        w.close()
+                        retire(w, last)
                         w = None
                     if w is None:
-                        w = _Worker(entry, results_root, caps)
+                        w, last = _Worker(entry, results_root, caps), None
                     ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
                     bad = check_answer(ans, len(fam.t_grid(c.spec)), budget)
                     if bad:
                         ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
                     if ans.get("fatal"):
                         w.kill()
+                    last = i
                     if ans["ok"]:
                         out[i] = CellResult(c.label, c.cell_id, True, log10_q=[float(x) for x in ans["log10_q"]],
                                             tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),
@@ -606,7 +640,7 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                     progress()
         finally:
             if w is not None:
-                w.close()
+                retire(w, last)
 
     n = max(1, min(workers, len(cells)))
     with ThreadPoolExecutor(n) as pool:
