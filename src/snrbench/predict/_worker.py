@@ -5,8 +5,9 @@ its configuration, ``{"mode", "arg", "blocked", "limits", "fds", "inputs"}``, re
 code runs (so no other process can read it from ``/proc/*/cmdline`` or the environment).
 Mode ``discover`` (``arg``: ``PATH.py`` or an entry-point name): import it and print its entries as
 JSON. Mode ``run`` (``arg``: the entry as JSON; ``fds``: the sampler's socket and shared memory;
-``inputs``: the folder the runner puts cell files in, read-only here): instantiate the entry, then read ``{"access", "exact", "family", "label", "observables", "T", "budget", "info",
-"data_mean", "cell_file"}`` per line on stdin and answer ``{"ok": true, "log10_q", "tau",
+``inputs``: the folder the runner puts cell files in, read-only here): instantiate the entry, then
+read ``{"access", "exact", "family", "label", "observables", "T", "budget", "info", "data_mean",
+"cell_file"}`` per line on stdin and answer ``{"ok": true, "log10_q", "tau",
 "grad_norm2"}`` or ``{"ok": false, "error"}`` per line on the original stdout (the entry's own
 prints go to stderr). ``fds[0]`` is the worker's end of the socket to the sampler process
 (:mod:`._sampler_service`), which runs and counts every sweep (``fds[1]``: the memory its replies'
