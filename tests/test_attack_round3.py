@@ -165,7 +165,8 @@ def test_control_characters_from_an_entry_are_escaped(bench, tmp_path, capsys):
 def test_an_overlong_docstring_is_refused(bench, tmp_path, capsys):
     """A 120 KB docstring was copied three times into the page."""
     path = tmp_path / "long_doc.py"
-    path.write_text('"""' + "x" * 120_000 + '"""\n' + _broken_entry("return None\n", name="long-doc"))
+    path.write_text('"""' + "x" * 120_000 + '"""\n' + _broken_entry(  # a valid entry otherwise
+        "return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)\n", name="long-doc"))
     capsys.readouterr()
     assert _submit(bench, tmp_path, path) == 2
     err = capsys.readouterr().err
