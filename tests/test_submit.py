@@ -810,10 +810,9 @@ def test_a_forged_discovery_line_cannot_name_a_path_or_another_file(bench, tmp_p
         entry = dict(name="forger", access="sampler-only", source=f"{path}::Forger", source_sha256="0" * 64)
         entry.update(forged)
         path.write_text(textwrap.dedent(f"""\
-            import json, os, sys
-            if sys.argv[1:2] == ["discover"]:
-                os.write(3, (json.dumps(dict(ok=True, entries=[{entry!r}])) + "\\n").encode())
-                os._exit(0)
+            import json, os
+            os.write(3, (json.dumps(dict(ok=True, entries=[{entry!r}])) + "\\n").encode())  # at import: discovery
+            os._exit(0)
             """) + _fast_entry("forger", cls="Forger"))
         cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
         assert expected in cap.err, (forged, cap.err)

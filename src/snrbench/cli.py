@@ -180,9 +180,9 @@ def _cmd_submit(args) -> int:
     new = discover(args.entry, results)
     budgets = _budgets(args)
     runs = []
-    if _publicly_current(results, new, args.family, budgets):
+    if args.fresh is not None and _publicly_current(results, new, args.family, budgets):
         print(f"submit: {', '.join(str(e) for e in new)}: public predictions stored and current (same source); "
-              "running the fresh draws", file=sys.stderr)
+              "running the fresh draws only", file=sys.stderr)
     else:
         check_names(results, new, all_entries(args.results), replace=args.replace)
         runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
