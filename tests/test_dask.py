@@ -316,9 +316,9 @@ def test_chunks_merge_in_suite_order_once_each_and_stop_after_the_failures(tmp_p
     entry = Entry("fake", "sampler-only", "/nowhere.py::Fake", "0" * 64)
     seen = {}
 
-    def fake_map(fn, chunks, *, scheduler, key, retries, name):
+    def fake_map(fn, chunks, *, scheduler, key, retries, name, deadline):
         chunks = list(chunks)
-        seen.update(retries=retries, keys={key(c) for c in chunks}, name=name, fn=fn)
+        seen.update(retries=retries, keys={key(c) for c in chunks}, name=name, fn=fn, deadline=deadline)
         for i in ((0, 2, 1) if bad else (2, 0, 2, 1)):  # out of order, one twice
             chunk, fail = chunks[i], bad and i == 2
             yield chunk, [CellResult(Cell(s).label, Cell(s).cell_id, not fail, "boom" if fail else "",
@@ -330,6 +330,7 @@ def test_chunks_merge_in_suite_order_once_each_and_stop_after_the_failures(tmp_p
                                       limits=None, budget=65536)
     assert [r.cell_id for r in run.results] == [c.cell_id for c in cells] and not run.failures
     assert seen["retries"] == 0 and len(seen["keys"]) == 3 and seen["name"] == "predict-fake-exact-rbm-65536"
+    assert seen["deadline"] == 12 * 5.0 + predictions.DASK_MARGIN  # cells × time limit + the margin
     assert seen["fn"].keywords["results_root"] == str((tmp_path / "results").resolve())
     bad = True  # chunk 2 fails its 4 cells: the run stops there, chunk 1 is not waited for
     run = predictions._run_on_cluster(entry, FAMILY, cells, tmp_path / "results", "tcp://x:1", time_limit=5.0,

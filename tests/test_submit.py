@@ -810,10 +810,9 @@ def test_a_forged_discovery_line_cannot_name_a_path_or_another_file(bench, tmp_p
         entry = dict(name="forger", access="sampler-only", source=f"{path}::Forger", source_sha256="0" * 64)
         entry.update(forged)
         path.write_text(textwrap.dedent(f"""\
-            import json, os, sys
-            if sys.argv[1:2] == ["discover"]:
-                os.write(3, (json.dumps(dict(ok=True, entries=[{entry!r}])) + "\\n").encode())
-                os._exit(0)
+            import json, os
+            os.write(3, (json.dumps(dict(ok=True, entries=[{entry!r}])) + "\\n").encode())  # at import: discovery
+            os._exit(0)
             """) + _fast_entry("forger", cls="Forger"))
         cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, path), 2)
         assert expected in cap.err, (forged, cap.err)
@@ -863,7 +862,9 @@ def test_an_entry_cannot_signal_the_runner_or_open_a_tcp_connection(bench, tmp_p
         raise RuntimeError(str(out))
         """)
     msgs = _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: ['stop the runner: "] * 3)
-    assert all(re.search(r"stop the runner: (Operation not permitted|No such process)', 'connect: Permission denied'", m)
+    # own /proc: the runner is not there to find; seccomp: no socket; else Landlock refuses both
+    assert all(re.search(r"stop the runner: (Operation not permitted|No such process|No such file or directory)', "
+                         r"'connect: (Permission denied|Operation not permitted)'", m)
                for m in msgs.values()), msgs
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,24 +167,22 @@ def _cmd_leaderboard(args) -> int:
 
 def _cmd_submit(args) -> int:
     from .predict.predictions import check_names, predict_entries
-    from .predict.runner import all_entries, discover
+    from .predict.runner import all_entries, discover, remove_tree
+    from .predict.sandbox import describe_isolation
     from .report.leaderboard import markdown_overall
-    from .report.publish import publish, refuse_damaged
-
-    from .predict.sandbox import landlock_abi
+    from .report.publish import Rejected, publish, refuse_damaged
 
     results, out = Path(args.results), Path(args.out)
     refuse_damaged(results)
-    abi = landlock_abi()
-    how = f"Landlock ABI {abi} + the audit hook" if abi else \
-        "the audit hook only (no Landlock: native-code reads and all writes are not confined)"
-    print(f"submit: workers confined by {how}" + (f" here; the cells run on {args.scheduler}, whose workers "
-          "confine them the same way, by what their own kernel offers" if args.scheduler else ""), file=sys.stderr)
+    print("submit: workers confined by " + describe_isolation() + (f" here; the cells run on {args.scheduler}, "
+          "whose workers confine them the same way, by what their own kernel offers" if args.scheduler else ""),
+          file=sys.stderr)
     new = discover(args.entry, results)
     budgets = _budgets(args)
+    runs = []
     if args.fresh is not None and _publicly_current(results, new, args.family, budgets):
-        print(f"submit: {', '.join(str(e) for e in new)}: public predictions stored and current (same source)",
-              file=sys.stderr)
+        print(f"submit: {', '.join(str(e) for e in new)}: public predictions stored and current (same source); "
+              "running the fresh draws only", file=sys.stderr)
     else:
         check_names(results, new, all_entries(args.results), replace=args.replace)
         runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
@@ -191,12 +191,22 @@ def _cmd_submit(args) -> int:
         if _print_failures(runs):
             print("submit: rejected; results/ is unchanged", file=sys.stderr)
             return 1
-        written = publish(results, out, runs, args.family, readme=out.resolve().parent / "README.md")
-        print(f"submit: {', '.join(str(e) for e in new)} stored")
-        print(f"wrote {', '.join(str(p) for p in written)}")
+    stage = Path(tempfile.mkdtemp(prefix=".fresh-", dir=results.resolve().parent))
+    try:
+        extra, check = _fresh(args, stage, new, budgets)
+        try:
+            written = publish(results, out, runs, args.family, readme=out.resolve().parent / "README.md",
+                              extra=extra, check=check)
+        except Rejected as exc:
+            print("submit: rejected, not published; results/ is unchanged:", file=sys.stderr)
+            for why in exc.reasons:
+                print(f"  {why}", file=sys.stderr)
+            return 1
+    finally:
+        remove_tree(stage)
+    print(f"submit: {', '.join(str(e) for e in new)} stored")
+    print(f"wrote {', '.join(str(p) for p in written)}")
     print(markdown_overall(results))
-    if args.fresh is not None:
-        return _fresh(args, results, new)
     return 0
 
 
@@ -218,39 +228,36 @@ def _budgets(args) -> tuple[int, ...] | None:
     return tuple(sorted(set(args.budget))) if args.budget else None
 
 
-def _fresh(args, results: Path, entries) -> int:
-    """Score ``entries`` on fresh draws S and S + 1 of the exact families; print public against fresh."""
-    import secrets
-
+def _fresh(args, stage: Path, entries, budgets):
+    """Run ``entries`` on two fresh draws (seeds S and S + 1; S secret unless ``--fresh S``) of the
+    exact families among ``args.family``, in ``stage``, at every budget they are published at.
+    Returns (the draws' folders for :func:`snrbench.report.publish.publish`'s ``extra``, its ``check``:
+    the fresh comparison, printed, and the reasons to refuse)."""
     from .report import fresh
     from .report.leaderboard import markdown_frame
 
-    draw = secrets.randbelow(2**31) if args.fresh < 0 else args.fresh
+    seed = secrets.randbelow(2**31) if args.fresh is None or args.fresh < 0 else args.fresh
     families = fresh.fresh_families(args.family)
     if not families:
-        print("submit --fresh: none of the families offers fresh draws (the exact ones do)", file=sys.stderr)
-        return 2
-    for d in (draw, draw + 1):
-        print(f"submit --fresh: draw {d} of {', '.join(families)} → {fresh.draw_root(results, d)}", file=sys.stderr)
-        fresh.run_draw(results, d, entries, families, workers=args.workers or 2, time_limit=args.time_limit,
-                       limits=_limits(args), progress=not args.quiet, scheduler=args.scheduler)
-    from .report.leaderboard import load_scores
+        print(f"submit: no fresh draws ({', '.join(args.family)} offer none; the exact families do): the entry is "
+              "published on the public cells alone", file=sys.stderr)
+        return {}, None
+    token, draws, runs = fresh.new_token(), {}, []
+    for k, seed_k in ((1, seed), (2, seed + 1)):
+        name = f"{token}-{k}"
+        print(f"submit: fresh draw {k} of 2 ({', '.join(families)})", file=sys.stderr)
+        runs += fresh.run_draw(stage / name, seed_k, entries, families, budgets=budgets, workers=args.workers or 2,
+                               time_limit=args.time_limit, limits=_limits(args), progress=not args.quiet,
+                               scheduler=args.scheduler)
+        draws[name] = stage / name
 
-    mine = {(e.access, e.name) for e in entries}
-    for d in (draw, draw + 1):
-        s = fresh.draw_scores(results, d)
-        s = s[[k in mine for k in zip(s.access, s.predictor)]]
-        print(f"\nfresh draw {d} (seed recorded in {fresh.draw_root(results, d) / 'tasks'}):")
-        print(markdown_frame(s))
-    from .report.leaderboard import build
+    def check(public):
+        table, why = fresh.check(public, {n: fresh.draw_scores(p) for n, p in draws.items()}, runs, entries)
+        print(f"\npublic against fresh draws {seed} and {seed + 1} (flagged: gap > {fresh.FLAG_SIGMAS:g} σ):")
+        print(markdown_frame(table, fresh=True))
+        return why
 
-    written = build(results, Path(args.out))  # the page shows public against fresh
-    print(f"\nwrote {', '.join(str(p) for p in written)}", file=sys.stderr)
-    table = fresh.stored_comparison(results, load_scores(results))
-    table = table[[k in mine for k in zip(table.access, table.predictor)]] if len(table) else table
-    print(f"\npublic against fresh draws {draw} and {draw + 1} (flagged: gap > {fresh.FLAG_SIGMAS:g} σ):")
-    print(markdown_frame(table, fresh=True))
-    return 0
+    return {f"{fresh.FRESH_DIR}/{n}": p for n, p in draws.items()}, check
 
 
 def _cmd_train_mnist(args) -> int:
@@ -510,8 +517,9 @@ def main(argv=None) -> int:
             sp.add_argument("--replace", action="store_true",
                             help="replace the stored predictions of this same file (refused for another file's)")
             sp.add_argument("--fresh", type=int, nargs="?", const=-1, default=None, metavar="SEED",
-                            help="also score the entry on fresh draws SEED and SEED+1 of the exact families "
-                                 "(new seeds, solved on the fly; default SEED: drawn now and printed)")
+                            help="the seed of the two fresh draws (SEED and SEED+1) of the exact families that "
+                                 "every submission is scored on before it is published (default: drawn in "
+                                 "secret, printed after the run)")
         if name == "check-starts":
             sp.add_argument("--exact-only", action="store_true", help="only the comparison with exact starts")
             sp.add_argument("--tempered-only", action="store_true", help="only the comparison with temperature PT")

@@ -64,7 +64,7 @@ def is_local(scheduler: str | None) -> bool:
 
 def map_cells(fn: Callable[[C], Any], cells: Iterable[C], *, workers: int | None = None, scheduler: str | None = None,
               key: Callable[[C], Hashable] = lambda c: c, name: str = "cell",
-              retries: int = DASK_RETRIES) -> Iterator[tuple[C, Any]]:
+              retries: int = DASK_RETRIES, deadline: float | None = None) -> Iterator[tuple[C, Any]]:
     """Yield ``(cell, fn(cell))`` for every cell as it completes (module docstring).
 
     ``fn`` must be picklable by reference (a module-level function, or a ``functools.partial`` of
@@ -72,7 +72,9 @@ def map_cells(fn: Callable[[C], Any], cells: Iterable[C], *, workers: int | None
     cell (its ``cell_id``): cells with the same key run and are yielded once. ``name`` prefixes the
     Dask task keys (``{name}-{key}``). ``workers`` is the local process count (None: all cores);
     a scheduler brings its own workers. Closing the generator early (an error in the caller's loop,
-    Ctrl-C) cancels the cells not yet finished and shuts the pool or the client down.
+    Ctrl-C) cancels the cells not yet finished and shuts the pool or the client down. ``deadline``
+    (seconds, Dask only): a map not finished by then raises RuntimeError and cancels what is left,
+    so a task whose error never reaches the client cannot hang it.
     """
     kind, arg = parse_scheduler(scheduler)
     unique: dict[Hashable, C] = {}
@@ -92,10 +94,10 @@ def map_cells(fn: Callable[[C], Any], cells: Iterable[C], *, workers: int | None
     if kind == "local":
         with distributed.LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=":0",
                                       silence_logs=40) as cluster, distributed.Client(cluster) as client:
-            yield from _dask_map(distributed, client, fn, unique, name, retries)
+            yield from _dask_map(distributed, client, fn, unique, name, retries, deadline)
     else:
         with distributed.Client(arg, timeout="30s") as client:
-            yield from _dask_map(distributed, client, fn, unique, name, retries)
+            yield from _dask_map(distributed, client, fn, unique, name, retries, deadline)
 
 
 def _import_distributed(scheduler: str | None):
@@ -119,11 +121,22 @@ def _pool_map(fn, unique: dict, workers: int) -> Iterator[tuple[Any, Any]]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask_map(distributed, client, fn, unique: dict, name: str, retries: int) -> Iterator[tuple[Any, Any]]:
+def _completed(distributed, futures: list, deadline: float | None):
+    """``futures`` as they finish; RuntimeError once ``deadline`` seconds have passed with any left."""
+    try:
+        yield from distributed.as_completed(futures, timeout=deadline)
+    except distributed.TimeoutError:
+        left = sum(not f.done() for f in futures)
+        raise RuntimeError(f"the Dask map did not finish within its deadline of {deadline:g} s ({left} of "
+                           f"{len(futures)} tasks left; cancelled)") from None
+
+
+def _dask_map(distributed, client, fn, unique: dict, name: str, retries: int,
+              deadline: float | None = None) -> Iterator[tuple[Any, Any]]:
     futures = {client.submit(fn, c, key=f"{name}-{k}", retries=retries): k for k, c in unique.items()}
     done: set[Hashable] = set()
     try:
-        for fut in distributed.as_completed(list(futures)):
+        for fut in _completed(distributed, list(futures), deadline):
             k = futures[fut]
             try:
                 result = fut.result()  # the cell's own error is raised here, in the client, as it is locally

@@ -213,6 +213,11 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
     return runs
 
 
+#: Seconds a Dask map of an entry's cells may take beyond cells × time limit (workers starting,
+#: the sampler loading cells); past that the map is cancelled and the run fails.
+DASK_MARGIN = 600.0
+
+
 def chunks_of(cells, size: int = DASK_CHUNK_CELLS) -> list[tuple[str, ...]]:
     """The cells' specs in chunks of ``size`` consecutive cells (the last one shorter)."""
     size = max(1, int(size))
@@ -248,7 +253,8 @@ def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str
     wanted = {c.cell_id for c in cells}
     got: dict[str, CellResult] = {}
     failed = 0
-    with closing(executor.map_cells(fn, chunks_of(cells), scheduler=scheduler, key=key, retries=0,
+    deadline = len(cells) * time_limit + DASK_MARGIN  # one cell after another, were there one Dask worker
+    with closing(executor.map_cells(fn, chunks_of(cells), scheduler=scheduler, key=key, retries=0, deadline=deadline,
                                     name=f"predict-{entry.name}-{family}-{budget}")) as finished:
         for chunk, results in finished:
             ids = [r.cell_id for r in results]

@@ -131,9 +131,39 @@ def worker_limits(time_limit: float, n_cells: int, limits: dict | None = None) -
     return out
 
 
-def _worker_cmd(mode: str, arg: str, results_root: Path, limits: dict) -> list[str]:
-    return [sys.executable, "-m", "snrbench.predict._worker", mode, arg, json.dumps(blocked_paths(results_root)),
-            json.dumps(limits)]
+#: How a worker is started: nothing on its command line or in its environment but the interpreter,
+#: so no process can read its configuration from ``/proc/*/cmdline`` (it comes on stdin, :func:`_config`).
+WORKER_CMD = [sys.executable, "-m", "snrbench.predict._worker"]
+
+
+def _config(mode: str, arg: str, results_root: Path, limits: dict, fds=(), inputs=()) -> str:
+    """The worker's first stdin line (:mod:`._worker`): what it runs, what it may not touch, its caps."""
+    return json.dumps(dict(mode=mode, arg=arg, blocked=blocked_paths(results_root), limits=limits, fds=list(fds),
+                           inputs=[str(p) for p in inputs])) + "\n"
+
+
+#: Characters kept of a text that came from an entry (an error message, its log's tail).
+MAX_TEXT = 2000
+
+
+def printable(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` (written by an entry) safe for a terminal and a page: at most ``limit`` characters,
+    and every character that is not printable (control characters, escape sequences' ESC, bidi
+    overrides, line and paragraph separators, newlines) written as its ``\\xNN``/``\\uNNNN`` escape."""
+    text = str(text)[:limit]
+    return "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+                   for c in text)
+
+
+def remove_tree(path: Path | str) -> str | None:
+    """Remove the folder ``path`` and everything in it, however deep (``rm -rf --one-file-system``:
+    coreutils walks by descriptors, with no recursion and no path-length limit, and follows no link).
+    Never raises; returns why it failed, or None."""
+    try:
+        done = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"could not remove {path}: {exc}"
+    return None if done.returncode == 0 else f"could not remove {path}: {printable(done.stderr.decode(errors='replace'), 300)}"
 
 
 _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
@@ -196,31 +226,39 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
     """The entries of ``PATH.py`` or an entry-point name, imported in a confined process (its own
     session, the worker's caps; whatever it leaves running is killed)."""
     become_subreaper()
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
-        proc = subprocess.Popen(_worker_cmd("discover", arg, results_root, worker_limits(300, 1)),
-                                stdout=out, stderr=err, cwd=tmp, env=dict(os.environ, TMPDIR=tmp),
-                                start_new_session=True)  # files, capped by the worker's RLIMIT_FSIZE
-        _LIVE.add(proc.pid)
-        try:
-            proc.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            err.write(b"\ndiscovery exceeded 300 s (killed)")
-        finally:
-            _LIVE.discard(proc.pid)
-            reap(proc.pid)
-            proc.wait()
-        stdout, stderr = (_tail(f, n) for f, n in ((out, 1_000_000), (err, _LOG_TAIL)))
+    tmp = tempfile.mkdtemp(prefix="snrbench-")
+    try:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
+            proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
+                                    env=dict(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
+            _LIVE.add(proc.pid)
+            try:
+                try:
+                    proc.stdin.write(_config("discover", arg, results_root, worker_limits(300, 1)).encode())
+                    proc.stdin.close()
+                except OSError:
+                    pass
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                err.write(b"\ndiscovery exceeded 300 s (killed)")
+            finally:
+                _LIVE.discard(proc.pid)
+                reap(proc.pid)
+                proc.wait()
+            stdout, stderr = (_tail(f, n) for f, n in ((out, 1_000_000), (err, _LOG_TAIL)))
+    finally:
+        remove_tree(tmp)
     proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = proc.stdout.strip().splitlines()
     if not lines:
-        raise RegistryError(f"{spec}: discovery process failed: {proc.stderr.strip()[-500:]}")
+        raise RegistryError(f"{spec}: discovery process failed: {printable(proc.stderr.strip()[-500:])}")
     try:
         ans = json.loads(lines[-1])
     except (ValueError, RecursionError):
         raise RegistryError(f"{spec}: the discovery process sent a malformed line") from None
     if not isinstance(ans, dict) or not ans.get("ok"):
-        raise RegistryError(str(ans.get("error") if isinstance(ans, dict) else ans)[:2000])
+        raise RegistryError(printable(ans.get("error") if isinstance(ans, dict) else ans))
     entries = ans.get("entries")
     if not isinstance(entries, list) or not entries:
         raise RegistryError(f"{spec}: the discovery process listed no entries")
@@ -243,7 +281,12 @@ def checked_entry(e, spec: str) -> Entry:
         raise RegistryError(f"{spec}: access {e['access']!r} must be one of {ACCESS_TIERS}")
     if spec.endswith(".py"):
         path, _, qual = e["source"].rpartition("::")
-        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+        raw = Path(spec).read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        doc = _docstring(raw)
+        if doc is None or len(doc) > MAX_DOCSTRING:
+            raise RegistryError(f"{spec}: its module docstring " + ("could not be read" if doc is None else
+                                f"has {len(doc):,} characters; at most {MAX_DOCSTRING:,} (the page shows it)"))
         if path != spec or not _QUALNAME.fullmatch(qual) or e["source_sha256"] != digest:
             raise RegistryError(f"{spec}: the discovery process reported source {e['source'][:200]!r} "
                                 f"(sha256 {e['source_sha256'][:16]}…), not a class of this file")
@@ -252,6 +295,21 @@ def checked_entry(e, spec: str) -> Entry:
         raise RegistryError(f"{spec}: the discovery process reported source {e['source'][:200]!r}, "
                             "not a class of this entry point")
     return Entry(**e)
+
+
+#: Characters of an entry file's module docstring (the leaderboard page shows its first paragraph).
+MAX_DOCSTRING = 4000
+
+
+def _docstring(raw: bytes) -> str | None:
+    """The module docstring of a submitted file's bytes ("" when none), read by parsing alone (never
+    run); None when it cannot be parsed."""
+    import ast
+
+    try:
+        return ast.get_docstring(ast.parse(raw)) or ""
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _tail(f, n: int) -> str:
@@ -294,13 +352,13 @@ class _Sampler:
     holding the cell and counting sweeps; ``sock`` is the end handed to the worker."""
 
     def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory()
+        self.tmp = tempfile.mkdtemp(prefix="snrbench-sampler-")
         ours, self.sock = socket.socketpair()
         self.shm = shared_memory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "snrbench.predict._sampler_service", str(ours.fileno()),
                                       str(self.shm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp.name, env=env,
+                                     bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp, env=env,
                                      start_new_session=True)
         ours.close()
         _LIVE.add(self.proc.pid)
@@ -316,79 +374,123 @@ class _Sampler:
         return json.loads(line)
 
     def put_cell(self, family, cell: Cell, seed: int, budget: int) -> dict:
-        path = Path(self.tmp.name) / "cell.npz"
+        path = Path(self.tmp) / "cell.npz"
         spec = cell.spec
         np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
         return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
                              budget=budget), timeout=_SAMPLER_LOAD)
 
     def close(self):
+        """Kill the process and remove its folder; never raises."""
         _LIVE.discard(self.proc.pid)
-        self.sock.close()
-        os.close(self.shm)
-        self.proc.kill()
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
+        for step in (self.sock.close, lambda: os.close(self.shm), self.proc.kill, self.proc.wait,
+                     self.proc.stdin.close, self.proc.stdout.close):
             try:
-                pipe.close()
-            except OSError:  # a broken pipe to a sampler that died
+                step()
+            except (OSError, ValueError):  # a broken pipe to a sampler that died
                 pass
-        self.tmp.cleanup()
+        remove_tree(self.tmp)
+
+
+_OUTSIDE = "\0outside"  # what the reader reports for a byte written outside the worker's turn
+_TOO_LONG = "\0too long"
 
 
 class _Worker:
     """One worker process in its own session (``start_new_session``), with the caps of ``limits``,
-    and its sampler process."""
+    and its sampler process. Its folder holds ``in/`` (the cell files the runner writes; the worker
+    may only read them) and ``work/``, its cwd and ``TMPDIR`` (a size-limited tmpfs inside its own
+    mount namespace where the kernel allows: :func:`snrbench.predict.sandbox.enter_namespaces`)."""
 
     def __init__(self, entry: Entry, results_root: Path, limits: dict):
         self.sampler = _Sampler()
         self.cpu_seconds = limits.get("cpu_seconds")
-        self.tmp = tempfile.TemporaryDirectory()
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=self.tmp.name)
+        self.tmp = Path(tempfile.mkdtemp(prefix="snrbench-"))
+        self.inputs, self.work = self.tmp / "in", self.tmp / "work"
+        self.inputs.mkdir()
+        self.work.mkdir()
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=str(self.work))
         self.log = tempfile.TemporaryFile()
         fds = [self.sampler.sock.fileno(), self.sampler.shm]
-        self.proc = subprocess.Popen(_worker_cmd("run", json.dumps(asdict(entry)), results_root, limits)
-                                     + [str(fd) for fd in fds], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, env=env, bufsize=1, cwd=self.tmp.name,
-                                     start_new_session=True, pass_fds=fds)
+        self.proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                     env=env, bufsize=0, cwd=self.work, start_new_session=True, pass_fds=fds)
         _LIVE.add(self.proc.pid)
+        self.pending = threading.Event()  # a task was sent and its answer line has not come yet
+        self.outside = False  # it wrote outside its turn (and was killed)
+        self.closing = threading.Event()
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs]))
+
+    def _send(self, text: str) -> bool:
+        data = memoryview(text.encode())
+        try:
+            while len(data):
+                data = data[self.proc.stdin.write(data) or 0:]
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
 
     def put_cell(self, family, cell: Cell, access: str, budget: int = BUDGET) -> dict:
         """Load the cell into the sampler process; the task for the worker. Model and white-box tiers
-        also get the model's arrays and the data, in a ``.npz`` in the worker's folder."""
+        also get the model's arrays and the data, in a ``.npz`` in the worker's ``in/`` folder."""
         spec = cell.spec
         served = self.sampler.put_cell(family, cell, cell_seed(cell), budget)
         task = dict(access=access, exact="white-box" in family.tiers, family=family.name, observables=spec["observables"],
                     T=[int(t) for t in family.t_grid(spec)], budget=budget, info=served["info"],
                     data_mean=served["data_mean"], label="", cell_file=None)
         if access != "sampler-only":
-            path = Path(self.tmp.name) / "cell.npz"
+            path = self.inputs / "cell.npz"
             np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
             task.update(label=cell.label, cell_file=str(path))
         return task
 
     def _read(self):
-        while True:
+        """Read the answer pipe only while a task is pending, one line per task. Outside a turn it
+        only watches: the first byte that comes then is refused and the worker killed at once, so a
+        flood never reaches this process's memory; a line over :data:`_MAX_LINE` likewise."""
+        fd, buf = self.proc.stdout.fileno(), b""
+        while not self.closing.is_set():
             try:
-                line = self.proc.stdout.readline(_MAX_LINE)
-            except (ValueError, OSError):  # closed by close() while a straggler held the pipe
+                ready = select.select([fd], [], [], _POLL)[0]
+                data = os.read(fd, 1 if not self.pending.is_set() else 1 << 16) if ready else None
+            except (OSError, ValueError):  # closed by close()
                 break
-            if not line:
+            if data is None:
+                continue
+            if not data:  # the worker's end is closed: it exited
                 break
-            if not line.endswith("\n"):  # over the cap (or cut by death): stop listening
-                self.lines.put("\0too long")
-                break
-            self.lines.put(line)
+            if not self.pending.is_set():
+                self._refuse(_OUTSIDE)
+                return
+            buf += data
+            if b"\n" in buf:
+                line, rest = buf.split(b"\n", 1)
+                if rest:  # more after its one answer line: outside its turn
+                    self._refuse(_OUTSIDE)
+                    return
+                buf = b""
+                self.pending.clear()
+                self.lines.put(line.decode(errors="replace"))
+            elif len(buf) > _MAX_LINE:
+                self._refuse(_TOO_LONG)
+                return
         self.lines.put(None)
+
+    def _refuse(self, why: str):
+        self.outside = why == _OUTSIDE
+        reap(self.proc.pid)  # at once, from this thread: nothing more is read
+        self.lines.put(why)
 
     def ask(self, task: dict, timeout: float) -> dict:
         """Send one cell; the answer, with the meter's count and the worker's wall and CPU seconds.
-        A line left over from an earlier cell, or one without this task's nonce, is refused."""
+        A line without this task's nonce is refused."""
         if not self.lines.empty():
-            return dict(ok=False, fatal=True, error="the worker wrote an answer line outside its turn")
+            line = self.lines.get_nowait()
+            if line is not None:
+                return dict(ok=False, fatal=True, error="the worker wrote to its answer channel outside its turn (killed)")
+            self.lines.put(None)
         task = dict(task, nonce=secrets.token_hex(8))
         t0, c0 = time.perf_counter(), _cpu_seconds(self.proc.pid)
         ans = self._ask(task, timeout)
@@ -401,13 +503,13 @@ class _Worker:
             self.sampler.proc.kill()
             if ans.get("ok"):
                 ans = dict(ok=False, fatal=True, error=f"the sampler process failed: {exc}")
+        for f in self.inputs.iterdir():  # the cell's file: the worker has read it (it may not remove it)
+            f.unlink()
         return ans
 
     def _ask(self, task: dict, timeout: float) -> dict:
-        try:
-            self.proc.stdin.write(json.dumps(task) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+        self.pending.set()
+        if not self._send(json.dumps(task) + "\n"):
             return dict(ok=False, error=self._died())
         deadline = time.monotonic() + timeout
         while True:
@@ -423,11 +525,15 @@ class _Worker:
                     self.kill()
                     return dict(ok=False, error=f"ran {n} processes at once, more than the cap of "
                                                 f"{EXTRA_PROCESSES} (killed)")
+        self.pending.clear()
         if line is None:
             return dict(ok=False, error=self._died())
-        if line == "\0too long":
+        if line == _TOO_LONG:
             self.kill()
             return dict(ok=False, fatal=True, error=f"the worker sent an answer line over {_MAX_LINE:,} characters")
+        if line == _OUTSIDE:
+            self.kill()
+            return dict(ok=False, fatal=True, error="the worker wrote to its answer channel outside its turn (killed)")
         try:
             ans = json.loads(line)
         except (ValueError, RecursionError):
@@ -451,18 +557,23 @@ class _Worker:
         reap(self.proc.pid)
         self.proc.wait()
 
-    def close(self):
+    def close(self) -> str | None:
+        """Stop the worker and its sampler, remove its folder (without recursion: an entry may leave a
+        folder thousands deep); never raises. Returns what could not be cleaned up, or None."""
+        problems = []
         try:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             pass
-        self.kill()  # children it left behind go too
-        self.sampler.close()
-        self.reader.join(timeout=10)
-        self.proc.stdout.close()
-        self.log.close()
-        self.tmp.cleanup()
+        for step in (self.kill, self.sampler.close, self.closing.set, lambda: self.reader.join(timeout=10),
+                     self.proc.stdout.close, self.log.close):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on, and says what failed
+                problems.append(f"{type(exc).__name__}: {exc}")
+        left = remove_tree(self.tmp)
+        return "; ".join(problems + ([left] if left else [])) or None
 
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
@@ -480,8 +591,19 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
     lock = threading.Lock()
     fam = get(family)
 
+    def retire(w, last):
+        """Close worker ``w``; a worker that wrote outside its turn after its last answer (``last``)
+        loses that cell."""
+        w.close()
+        if w.outside and last is not None and out[last] is not None and out[last].ok:
+            c = cells[last]
+            out[last] = CellResult(c.label, c.cell_id, False, "the worker wrote to its answer channel outside its "
+                                   "turn, after this cell's answer (killed)")
+            with lock:
+                failed[0] += 1
+
     def serve():
-        w = None
+        w, last = None, None
         try:
             while True:
                 try:
@@ -494,30 +616,31 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                     out[i] = CellResult(c.label, c.cell_id, False, f"skipped: the entry already failed {max_failures} cells")
                 else:
                     if w is not None and (w.proc.poll() is not None or w.sampler.proc.poll() is not None):
-                        w.close()
+                        retire(w, last)
                         w = None
                     if w is None:
-                        w = _Worker(entry, results_root, caps)
+                        w, last = _Worker(entry, results_root, caps), None
                     ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
                     bad = check_answer(ans, len(fam.t_grid(c.spec)), budget)
                     if bad:
                         ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
                     if ans.get("fatal"):
                         w.kill()
+                    last = i
                     if ans["ok"]:
                         out[i] = CellResult(c.label, c.cell_id, True, log10_q=[float(x) for x in ans["log10_q"]],
                                             tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),
                                             sweeps=ans["sweeps"], seconds=ans["seconds"],
                                             cpu_seconds=ans["cpu_seconds"])
                     else:
-                        out[i] = CellResult(c.label, c.cell_id, False, ans["error"][:2000])
+                        out[i] = CellResult(c.label, c.cell_id, False, printable(ans["error"]))
                         with lock:
                             failed[0] += 1
                 if progress:
                     progress()
         finally:
             if w is not None:
-                w.close()
+                retire(w, last)
 
     n = max(1, min(workers, len(cells)))
     with ThreadPoolExecutor(n) as pool:
@@ -536,17 +659,34 @@ def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_lim
     path; a fresh one may not exist yet) blocked as locally. A failed cell is a result
     (``ok=False``), never an exception. What is raised is this machine's own problem, reported
     before any entry code runs: the entry's source is not here with the client's bytes (SHA-256),
-    so the workers do not share the client's filesystem at the same paths.
+    so the workers do not share the client's filesystem at the same paths. Anything raised here is
+    re-raised as a :class:`ChunkError`, a plain message that pickles (a 3,000-frame ``RecursionError``
+    and its traceback could hang the client).
     """
     where = f"Dask worker {socket.gethostname()} (pid {os.getpid()})"
-    root = Path(results_root)
-    if not root.is_absolute():
-        raise ValueError(f"run_chunk: results_root {results_root!r} must be an absolute path")
-    _check_source_here(entry, where)
-    cells = [Cell(s) for s in spec_jsons]
-    run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=1, max_failures=max_failures,
-                    limits=limits, budget=budget)
-    return run.results
+    try:
+        root = Path(results_root)
+        if not root.is_absolute():
+            raise ValueError(f"run_chunk: results_root {results_root!r} must be an absolute path")
+        _check_source_here(entry, where)
+        cells = [Cell(s) for s in spec_jsons]
+        run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=1, max_failures=max_failures,
+                        limits=limits, budget=budget)
+        return run.results
+    except BaseException as exc:  # noqa: BLE001 - whatever it is (and its traceback) may not pickle
+        raise ChunkError(f"{where}: {type(exc).__name__}: {printable(str(exc) if _safe_str(exc) else '?')}") from None
+
+
+class ChunkError(RuntimeError):
+    """What :func:`run_chunk` raises: one plain message, picklable, with no traceback or cause."""
+
+
+def _safe_str(exc: BaseException) -> bool:
+    try:
+        str(exc)
+        return True
+    except BaseException:  # noqa: BLE001
+        return False
 
 
 def _check_source_here(entry: Entry, where: str) -> None:

@@ -34,7 +34,7 @@ import struct
 import sys
 from pathlib import Path
 
-__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree", "enter_pid_namespace",
+__all__ = ["confine", "violations", "landlock_abi", "limit_resources", "drop_capabilities", "process_tree", "enter_namespaces", "install_seccomp", "probe_layers", "describe_isolation",
            "orphans_of", "become_subreaper", "Limits"]
 
 _violations: list[str] = []
@@ -257,25 +257,71 @@ def orphans_of(parent: int, keep=()) -> list[int]:
     return [pid for pid in _pids() if pid not in keep and (st := _stat(pid)) is not None and st[0] == parent]
 
 
-_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+#: The worker's temporary folder: a tmpfs of this many bytes and files (inodes), in its own mount
+#: namespace, so nothing it writes there outlives it or fills the disk.
+TEMP_BYTES, TEMP_FILES = 64 * 2**20, 4096
 
 
-def enter_pid_namespace() -> bool:
-    """Continue this process as PID 1 of a new PID namespace (Linux, needs CAP_SYS_ADMIN).
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return libc
 
-    ``unshare(CLONE_NEWPID)`` puts only the *next* child in the namespace, so this forks: the child
-    returns True and goes on as the namespace's init; the parent closes every descriptor, waits and
-    leaves with the child's status (the same signal, if it was killed). When the init exits the
-    kernel kills every process left in the namespace, however it forked or left its session.
-    Returns False (nothing changed) where the kernel refuses."""
+
+def _refused(what: str) -> str:
+    return f"refused by the kernel ({what}: {os.strerror(ctypes.get_errno())})"
+
+
+def _mount(libc, src: str, target: str, fstype: str | None, flags: int, data: str | None) -> str:
+    ok = libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                    data.encode() if data else None) == 0
+    return "on" if ok else _refused(f"mount {fstype or src} on {target}")
+
+
+def enter_namespaces(work: str) -> dict[str, str]:
+    """Continue this process as PID 1 of new PID, IPC, network and mount namespaces (Linux, needs
+    CAP_SYS_ADMIN), with its own ``/proc`` (``hidepid=2``: it lists only the namespace's processes)
+    and a tmpfs of :data:`TEMP_BYTES` bytes and :data:`TEMP_FILES` files on ``work``, its cwd.
+
+    Each layer is tried on its own; the result names each one, ``"on"`` or why the kernel refused
+    it, so the runner can report what the worker got. IPC namespace: no SysV shared memory,
+    semaphore or message queue of the machine is visible, and those it makes die with it. Network
+    namespace: no interface but a loopback that is down (no UDP, TCP or abstract unix socket reaches
+    another process). ``unshare(CLONE_NEWPID)`` puts only the *next* child in the namespace, so this
+    forks: the child returns and goes on as the namespace's init; the parent closes every
+    descriptor, waits and leaves with the child's status (the same signal, if it was killed). When
+    the init exits the kernel kills every process left in the namespace, however it forked or left
+    its session, and the tmpfs goes with the mount namespace."""
+    layers = dict.fromkeys(("pid", "ipc", "net", "mount", "proc", "tmpfs"), "not Linux")
     if not sys.platform.startswith("linux"):
-        return False
-    if ctypes.CDLL(None, use_errno=True).unshare(_CLONE_NEWPID) != 0:
-        return False
-    pid = os.fork()
-    if pid == 0:  # a namespace's init ignores signals it has no handler for: SIGXCPU gets one
-        signal.signal(signal.SIGXCPU, lambda *_: os._exit(128 + signal.SIGXCPU))
-        return True
+        return layers
+    libc = _libc()
+    for name, flag in (("ipc", _CLONE_NEWIPC), ("net", _CLONE_NEWNET), ("mount", _CLONE_NEWNS), ("pid", _CLONE_NEWPID)):
+        layers[name] = "on" if libc.unshare(flag) == 0 else _refused(f"unshare {name}")
+    if layers["pid"] == "on":
+        pid = os.fork()
+        if pid != 0:
+            _wait_as_parent(pid)
+        signal.signal(signal.SIGXCPU, lambda *_: os._exit(128 + signal.SIGXCPU))  # an init ignores unhandled ones
+    if layers["mount"] != "on":
+        layers["proc"] = layers["tmpfs"] = "no mount namespace"
+        return layers
+    private = _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing mounted here leaks out
+    if private != "on":
+        layers["proc"] = layers["tmpfs"] = private
+        return layers
+    layers["proc"] = _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2") \
+        if layers["pid"] == "on" else "no PID namespace"
+    layers["tmpfs"] = _mount(libc, "tmpfs", work, "tmpfs", _MS_NOSUID | _MS_NODEV,
+                             f"size={TEMP_BYTES},nr_inodes={TEMP_FILES},mode=0700")
+    os.chdir(work)  # the cwd now lies on the tmpfs
+    return layers
+
+
+def _wait_as_parent(pid: int):
+    """The namespace's outer process: wait for the init ``pid`` and leave as it did."""
     os.closerange(0, 65536)
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
@@ -285,6 +331,91 @@ def enter_pid_namespace() -> bool:
             signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     os._exit(code)
+
+
+#: What the seccomp filter refuses with EPERM (names resolved by libseccomp for this machine's
+#: architecture): any new socket (the sampler's channel is inherited, already open), the SysV IPC
+#: and kernel-keyring calls, io_uring (whose requests bypass seccomp), and reaching into other
+#: processes or namespaces.
+SECCOMP_DENIED = ("socket", "socketpair", "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv",
+                  "msgctl", "semget", "semop", "semtimedop", "semctl", "add_key", "request_key", "keyctl",
+                  "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace", "process_vm_readv",
+                  "process_vm_writev", "setns", "unshare", "mount", "bpf", "perf_event_open", "userfaultfd")
+_SCMP_ACT_ALLOW, _SCMP_ACT_ERRNO = 0x7FFF0000, 0x00050000
+
+
+def install_seccomp(denied=SECCOMP_DENIED) -> str:
+    """Refuse the system calls ``denied`` with EPERM for this process and every child it makes,
+    through libseccomp (the system's ``libseccomp.so.2``, the library Docker, systemd and flatpak
+    use: it writes the BPF program, checks the architecture and refuses the x32 numbers). Returns
+    "on", or why not (no libseccomp, or the kernel refused); sets no_new_privs first."""
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return "not Linux"
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2", use_errno=True)
+    except OSError as exc:
+        return f"not installed (libseccomp.so.2: {exc}; Debian package libseccomp2)"
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+    lib.seccomp_load.argtypes = lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return _refused("no_new_privs")
+    ctx = lib.seccomp_init(_SCMP_ACT_ALLOW)
+    if not ctx:
+        return "refused (seccomp_init failed)"
+    try:
+        for name in denied:
+            nr = lib.seccomp_syscall_resolve_name(name.encode())
+            if nr >= 0 and lib.seccomp_rule_add(ctx, _SCMP_ACT_ERRNO | 1, nr, 0) != 0:  # errno 1: EPERM
+                return f"refused (seccomp_rule_add {name})"
+        rc = lib.seccomp_load(ctx)
+        return "on" if rc == 0 else f"refused by the kernel (seccomp_load: {os.strerror(-rc)})"
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def probe_layers() -> dict[str, str]:
+    """What a worker started now would get: each layer of :func:`enter_namespaces` and
+    :func:`install_seccomp` tried in a forked child (this process is unchanged), and Landlock's ABI."""
+    import json
+    import tempfile
+
+    r, w = os.pipe()
+    work = tempfile.mkdtemp(prefix="snrbench-probe-")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's own report is what the parent reads
+        try:
+            os.close(r)
+            layers = enter_namespaces(work)
+            layers["seccomp"] = install_seccomp()
+            os.write(w, json.dumps(layers).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        raw = fh.read()
+    os.waitpid(pid, 0)
+    os.rmdir(work)
+    layers = json.loads(raw) if raw else dict.fromkeys(("pid", "ipc", "net", "mount", "proc", "tmpfs", "seccomp"),
+                                                       "probe failed")
+    abi = landlock_abi()
+    layers["landlock"] = f"ABI {abi}" if abi else "refused by the kernel (no Landlock: only the audit hook guards reads)"
+    return layers
+
+
+def describe_isolation(layers: dict[str, str] | None = None) -> str:
+    """One line for the operator: each layer and whether the kernel gave it (:func:`probe_layers`)."""
+    layers = layers if layers is not None else probe_layers()
+    names = dict(landlock="Landlock", seccomp="seccomp", pid="PID namespace", ipc="IPC namespace",
+                 net="network namespace", mount="mount namespace", proc="own /proc", tmpfs="tmpfs temp folder")
+    on = [f"{names[k]}" + (f" {v}" if k == "landlock" and v.startswith("ABI") else "")
+          for k, v in layers.items() if v == "on" or (k == "landlock" and v.startswith("ABI"))]
+    off = [f"NOT {names[k]} ({v})" for k, v in layers.items() if not (v == "on" or (k == "landlock" and v.startswith("ABI")))]
+    return ", ".join(on + off + ["the audit hook", "rlimits"])
 
 
 def become_subreaper() -> bool:

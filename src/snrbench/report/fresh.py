@@ -1,21 +1,29 @@
 """Fresh draws: new cells from the exact families' recipes, solved on the fly, to score entries on
-cells nobody has seen.
+cells nobody has seen. Every ``snrbench submit`` runs two (:func:`check`) before it publishes.
 
-A draw is named by a seed S (an int ≥ 0). It takes every exact family's suite, keeps its grid and
-recipe and replaces the model seeds by :func:`snrbench.families._exact.fresh_seeds` (S, so new
-models and new teachers), and lives in its own results folder ``results/fresh/<S>/``: the drawn
-suite files under ``tasks/``, their exact ground truth, the entries' predictions at the full budget
-and their scores, with a manifest of its own. Anyone regenerates a draw from its seed.
+A draw is named by a seed S (an int ≥ 0, drawn by ``secrets`` unless the operator gives one). It
+takes every exact family's suite, keeps its grid and recipe and replaces the model seeds by
+:func:`snrbench.families._exact.fresh_seeds` (S, so new models and new teachers). A submission's
+two draws, S and S + 1, are results folders of their own, ``results/fresh/<token>-1`` and
+``<token>-2``, with a random ``token`` (:func:`new_token`): the folder name, which a worker sees in
+its list of blocked paths, says nothing of the seed. Each holds the drawn suite files under
+``tasks/`` (where the seed is recorded: anyone regenerates a draw from it), their exact ground
+truth, the entries' predictions at every budget they are published at, their scores and a
+manifest of its own. They are made in a staging folder beside ``results/`` and moved in only with
+the submission they checked.
 
-An entry's public score is compared with two draws, S and S + 1: the gap is the public tracked
-fraction minus the mean of the two fresh ones, the noise ``σ = max(|p₁ − p₂|/√2, √(p̄(1 − p̄)/n),
-1/n)`` (the spread of the two draws, the binomial spread of one draw of n cells, one cell), and the
-gap is **flagged** when it exceeds 3σ: an entry that knows the public cells (tuned to them, or
-carrying answers keyed on them) scores better there than on cells drawn the same way.
+An entry's public score is compared with the two draws at each budget: the gap is the public
+tracked fraction minus the mean of the two fresh ones, the noise ``σ = max(|p₁ − p₂|/√2,
+√(p̄(1 − p̄)/n), 1/n)`` (the spread of the two draws, the binomial spread of one draw of n cells, one
+cell), and the gap is **flagged** when it exceeds 3σ: an entry that knows the public cells (tuned
+to them, or carrying answers keyed on them) scores better there than on cells drawn the same way.
+A submission flagged at any budget, or failing on a fresh cell, is not published.
 """
 from __future__ import annotations
 
 import math
+import re
+import secrets
 from pathlib import Path
 
 import pandas as pd
@@ -23,23 +31,21 @@ import pandas as pd
 from .. import store
 from ..families import get, names
 from ..jobs.groundtruth import generate
-from ..predict.contract import BUDGET
 from ..predict.predictions import predict_entries
 from . import scoring
 
-__all__ = ["FRESH_DIR", "draw_root", "fresh_families", "draw_suites", "run_draw", "draw_scores", "compare",
-           "stored_comparison", "FLAG_SIGMAS"]
+__all__ = ["FRESH_DIR", "new_token", "fresh_families", "draw_suites", "run_draw", "draw_scores", "compare",
+           "stored_comparison", "check", "FLAG_SIGMAS"]
 
 FRESH_DIR = "fresh"
 #: A public-minus-fresh gap above this many noise units is flagged.
 FLAG_SIGMAS = 3.0
+_PAIR = re.compile(r"([0-9a-f]{16})-1")
 
 
-def draw_root(results: Path | str, draw: int) -> Path:
-    """``results/fresh/<draw>``: the results folder of one draw."""
-    if isinstance(draw, bool) or not isinstance(draw, int) or draw < 0:
-        raise ValueError(f"a fresh draw's seed must be an int ≥ 0, got {draw!r}")
-    return Path(results) / FRESH_DIR / str(draw)
+def new_token() -> str:
+    """A random name for a submission's pair of draws (64 bits from ``secrets``)."""
+    return secrets.token_hex(8)
 
 
 def fresh_families(families=None) -> list[str]:
@@ -47,15 +53,17 @@ def fresh_families(families=None) -> list[str]:
     return [f for f in (families or names()) if get(f).fresh_draws]
 
 
-def draw_suites(results: Path | str, draw: int, families) -> dict[str, Path]:
-    """Write the drawn suite file of each family under ``draw_root/tasks/`` (the same text every time)."""
-    folder = draw_root(results, draw) / "tasks"
+def draw_suites(root: Path | str, seed: int, families) -> dict[str, Path]:
+    """Write the drawn suite file of each family under ``root/tasks/`` (the same text every time)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"a fresh draw's seed must be an int ≥ 0, got {seed!r}")
+    folder = Path(root) / "tasks"
     out = {}
     for family in families:
         fam = get(family)
         src = fam.suite_path()
         path = folder / src.name
-        text = fam.fresh_suite(src.read_text(), draw, str(src))
+        text = fam.fresh_suite(src.read_text(), seed, str(src))
         if not path.is_file() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             store.atomic_write(path, lambda tmp: tmp.write_text(text))
@@ -63,30 +71,27 @@ def draw_suites(results: Path | str, draw: int, families) -> dict[str, Path]:
     return out
 
 
-def run_draw(results: Path | str, draw: int, entries, families, workers: int = 2, time_limit: float = 300.0,
-             limits: dict | None = None, progress: bool = True, scheduler: str | None = None) -> pd.DataFrame:
-    """Draw, solve (resumable: a stored draw is reused), run ``entries`` on it at the full budget,
-    store and score; returns the draw's per-cell scores of those entries. ``scheduler``: where the
-    cells of both run (:func:`snrbench.jobs.executor.map_cells`; None: local processes)."""
-    root = draw_root(results, draw)
-    suites = draw_suites(results, draw, families)
+def run_draw(root: Path | str, seed: int, entries, families, budgets=None, workers: int = 2, time_limit: float = 300.0,
+             limits: dict | None = None, progress: bool = True, scheduler: str | None = None) -> list:
+    """Draw ``seed`` into the results folder ``root``, solve it, run ``entries`` on it at ``budgets``
+    (None: each entry's whole ladder), store the runs that succeeded and score; returns every run
+    (:class:`snrbench.predict.runner.EntryRun`; the caller refuses those with failures).
+    ``scheduler``: where the cells of both run (:func:`snrbench.jobs.executor.map_cells`)."""
+    root = Path(root)
+    suites = draw_suites(root, seed, families)
     for family, path in suites.items():
         generate(family, root, workers=workers, progress=progress, suite_file=path, scheduler=scheduler)
     runs = predict_entries(root, entries, list(suites), force=True, workers=workers, time_limit=time_limit,
                            progress=progress, suite_files={f: str(p) for f, p in suites.items()}, limits=limits,
-                           budgets=(BUDGET,), scheduler=scheduler)
-    failed = [r for r in runs if r.failures]
-    if failed:
-        r = failed[0]
-        raise RuntimeError(f"fresh draw {draw}: {r.entry} failed on {len(r.failures)} cells of {r.family} "
-                           f"({r.failures[0].label}: {r.failures[0].error[:300]})")
-    scoring.score(root)
-    return draw_scores(results, draw)
+                           budgets=budgets, scheduler=scheduler)
+    if any(not r.failures for r in runs):
+        scoring.score(root)
+    return runs
 
 
-def draw_scores(results: Path | str, draw: int) -> pd.DataFrame:
-    """The stored per-cell scores of one draw (empty when it has none)."""
-    root = draw_root(results, draw)
+def draw_scores(root: Path | str) -> pd.DataFrame:
+    """The stored per-cell scores of the draw in ``root`` (empty when it has none)."""
+    root = Path(root)
     if not (root / scoring.SCORES_REL).exists():
         return pd.DataFrame(columns=["family", "access", "predictor", "budget", "tracked"])
     return store.read_table(root, scoring.SCORES_REL).to_pandas()
@@ -96,20 +101,19 @@ def _fraction(scores: pd.DataFrame) -> tuple[int, int]:
     return int(scores["tracked"].sum()), len(scores)
 
 
-def compare(public: pd.DataFrame, draws: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    """Public against fresh, one row per (access, predictor) scored on two draws, over the families
-    the draws cover (public: at the largest budget the entry was scored at, normally the full one;
-    fresh: at the full budget): tracked counts, the gap, the noise σ and the flag (module doc)."""
+def compare(public: pd.DataFrame, draws: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Public against fresh, one row per (access, predictor, budget) scored on both draws (the first
+    two of ``draws``, name → scores), over the families the draws cover: tracked counts, the gap,
+    the noise σ and the flag (module doc). ``draws`` (a column) names the budget too."""
     rows = []
     if len(draws) < 2:
         return pd.DataFrame(rows)
     (d1, s1), (d2, s2) = sorted(draws.items())[:2]
-    full = lambda s: s[s["budget"] == BUDGET]  # noqa: E731
-    s1, s2, public = full(s1), full(s2), scoring.at_largest_budget(public)
-    for (access, name), g1 in s1.groupby(["access", "predictor"], sort=True):
-        g2 = s2[(s2.access == access) & (s2.predictor == name)]
+    for (access, name, budget), g1 in s1.groupby(["access", "predictor", "budget"], sort=True):
+        g2 = s2[(s2.access == access) & (s2.predictor == name) & (s2.budget == budget)]
         fams = sorted(set(g1.family))
-        g0 = public[(public.access == access) & (public.predictor == name) & public.family.isin(fams)]
+        g0 = public[(public.access == access) & (public.predictor == name) & (public.budget == budget)
+                    & public.family.isin(fams)]
         if g2.empty or g0.empty:
             continue
         (t0, n0), (t1, n1), (t2, n2) = _fraction(g0), _fraction(g1), _fraction(g2)
@@ -117,25 +121,46 @@ def compare(public: pd.DataFrame, draws: dict[int, pd.DataFrame]) -> pd.DataFram
         pbar, n = (p1 + p2) / 2, (n1 + n2) / 2
         sigma = max(abs(p1 - p2) / math.sqrt(2), math.sqrt(pbar * (1 - pbar) / n), 1 / n)
         gap = p0 - pbar
-        rows.append(dict(predictor=name, access=access, families=", ".join(fams), draws=f"{d1}, {d2}",
+        rows.append(dict(predictor=name, access=access, families=", ".join(fams),
+                         draws=f"{d1}, {d2} at {int(budget):,}", budget=int(budget),
                          public=f"{t0}/{n0}", fresh_1=f"{t1}/{n1}", fresh_2=f"{t2}/{n2}",
                          gap=gap, sigma=sigma, flagged=bool(gap > FLAG_SIGMAS * sigma)))
     return pd.DataFrame(rows)
 
 
 def stored_comparison(results: Path | str, public: pd.DataFrame) -> pd.DataFrame:
-    """:func:`compare` of the public scores with the two lowest-numbered stored draws of each entry
-    (draws S and S + 1 are what ``snrbench submit --fresh S`` makes)."""
+    """:func:`compare` of the public scores with each stored pair of draws (``fresh/<token>-1`` and
+    ``-2``, what one ``snrbench submit`` makes), for the entries scored on that pair."""
     base = Path(results) / FRESH_DIR
-    draws = sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) if base.is_dir() else []
-    scored = {d: draw_scores(results, d) for d in draws}
-    rows = []
-    keys = sorted({k for s in scored.values() for k in zip(s.access, s.predictor)})
-    for access, name in keys:
-        mine = {d: s[(s.access == access) & (s.predictor == name)] for d, s in scored.items()}
-        mine = {d: s for d, s in mine.items() if len(s)}
-        pair = next(((d, d + 1) for d in sorted(mine) if d + 1 in mine), None)
-        if pair:
-            rows.append(compare(public, {d: mine[d] for d in pair}))
+    pairs = sorted(m[1] for p in base.iterdir() if (m := _PAIR.fullmatch(p.name))) if base.is_dir() else []
+    rows = [compare(public, {f"{t}-{k}": draw_scores(base / f"{t}-{k}") for k in (1, 2)}) for t in pairs
+            if (base / f"{t}-2").is_dir()]
     rows = [r for r in rows if len(r)]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def check(public: pd.DataFrame, draws: dict[str, pd.DataFrame], runs, entries) -> tuple[pd.DataFrame, list[str]]:
+    """Why ``entries`` may not be published, from the fresh ``runs`` (every cell must succeed) and the
+    comparison of their ``public`` scores with the two ``draws`` at every budget (none may be flagged,
+    and every budget published must have been drawn); also, a sampler-only entry may not track a
+    public cell it never sampled (0 sweeps: it can only have known the answer). Returns (the
+    comparison, the reasons; none: publish)."""
+    keys = {(e.access, e.name) for e in entries}
+    table = compare(public, draws)
+    table = table[[k in keys for k in zip(table.access, table.predictor)]] if len(table) else table
+    failed = [(r, [c for c in r.failures if not c.error.startswith("skipped:")]) for r in runs if r.failures]
+    why = [f"{r.entry} on a fresh draw of {r.family} at budget {r.budget:,}: {len(bad)} of {len(r.results)} cells "
+           f"failed ({bad[0].label}: {bad[0].error[:300]})" for r, bad in failed if bad]
+    why += [f"{r.predictor} ({r.access}) at budget {r.budget:,}: public {r.public} against fresh {r.fresh_1} and "
+            f"{r.fresh_2}, a gap of {r.gap:+.2f} > {FLAG_SIGMAS:g} σ = {FLAG_SIGMAS * r.sigma:.2f} (flagged)"
+            for r in table.itertuples(index=False) if r.flagged]
+    mine = public[[k in keys for k in zip(public.access, public.predictor)]]
+    fams = set().union(*(set(d.family) for d in draws.values())) if draws else set()
+    compared = {(r.access, r.predictor, r.budget) for r in table.itertuples(index=False)}
+    for (access, name, budget), g in mine[mine.family.isin(fams)].groupby(["access", "predictor", "budget"]):
+        if not why and (access, name, int(budget)) not in compared:
+            why.append(f"{name} ({access}) at budget {int(budget):,}: published there but not run on the fresh draws")
+    blind = mine[(mine.access == "sampler-only") & mine.tracked & (mine.sweeps == 0)]
+    why += [f"{r.predictor} (sampler-only) at budget {int(r.budget):,}: tracked cell {r.label} of {r.family} with 0 "
+            "sweeps; a sampler-only entry cannot know a cell it never sampled" for r in blind.itertuples(index=False)]
+    return table, why

@@ -6,7 +6,9 @@ copy into a staging folder beside ``out``. Only when all of that succeeded are t
 moved into place: those of ``results/`` in one store commit (:func:`snrbench.store.commit_files`:
 all of them with the new manifest, or none, even if the process is killed), then the leaderboard's,
 then the README's table. A failure at any step before that leaves ``results/``, ``out`` and the
-README as they were.
+README as they were. Among those steps: ``extra`` stores made elsewhere (a submission's fresh draws)
+are copied into the staged results, and ``check`` judges the staged scores; a reason it gives
+raises :class:`Rejected` and nothing is published.
 """
 from __future__ import annotations
 
@@ -19,9 +21,18 @@ from pathlib import Path
 from .. import store
 from ..families import load_suite
 from ..predict.predictions import store_runs
+from ..predict.runner import remove_tree
 from . import leaderboard, scoring
 
-__all__ = ["publish", "refuse_damaged"]
+__all__ = ["publish", "refuse_damaged", "Rejected"]
+
+
+class Rejected(ValueError):
+    """A submission that ``publish``'s ``check`` refused; ``reasons`` lists why."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
 
 
 def refuse_damaged(results: Path) -> None:
@@ -49,9 +60,12 @@ def _move_changed(staged: Path, dest: Path) -> list[Path]:
     return [dest / r for r in rels]
 
 
-def publish(results: Path, out: Path, runs: list, families: list[str], readme: Path | None = None) -> list[Path]:
-    """Store ``runs`` (every cell succeeded), score, build the leaderboard in ``out`` and update
-    ``readme``'s table, all or nothing (see the module doc); returns the files written."""
+def publish(results: Path, out: Path, runs: list, families: list[str], readme: Path | None = None,
+            extra: dict[str, Path] | None = None, check=None) -> list[Path]:
+    """Store ``runs`` (every cell succeeded) and the stores ``extra`` (relative path in ``results`` →
+    folder), score, ask ``check(staged scores)`` (a list of reasons to refuse; :class:`Rejected`),
+    build the leaderboard in ``out`` and update ``readme``'s table, all or nothing (see the module
+    doc); returns the files written."""
     results, out = Path(results), Path(out)
     refuse_damaged(results)
     if any(r.failures for r in runs):
@@ -66,7 +80,12 @@ def publish(results: Path, out: Path, runs: list, families: list[str], readme: P
             mine = [r for r in runs if r.family == family]
             if mine:
                 store_runs(staged, mine, load_suite(family)[0]["suite"])
+        for rel, folder in (extra or {}).items():
+            shutil.copytree(folder, staged / rel)
         scoring.score(staged)
+        reasons = check(store.read_table(staged, scoring.SCORES_REL).to_pandas()) if check else []
+        if reasons:
+            raise Rejected(reasons)
         problems = store.verify(staged)
         if problems:
             raise store.ResultsError(f"the staged results fail verification: {problems[:3]}")
@@ -78,5 +97,5 @@ def publish(results: Path, out: Path, runs: list, families: list[str], readme: P
             written.append(Path(readme))
         return written
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        shutil.rmtree(stage_out, ignore_errors=True)
+        remove_tree(stage)
+        remove_tree(stage_out)
