@@ -10,7 +10,9 @@ batched product per block of sweeps (``(R, n, B)·(R, B, m)``) and read at each 
 * ``‖ĝ‖² = ‖d‖² − Tr Ĉ(T_max)/R`` with ``d = mean_data f − X̄(T_max)`` — unbiased for ``‖g‖²``;
 * a bootstrap over replicates needs nothing else: with multinomial counts ``c`` (Σc = R) the
   resampled ``Σ_a Var*`` is ``(c·diag G − cᵀGc/R)/(R − 1)`` and the resampled mean moves by
-  ``δ = c X̃/R``, so ``‖d − δ‖² = ‖d‖² − 2 c·(X̃d)/R + cᵀGc/R²``. 95% percentile intervals.
+  ``δ = c X̃/R``, so ``‖d − δ‖² = ‖d‖² − 2 c·(X̃d)/R + cᵀGc/R²``. 95% percentile intervals; the
+  resampled ``‖ĝ‖²`` is bias-corrected twice (its bootstrap mean is ``‖d‖²``, so ``Tr Ĉ(T_max)/R`` is
+  subtracted once more), so the interval is centred on the estimate.
 
 ``Q(T) = ‖g‖²/Tr Ĉ(T)`` uses the exact ``‖g‖²`` when the caller has it (m ≤ 20, hidden-side
 enumeration), else the Monte Carlo one; the bootstrap then resamples numerator and denominator
@@ -146,7 +148,10 @@ def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "we
     counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_boot).astype(np.float64)  # (B, R)
     cGc = np.einsum("br,trs,bs->tb", counts, G, counts, optimize=True)  # (n_T, B)
     tc_b = (counts @ diagG.T - cGc.T / R).T / (R - 1)  # (n_T, B)
-    g2_b = d2 - 2.0 * counts @ z / R + cGc[-1] / R**2 - tc_b[-1] / R
+    # The resampled ‖ĝ‖² has mean ‖d‖² (the bootstrap world's plug-in truth), not the unbiased ‖ĝ‖² = ‖d‖² − Tr Ĉ/R:
+    # shifted by −Tr Ĉ(T_max)/R the replicates centre on the estimate (else, when ‖g‖² is near the noise floor
+    # Tr Ĉ/R, the whole interval sat above the estimate it belongs to).
+    g2_b = d2 - 2.0 * counts @ z / R + cGc[-1] / R**2 - tc_b[-1] / R - tc[-1] / R
     g2 = g2_mc if grad_norm2_exact is None else float(grad_norm2_exact)
     num_b = g2_b if grad_norm2_exact is None else np.full(n_boot, g2)
     with np.errstate(divide="ignore", invalid="ignore"):
