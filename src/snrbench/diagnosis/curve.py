@@ -237,24 +237,33 @@ def curve_from_starts(rbm: RBM, data_mean, got: StartSet, T, observables: str, s
 class Agreement:
     """Two curves of one model from independent start generators compared (:func:`compare_curves`):
     ``z`` per T, ``(log10 Q_a − log10 Q_b)/√(σ_a² + σ_b²)`` with σ the 95% half-width / 1.96 (dex);
-    ``max_abs_dex`` the largest ``|log10 Q_a − log10 Q_b|``; ``agree`` when every finite |z| ≤ Z_MAX and
-    both curves have a signal at the same T."""
+    ``max_abs_dex`` the largest ``|log10 Q_a − log10 Q_b|``; ``agree`` when every finite |z| ≤ Z_MAX,
+    both curves have a signal at the same T and neither generator failed its own equilibration check
+    (``checks_passed``)."""
 
     generators: tuple[str, str]
     z: np.ndarray
     max_abs_dex: float
     agree: bool
+    checks_passed: bool = True
+    states_z: tuple[float, float] | None = None
 
     def sentence(self) -> str:
         i = int(np.nanargmax(np.abs(self.z))) if np.any(np.isfinite(self.z)) else 0
         zmax = float(np.abs(self.z[i])) if np.isfinite(self.z[i]) else float("nan")
-        return (f"{self.generators[0]} and {self.generators[1]} starts "
-                f"{'agree' if self.agree else 'DISAGREE'}: largest |Δ log10 Q| {self.max_abs_dex:.3f} dex, "
-                f"largest |z| {zmax:.2f} (limit {Z_MAX})")
+        s = (f"{self.generators[0]} and {self.generators[1]} starts "
+             f"{'agree' if self.agree else 'DISAGREE'}: largest |Δ log10 Q| {self.max_abs_dex:.3f} dex, "
+             f"largest |z| {zmax:.2f} (limit {Z_MAX})")
+        if self.states_z is not None:
+            s += f"; their start states z_variance {self.states_z[0]:+.2f}, z_gradient {self.states_z[1]:+.2f}"
+        return s + ("" if self.checks_passed else "; and a generator failed its own equilibration check")
 
 
-def compare_curves(a: Curve, b: Curve, names: tuple[str, str]) -> Agreement:
-    """Do two Monte Carlo curves of one model agree within their CIs (see :class:`Agreement`)?"""
+def compare_curves(a: Curve, b: Curve, names: tuple[str, str], states=None) -> Agreement:
+    """Do two Monte Carlo curves of one model agree within their CIs (see :class:`Agreement`)?
+    ``states``: the :func:`~snrbench.truth.mc_scale.compare_states` of the two generators' start sets
+    (Welch z of ``V`` and of the gradient projection), which must agree as well: it is the sharper test
+    where ‖g‖² is Monte Carlo and the curves' CIs are wide."""
     sa = (np.asarray(a.ci_high) - np.asarray(a.ci_low)) / (2 * 1.96)
     sb = (np.asarray(b.ci_high) - np.asarray(b.ci_low)) / (2 * 1.96)
     d = np.asarray(a.log10_q) - np.asarray(b.log10_q)
@@ -262,8 +271,11 @@ def compare_curves(a: Curve, b: Curve, names: tuple[str, str]) -> Agreement:
         z = d / np.sqrt(sa**2 + sb**2)
     same_signal = np.array_equal(np.isfinite(a.log10_q), np.isfinite(b.log10_q))
     fin = np.isfinite(z)
+    checks = a.equilibrated is not False and b.equilibrated is not False
+    sz = None if states is None else (float(states.z_variance), float(states.z_gradient))
     return Agreement(names, z, float(np.max(np.abs(d[fin]))) if fin.any() else float("nan"),
-                     bool(same_signal and np.all(np.abs(z[fin]) <= Z_MAX)))
+                     bool(same_signal and checks and np.all(np.abs(z[fin]) <= Z_MAX)
+                          and (states is None or states.agree)), checks, sz)
 
 
 def entry_curve(spec: str, rbm: RBM, data: np.ndarray, T, observables: str, budget: int, seed: int = 0) -> Curve:

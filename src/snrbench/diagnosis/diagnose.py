@@ -31,6 +31,7 @@ import numpy as np
 from ..core import spectral
 from ..truth.onset import log10_q_train
 from ..core.observables import mean_gradient_observables
+from ..truth.mc_scale import compare_states
 from .curve import (Agreement, Curve, compare_curves, curve_from_starts, entry_curve, exact_by_default,
                     q_curve_of)
 from .estimate import fmt_seconds, probe, stages
@@ -297,7 +298,7 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
                 curve = q_curve_of(nm.rbm, x, T, observables, exact_path=exact, seed=seed)
             else:
                 data_mean = mean_gradient_observables(nm.rbm, x, observables)
-                curves = []
+                curves, sets = [], []
                 for g in gens:
                     settings = pt if g == "tempering" else (
                         {"rounds": pt["rounds"]} if "rounds" in pt and g == "trajectory" else {})
@@ -306,12 +307,14 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
                                                            and nm.update is not None and m.update < nm.update]}
                     stage(nm.label, f"starts: {g}")
                     got = STARTS[g](nm.rbm, x, n_replicates, seed, device, progress, settings)
+                    sets.append(got.states)
                     stage(nm.label, f"Monte Carlo sweeps ({g} starts)")
                     curves.append(curve_from_starts(nm.rbm, data_mean, got, T, observables, seed=seed, device=device,
                                                     progress=progress))
                 curve = curves[0]
                 if len(curves) == 2:
-                    agreement, second = compare_curves(curves[0], curves[1], tuple(gens)), curves[1]
+                    both = compare_states(nm.rbm, data_mean, *sets, observables)
+                    agreement, second = compare_curves(curves[0], curves[1], tuple(gens), both), curves[1]
             if timing:
                 stage(nm.label, "timing sweeps for the plans")
         except _Stop as why:

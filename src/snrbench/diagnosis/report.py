@@ -10,12 +10,12 @@ import numpy as np
 from .diagnose import Diagnosis, ModelDiagnosis
 from .verdict import NEVER_REACHED
 
-__all__ = ["to_markdown", "write_report", "plot"]
+__all__ = ["to_markdown", "write_report", "plot", "figure"]
 
 
 def _num(x, fmt: str = ".3g") -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—" if x is None or math.isnan(x) else "∞"
+        return "—" if x is None or math.isnan(x) else ("∞" if x > 0 else "−∞")
     return format(x, fmt)
 
 
@@ -83,10 +83,10 @@ def to_markdown(diag: Diagnosis, figure: str | None = None) -> str:
     return "\n".join(out)
 
 
-def plot(diag: Diagnosis, path: Path) -> Path:
+def figure(diag: Diagnosis):
     """Q(T) of every model (with its CI band where it has sampling error), the target line, T*(1) and
     the recommended (C, k) of the last model; beside it, along an archive, Q_train. Legends list only
-    what is drawn; the figure is saved with a tight bounding box (nothing cut)."""
+    what is drawn. Returns the matplotlib figure (:func:`plot` saves it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,8 +100,10 @@ def plot(diag: Diagnosis, path: Path) -> Path:
         col = cmap(i / max(len(diag.models) - 1, 1)) if len(diag.models) > 1 else "C0"
         c = d.curve
         ax.plot(c.T, c.log10_q, "o-", ms=3, color=col, label=d.label)
-        if _has_ci(c):
-            ax.fill_between(c.T, c.ci_low, c.ci_high, color=col, alpha=0.2)
+        if _has_ci(c):  # a lower end of −∞ (Q = 0 inside the CI) is drawn down to the axis
+            lo = np.where(np.isfinite(c.ci_low), c.ci_low, np.nanmin(np.where(np.isfinite(c.ci_low), c.ci_low, np.nan))
+                          - 1.0 if np.any(np.isfinite(c.ci_low)) else np.nan)
+            ax.fill_between(c.T, lo, c.ci_high, color=col, alpha=0.2)
         if d.second is not None:
             ax.plot(d.second.T, d.second.log10_q, "x--", ms=4, color=col, lw=1,
                     label=f"{d.label}: {d.agreement.generators[1]} starts")
@@ -133,6 +135,14 @@ def plot(diag: Diagnosis, path: Path) -> Path:
         ax2.set_title(NEVER_REACHED if diag.onset_status == "never reached 1" else "along training", fontsize=9)
         ax2.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot(diag: Diagnosis, path: Path) -> Path:
+    """:func:`figure` saved as ``path`` with a tight bounding box (no label is cut at the edge)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(diag)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")

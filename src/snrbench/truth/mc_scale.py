@@ -158,6 +158,8 @@ def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "we
         lq = np.log10(g2) - np.log10(tc)
         lq_b = np.log10(num_b)[None, :] - np.log10(tc_b)
     lo, hi = np.nanpercentile(lq_b, [2.5, 97.5], axis=1)
+    # a replicate with ‖ĝ‖² ≤ 0 has Q = 0 (log −∞), not "no value": when 2.5% or more are, the lower end is −∞
+    lo = np.where(np.mean(num_b <= 0) >= 0.025, -np.inf, lo)
     g_lo, g_hi = np.percentile(g2_b, [2.5, 97.5])
     diag = _diagnostics(np.stack(rec, axis=1)) if len(rec) >= 8 else dict(rhat=float("nan"), tau_L=float("nan"),
                                                                          tau_2L=float("nan"), doubling_ok=False)
