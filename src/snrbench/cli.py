@@ -319,7 +319,8 @@ def _cmd_diagnose(args) -> int:
                         observables=args.observables, t_max=args.t_max, target=args.target, max_chains=args.max_chains,
                         exact={"auto": "auto", "on": True, "off": False}[args.exact], n_replicates=args.replicates,
                         tempering=tempering or None, train_chains=args.train_chains, train_k=args.train_k,
-                        seed=args.seed, device=args.device, timing=not args.no_timing, progress=not args.quiet,
+                        seed=args.seed, device=args.device, timing=not args.no_timing,
+                        progress=not (args.quiet or args.json),
                         entry=args.entry, budget=args.budget,
                         max_minutes=None if args.max_minutes <= 0 else args.max_minutes)
     except OverBudget as exc:

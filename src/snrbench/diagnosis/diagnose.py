@@ -49,6 +49,10 @@ SPEEDS = ("quick", "standard", "certified")
 QUICK_ENTRY = "multimode"
 #: Chain-sweeps the quick forecast may spend (2^18 = 64 chains × 4,096 sweeps).
 QUICK_BUDGET = 2**18
+#: Tempering rounds of the standard speed (certified: the suite's 100 + 400). The four-z check guards
+#: it: too few rounds show as a failed check, never as a silent bias. The shipped 784 × 64 example
+#: made 614 round trips in 400 rounds over 256 ladders, so 150 rounds still give each ladder about one.
+STANDARD_TEMPERING = dict(adapt_rounds=50, rounds=150)
 
 
 class OverBudget(RuntimeError):
@@ -191,7 +195,8 @@ def diagnose(model, data, *, speed: str = "standard", units: str | None = None, 
     ``speed``: ``"quick"``, ``"standard"`` or ``"certified"`` (module docstring); ``t_max``: largest
     window (sweeps; a power of 2); ``target``: the Q_train to reach; ``exact``: ``"auto"``, ``True``
     or ``False`` (:func:`~.curve.q_curve_of`); ``n_replicates``: Monte Carlo chains; ``tempering``:
-    ``n_rungs``/``rounds`` of the tempering starts; ``train_chains``/``train_k``: the training's (C, k),
+    ``n_rungs``/``rounds``/``adapt_rounds`` of the tempering starts (standard speed default
+    :data:`STANDARD_TEMPERING`, certified 100 + 400); ``train_chains``/``train_k``: the training's (C, k),
     read from an rbms archive's hyperparameters when not given; ``timing``: measure seconds per sweep
     on ``device``; ``starts``: the standard speed's start generator (``"auto"`` or a name in
     :data:`~.starts.STARTS`); ``entry``/``budget``: the quick speed's leaderboard entry (built-in name
@@ -250,7 +255,7 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
         generators_for(rbm0, speed == "certified") if starts == "auto" or speed == "certified" else (starts,))
     if any(g not in STARTS for g in gens):
         raise InputError(f"starts must be 'auto' or one of {sorted(STARTS)}, got {starts!r}")
-    pt = dict(tempering or {})
+    pt = (STANDARD_TEMPERING if speed == "standard" else {}) | dict(tempering or {})
     pt_rounds = pt.get("adapt_rounds", 100) + pt.get("rounds", 400)
 
     plan, est = [], ()
@@ -286,6 +291,9 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
         stage_no[0] += 1
         say(f"stage {stage_no[0]} of {n_stages}: {label}: {name}" + (f" (about {fmt_seconds(sec)})" if sec else ""))
 
+    path = models  # trajectory tempering runs along every saved update before the one diagnosed
+    if "trajectory" in gens and updates is not None and isinstance(model, (str, Path)):
+        path = read_models(model, units=units)
     out, stopped = [], None
     for nm in models:
         s0 = time.perf_counter()
@@ -303,7 +311,7 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
                     settings = pt if g == "tempering" else (
                         {"rounds": pt["rounds"]} if "rounds" in pt and g == "trajectory" else {})
                     if g == "trajectory":
-                        settings = settings | {"earlier": [m.rbm for m in models if m.update is not None
+                        settings = settings | {"earlier": [m.rbm for m in path if m.update is not None
                                                            and nm.update is not None and m.update < nm.update]}
                     stage(nm.label, f"starts: {g}")
                     got = STARTS[g](nm.rbm, x, n_replicates, seed, device, progress, settings)
