@@ -42,10 +42,27 @@ def installed(tmp_path_factory):
     py = venv / "bin" / "python"
     site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    deps = _only_the_wheels_requirements(wheel, tmp / "deps", extras={"sklearn"})
-    (site / "_deps_of_the_wheel.pth").write_text(f"{deps}\n")
+    (site / "_deps_from_dev_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", str(wheel)], tmp, env)
     return py, wheel
+
+
+@pytest.fixture(scope="module")
+def installed_for_users(installed, tmp_path_factory):
+    """The same wheel in a second fresh venv that sees only what ``pip install 'snrbench[sklearn]'``
+    installs (:func:`_only_the_wheels_requirements`), as a user's venv would."""
+    _, wheel = installed
+    tmp = tmp_path_factory.mktemp("wheel_user")
+    venv = tmp / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    deps = _only_the_wheels_requirements(wheel, tmp / "deps", extras={"sklearn"})
+    (site / "_deps_of_the_wheel.pth").write_text(f"{deps}\n")
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", str(wheel)], tmp, env)
+    return py
 
 
 def _only_the_wheels_requirements(wheel: Path, into: Path, extras: set[str]) -> Path:
@@ -129,7 +146,7 @@ def _readme_diagnose_section() -> str:
     return text[begin:text.index("\n## ", begin + 5)]
 
 
-def test_readme_diagnose_examples_run_from_the_wheel(installed, tmp_path, rng):
+def test_readme_diagnose_examples_run_from_the_wheel(installed_for_users, tmp_path, rng):
     """Every command and the Python block of the README's "Diagnose your own model" section, run by
     the installed wheel with only its requirements and the documented ``sklearn`` extra, on tiny
     files of the names the README uses (a fitted scikit-learn BernoulliRBM, an rbms archive)."""
@@ -137,7 +154,7 @@ def test_readme_diagnose_examples_run_from_the_wheel(installed, tmp_path, rng):
     import joblib
     from sklearn.neural_network import BernoulliRBM
 
-    py, _ = installed
+    py = installed_for_users
     section = _readme_diagnose_section()
     blocks = re.findall(r"```(bash|python)\n(.*?)```", section, re.S)
     commands = [ln.split("#")[0].strip() for lang, b in blocks if lang == "bash" for ln in b.splitlines()]
