@@ -262,7 +262,7 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
     if not exact_route:
         say(f"timing probe on {rbm0.n_visible} × {rbm0.n_hidden} ({n_replicates} chains) …")
         pr = probe(rbm0, x, chains=n_replicates, rungs=pt.get("n_rungs", 16), device=device,
-                   tempering=any(g != "exact" for g in gens))
+                   tempering=any(g != "exact" for g in gens), monte_carlo=bool(gens))
         per_model = stages(pr, gens, t_max, pt_rounds, timing, budget if speed == "quick" else None)
         plan = [(f"{nm.label}: {name}", sec) for nm in models for name, sec in per_model]
         total = sum(sec for _, sec in plan)

@@ -3,8 +3,8 @@
 The probe (a few seconds) measures on the user's model and device:
 
 * ``s(R)``, seconds per blocked-Gibbs sweep of R chains (the median of 3 runs of 2 sweeps);
-* ``g``, seconds of one R × R Gram product over the ``n·m`` weight observables (timed on at most
-  2^15 columns and scaled linearly in the columns);
+* ``g``, seconds of one R × R Gram product over the ``n·m`` weight observables (timed once on at
+  most 2^15 columns and scaled linearly in the columns; not for a forecast);
 * ``p``, seconds per parallel-tempering round of R/2 chains over the rungs (3 rounds, construction
   included, so it errs long).
 
@@ -62,8 +62,10 @@ def _median_time(fn, repeats: int = 3) -> float:
     return float(np.median(runs))
 
 
-def probe(rbm: RBM, data, chains: int = 512, rungs: int = 16, device: str = "cpu", tempering: bool = True) -> Probe:
-    """Time the three kernels of a diagnosis on ``rbm`` (see the module docstring)."""
+def probe(rbm: RBM, data, chains: int = 512, rungs: int = 16, device: str = "cpu", tempering: bool = True,
+          monte_carlo: bool = True) -> Probe:
+    """Time the three kernels of a diagnosis on ``rbm`` (see the module docstring); the Gram product
+    only with ``monte_carlo``, the tempering round only with ``tempering`` (else 0)."""
     from ..core.tempered import base_rate_bias
     from ..truth.tempering import ParallelTempering
 
@@ -71,10 +73,12 @@ def probe(rbm: RBM, data, chains: int = 512, rungs: int = 16, device: str = "cpu
     gibbs = BlockGibbs(rbm, chains, device=device, seed=0)
     gibbs.sweep()
     sweep = _median_time(lambda: gibbs.run(2)) / 2
-    cols = min(rbm.n_visible * rbm.n_hidden, _GRAM_COLS)
-    X = torch.rand(chains, cols, device=gibbs.device)
-    gram = _median_time(lambda: (X @ X.T).double().sum().item()) * rbm.n_visible * rbm.n_hidden / cols
-    del X
+    gram = 0.0
+    if monte_carlo:
+        cols = min(rbm.n_visible * rbm.n_hidden, _GRAM_COLS)
+        X = torch.rand(chains, cols, device=gibbs.device)
+        gram = _median_time(lambda: (X @ X.T).double().sum().item(), 1) * rbm.n_visible * rbm.n_hidden / cols
+        del X
     pt_round = 0.0
     if tempering:
         a0 = base_rate_bias(np.asarray(data, dtype=np.float64), rbm.units)

@@ -76,22 +76,30 @@ def _two_groups(rbm: RBM, data, R: int, rng) -> tuple[np.ndarray, np.ndarray, np
 _GROUP_NAMES = ("training images", "base-rate samples")
 
 
-def _tempering(rbm: RBM, data, R: int, seed: int, device, progress, settings) -> StartSet:
-    from ..truth.tempering import equilibrate
-
-    rng = np.random.default_rng(seed)
-    a0, *inits = _two_groups(rbm, data, R, rng)
-    pt = dict(n_rungs=16, beta_min=0.0, adapt_rounds=100, rounds=400) | (settings or {})
+def _groups(name: str, method: str, inits, run_one) -> StartSet:
+    """Run ``run_one(i, v_init) → (states, report, n_rungs)`` on both groups and collect a StartSet."""
     groups, midway, sweeps, details = [], [], 0, []
     for i, v_init in enumerate(inits):
-        v, rep = equilibrate(rbm, a0, len(v_init), seed=seed + i, device=device, progress=progress, v0=v_init, **pt)
+        v, rep, n_rungs = run_one(i, v_init)
         groups.append(v.cpu().numpy().astype(np.float64))
         midway.append(rep.midway_states.cpu().numpy().astype(np.float64))
         sweeps += int(rep.sweeps)
-        details.append(f"temperature tempering, group begun at {_GROUP_NAMES[i]}: {len(rep.betas)} rungs, weakest "
-                       f"swap acceptance {np.min(rep.swap_acceptance):.2f}, {rep.round_trips} round trips in "
-                       f"{rep.rounds} rounds")
-    return StartSet("tempering", tuple(groups), tuple(midway), sweeps, False, tuple(details))
+        details.append(f"{method}, group begun at {_GROUP_NAMES[i]}: {n_rungs} rungs, weakest swap acceptance "
+                       f"{np.min(rep.swap_acceptance):.2f}, {rep.round_trips} round trips in {rep.rounds} rounds")
+    return StartSet(name, tuple(groups), tuple(midway), sweeps, False, tuple(details))
+
+
+def _tempering(rbm: RBM, data, R: int, seed: int, device, progress, settings) -> StartSet:
+    from ..truth.tempering import equilibrate
+
+    a0, *inits = _two_groups(rbm, data, R, np.random.default_rng(seed))
+    pt = dict(n_rungs=16, beta_min=0.0, adapt_rounds=100, rounds=400) | (settings or {})
+
+    def run_one(i, v_init):
+        v, rep = equilibrate(rbm, a0, len(v_init), seed=seed + i, device=device, progress=progress, v0=v_init, **pt)
+        return v, rep, len(rep.betas)
+
+    return _groups("tempering", "temperature tempering", inits, run_one)
 
 
 def _trajectory(rbm: RBM, data, R: int, seed: int, device, progress, settings) -> StartSet:
@@ -99,23 +107,18 @@ def _trajectory(rbm: RBM, data, R: int, seed: int, device, progress, settings) -
 
     settings = dict(settings or {})
     earlier = list(settings.pop("earlier", ()))
-    rng = np.random.default_rng(seed + 7)
-    a0, *inits = _two_groups(rbm, data, R, rng)
+    a0, *inits = _two_groups(rbm, data, R, np.random.default_rng(seed + 7))
     pt = dict(burn_in_rounds=100, rounds=400) | settings
-    groups, midway, sweeps, details = [], [], 0, []
     path = f"base-rate → {len(earlier)} earlier saved updates → the model" if earlier else "base-rate → the model"
-    for i, v_init in enumerate(inits):
+
+    def run_one(i, v_init):
         ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=min(len(v_init), 256), seed=seed + 11 + i,
                                      device=device)
         v, rep = equilibrate_trajectory(ptt.rungs, positions, len(v_init), seed=seed + 13 + i, device=device,
                                         progress=progress, v0=v_init, **pt)
-        groups.append(v.cpu().numpy().astype(np.float64))
-        midway.append(rep.midway_states.cpu().numpy().astype(np.float64))
-        sweeps += int(rep.sweeps)
-        details.append(f"trajectory tempering ({path}), group begun at {_GROUP_NAMES[i]}: {len(positions)} rungs, "
-                       f"weakest swap acceptance {np.min(rep.swap_acceptance):.2f}, {rep.round_trips} round trips "
-                       f"in {rep.rounds} rounds")
-    return StartSet("trajectory", tuple(groups), tuple(midway), sweeps, False, tuple(details))
+        return v, rep, len(positions)
+
+    return _groups("trajectory", f"trajectory tempering ({path})", inits, run_one)
 
 
 #: name → generator; see the module docstring.
