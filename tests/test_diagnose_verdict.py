@@ -173,3 +173,20 @@ def test_monte_carlo_estimate_lies_inside_its_own_ci(rng, one_thread):
         inside += bool(np.all((c.ci_low[ok] <= c.log10_q[ok]) & (c.log10_q[ok] <= c.ci_high[ok])))
         covered += c.grad_norm2_low <= g2 <= c.grad_norm2_high
     assert inside == 40 and covered >= 35, (inside, covered)
+
+
+def test_max_minutes_stops_between_stages_and_reports_what_it_has(weak_archive, one_thread, monkeypatch):
+    """A run that overruns stops before the next stage; the finished models are reported, and the
+    verdict says so first. The clock is faked: each reading advances it by 30 s."""
+    import types
+
+    import importlib
+
+    dmod = importlib.import_module("snrbench.diagnosis.diagnose")
+
+    ticks = iter(range(0, 10_000, 30))
+    monkeypatch.setattr(dmod, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    d = diagnose(weak_archive / "run.h5", weak_archive / "train.npy", max_minutes=1.5)
+    assert d.n_models == 3 and len(d.models) == 1 and d.stopped
+    assert d.verdict.startswith("Stopped at --max-minutes after 1 of 3 models")
+    assert to_markdown(d).split("\n")[2].startswith("**Stopped at --max-minutes")
