@@ -103,6 +103,7 @@ def test_certified_speed_agrees_and_can_say_not_certified(rng, one_thread, monke
     a = bad.models[0].agreement
     assert a.checks_passed and not a.agree and bad.models[0].best is None, a.sentence()
     assert bad.verdict.startswith("Not certified: the certified start generators disagree")
+    assert not any(w.startswith("no (C, k)") for w in bad.models[0].warnings)  # no plan by rule, not by lack
 
 
 def test_mixing_flag_of_equilibrium_starts_does_not_contradict_the_verdict(rng, one_thread):

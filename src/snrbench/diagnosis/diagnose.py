@@ -148,7 +148,8 @@ def _jsonable(x):
     return x
 
 
-def _warnings(nm: NamedModel, curve: Curve, observables: str, best: Plan | None, target: float, max_chains: int) -> list[str]:
+def _warnings(nm: NamedModel, curve: Curve, observables: str, best: Plan | None, target: float, max_chains: int,
+              trusted: bool = True) -> list[str]:
     out = list(curve.notes)
     rbm = nm.rbm
     if rbm.spin_flip_symmetric:
@@ -156,7 +157,7 @@ def _warnings(nm: NamedModel, curve: Curve, observables: str, best: Plan | None,
                    "not see the slow flip mode" + (", but the biases' are odd and do" if observables != "weights" else ""))
     if not math.isfinite(curve.grad_norm2) or curve.grad_norm2 <= 0:
         out.append("‖g‖² is not positive: the model already matches the data's correlations within the noise")
-    if best is None:
+    if best is None and trusted:  # an untrusted curve gets no plan by rule, not for want of one
         out.append(f"no (C, k) on the grid reaches Q_train ≥ {target:g} with at most {max_chains:,} chains")
     if curve.modes and curve.modes[0].tau > 4 * float(np.max(curve.T)):
         out.append(f"the slowest fitted mode (τ ≈ {curve.modes[0].tau:.3g} sweeps) is longer than the grid "
@@ -339,7 +340,9 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
             label=nm.label, update=nm.update, n_visible=nm.rbm.n_visible, n_hidden=nm.rbm.n_hidden,
             units=nm.rbm.units, model_sha256=nm.rbm.sha256, curve=curve,
             t_star_1=spectral.t_star(curve.log10_q, T, 1.0), plans=tuple(opts), best=best, fastest=fastest,
-            log10_q_train=lq_train, warnings=tuple(_warnings(nm, curve, observables, best, target, max_chains)),
+            log10_q_train=lq_train, warnings=tuple(_warnings(nm, curve, observables, best, target, max_chains,
+                                                             curve.equilibrated is not False and
+                                                             (agreement is None or agreement.agree))),
             seconds=time.perf_counter() - s0, agreement=agreement, second=second))
     status, onset = None, None
     if len(out) > 1 and all(d.log10_q_train is not None for d in out) and all(d.update is not None for d in out):
