@@ -268,7 +268,9 @@ def _diagnose(model, data, speed, units, updates, observables, t_max, target, ma
         plan = [(f"{nm.label}: {name}", sec) for nm in models for name, sec in per_model]
         total = sum(sec for _, sec in plan)
         quick = sum(sec for _, sec in stages(pr, (), t_max, pt_rounds, timing, QUICK_BUDGET)) * len(models)
-        standard = sum(sec for _, sec in stages(pr, generators_for(rbm0, False), t_max, pt_rounds, timing)) * len(models)
+        std = STANDARD_TEMPERING | dict(tempering or {})
+        standard = sum(sec for _, sec in stages(pr, generators_for(rbm0, False), t_max,
+                                                std["adapt_rounds"] + std["rounds"], timing)) * len(models)
         cheaper = ("" if speed == "quick" else
                    f"; the cheaper option: --speed quick (a forecast) ≈ {fmt_seconds(quick)}"
                    + (f", --speed standard ≈ {fmt_seconds(standard)}" if speed == "certified" else ""))
