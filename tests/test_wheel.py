@@ -47,6 +47,56 @@ def installed(tmp_path_factory):
     return py, wheel
 
 
+@pytest.fixture(scope="module")
+def installed_for_users(installed, tmp_path_factory):
+    """The same wheel in a second fresh venv that sees only what ``pip install 'snrbench[sklearn]'``
+    installs (:func:`_only_the_wheels_requirements`), as a user's venv would."""
+    _, wheel = installed
+    tmp = tmp_path_factory.mktemp("wheel_user")
+    venv = tmp / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    deps = _only_the_wheels_requirements(wheel, tmp / "deps", extras={"sklearn"})
+    (site / "_deps_of_the_wheel.pth").write_text(f"{deps}\n")
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", str(wheel)], tmp, env)
+    return py
+
+
+def _only_the_wheels_requirements(wheel: Path, into: Path, extras: set[str]) -> Path:
+    """A folder of links to exactly the distributions that ``pip install 'WHEEL[extras]'`` would
+    install (the closure of the wheel's Requires-Dist under ``extras``), taken from this venv's
+    site-packages, so nothing is downloaded and nothing else (e.g. the dev extra) is importable."""
+    import zipfile
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    lines = zipfile.ZipFile(wheel).read(meta).decode().splitlines()
+    todo = [(Requirement(v.split(":", 1)[1].strip()), extras) for v in lines if v.startswith("Requires-Dist:")]
+    seen, into = {}, Path(into)
+    into.mkdir()
+    while todo:
+        req, active = todo.pop()
+        if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in (active | {""})):
+            continue
+        key = canonicalize_name(req.name)
+        if key in seen:
+            continue
+        seen[key] = dist = distribution(req.name)
+        todo += [(Requirement(r), set(req.extras)) for r in dist.requires or []]
+        for top in {Path(str(f)).parts[0] for f in dist.files or []} - {"..", "__pycache__"}:
+            src = Path(dist.locate_file(top))
+            if src.exists() and not (into / top).exists():
+                (into / top).symlink_to(src)
+    assert "scikit-learn" in seen and "joblib" in seen and "pytest" not in seen, sorted(seen)
+    return into
+
+
 def test_the_wheel_carries_the_project_folders(installed):
     import zipfile
 
@@ -88,3 +138,51 @@ def test_installed_package_runs_from_an_empty_folder(installed, tmp_path, rng, r
     assert not re.search(r"suite spec not found", out)
     shipped = Path(where[1]) / "results" / "predictions" / "trace-iat-wheel.parquet"
     assert not shipped.exists()  # the package's own copy is never written
+
+
+def _readme_diagnose_section() -> str:
+    text = (REPO / "README.md").read_text()
+    begin = text.index("\n## Diagnose your own model\n")
+    return text[begin:text.index("\n## ", begin + 5)]
+
+
+def test_readme_diagnose_examples_run_from_the_wheel(installed_for_users, tmp_path, rng):
+    """Every command and the Python block of the README's "Diagnose your own model" section, run by
+    the installed wheel with only its requirements and the documented ``sklearn`` extra, on tiny
+    files of the names the README uses (a fitted scikit-learn BernoulliRBM, an rbms archive)."""
+    import h5py
+    import joblib
+    from sklearn.neural_network import BernoulliRBM
+
+    py = installed_for_users
+    section = _readme_diagnose_section()
+    blocks = re.findall(r"```(bash|python)\n(.*?)```", section, re.S)
+    commands = [ln.split("#")[0].strip() for lang, b in blocks if lang == "bash" for ln in b.splitlines()]
+    commands = [c for c in commands if c.startswith("snrbench ")]
+    python = [b for lang, b in blocks if lang == "python"]
+    assert len(commands) >= 3 and len(python) == 1
+    here = tmp_path / "user"
+    here.mkdir()
+    x = (rng.random((300, 12)) < 0.3) * 1.0
+    np.save(here / "train.npy", x)
+    joblib.dump(BernoulliRBM(n_components=4, n_iter=3, random_state=0).fit(x), here / "model.joblib")
+    with h5py.File(here / "train.h5", "w") as f:
+        f["samples"] = x
+    with h5py.File(here / "run.h5", "w") as f:
+        hp = f.create_group("hyperparameters")
+        hp["num_chains"], hp["gibbs_steps"] = 20, 2
+        for u, s in ((1, 0.1), (10, 1.0), (100, 2.0)):
+            p = f.create_group(f"update_{u}").create_group("params")
+            p["weight_matrix"], p["vbias"], p["hbias"] = rng.normal(0, s, (12, 4)), np.zeros(12), np.zeros(4)
+        f["model_type"] = "BBRBM"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNRBENCH_") and k != "PYTHONPATH"}
+    env["PATH"] = f"{py.parent}:{env['PATH']}"
+    for cmd in commands:
+        out = _run(cmd.split() + ["--quiet"], here, env)
+        if "--json" in cmd:
+            assert json.loads(out)["verdict"]
+        else:
+            assert out.startswith("# snrbench diagnosis\n\n**") and "trainable" in out.split("\n")[2], out[:500]
+    assert (here / "diag.md").is_file() and (here / "diag.png").is_file()
+    out = _run([py, "-c", python[0]], here, env)
+    assert "Along the 3 saved updates" in out

@@ -363,18 +363,27 @@ def _cmd_ladders(args) -> int:
 
 
 def _cmd_diagnose(args) -> int:
-    """Q(T), T*(1), the cheapest (C, k) and the slow modes of the user's own model (:mod:`snrbench.diagnosis`)."""
+    """The verdict, Q(T), T*(1), the cheapest (C, k) and the slow modes of the user's own model
+    (:mod:`snrbench.diagnosis`), at one of three speeds; refused up front (rc 3) when the estimate
+    is over --max-minutes."""
     from .diagnosis import diagnose
+    from .diagnosis.diagnose import OverBudget
     from .diagnosis.report import to_markdown, write_report
 
     t0 = time.perf_counter()
     tempering = {k: v for k, v in (("n_rungs", args.rungs), ("rounds", args.rounds)) if v is not None}
-    diag = diagnose(args.model, args.data, units=args.units, updates=args.update, observables=args.observables,
-                    t_max=args.t_max, target=args.target, max_chains=args.max_chains,
-                    exact={"auto": "auto", "on": True, "off": False}[args.exact], n_replicates=args.replicates,
-                    tempering=tempering or None, train_chains=args.train_chains, train_k=args.train_k, seed=args.seed,
-                    device=args.device, timing=not args.no_timing, progress=not (args.quiet or args.json),
-                    entry=args.entry, budget=args.budget)
+    try:
+        diag = diagnose(args.model, args.data, speed=args.speed, units=args.units, updates=args.update,
+                        observables=args.observables, t_max=args.t_max, target=args.target, max_chains=args.max_chains,
+                        exact={"auto": "auto", "on": True, "off": False}[args.exact], n_replicates=args.replicates,
+                        tempering=tempering or None, train_chains=args.train_chains, train_k=args.train_k,
+                        seed=args.seed, device=args.device, timing=not args.no_timing,
+                        progress=not (args.quiet or args.json),
+                        entry=args.entry, budget=args.budget,
+                        max_minutes=None if args.max_minutes <= 0 else args.max_minutes)
+    except OverBudget as exc:
+        print(f"snrbench diagnose: refused: {exc}", file=sys.stderr)
+        return 3
     if args.json:
         print(diag.to_json())
         return 0
@@ -406,6 +415,13 @@ def _diagnose_options(sp) -> None:
     sp.add_argument("model", help="model file: .npz (W, a, b[, units]), rbms .h5 archive, .pt state dict, "
                                   "scikit-learn BernoulliRBM .joblib/.pkl")
     sp.add_argument("--data", required=True, help="training data: .npy, .npz, .csv, or .h5 with 'samples'")
+    sp.add_argument("--speed", choices=("quick", "standard", "certified"), default="standard",
+                    help="quick: a leaderboard entry's forecast (multimode at 2^18 chain-sweeps; seconds); standard: "
+                         "Monte Carlo from equilibrium starts (default); certified: two independent start generators "
+                         "that must agree (about twice standard)")
+    sp.add_argument("--max-minutes", type=float, default=15.0,
+                    help="refuse up front when the estimated time is longer, and stop between stages when the run "
+                         "overruns, reporting what it has (default 15; 0: no limit)")
     sp.add_argument("--update", type=int, action="append", default=None,
                     help="rbms archive: only this saved update (repeatable; default: every one)")
     sp.add_argument("--units", choices=("binary", "spin"), default=None, help="where the file does not say (default binary)")
@@ -421,9 +437,10 @@ def _diagnose_options(sp) -> None:
     sp.add_argument("--rounds", type=int, default=None, help="tempering production rounds (default 400)")
     sp.add_argument("--train-chains", type=int, default=None, help="the training's chains C (for Q_train)")
     sp.add_argument("--train-k", type=int, default=None, help="the training's sweeps per gradient k (for Q_train)")
-    sp.add_argument("--entry", default=None, help="forecast by this leaderboard entry (name or PATH.py) instead of "
-                                                  "measuring: cheaper, as good as its leaderboard record")
-    sp.add_argument("--budget", type=int, default=None, help="chain-sweeps the entry may spend (default 4,194,304)")
+    sp.add_argument("--entry", default=None, help="quick speed: forecast by this leaderboard entry (name or PATH.py; "
+                                                  "default multimode), as good as its leaderboard record")
+    sp.add_argument("--budget", type=int, default=None, help="quick speed: chain-sweeps the entry may spend "
+                                                             "(default 262,144)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     sp.add_argument("--no-timing", action="store_true", help="do not time sweeps on this machine")
@@ -502,7 +519,7 @@ def main(argv=None) -> int:
         ("anneal", _cmd_anneal, "population annealing along the training trajectory → <family>.annealing.parquet"),
         ("certify", _cmd_certify, "the certification rule: annealing against tempering → `certified` in the truth tables"),
         ("ladders", _cmd_ladders, "stored tempering ladders: Λ, round trips and their ratio to the non-reversible bound"),
-        ("diagnose", _cmd_diagnose, "your own RBM: Q(T), T*(1), the cheapest (chains, sweeps) per gradient, slow modes"),
+        ("diagnose", _cmd_diagnose, "your own RBM: a verdict, Q(T), T*(1), the cheapest (chains, sweeps) per gradient"),
     ):
         sp = sub.add_parser(name, help=helptext, description=helptext)
         sp.set_defaults(fn=fn)

@@ -1,6 +1,7 @@
 """The Q(T) curve of one user model at C = 1, by the cheapest route that is exact or checked.
 
-* **exact** (the smaller side has at most ``exact_max_units`` units, default 8): the spectral
+* **exact** (the smaller side has at most 8 units and the larger at most 16: the solver sums over
+  both sides): the spectral
   solution of the blocked-Gibbs chain (:func:`snrbench.truth.exact.solve`), ``Tr Cov(T) = Σ_k S_k
   v_T(λ_k) + residual/T``; the slow modes are the solver's own.
 * **Monte Carlo** otherwise (or with ``exact=False``): R replicate chains of plain blocked Gibbs read
@@ -28,18 +29,29 @@ from scipy.optimize import nnls
 from ..core import spectral
 from ..core.model import RBM, all_states
 from ..core.observables import gradient_observables, mean_gradient_observables
-from ..core.tempered import base_rate_bias
 from ..truth import exact, hidden_enum
 from ..truth.mc_scale import Z_MAX, compare_states, scale_q_curve
-from ..truth.tempering import equilibrate
+from .starts import ENUM_MAX, STARTS, StartSet, enumerable
 
-__all__ = ["Curve", "Mode", "q_curve_of", "entry_curve", "fit_modes", "grad_norm2_enumerated", "EXACT_MAX_UNITS"]
+__all__ = ["Curve", "Mode", "Agreement", "q_curve_of", "curve_from_starts", "compare_curves", "entry_curve", "fit_modes",
+           "grad_norm2_enumerated", "EXACT_MAX_UNITS",
+           "exact_by_default"]
 
 #: Largest smaller side (units) the default ``exact="auto"`` solves exactly (2^8 states: seconds).
 EXACT_MAX_UNITS = 8
+#: Largest larger side for ``exact="auto"``: the solver sums over both sides, ``2^(n+m)`` terms
+#: (16 + 8 units: about 2^24, seconds); ``exact=True`` allows up to :data:`EXACT_MAX_LARGE_ON`.
+EXACT_MAX_LARGE = 16
+EXACT_MAX_LARGE_ON = 22
+
+
+def exact_by_default(rbm: RBM) -> bool:
+    """Whether ``exact="auto"`` takes the exact route: smaller side ≤ :data:`EXACT_MAX_UNITS` and
+    larger ≤ :data:`EXACT_MAX_LARGE` (a 784 × 8 model has a small side but 2^792 terms: Monte Carlo)."""
+    small, large = sorted((rbm.n_visible, rbm.n_hidden))
+    return small <= EXACT_MAX_UNITS and large <= EXACT_MAX_LARGE
 #: Modes carrying less than this share both of V (one sweep) and of ``Tr Cov(T_max)`` are not reported.
 MODE_SHARE_MIN = 0.05
-_ENUM_MAX = 20  # a side this small is enumerated for exact samples and ‖g‖²
 
 
 @dataclass(frozen=True)
@@ -76,13 +88,9 @@ class Curve:
     details: tuple[str, ...] = ()
 
 
-def _enumerable(rbm: RBM) -> bool:
-    return min(rbm.n_visible, rbm.n_hidden) <= _ENUM_MAX
-
-
 def grad_norm2_enumerated(rbm: RBM, data_mean: np.ndarray, observables: str) -> float:
     """``‖mean_data f − E_p f‖²`` with ``E_p f`` summed over the enumerated smaller side (≤ 20 units)."""
-    if rbm.n_hidden <= _ENUM_MAX:
+    if rbm.n_hidden <= ENUM_MAX:
         model_mean = hidden_enum.model_mean_observables(rbm, observables)
     else:
         V = all_states(rbm.n_visible, rbm.units)
@@ -91,10 +99,6 @@ def grad_norm2_enumerated(rbm: RBM, data_mean: np.ndarray, observables: str) -> 
         model_mean = (p / p.sum()) @ gradient_observables(rbm, V, observables)
     g = np.asarray(data_mean, dtype=np.float64) - model_mean
     return float(g @ g)
-
-
-def _exact_samples(rbm: RBM, n: int, rng) -> np.ndarray:
-    return hidden_enum.sample_visible(rbm, n, rng) if rbm.n_hidden <= _ENUM_MAX else rbm.sample_exact(n, rng)
 
 
 def fit_modes(T, trace_cov, trace_cov_se=None, n_grid: int = 48) -> tuple[Mode, ...]:
@@ -151,83 +155,127 @@ def _exact_curve(rbm, data_mean, T, observables) -> Curve:
                  grad_norm2=g2, total_variance=sol.total_variance, modes=_exact_modes(sol, T), equilibrated=None)
 
 
-def _tempered_starts(rbm, data, R, rng, seed, device, progress, pt):
-    """Two groups of R/2 equilibrium candidates by temperature PT; their states, the four z and notes."""
-    a0 = base_rate_bias(data, rbm.units)
-    starts = data[rng.choice(len(data), R // 2)]
-    starts = (starts > 0.5) * 1.0 if rbm.units == "binary" else np.sign(starts)  # chains need configurations
-    p0 = 1 / (1 + np.exp(-(a0 if rbm.units == "binary" else 2 * a0)))
-    base = (rng.random((R - R // 2, rbm.n_visible)) < p0) * 1.0
-    if rbm.units == "spin":
-        base = 2 * base - 1
-    states, midway, sweeps, details = [], [], 0, []
-    for i, v_init in enumerate((starts, base)):
-        v, rep = equilibrate(rbm, a0, len(v_init), seed=seed + i, device=device, progress=progress, v0=v_init, **pt)
-        states.append(v.cpu().numpy().astype(np.float64))
-        midway.append(rep.midway_states.cpu().numpy().astype(np.float64))
-        sweeps += int(rep.sweeps)
-        details.append(f"tempering group {('training images', 'base-rate samples')[i]}: {len(rep.betas)} rungs, "
-                     f"weakest swap acceptance {np.min(rep.swap_acceptance):.2f}, {rep.round_trips} round trips "
-                     f"in {rep.rounds} rounds")
-    return states, midway, sweeps, details
-
-
 def q_curve_of(rbm: RBM, data: np.ndarray, T, observables: str = "weights", exact_path: str | bool = "auto",
                n_replicates: int = 512, seed: int = 0, device: str = "cpu", progress: bool = False,
-               tempering: dict | None = None, starts: str = "auto") -> Curve:
+               tempering: dict | None = None, starts: str = "auto", stage=None) -> Curve:
     """Q(T) of ``rbm`` against ``data`` at C = 1 on ``T`` (see the module docstring).
 
     ``exact_path``: ``"auto"`` (exact when the smaller side ≤ :data:`EXACT_MAX_UNITS`), ``True``
     (exact up to 12 units, else an error), ``False`` (always Monte Carlo). ``tempering``: keyword
-    arguments of :func:`~snrbench.truth.tempering.equilibrate` (default 16 rungs from β = 0, 100
-    adaptation and 400 production rounds). ``starts``: ``"auto"`` (exact samples when a side has ≤ 20
-    units, else tempering), ``"exact"`` or ``"tempering"`` (e.g. to check tempering on a small model)."""
+    arguments of the start generator (for ``"tempering"``, :func:`~snrbench.truth.tempering.equilibrate`:
+    default 16 rungs from β = 0, 100 adaptation and 400 production rounds). ``starts``: ``"auto"``
+    (exact samples when a side has ≤ 20 units, else temperature tempering) or a name in
+    :data:`~.starts.STARTS`. ``stage``: called with a stage name before each long stage (progress)."""
     T = np.asarray(T, dtype=np.int64)
     data_mean = mean_gradient_observables(rbm, data, observables)
-    small = min(rbm.n_visible, rbm.n_hidden)
-    if exact_path is True or (exact_path == "auto" and small <= EXACT_MAX_UNITS):
-        if small > exact.MAX_SMALL_SIDE:
-            raise ValueError(f"the exact solver handles a smaller side of at most {exact.MAX_SMALL_SIDE} units; "
-                             f"this model is {rbm.n_visible} × {rbm.n_hidden}")
+    if exact_path is True or (exact_path == "auto" and exact_by_default(rbm)):
+        small, large = sorted((rbm.n_visible, rbm.n_hidden))
+        if small > exact.MAX_SMALL_SIDE or large > EXACT_MAX_LARGE_ON:
+            raise ValueError(f"the exact solver handles a smaller side of at most {exact.MAX_SMALL_SIDE} units and "
+                             f"(it sums over both sides) a larger one of at most {EXACT_MAX_LARGE_ON}; this model is "
+                             f"{rbm.n_visible} × {rbm.n_hidden}")
         return _exact_curve(rbm, data_mean, T, observables)
     if n_replicates < 16:
         raise ValueError(f"n_replicates must be at least 16, got {n_replicates}")
-    rng = np.random.default_rng(seed)
-    notes, details, z, equilibrated, g2_exact = [], (), {}, None, None
-    if starts not in ("auto", "exact", "tempering"):
-        raise ValueError(f"starts must be 'auto', 'exact' or 'tempering', got {starts!r}")
-    if starts == "exact" and not _enumerable(rbm):
-        raise ValueError(f"exact starts need a side of at most {_ENUM_MAX} units; this model is "
+    name = ("exact" if enumerable(rbm) else "tempering") if starts == "auto" else starts
+    if name not in STARTS:
+        raise ValueError(f"starts must be 'auto' or one of {sorted(STARTS)}, got {starts!r}")
+    if name == "exact" and not enumerable(rbm):
+        raise ValueError(f"exact starts need a side of at most {ENUM_MAX} units; this model is "
                          f"{rbm.n_visible} × {rbm.n_hidden}")
-    if starts == "exact" or (starts == "auto" and _enumerable(rbm)):
-        v0 = _exact_samples(rbm, n_replicates, rng)
-        g2_exact = grad_norm2_enumerated(rbm, data_mean, observables)
-        method, sweeps = "Monte Carlo from exact samples (‖g‖² exact)", 0
+    (stage or (lambda _: None))(f"starts: {name}")
+    got = STARTS[name](rbm, data, n_replicates, seed, device, progress, tempering)
+    (stage or (lambda _: None))("Monte Carlo sweeps")
+    return curve_from_starts(rbm, data_mean, got, T, observables, seed=seed, device=device, progress=progress)
+
+
+_START_WORDS = {"tempering": "temperature-tempering", "trajectory": "trajectory-tempering",
+                "annealing": "population-annealing"}
+
+
+def curve_from_starts(rbm: RBM, data_mean, got: StartSet, T, observables: str, seed: int = 0, device: str = "cpu",
+                      progress: bool = False) -> Curve:
+    """The Monte Carlo curve of chains begun at ``got`` (:mod:`.starts`), with its equilibration verdict:
+    ``None`` for exact samples; else the four-z check (the groups agree; no drift from halfway to the
+    end; |z| ≤ :data:`~snrbench.truth.mc_scale.Z_MAX`)."""
+    notes, z, equilibrated, g2_exact = [], {}, None, None
+    v0 = got.states
+    if got.exact:
+        g2_exact = grad_norm2_enumerated(rbm, data_mean, observables) if enumerable(rbm) else None
+        method = "Monte Carlo from exact samples" + (" (‖g‖² exact)" if g2_exact is not None else "")
     else:
-        pt = dict(n_rungs=16, beta_min=0.0, adapt_rounds=100, rounds=400) | (tempering or {})
-        states, midway, sweeps, details = _tempered_starts(rbm, data, n_replicates, rng, seed, device, progress, pt)
-        v0 = np.vstack(states)
-        groups = compare_states(rbm, data_mean, *states, observables)
-        drift = compare_states(rbm, data_mean, np.vstack(midway), v0, observables, paired=True)
+        groups = compare_states(rbm, data_mean, *got.groups, observables)
+        drift = compare_states(rbm, data_mean, np.vstack(got.midway), v0, observables, paired=True)
         z = dict(start_z_variance=groups.z_variance, start_z_gradient=groups.z_gradient,
                  drift_z_variance=drift.z_variance, drift_z_gradient=drift.z_gradient)
         equilibrated = bool(groups.agree and drift.agree)
-        method = "Monte Carlo from temperature-tempering starts"
+        method = f"Monte Carlo from {_START_WORDS.get(got.name, got.name)} starts"
         if not equilibrated:
             worst = max(z, key=lambda k: abs(z[k]))
             notes.append(f"NOT EQUILIBRATED: {worst} = {z[worst]:+.2f} (|z| > {Z_MAX}); the curve is from chains that "
                          "may not represent the model; raise the tempering rounds (--rounds) or rungs (--rungs)")
+    T = np.asarray(T, dtype=np.int64)
     curve = scale_q_curve(rbm, data_mean, v0, T, observables, seed=seed, grad_norm2_exact=g2_exact, device=device,
                           progress=progress)
     if curve.flagged:
-        notes.append(f"the chains are flagged (split-R̂ {curve.rhat:.3f}, doubling rule "
-                     f"{'passed' if curve.doubling_ok else 'failed'}): they do not mix within {int(T.max())} sweeps"
-                     + ("; the curve is still unbiased (exact starts)" if equilibrated is None else ""))
+        mixing = (f"the chains do not mix within {int(T.max())} sweeps (split-R̂ {curve.rhat:.3f}, doubling rule "
+                  f"{'passed' if curve.doubling_ok else 'failed'})")
+        if equilibrated is False:
+            notes.append(mixing)
+        else:  # equilibrium starts: the slow mixing cannot bias the curve, it is part of what Q(T) measures
+            notes.append(mixing + ": this does not bias Q(T), because the starts are " +
+                         ("exact samples" if equilibrated is None else "equilibrated (the check above wins)") +
+                         "; it means a slow mode longer than the grid, whose share of the noise Q(T) already counts")
     return Curve(T=T, log10_q=curve.log10_q, ci_low=curve.ci_low, ci_high=curve.ci_high, method=method,
                  grad_norm2=curve.grad_norm2_used, total_variance=float(curve.trace_cov[0]),
                  modes=fit_modes(T, curve.trace_cov, curve.trace_cov_se), equilibrated=equilibrated, z=z,
-                 flagged=curve.flagged, chain_sweeps=int(sweeps + n_replicates * T.max()), notes=tuple(notes),
-                 details=tuple(details))
+                 flagged=curve.flagged, chain_sweeps=int(got.chain_sweeps + len(v0) * T.max()), notes=tuple(notes),
+                 details=got.details)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Two curves of one model from independent start generators compared (:func:`compare_curves`):
+    ``z`` per T, ``(log10 Q_a − log10 Q_b)/√(σ_a² + σ_b²)`` with σ the 95% half-width / 1.96 (dex);
+    ``max_abs_dex`` the largest ``|log10 Q_a − log10 Q_b|``; ``agree`` when every finite |z| ≤ Z_MAX,
+    both curves have a signal at the same T and neither generator failed its own equilibration check
+    (``checks_passed``)."""
+
+    generators: tuple[str, str]
+    z: np.ndarray
+    max_abs_dex: float
+    agree: bool
+    checks_passed: bool = True
+    states_z: tuple[float, float] | None = None
+
+    def sentence(self) -> str:
+        i = int(np.nanargmax(np.abs(self.z))) if np.any(np.isfinite(self.z)) else 0
+        zmax = float(np.abs(self.z[i])) if np.isfinite(self.z[i]) else float("nan")
+        s = (f"{self.generators[0]} and {self.generators[1]} starts "
+             f"{'agree' if self.agree else 'DISAGREE'}: largest |Δ log10 Q| {self.max_abs_dex:.3f} dex, "
+             f"largest |z| {zmax:.2f} (limit {Z_MAX})")
+        if self.states_z is not None:
+            s += f"; their start states z_variance {self.states_z[0]:+.2f}, z_gradient {self.states_z[1]:+.2f}"
+        return s + ("" if self.checks_passed else "; and a generator failed its own equilibration check")
+
+
+def compare_curves(a: Curve, b: Curve, names: tuple[str, str], states=None) -> Agreement:
+    """Do two Monte Carlo curves of one model agree within their CIs (see :class:`Agreement`)?
+    ``states``: the :func:`~snrbench.truth.mc_scale.compare_states` of the two generators' start sets
+    (Welch z of ``V`` and of the gradient projection), which must agree as well: it is the sharper test
+    where ‖g‖² is Monte Carlo and the curves' CIs are wide."""
+    sa = (np.asarray(a.ci_high) - np.asarray(a.ci_low)) / (2 * 1.96)
+    sb = (np.asarray(b.ci_high) - np.asarray(b.ci_low)) / (2 * 1.96)
+    d = np.asarray(a.log10_q) - np.asarray(b.log10_q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = d / np.sqrt(sa**2 + sb**2)
+    same_signal = np.array_equal(np.isfinite(a.log10_q), np.isfinite(b.log10_q))
+    fin = np.isfinite(z)
+    checks = a.equilibrated is not False and b.equilibrated is not False
+    sz = None if states is None else (float(states.z_variance), float(states.z_gradient))
+    return Agreement(names, z, float(np.max(np.abs(d[fin]))) if fin.any() else float("nan"),
+                     bool(same_signal and checks and np.all(np.abs(z[fin]) <= Z_MAX)
+                          and (states is None or states.agree)), checks, sz)
 
 
 def entry_curve(spec: str, rbm: RBM, data: np.ndarray, T, observables: str, budget: int, seed: int = 0) -> Curve:

@@ -8,7 +8,9 @@ Models (:func:`read_models`), each turned into an :class:`~snrbench.core.model.R
 * ``.npz`` files holding those keys and optionally ``units`` (snrbench checkpoints are such files);
 * ``.pt``/``.pth`` torch state dicts (loaded with ``weights_only=True``: no code runs);
 * scikit-learn ``BernoulliRBM`` objects and their joblib/pickle files (``components_`` is
-  ``(m, n)``; it is transposed). Unpickling runs code: open only files you trust;
+  ``(m, n)``; it is transposed), with the ``sklearn`` extra installed (``pip install
+  'snrbench[sklearn]'``: scikit-learn and joblib; the error says so when they are missing).
+  Unpickling runs code: open only files you trust;
 * ``rbms`` HDF5 training archives (``.h5``/``.hdf5``): every saved ``update_<k>`` group, or those
   asked for, with ``params/weight_matrix`` ``(n, m)``, ``params/vbias``, ``params/hbias`` (older
   archives: the same arrays directly under ``update_<k>``); ``model_type`` must be ``BBRBM``.
@@ -193,6 +195,11 @@ def _load_file(path: Path, units: str | None, updates) -> list[NamedModel]:
             else:
                 with open(path, "rb") as fh:
                     obj = pickle.load(fh)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in ("sklearn", "joblib", "scipy", "threadpoolctl"):
+                raise InputError(f"{path}: could not unpickle (ModuleNotFoundError: {exc})") from None
+            raise InputError(f"{path}: reading a scikit-learn model needs scikit-learn and joblib, which the "
+                             f"'sklearn' extra installs: pip install 'snrbench[sklearn]' ({exc})") from None
         except Exception as exc:
             raise InputError(f"{path}: could not unpickle ({type(exc).__name__}: {exc})") from None
         return [NamedModel(path.stem, _from_object(obj, str(path), units))]

@@ -23,7 +23,7 @@ __all__ = ["Plan", "plans", "cheapest", "sweep_seconds", "MAX_CHAINS"]
 
 #: Largest number of chains a plan may use (2^20).
 MAX_CHAINS = 2**20
-_MAX_TIMED = 2**16  # larger batches are not timed (memory); their time is extrapolated linearly in C
+_MAX_TIMED = 2**12  # larger batches are not timed (time, memory); a sweep's cost is linear in C beyond this
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def cheapest(options: list[Plan], by: str = "chain_sweeps") -> Plan | None:
 
 def sweep_seconds(rbm: RBM, chains, device: str = "cpu", repeats: int = 5, min_sweeps: int = 3):
     """Measured seconds per blocked-Gibbs sweep for each number of chains in ``chains`` (powers of 2
-    up to 2^16 are timed, others interpolated in log–log, larger ones extrapolated linearly); returns a function ``C ↦ seconds``. Each size is the
+    up to 2^12 are timed, others interpolated in log–log, larger ones extrapolated linearly); returns a function ``C ↦ seconds``. Each size is the
     median over ``repeats`` runs of ``min_sweeps`` sweeps after one warm-up sweep."""
     wanted = sorted({int(c) for c in chains})
     if not wanted:

@@ -10,7 +10,9 @@ batched product per block of sweeps (``(R, n, B)·(R, B, m)``) and read at each 
 * ``‖ĝ‖² = ‖d‖² − Tr Ĉ(T_max)/R`` with ``d = mean_data f − X̄(T_max)`` — unbiased for ``‖g‖²``;
 * a bootstrap over replicates needs nothing else: with multinomial counts ``c`` (Σc = R) the
   resampled ``Σ_a Var*`` is ``(c·diag G − cᵀGc/R)/(R − 1)`` and the resampled mean moves by
-  ``δ = c X̃/R``, so ``‖d − δ‖² = ‖d‖² − 2 c·(X̃d)/R + cᵀGc/R²``. 95% percentile intervals.
+  ``δ = c X̃/R``, so ``‖d − δ‖² = ‖d‖² − 2 c·(X̃d)/R + cᵀGc/R²``. 95% percentile intervals; the
+  resampled ``‖ĝ‖²`` is bias-corrected twice (its bootstrap mean is ``‖d‖²``, so ``Tr Ĉ(T_max)/R`` is
+  subtracted once more), so the interval is centred on the estimate.
 
 ``Q(T) = ‖g‖²/Tr Ĉ(T)`` uses the exact ``‖g‖²`` when the caller has it (m ≤ 20, hidden-side
 enumeration), else the Monte Carlo one; the bootstrap then resamples numerator and denominator
@@ -146,13 +148,18 @@ def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "we
     counts = rng.multinomial(R, np.full(R, 1.0 / R), size=n_boot).astype(np.float64)  # (B, R)
     cGc = np.einsum("br,trs,bs->tb", counts, G, counts, optimize=True)  # (n_T, B)
     tc_b = (counts @ diagG.T - cGc.T / R).T / (R - 1)  # (n_T, B)
-    g2_b = d2 - 2.0 * counts @ z / R + cGc[-1] / R**2 - tc_b[-1] / R
+    # The resampled ‖ĝ‖² has mean ‖d‖² (the bootstrap world's plug-in truth), not the unbiased ‖ĝ‖² = ‖d‖² − Tr Ĉ/R:
+    # shifted by −Tr Ĉ(T_max)/R the replicates centre on the estimate (else, when ‖g‖² is near the noise floor
+    # Tr Ĉ/R, the whole interval sat above the estimate it belongs to).
+    g2_b = d2 - 2.0 * counts @ z / R + cGc[-1] / R**2 - tc_b[-1] / R - tc[-1] / R
     g2 = g2_mc if grad_norm2_exact is None else float(grad_norm2_exact)
     num_b = g2_b if grad_norm2_exact is None else np.full(n_boot, g2)
     with np.errstate(divide="ignore", invalid="ignore"):
         lq = np.log10(g2) - np.log10(tc)
         lq_b = np.log10(num_b)[None, :] - np.log10(tc_b)
     lo, hi = np.nanpercentile(lq_b, [2.5, 97.5], axis=1)
+    # a replicate with ‖ĝ‖² ≤ 0 has Q = 0 (log −∞), not "no value": when 2.5% or more are, the lower end is −∞
+    lo = np.where(np.mean(num_b <= 0) >= 0.025, -np.inf, lo)
     g_lo, g_hi = np.percentile(g2_b, [2.5, 97.5])
     diag = _diagnostics(np.stack(rec, axis=1)) if len(rec) >= 8 else dict(rhat=float("nan"), tau_L=float("nan"),
                                                                          tau_2L=float("nan"), doubling_ok=False)
