@@ -62,8 +62,18 @@ def test_margin_interval_covers_the_margin_fast():
 
 @pytest.mark.slow
 def test_equal_entries_are_tied_in_95_percent_of_200_repeats():
+    """The issue's literal check. The tie test is exact (sign flips), so its rate is ≥ 95% in expectation,
+    but 200 repeats measure it only to ±1.5 points: seed 1 gave 189 of 200 (0.945) on 2026-12-07."""
     tied, _ = calibration(200, 0.0, 2000, seed=1)
     print(f"equal by construction: tied in {tied:.3f} of 200 repeats")
+    assert tied >= 0.95
+
+
+@pytest.mark.slow
+def test_equal_entries_are_tied_in_95_percent_of_2000_repeats():
+    """The same rate measured to ±0.45 points (2,000 repeats of 1,000 replicates each)."""
+    tied, _ = calibration(2000, 0.0, 1000, seed=101)
+    print(f"equal by construction: tied in {tied:.4f} of 2000 repeats")
     assert tied >= 0.95
 
 
@@ -117,6 +127,7 @@ def test_paired_replicates_share_cells_and_truth():
     assert np.array_equal(rep[:, 0], rep[:, 1])
     iv = intervals.intervals(board, reference="b", n_boot=500, seed=8)
     assert iv.tie_group.tolist() == [1, 1] and iv.margin_low[0] == iv.margin_high[0] == 0.0
+    assert iv.rank_low.tolist() == iv.rank_high.tolist() == [1, 2]  # equal statistics keep the ranking's order
 
 
 def test_rank_intervals_and_groups_of_well_separated_entries():
@@ -148,7 +159,7 @@ def _exhaustive(board: Board, limit: int) -> int | None:
     C = board.family.size
     full = np.ones(C, bool)
     top = intervals.first_entry(board.tracked, board.max_err, board.family, full)
-    for k in range(1, limit + 1):
+    for k in range(0, limit + 1):
         for drop in combinations(range(C), k):
             keep = full.copy()
             keep[list(drop)] = False

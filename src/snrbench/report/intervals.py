@@ -17,7 +17,7 @@ The statistic of an entry is its **mean tracked fraction** ``s = (1/F) Σ_f (1/n
 
 From ``B`` replicates (default :data:`N_BOOT` = 4,000, seed :data:`SEED`): the statistic's 95% percentile
 interval; the rank interval (2.5% and 97.5% quantiles of the replicate ranks, rank = 1 + number of
-entries with a strictly larger statistic); each entry's paired margin over ``iid`` with its 95% interval;
+entries with a larger statistic or an equal one and a better rank in the ranking itself); each entry's paired margin over ``iid`` with its 95% interval;
 and **tie groups**: for each pair of entries adjacent in the ranking, the p-value of a zero paired
 difference from a paired sign-flip test with the same truth draws (:func:`sign_flip_p`) is
 Holm-corrected over the tier's adjacent pairs; a pair whose corrected p exceeds 0.05 (the difference is
@@ -188,7 +188,8 @@ def intervals(board: Board, reference: str | None = "iid", n_boot: int = N_BOOT,
     rep = replicates(board, n_boot, seed, truth_draws)
     q = [alpha / 2, 1 - alpha / 2]
     lo, hi = np.quantile(rep, q, axis=0)
-    ranks = 1 + (rep[:, None, :] > rep[:, :, None]).sum(axis=2)  # (B, E): entries strictly ahead, plus 1
+    ahead = np.tril(np.ones((len(point), len(point)), bool), -1)  # ahead[e, e']: e' is ranked above e
+    ranks = 1 + ((rep[:, None, :] > rep[:, :, None]) | ((rep[:, None, :] == rep[:, :, None]) & ahead)).sum(axis=2)
     rank_low = np.quantile(ranks, alpha / 2, axis=0, method="lower").astype(np.int64)
     rank_high = np.quantile(ranks, 1 - alpha / 2, axis=0, method="higher").astype(np.int64)
     p = sign_flip_p(board, weight, n_boot, seed, truth_draws)
@@ -268,7 +269,7 @@ def cells_to_change_first(board: Board, max_cells: int | None = None) -> tuple:
                 new[kk], arg[kk] = np.where(m, cand, np.inf).flat[j], j % lead.size
             total = new
             choice.append(arg)
-        for kk in range(1, min(limit, total.size - 1) + 1):
+        for kk in range(0, min(limit, total.size - 1) + 1):
             if best[0] is not None and kk >= best[0]:
                 break
             if total[kk] / F > 1e-12:

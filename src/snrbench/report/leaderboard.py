@@ -235,24 +235,26 @@ _HOW_TO_READ = (
     f"({intervals.N_BOOT:,} replicates, fixed seed): each replicate redraws the cells within every family and, on "
     "Monte Carlo families, redraws each cell's truth inside its confidence interval, so a cell near the factor-2 "
     "line counts with its probability; every entry of a tier sees the same replicates. The rank interval holds 95% "
-    "of the replicates' ranks. Adjacent entries share a tie group (marked “tied”) unless their paired difference is "
-    "non-zero at the 5% level after a Holm correction over the tier's adjacent pairs: a tied pair's order is not "
-    "established by these cells. The margin over iid is the paired difference from the floor entry iid, which "
+    "of the replicates' ranks. Adjacent entries share a tie group (marked “tied”) unless a paired sign-flip test "
+    "finds their difference non-zero at the 5% level after a Holm correction over the tier's adjacent pairs: a tied "
+    "pair's order is not established by these cells. The margin over iid is the paired difference from the floor entry iid, which "
     "assumes no autocorrelation at all (Q(T) = T·‖g‖²/V), with its 95% interval; an interval above 0 means the "
-    "entry beats the floor. Robustness: how many cells must be removed (a greedy search, so at most that many) "
-    "before another entry becomes #1; few cells means the #1 rests on a handful of cells.")
+    "entry beats the floor. Robustness: the fewest cells whose removal brings another entry level with the #1 "
+    "(counted exactly); a small number means the #1 rests on a handful of cells.")
 
 
 def _robustness(r) -> str:
     """The robustness sentence of one tier (:class:`.intervals.Robustness`)."""
     if r is None:
         return ""
+    if r.k == 0:
+        return f"Robustness: 0 of {r.n_cells} cells — {r.new_first} is already level with {r.first} on the mean tracked fraction."
     if r.k is None:
         return (f"Robustness: no removal of cells (each family keeping one) makes another entry #1 "
                 f"(#1: {r.first}, {r.n_cells} cells).")
     shown = ", ".join(r.removed[:6]) + (f" and {len(r.removed) - 6} more" if len(r.removed) > 6 else "")
-    return (f"Robustness: removing {r.k} of {r.n_cells} cells ({shown}) makes {r.new_first} #1 instead of "
-            f"{r.first} (greedy search: at most {r.k} cells are needed).")
+    return (f"Robustness: {r.k} of {r.n_cells} cells — removing no fewer ({shown}) brings {r.new_first} level "
+            f"with {r.first} on the mean tracked fraction, so that the #1 could change.")
 
 
 def _signed(x: float) -> str:
@@ -298,7 +300,7 @@ def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n, ranked=None) -> list[
         note = ("Not ranked (scored on fewer cells): " + ", ".join(f"{k} ({v} of {n} cells)" for k, v in sorted(unranked.items()))
                 + "; their per-family tables are below.") if unranked else ""
         caption = (f"{tier}: tracked fraction per family at the full budget, over the same {n} cells "
-                   f"({len(fams)} families) for every ranked entry.")
+                   f"({len(fams)} {'family' if len(fams) == 1 else 'families'}) for every ranked entry.")
         out.append((tier, Table(caption, headers, rows, [tier] * len(rows), drop_constant=False, note=note),
                     _robustness(robust.get(tier))))
     return out
