@@ -284,17 +284,17 @@ def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n, ranked=None) -> list[
         r, fams, unranked = rankings.tier_ranking(s)
         iv = table[table.tier == tier].set_index("entry")
         has_iid = "iid" in iv.index
-        headers = (["entry", "rank", "rank 95%", "tie group"] + fams + ["mean tracked fraction [95%]"]
-                   + (["margin over iid [95%]"] if has_iid else []) + ["Borda", "median max err (dex)", "median CPU s"])
+        headers = (["entry", "rank", "rank 95%", "tie group", "mean tracked fraction [95%]"]
+                   + (["margin over iid [95%]"] if has_iid else []) + fams + ["Borda", "median max err (dex)", "median CPU s"])
         rows = []
         for x in r.to_dict("records"):
             v = iv.loc[x["predictor"]]
             rows.append([entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"]),
                          Num(f"{v.rank_low}–{v.rank_high}", v.rank_low),
-                         Num(f"{v.tie_group} tied" if v.tied else str(v.tie_group), v.tie_group)]
-                        + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
-                        + [_interval(v.statistic, v.ci_low, v.ci_high)]
+                         Num(f"{v.tie_group} tied" if v.tied else str(v.tie_group), v.tie_group),
+                         _interval(v.statistic, v.ci_low, v.ci_high)]
                         + ([_interval(v.margin_over_iid, v.margin_low, v.margin_high, signed=True)] if has_iid else [])
+                        + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
                         + [Num(f"{x['borda']:g}", x["borda"]), _num(x["median_max_err"]), _num(x["median_cpu_seconds"])])
         n = int(r["n_cells"].iloc[0])
         note = ("Not ranked (scored on fewer cells): " + ", ".join(f"{k} ({v} of {n} cells)" for k, v in sorted(unranked.items()))
