@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from snrbench.report import leaderboard
 
@@ -23,14 +24,23 @@ def test_fixture_leaderboard_is_byte_identical(tmp_path):
     assert store.verify(root) == []
     first = leaderboard.build(root, tmp_path / "a")
     second = leaderboard.build(root, tmp_path / "b")
-    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "frontier.png", "scores.csv",
-                                       "exact-rbm.truth.csv", "README.md", "index.html"]
+    assert [p.name for p in first] == ["curves_exact-rbm.png", "heatmap_exact-rbm.png", "frontier.png",
+                                       "differences_white-box.png", "differences_sampler-only.png", "scores.csv",
+                                       "rankings.csv", "exact-rbm.truth.csv", "README.md", "index.html"]
     for p, q in zip(first, second):
         assert p.read_bytes() == q.read_bytes(), p.name
     for name in ("README.md", "index.html"):
         assert (tmp_path / "a" / name).read_bytes() == (FIXTURE / "leaderboard" / name).read_bytes(), name
     text = (tmp_path / "a" / "README.md").read_text()
-    assert "| multimode | 1 | 4/4 | 1.000 |" in text  # first of the white-box ranking
+    assert "| multimode | 1 | 1–1 | 1 tied | 1.000 [1.000, 1.000] | +0.250 [+0.000, +0.667] | 4/4 |" in text  # first of the white-box ranking
+    # the README's rankings show the numbers of rankings.csv (one row per ranked entry)
+    ranked = pd.read_csv(tmp_path / "a" / "data" / "rankings.csv")
+    assert set(ranked.columns) >= {"tier", "entry", "statistic", "ci_low", "ci_high", "rank", "rank_low", "rank_high",
+                                   "tie_group", "margin_over_iid"}
+    for r in ranked.itertuples(index=False):
+        tie = f"{r.tie_group} tied" if r.tied else str(r.tie_group)
+        row = f"| {r.entry} | {r.rank} | {r.rank_low}–{r.rank_high} | {tie} |"
+        assert row in text and f"{r.statistic:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" in text, row
 
 
 def test_fixture_scores_recompute_identically(tmp_path):
@@ -59,3 +69,47 @@ def test_page_citation_matches_citation_cff():
     version = re.search(r'^version: "(.*)"$', cff, re.M).group(1)
     bib = leaderboard.BIBTEX % version
     assert f"title   = {{{title}}}" in bib and f"version = {{{__version__}}}" in bib and version == __version__
+
+
+def _widest_simd() -> str:
+    """The SIMD targets numpy dispatches to on this machine (e.g. "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"):
+    disabling them makes numpy run the baseline kernels, whose vectorised log10 differs in the last bit."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return " ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f))
+
+
+def _score_in_subprocess(root: Path, env: dict) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snrbench.cli", "--results", str(root), "score"]
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env}, timeout=300)
+
+
+@pytest.mark.parametrize("setting", ["OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES"])
+def test_score_writes_the_same_bytes_under_other_cpu_settings(tmp_path, setting):
+    """`snrbench score` in two processes, the default one and one with one BLAS thread or without the
+    widest SIMD kernels: the scores, onsets and manifest come out byte for byte the same."""
+    value = "1" if setting == "OPENBLAS_NUM_THREADS" else _widest_simd()
+    if not value:
+        pytest.skip("numpy dispatches to no SIMD target beyond its baseline on this machine")
+    roots = [tmp_path / "default" / "results", tmp_path / "other" / "results"]
+    for root, env in zip(roots, ({}, {setting: value})):
+        shutil.copytree(FIXTURE / "results", root)
+        _score_in_subprocess(root, env)
+    for rel in ("scores.parquet", "manifest.json"):
+        assert (roots[0] / rel).read_bytes() == (roots[1] / rel).read_bytes(), f"{rel} differs under {setting}={value}"
+    if setting == "NPY_DISABLE_CPU_FEATURES":  # the figures too: one build without the SIMD kernels, one with
+        import os
+        import subprocess
+        import sys
+
+        outs = [tmp_path / "default" / "leaderboard", tmp_path / "other" / "leaderboard"]
+        leaderboard.build(roots[0], outs[0])
+        code = f"from snrbench.report import leaderboard; leaderboard.build({str(roots[1])!r}, {str(outs[1])!r})"
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300,
+                       env={**os.environ, setting: value})
+        for p in sorted(outs[0].glob("*.png")):
+            assert p.read_bytes() == (outs[1] / p.name).read_bytes(), f"{p.name} differs under {setting}={value}"

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from snrbench.report import leaderboard, scoring
@@ -84,7 +85,16 @@ def check_page(driver, path: Path, scores) -> None:
         assert table.find_elements(By.TAG_NAME, "caption"), "a table without a caption"
         assert table.find_elements(By.CSS_SELECTOR, "thead th[scope=col]"), "a table without column headers"
     images = driver.find_elements(By.TAG_NAME, "img")
-    assert len(images) == 2 * full.family.nunique() + 1, f"{len(images)} figures"
+    assert len(images) == 2 * full.family.nunique() + 1 + full.access.nunique(), f"{len(images)} figures"
+    # the rankings show the numbers of rankings.csv, and a tie is marked in words
+    ranked = pd.read_csv(path.parent / "data" / "rankings.csv")
+    for r in ranked.itertuples(index=False):
+        row = driver.find_element(By.XPATH, f'//section[@id="rank-{r.tier}"]//tbody/tr[th[normalize-space()="{r.entry}"]]')
+        text = row.text
+        assert f"{r.statistic:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" in text, f"{r.tier} {r.entry}: {text}"
+        assert f"{r.rank_low}–{r.rank_high}" in text and (("tied" in text) == r.tied), f"{r.tier} {r.entry}: {text}"
+    assert driver.find_elements(By.CSS_SELECTOR, "#rankings p.how"), "no paragraph on reading the intervals"
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#rankings p.robust")) == full.access.nunique(), "robustness lines"
     for img in images:
         driver.execute_script("arguments[0].scrollIntoView()", img)
         ok = driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)

@@ -23,7 +23,7 @@ from snrbench import store
 FIXTURE = Path(__file__).parent / "data" / "exact-rbm.toml"
 FAMILY = "exact-rbm"
 SHIFT = 0.5
-EXACT = dict(rel=0, abs=1e-12)  # float rounding of log10 sums and differences
+EXACT = dict(rel=1e-9, abs=1e-12)  # scores store 10 significant digits (scoring.SIGNIFICANT_DIGITS)
 
 
 def prediction(truth: pd.DataFrame, name: str, access: str, shift=0.0, g_factor: float | None = None,
@@ -87,7 +87,8 @@ def test_exact_entries_score_as_constructed(scores):
 def test_reference_T_is_on_the_grid_and_read_there(base, scores):
     truth = truth_of(base)
     at_ref = truth[truth["T"] == scoring.T_REF].set_index("cell_id").log10_q
-    assert scores.set_index("cell_id").log10_q_true_ref.groupby(level=0).first().to_dict() == at_ref.to_dict()
+    stored = scores.set_index("cell_id").log10_q_true_ref.groupby(level=0).first()
+    assert stored.to_dict() == {c: scoring.stable_floats(np.array([v]))[0] for c, v in at_ref.items()}
 
 
 @pytest.mark.parametrize("extra, tracked", [(0.0, True), (1e-9, False)])
@@ -177,7 +178,9 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     a = leaderboard.build(results, tmp_path / "a")
     b = leaderboard.build(results, tmp_path / "b")
     names = [p.name for p in a]
-    assert names == [p.name for p in b] == [f"curves_{FAMILY}.png", f"heatmap_{FAMILY}.png", "frontier.png", "scores.csv",
+    assert names == [p.name for p in b] == [f"curves_{FAMILY}.png", f"heatmap_{FAMILY}.png", "frontier.png",
+                                            "differences_white-box.png", "differences_sampler-only.png", "scores.csv",
+                                            "rankings.csv",
                                             f"{FAMILY}.truth.csv", "README.md", "index.html"]
     left = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert left == sorted(str(p.relative_to(tmp_path / "a")) for p in a)  # no temporary files left
@@ -190,12 +193,13 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     assert "http" not in page and 'src="curves_exact-rbm.png"' in page and "<style>" in page
     for text in (readme, page):
         assert str(tmp_path) not in text and "/" + "tmp" not in text
-    overall = leaderboard.markdown_overall(results)
+    overall = leaderboard.markdown_overall(results, figures_dir="")
     assert overall in readme
     rows = [line for line in overall.splitlines() if line.startswith("| truth") or line.startswith("| shifted")]
-    # one ranking per tier: entry, rank, tracked per family, mean tracked fraction, Borda, median max err
-    assert rows[0].startswith("| truth-copy | 1 | 4/4 | 1.000 | 0 | 0 |")
-    assert rows[1].startswith("| shifted | 1 | 0/4 | 0.000 | 0 | 0.5 |")
+    # one ranking per tier: entry, rank, rank interval, tie group, mean tracked fraction with its interval,
+    # tracked per family, Borda, median max err
+    assert rows[0].startswith("| truth-copy | 1 | 1–1 | 1 | 1.000 [1.000, 1.000] | 4/4 | 0 | 0 |")
+    assert rows[1].startswith("| shifted | 1 | 1–1 | 1 | 0.000 [0.000, 0.000] | 0/4 | 0 | 0.5 |")
     assert overall.index("**white-box**") < overall.index("| truth-copy") < overall.index("**sampler-only**")
     assert "### white-box" in readme and "### sampler-only" in readme and "(heatmap_exact-rbm.png)" in readme
 
@@ -217,7 +221,7 @@ def test_scores_older_than_predictions_are_refused(results, tmp_path):
     with pytest.raises(store.ResultsError, match="out of date.*predictions/shifted.parquet"):
         leaderboard.build(results, tmp_path / "out")
     scoring.score(results)
-    assert "| shifted | 1 | 0/4 | 0.000 | 0 | 0.5 |" in leaderboard.markdown_overall(results)
+    assert "| shifted | 1 | 1–1 | 1 | 0.000 [0.000, 0.000] | 0/4 | 0 | 0.5 |" in leaderboard.markdown_overall(results)
 
 
 def test_budget_ladder_summary_by_hand(base, tmp_path):

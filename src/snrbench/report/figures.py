@@ -3,10 +3,13 @@
 Colours are the Okabe–Ito palette (distinguishable with every common colour-vision deficiency) and
 the tier is also drawn as a line style, so no figure relies on colour alone. The heatmap's colour
 scale is logarithmic in the error and diverges at the tracking threshold log10 2 dex. PNG bytes
-depend only on what is drawn (no timestamps, no "Software" key, matplotlib's default style).
+depend only on what is drawn (no timestamps, no "Software" key, matplotlib's default style), and what is
+drawn comes from stored or rounded numbers: curves are drawn as stored log10 Q against log2 T on linear
+axes labelled in powers, so no vectorised log or power (whose last bit depends on the CPU) moves a pixel.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from .. import store
 from . import scoring
 
 __all__ = ["OKABE_ITO", "TIER_DASH", "natural_key", "colours", "plot_curves", "plot_heatmap", "plot_frontier",
-           "MAX_CURVE_CELLS"]
+           "plot_differences", "MAX_CURVE_CELLS"]
 
 #: Cells shown per family in ``curves_<family>.png``.
 MAX_CURVE_CELLS = 8
@@ -37,6 +40,23 @@ def natural_key(label: str) -> tuple:
 def colours(n: int) -> list[str]:
     """``n`` colours from :data:`OKABE_ITO` (repeating beyond 8; the line style still tells tiers apart)."""
     return [OKABE_ITO[i % len(OKABE_ITO)] for i in range(n)]
+
+
+def _log2(T) -> np.ndarray:
+    """log2 of window lengths (sweeps) by ``math.log2``: exact on powers of two, and not numpy's vectorised log,
+    whose last bit depends on the CPU's SIMD width."""
+    return np.array([math.log2(t) for t in np.asarray(T, dtype=np.float64).tolist()])
+
+
+def _log_ticks(ax) -> None:
+    """Label an axes drawn in (log2 T, log10 Q) as T = 2^k and Q = 10^k. Curves are drawn from the stored
+    log10 values on linear axes, so no power or logarithm computed on this machine moves a pixel."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"$2^{{{int(round(v))}}}$"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"$10^{{{int(round(v))}}}$"))
 
 
 def _save_png(fig, path: Path) -> None:
@@ -78,14 +98,15 @@ def plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Path
     for ax, cell in zip(axes.flat, cells.itertuples(index=False)):
         t = truth[truth.cell_id == cell.cell_id].sort_values("T")
         if "ci_low" in t and t["ci_low"].notna().any():
-            ax.fill_between(t["T"], 10.0 ** t["ci_low"], 10.0 ** t["ci_high"], color="0.75", lw=0, label="95% CI")
-        ax.plot(t["T"], 10.0 ** t["log10_q"], color="black", lw=3.0, label="ground truth")
+            ax.fill_between(_log2(t["T"]), t["ci_low"], t["ci_high"], color="0.75", lw=0, label="95% CI")
+        ax.plot(_log2(t["T"]), t["log10_q"], color="black", lw=3.0, label="ground truth")
         for (name, access), col in zip(entries, cols):
             p = pred[(pred.cell_id == cell.cell_id) & (pred.predictor == name) & (pred.access == access)].sort_values("T")
-            ax.plot(p["T"], 10.0 ** p["log10_q"], color=col, lw=1.6, ls=TIER_DASH.get(access, "-."),
+            ax.plot(_log2(p["T"]), p["log10_q"], color=col, lw=1.6, ls=TIER_DASH.get(access, "-."),
                     label=f"{name} ({access})")
-        ax.axhline(1.0, color="grey", lw=0.7)
-        ax.set(xscale="log", yscale="log", title=cell.label)
+        ax.axhline(0.0, color="grey", lw=0.7)
+        _log_ticks(ax)
+        ax.set(title=cell.label)
         ax.title.set_fontsize(9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, which="major")
@@ -179,4 +200,35 @@ def plot_frontier(scores: pd.DataFrame, path: Path) -> None:
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
     fig.suptitle("tracked fraction against budget (grey: 90%); dashed = sampler-only, dotted = model", fontsize=10)
+    _save_png(fig, path)
+
+
+def plot_differences(tier: str, ranked: pd.DataFrame, path: Path) -> None:
+    """One tier's paired differences (``leaderboard/data/rankings.csv`` rows, already rounded): per entry, in
+    rank order from the top, the difference of its mean tracked fraction from the #1 (left) and from
+    ``iid`` (right, when iid is ranked in the tier), a dot with its 95% interval as a bar; entries of one
+    tie group share a colour, and the grey line is 0."""
+    from matplotlib.figure import Figure
+
+    r = ranked.reset_index(drop=True)
+    panels = [("from the #1", r["statistic"] - r["statistic"].iloc[0], r["behind_first_low"], r["behind_first_high"])]
+    if r["margin_over_iid"].notna().any():
+        panels.append(("over iid", r["margin_over_iid"], r["margin_low"], r["margin_high"]))
+    y = np.arange(len(r))[::-1].astype(float)
+    groups = colours(int(r["tie_group"].max()))
+    fig = Figure(figsize=(3.6 * len(panels) + 1.6, 0.45 * len(r) + 1.3), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    for ax, (title, x, lo, hi) in zip(axes, panels):
+        ax.axvline(0.0, color="grey", lw=0.8)
+        for i in range(len(r)):
+            col = groups[int(r["tie_group"].iloc[i]) - 1]
+            ax.plot([lo.iloc[i], hi.iloc[i]], [y[i], y[i]], color=col, lw=2.5, solid_capstyle="butt")
+            ax.plot([x.iloc[i]], [y[i]], "o", color=col, ms=5, mec="black", mew=0.6)
+        ax.set_title(f"paired difference {title}", fontsize=9)
+        ax.set_xlabel("difference in mean tracked fraction", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, axis="x")
+    labels = [f"{e} (group {g}{', tied' if t else ''})" for e, g, t in zip(r["entry"], r["tie_group"], r["tied"])]
+    axes[0].set_yticks(y, labels, fontsize=8)
+    fig.suptitle(f"{tier}: paired differences with 95% bootstrap intervals", fontsize=10)
     _save_png(fig, path)

@@ -7,7 +7,9 @@ scores are not older than their inputs, and writes (each via a temporary file an
     out/curves_<family>.png        true vs predicted Q(T), up to 8 cells per family (full budget)
     out/heatmap_<family>.png       max_T err per entry × cell (full budget)
     out/frontier.png               tracked fraction against budget, per family and overall
+    out/differences_<tier>.png     per tier: each entry's paired difference from the #1 and from iid (95%)
     out/data/scores.csv            every per-cell score (all budgets)
+    out/data/rankings.csv          per tier and ranked entry: the statistic, its intervals, tie group, margin
     out/data/<family>.truth.csv    each family's ground-truth curves
     out/README.md                  the tables in Markdown, with the figures
     out/index.html                 the page (:mod:`.page`): rankings per tier, provenance, one section
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import figures, page, rankings, scoring
+from . import figures, intervals, page, rankings, scoring
 from .. import store
 from .._version import __version__
 from ..families import get, load_suite, names
@@ -228,44 +230,99 @@ _RANKING_RULE = ("Within a tier every ranked entry is scored on the same cells. 
                  "the tracked fraction (each family weighs the same), then Borda points (one per entry beaten in "
                  "a family, half per tie), then the median max err.")
 
+_HOW_TO_READ = (
+    "How to read the intervals: the mean tracked fraction comes with a 95% interval from a paired bootstrap "
+    f"({intervals.N_BOOT:,} replicates, fixed seed): each replicate redraws the cells within every family and, on "
+    "Monte Carlo families, redraws each cell's truth inside its confidence interval, so a cell near the factor-2 "
+    "line counts with its probability; every entry of a tier sees the same replicates. The rank interval holds 95% "
+    "of the replicates' ranks. Adjacent entries share a tie group (marked “tied”) unless a paired sign-flip test "
+    "finds their difference non-zero at the 5% level after a Holm correction over the tier's adjacent pairs: a tied "
+    "pair's order is not established by these cells. The margin over iid is the paired difference from the floor entry iid, which "
+    "assumes no autocorrelation at all (Q(T) = T·‖g‖²/V), with its 95% interval; an interval above 0 means the "
+    "entry beats the floor. Robustness: the fewest cells whose removal brings another entry level with the #1 "
+    "(counted exactly); a small number means the #1 rests on a handful of cells.")
 
-def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n) -> list[tuple[str, Table | None]]:
-    """(tier, ranking table or None when the tier has no entry) for every tier, from full-budget
-    scores (:func:`.rankings.tier_ranking`)."""
+
+def _robustness(r) -> str:
+    """The robustness sentence of one tier (:class:`.intervals.Robustness`)."""
+    if r is None:
+        return ""
+    if r.k == 0:
+        return f"Robustness: 0 of {r.n_cells} cells — {r.new_first} is already level with {r.first} on the mean tracked fraction."
+    if r.k is None:
+        return (f"Robustness: no removal of cells (each family keeping one) makes another entry #1 "
+                f"(#1: {r.first}, {r.n_cells} cells).")
+    shown = ", ".join(r.removed[:6]) + (f" and {len(r.removed) - 6} more" if len(r.removed) > 6 else "")
+    return (f"Robustness: {r.k} of {r.n_cells} cells — removing no fewer ({shown}) brings {r.new_first} level "
+            f"with {r.first} on the mean tracked fraction, so that the #1 could change.")
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.{intervals.DECIMALS}f}".replace("-", "−")
+
+
+def _interval(x: float, lo: float, hi: float, signed: bool = False) -> Num:
+    f = _signed if signed else (lambda v: f"{v:.{intervals.DECIMALS}f}")
+    return Num(f"{f(x)} [{f(lo)}, {f(hi)}]", x)
+
+
+def _rankings(full: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The rankings with their intervals (:func:`.intervals.tier_intervals`) of every tier with entries."""
+    return intervals.tier_intervals(full, _tiers(list(full["access"]) + list(_TIERS)))
+
+
+def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n, ranked=None) -> list[tuple[str, Table | None, str]]:
+    """(tier, ranking table or None when the tier has no entry, robustness sentence) for every tier, from
+    full-budget scores (:func:`.rankings.tier_ranking`, intervals from :func:`.intervals.tier_intervals`)."""
+    table, robust = ranked if ranked is not None else _rankings(full)
     out = []
     for tier in _tiers(list(full["access"]) + list(_TIERS)):
         s = full[full.access == tier]
         if s.empty:
-            out.append((tier, None))
+            out.append((tier, None, ""))
             continue
         r, fams, unranked = rankings.tier_ranking(s)
-        headers = ["entry", "rank"] + fams + ["mean tracked fraction", "Borda", "median max err (dex)", "median CPU s"]
-        rows = [[entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"])]
-                + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
-                + [Num(f"{x['mean_fraction']:.3f}", x["mean_fraction"]), Num(f"{x['borda']:g}", x["borda"]),
-                   _num(x["median_max_err"]), _num(x["median_cpu_seconds"])] for x in r.to_dict("records")]
+        iv = table[table.tier == tier].set_index("entry")
+        has_iid = "iid" in iv.index
+        headers = (["entry", "rank", "rank 95%", "tie group", "mean tracked fraction [95%]"]
+                   + (["margin over iid [95%]"] if has_iid else []) + fams + ["Borda", "median max err (dex)", "median CPU s"])
+        rows = []
+        for x in r.to_dict("records"):
+            v = iv.loc[x["predictor"]]
+            rows.append([entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"]),
+                         Num(f"{v.rank_low}–{v.rank_high}", v.rank_low),
+                         Num(f"{v.tie_group} tied" if v.tied else str(v.tie_group), v.tie_group),
+                         _interval(v.statistic, v.ci_low, v.ci_high)]
+                        + ([_interval(v.margin_over_iid, v.margin_low, v.margin_high, signed=True)] if has_iid else [])
+                        + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
+                        + [Num(f"{x['borda']:g}", x["borda"]), _num(x["median_max_err"]), _num(x["median_cpu_seconds"])])
         n = int(r["n_cells"].iloc[0])
         note = ("Not ranked (scored on fewer cells): " + ", ".join(f"{k} ({v} of {n} cells)" for k, v in sorted(unranked.items()))
                 + "; their per-family tables are below.") if unranked else ""
         caption = (f"{tier}: tracked fraction per family at the full budget, over the same {n} cells "
-                   f"({len(fams)} families) for every ranked entry.")
-        out.append((tier, Table(caption, headers, rows, [tier] * len(rows), drop_constant=False, note=note)))
+                   f"({len(fams)} {'family' if len(fams) == 1 else 'families'}) for every ranked entry.")
+        out.append((tier, Table(caption, headers, rows, [tier] * len(rows), drop_constant=False, note=note),
+                    _robustness(robust.get(tier))))
     return out
 
 
-def _markdown_overall(scores: pd.DataFrame) -> str:
-    """The rankings, one per tier, in Markdown (what the project README shows between its markers)."""
-    parts = [_RANKING_RULE + "\n"]
-    for tier, t in _tier_tables(scores[scores.budget == BUDGET]):
+def _markdown_overall(scores: pd.DataFrame, figures_dir: str = "leaderboard/", ranked=None) -> str:
+    """The rankings, one per tier, in Markdown (what the project README shows between its markers), with the
+    intervals, tie groups, robustness and each tier's figure of paired differences (under ``figures_dir``)."""
+    parts = [_RANKING_RULE + "\n", _HOW_TO_READ + "\n"]
+    for tier, t, robust in _tier_tables(scores[scores.budget == BUDGET], ranked=ranked):
         parts.append(f"**{tier}**" + (f" — {t.caption.split(': ', 1)[1]}" if t else ": no entries yet.") + "\n")
         if t:
             parts.append(_markdown_table(t.headers, t.rows) + (f"\n{t.note}\n" if t.note else ""))
+            parts.append(robust + "\n")
+            parts.append(f"![{tier}: paired differences]({figures_dir}differences_{tier}.png)\n")
     return "\n".join(parts)
 
 
-def markdown_overall(root: Path | str) -> str:
-    """The overall leaderboard table (Markdown) of the scores stored under ``root``."""
-    return _markdown_overall(_load_scores(Path(root))[0])
+def markdown_overall(root: Path | str, figures_dir: str = "leaderboard/") -> str:
+    """The overall leaderboard table (Markdown) of the scores stored under ``root``; figure links point into
+    ``figures_dir`` (relative to the file that shows the table)."""
+    return _markdown_overall(_load_scores(Path(root))[0], figures_dir)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -399,11 +456,19 @@ class _Page:
         items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows)
         return f'<section id="provenance"><h2>Provenance</h2><dl class="prov">{items}</dl></section>'
 
-    def rankings(self) -> str:
-        parts = ['<section id="rankings"><h2>Rankings, one per tier</h2>', f"<p>{html.escape(_RANKING_RULE)}</p>"]
-        for tier, table in _tier_tables(self.full, self.entry):
+    def rankings(self, ranked) -> str:
+        parts = ['<section id="rankings"><h2>Rankings, one per tier</h2>', f"<p>{html.escape(_RANKING_RULE)}</p>",
+                 f'<p class="how">{html.escape(_HOW_TO_READ)}</p>']
+        for tier, table, robust in _tier_tables(self.full, self.entry, ranked):
             parts.append(f'<section data-tier="{html.escape(tier)}" id="rank-{html.escape(tier)}"><h3>{html.escape(tier)}</h3>')
-            parts += [page.table_html(table) if table else "<p>No entries in this tier yet.</p>", "</section>"]
+            if table is None:
+                parts += ["<p>No entries in this tier yet.</p>", "</section>"]
+                continue
+            fig = self.figure(f"differences_{tier}.png", f"{tier}: for each entry, its paired difference in mean tracked "
+                              "fraction from the #1 (left) and from iid (right), a dot with its 95% interval as a bar; "
+                              "entries of one tie group share a colour.", f"{tier}: paired differences with 95% intervals.")
+            parts += [f'<div class="grid"><div>{page.table_html(table)}<p class="robust">{html.escape(robust)}</p></div>'
+                      f"<div>{fig}</div></div>", "</section>"]
         return "\n".join(parts + ["</section>"])
 
     def figure(self, src: str, alt: str, caption: str) -> str:
@@ -527,7 +592,9 @@ class _Page:
 
     def downloads(self, families: list[str], csvs: dict[str, str]) -> str:
         items = [f"<li>scores (every cell, entry and budget): {self.link('CSV', csvs['scores'])}"
-                 + (f", {self.link('Parquet', self.href + '/' + scoring.SCORES_REL)}" if self.href else "") + "</li>"]
+                 + (f", {self.link('Parquet', self.href + '/' + scoring.SCORES_REL)}" if self.href else "") + "</li>",
+                 f"<li>rankings (per tier: intervals, rank intervals, tie groups, margins over iid): "
+                 f"{self.link('CSV', csvs['rankings'])}</li>"]
         for f in families:
             rel = get(f).truth_paths()[0]
             items.append(f"<li>{html.escape(f)} ground truth: {self.link('CSV', csvs[f])}"
@@ -581,9 +648,17 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
         figures.plot_frontier(scores, frontier)
         written.append(frontier)
         figs.insert(0, ("", frontier.name, "tracked fraction against budget"))
-    csvs = {"scores": "data/scores.csv"}
+        ranked = _rankings(full)
+        for tier in sorted(set(ranked[0]["tier"]), key=_tiers(ranked[0]["tier"]).index):
+            diff = out / f"differences_{tier}.png"
+            figures.plot_differences(tier, ranked[0][ranked[0].tier == tier], diff)
+            written.append(diff)
+            figs.insert(0, ("", diff.name, f"{tier}: paired differences with 95% intervals"))
+    csvs = {"scores": "data/scores.csv", "rankings": "data/rankings.csv"}
     _write_text(out / csvs["scores"], scores.to_csv(index=False, lineterminator="\n"))
-    written.append(out / csvs["scores"])
+    _write_text(out / csvs["rankings"], ranked[0].to_csv(index=False, lineterminator="\n",
+                                                         float_format=f"%.{intervals.DECIMALS}f"))
+    written += [out / csvs["scores"], out / csvs["rankings"]]
     for family in families:
         csvs[family] = f"data/{family}.truth.csv"
         _write_text(out / csvs[family], every[every.family == family].to_csv(index=False, lineterminator="\n"))
@@ -610,10 +685,10 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     if len(against):
         md_sections.insert(1, ("Public against fresh draws", "exact families", _markdown_table(*_fresh_table(against))))
     readme, index = out / "README.md", out / "index.html"
-    _write_text(readme, _readme(_markdown_overall(scores), md_sections, figs))
+    _write_text(readme, _readme(_markdown_overall(scores, "", ranked), md_sections, figs))
     href = results_href(root, out) if results_link == "auto" else results_link
     p = _Page(root, out, scores, meta, every, pred, href)
-    body = [p.header(families), p.provenance(families), p.rankings(), p.ladder(), p.fresh()]
+    body = [p.header(families), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
     body += [p.family(f, onsets) for f in families] + [p.entries(), p.downloads(families, csvs), p.footer()]
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
     _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))

@@ -19,13 +19,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["common_cells", "tier_ranking"]
+__all__ = ["common_cells", "ranked_scores", "tier_ranking"]
 
 
 def common_cells(scores: pd.DataFrame) -> set[tuple[str, str]]:
     """The (family, cell_id) pairs scored for every entry of ``scores`` (empty when there is none)."""
     sets = [set(zip(g["family"], g["cell_id"])) for _, g in scores.groupby("predictor", sort=True)]
     return set.intersection(*sets) if sets else set()
+
+
+def ranked_scores(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(the rows a tier is ranked on, unranked): the full-coverage entries' rows on their common cells
+    (module doc), and each entry left out (fewer cells) with its number of cells."""
+    cells = {p: set(zip(g["family"], g["cell_id"])) for p, g in scores.groupby("predictor", sort=True)}
+    union = set().union(*cells.values()) if cells else set()
+    full = [p for p, c in cells.items() if c == union]
+    unranked = {p: len(c) for p, c in cells.items() if p not in full} if full else {}
+    scores = scores[scores["predictor"].isin(full)] if full else scores
+    common = common_cells(scores)
+    keep = np.fromiter((k in common for k in zip(scores["family"], scores["cell_id"])), bool, len(scores))
+    return scores[keep], unranked
 
 
 def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
@@ -35,14 +48,7 @@ def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[st
     per family, mean_fraction, borda, median_max_err, median_cpu_seconds, in rank order (``rank``
     1…); ``unranked`` maps each entry left out (fewer cells) to its number of cells.
     """
-    cells = {p: set(zip(g["family"], g["cell_id"])) for p, g in scores.groupby("predictor", sort=True)}
-    union = set().union(*cells.values()) if cells else set()
-    full = [p for p, c in cells.items() if c == union]
-    unranked = {p: len(c) for p, c in cells.items() if p not in full} if full else {}
-    scores = scores[scores["predictor"].isin(full)] if full else scores
-    common = common_cells(scores)
-    keep = np.fromiter((k in common for k in zip(scores["family"], scores["cell_id"])), bool, len(scores))
-    s = scores[keep]
+    s, unranked = ranked_scores(scores)
     families = sorted(set(s["family"]))
     if s.empty:
         return pd.DataFrame(), families, unranked

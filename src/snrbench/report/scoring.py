@@ -18,6 +18,7 @@ smallest budget that tracks 90% of the cells.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ from ..predict.contract import BUDGET, BUDGETS
 
 __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_scores", "prediction_files",
            "read_predictions", "read_ground_truth", "family_summary", "overall_summary", "budget_summary",
-           "frontier_area", "TRACK_GOAL", "at_largest_budget"]
+           "frontier_area", "TRACK_GOAL", "at_largest_budget", "track_z_interval", "stable_floats",
+           "SIGNIFICANT_DIGITS"]
 
 #: Window (sweeps) at which log10 Q is compared across cells for the Spearman rank correlation.
 #: An interior point of the suite grid 2^0 … 2^16 (2^10): at T = 1 every chain gives
@@ -39,6 +41,8 @@ __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_sco
 #: ranking of slow cells hinges on the last few windows; mid-grid the curves of fast and slow
 #: cells are already separated by their dynamics. Off-grid it is interpolated linearly in log T.
 T_REF = 1024
+#: Significant digits of every float stored in the scores (:func:`stable_floats`; DESIGN §6).
+SIGNIFICANT_DIGITS = 10
 #: Tracking tolerance (dex): a cell is tracked when ``max_T err ≤ log10 2``.
 TRACK_TOL = float(np.log10(2.0))
 #: Absolute slack on the tracking test, so that an error of exactly log10 2 computed with
@@ -108,6 +112,8 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
             raise ValueError(f"{where}: predicted log10_q is not finite at T={Tp[~np.isfinite(lq_pred)].tolist()}")
         err = np.abs(lq_pred - lq_true)
         max_err = float(err.max())
+        z_low, z_high = track_z_interval(lq_pred, lq_true, *(t[c].to_numpy(np.float64) if c in t else None
+                                                             for c in ("ci_low", "ci_high")))
         ts_pred, ts_true = t_star(lq_pred, T), t_star(lq_true, T)
         lT, lT_ref = np.log10(T.astype(np.float64)), np.log10(T_REF)
         g_pred = _constant(p["grad_norm2"].to_numpy(), "grad_norm2", where)
@@ -115,10 +121,11 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
         rows.append(dict(
             suite=t["suite"].iloc[0], family=family, cell_id=cell_id, label=label, predictor=name, access=access,
             budget=int(budget), max_err=max_err, median_err=float(np.median(err)), tracked=bool(max_err <= TRACK_TOL + _TRACK_SLACK),
+            track_z_low=z_low, track_z_high=z_high,
             t_star_pred=ts_pred, t_star_true=ts_true, timing_ratio=_timing_ratio(ts_pred, ts_true),
             log10_q_pred_ref=float(np.interp(lT_ref, lT, lq_pred)),
             log10_q_true_ref=float(np.interp(lT_ref, lT, lq_true)),
-            grad_norm2_err=abs(float(np.log10(g_pred)) - float(np.log10(g_true))) if np.isfinite(g_pred)
+            grad_norm2_err=abs(math.log10(g_pred) - math.log10(g_true)) if np.isfinite(g_pred)
             else float("nan"),
             sweeps=int(_constant(p["sweeps"].to_numpy(), "sweeps", where)),
             seconds=_constant(p["seconds"].to_numpy(), "seconds", where),
@@ -127,6 +134,33 @@ def score_cells(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _SCORE_COLUMNS})
     return pd.DataFrame(rows, columns=_SCORE_COLUMNS)
+
+
+def track_z_interval(lq_pred, lq_true, ci_low=None, ci_high=None) -> tuple[float, float]:
+    """The truth shifts ``z`` (standard deviations of its CI) at which the cell stays tracked: ``[z_low, z_high]``.
+
+    The truth moved by ``z`` is ``log10 Q_true(T) + z·s(T)`` at every T at once, with
+    ``s = (ci_high − log10 Q_true)/1.96`` for ``z ≥ 0`` and ``(log10 Q_true − ci_low)/1.96`` for ``z < 0``
+    (the 95% CI read as ±1.96 standard deviations, one draw for the whole curve). The cell is tracked at
+    ``z`` when ``|log10 Q_pred − log10 Q_true − z·s| ≤ log10 2`` at every T; each T allows an interval of z
+    (``z·s`` is increasing in z) and the cell allows their intersection. Without a CI (exact truth, or NaN)
+    ``s = 0``: ``(−inf, inf)`` when tracked, an interval holding no finite z when not (``z_low > z_high``,
+    or both ``+inf`` or both ``−inf``). So
+    ``tracked ⇔ z_low ≤ 0 ≤ z_high``.
+    """
+    a = np.asarray(lq_pred, np.float64) - np.asarray(lq_true, np.float64)
+    up = down = np.zeros_like(a)
+    if ci_low is not None and ci_high is not None:
+        up = np.nan_to_num((np.asarray(ci_high, np.float64) - lq_true) / 1.96, nan=0.0).clip(0.0)
+        down = np.nan_to_num((np.asarray(lq_true, np.float64) - ci_low) / 1.96, nan=0.0).clip(0.0)
+    tol = TRACK_TOL + _TRACK_SLACK
+
+    def inverse(y):  # the z with z·s(z) = y, per T (±inf where s = 0 on that side)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(y > 0, np.where(up > 0, y / up, np.inf),
+                            np.where(y < 0, np.where(down > 0, y / down, -np.inf), 0.0))
+
+    return float(inverse(a - tol).max()), float(inverse(a + tol).min())
 
 
 def _manifest_files(root: Path) -> dict:
@@ -209,9 +243,10 @@ def score(root: Path | str) -> Path:
     manifest = _manifest_files(root)
     rels = sorted(prediction_files(root) + [get(f).truth_paths()[0] for f in families])
     inputs = {rel: manifest[rel]["sha256"] for rel in rels}
-    data = {c: scores[c].to_numpy() for c in _SCORE_COLUMNS}
+    data = {c: stable_floats(scores[c].to_numpy()) for c in _SCORE_COLUMNS}
+    prov = _provenance(root, inputs)
     tables = {SCORES_REL: ("scores", data, dict(families=families, inputs=inputs, t_ref=T_REF, track_tol=TRACK_TOL,
-                                                **_provenance(root, inputs)))}
+                                                significant_digits=SIGNIFICANT_DIGITS, **prov))}
     trained = [f for f in families if get(f).onset]
     if trained:
         from ..truth.onset import ONSET_REL, onset_table
@@ -219,14 +254,27 @@ def score(root: Path | str) -> Path:
         full = pred[pred.family.isin(trained) & (pred.budget == BUDGET)]
         onsets = onset_table(every_cell[every_cell.family.isin(trained)], full)
         tables[ONSET_REL] = ("onset", {c: onsets[c].to_numpy() for c in onsets.columns},
-                             dict(families=trained, inputs=inputs))
+                             dict(families=trained, inputs=inputs, **prov))
     return store.commit(root, tables)[SCORES_REL]  # the scores and the onsets from the same inputs, together
+
+
+def stable_floats(x: np.ndarray) -> np.ndarray:
+    """Float columns rounded to :data:`SIGNIFICANT_DIGITS` significant digits (decimal, correctly rounded
+    by Python's ``format``), other columns unchanged: what scoring stores, so that a last-bit difference
+    between CPUs (vectorised ``log10`` differs with the SIMD width) leaves the stored bytes alone."""
+    if x.dtype.kind != "f":
+        return x
+    return np.array([float(f"{v:.{SIGNIFICANT_DIGITS}g}") for v in x.tolist()], dtype=x.dtype)
+
+
+_KEPT = ("code_commit", "scored_on", "code_version", "hardware", "python")
 
 
 def _provenance(root: Path, inputs: dict) -> dict:
     """``code_commit`` (the project checkout's git commit, "not a git checkout" otherwise) and
-    ``scored_on`` (UTC date) of this scoring; kept from the stored scores when their inputs are the
-    same, so rescoring unchanged results rewrites the same bytes."""
+    ``scored_on`` (UTC date) of this scoring; kept, with the code version, hardware and Python version
+    recorded in the file, from the stored scores when their inputs are the same, so rescoring unchanged
+    results on any machine rewrites the same bytes."""
     import datetime
     import subprocess
 
@@ -237,7 +285,7 @@ def _provenance(root: Path, inputs: dict) -> dict:
     if (root / SCORES_REL).exists():
         old = json.loads((pq.read_schema(root / SCORES_REL).metadata or {}).get(b"snrbench", b"{}"))
         if old.get("inputs") == inputs and "scored_on" in old:
-            return dict(code_commit=old.get("code_commit", ""), scored_on=old["scored_on"])
+            return {k: old[k] for k in _KEPT if k in old}
     try:
         commit = subprocess.run(["git", "-C", str(project_root()), "rev-parse", "--short=12", "HEAD"],
                                 capture_output=True, text=True, timeout=10).stdout.strip()

@@ -215,6 +215,10 @@ SCORES = _CELL + _ENTRY + [
     Column("max_err", pa.float64(), "dex", "max over T of |log10 Q_pred(T) − log10 Q_true(T)|"),
     Column("median_err", pa.float64(), "dex", "median over T of the same"),
     Column("tracked", pa.bool_(), "", "max_err ≤ log10 2"),
+    Column("track_z_low", pa.float64(), "standard deviations", "smallest shift z of the truth, in its CI's "
+           "standard deviations at every T, at which the cell is still tracked (−inf: any; no finite z between "
+           "track_z_low and track_z_high: none)"),
+    Column("track_z_high", pa.float64(), "standard deviations", "largest such z (+inf: any; exact truth: ±inf)"),
     Column("t_star_pred", pa.float64(), "sweeps", "T*(1) of the prediction (inf: never reaches Q = 1)"),
     Column("t_star_true", pa.float64(), "sweeps", "T*(1) of the ground truth"),
     Column("timing_ratio", pa.float64(), "", "T*_pred(1) / T*_true(1)"),
