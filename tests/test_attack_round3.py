@@ -200,3 +200,32 @@ def test_a_dask_map_past_its_deadline_is_cancelled():
 
     with pytest.raises(RuntimeError, match=r"did not finish within its deadline of 2 s \(1 of 1 tasks left"):
         list(map_cells(time.sleep, [60], scheduler="local:1", deadline=2))
+
+
+def test_each_layer_the_kernel_refuses_is_reported_by_name(tmp_path):
+    """Where the kernel refuses namespaces (here: a child whose seccomp filter refuses ``unshare``,
+    as an unprivileged container would), each layer says so and the operator's line names it."""
+    import json
+
+    from snrbench.predict.sandbox import describe_isolation, enter_namespaces, install_seccomp
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            ok = install_seccomp()
+            os.write(w, json.dumps(dict(enter_namespaces(str(tmp_path)), seccomp=ok)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        layers = json.loads(fh.read())
+    os.waitpid(pid, 0)
+    assert layers["seccomp"] == "on"
+    for name in ("ipc", "net", "mount", "pid"):
+        assert layers[name] == f"refused by the kernel (unshare {name}: Operation not permitted)", layers
+    assert layers["proc"] == layers["tmpfs"] == "no mount namespace"
+    line = describe_isolation(dict(layers, landlock="refused by the kernel (no Landlock: only the audit hook guards reads)"))
+    assert line.startswith("seccomp, NOT PID namespace (refused by the kernel (unshare pid: Operation not permitted))")
+    assert "NOT tmpfs temp folder (no mount namespace)" in line and "NOT Landlock (refused by the kernel" in line

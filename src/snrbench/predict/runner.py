@@ -156,14 +156,48 @@ def printable(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def remove_tree(path: Path | str) -> str | None:
-    """Remove the folder ``path`` and everything in it, however deep (``rm -rf --one-file-system``:
-    coreutils walks by descriptors, with no recursion and no path-length limit, and follows no link).
-    Never raises; returns why it failed, or None."""
+    """Remove the folder ``path`` and everything in it, however deep, without recursion and without
+    path names (each step is relative to an open folder: no ``PATH_MAX``, no link followed) and
+    without a child process (a concurrent :func:`reap` would kill it). Never raises; returns why it
+    failed, or None."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     try:
-        done = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, timeout=300)
-    except (OSError, subprocess.SubprocessError) as exc:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
         return f"could not remove {path}: {exc}"
-    return None if done.returncode == 0 else f"could not remove {path}: {printable(done.stderr.decode(errors='replace'), 300)}"
+    names: list[str] = []  # the folders entered below ``path``
+    try:
+        while True:
+            sub = None
+            with os.scandir(fd) as entries:
+                for e in entries:
+                    if e.is_dir(follow_symlinks=False):
+                        sub = e.name
+                        break
+                    os.unlink(e.name, dir_fd=fd)
+            if sub is not None:
+                child = os.open(sub, flags, dir_fd=fd)
+                os.close(fd)
+                fd = child
+                names.append(sub)
+            elif names:
+                parent = os.open("..", flags, dir_fd=fd)
+                os.close(fd)
+                fd = parent
+                os.rmdir(names.pop(), dir_fd=fd)
+            else:
+                break
+        os.close(fd)
+        os.rmdir(path)
+        return None
+    except OSError as exc:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        return f"could not remove {path}: {exc}"
 
 
 _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
