@@ -93,7 +93,7 @@ def _runs(family, specs: list[dict], cfg: Config, root: Path, device, progress: 
     for r in range(cfg["runs"]):
         path = _partial(root, family.name) / f"{cfg.tag(specs[0]['n_hidden'])}-run{r}.npz"
         got = _load_run(path)
-        if got is None:
+        if got is None or len(got) < len(specs):  # missing, or run only up to an earlier checkpoint
             t0 = time.perf_counter()
             run = anneal_trajectory(models, a0, cfg["n_particles"], cess_target=cfg["cess_target"],
                                     resample_below=cfg["resample_below"], sweeps_per_step=cfg["sweeps_per_step"],
