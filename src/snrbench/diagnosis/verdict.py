@@ -59,7 +59,8 @@ def verdict(diag) -> str:
     models = diag.models
     lead = ""
     if diag.speed == "quick":
-        lead = f"Forecast, not a measurement ({models[0].curve.method if models else 'an entry'}): "
+        lead = (f"Forecast, not a measurement ({models[0].curve.method if models else 'an entry'}; "
+                "confirm with --speed standard before relying on it): ")
     if diag.stopped:
         done = f"{len(models)} of {diag.n_models} model{'s' if diag.n_models != 1 else ''}"
         if not models:
