@@ -416,7 +416,7 @@ def _diagnose_options(sp) -> None:
                                   "scikit-learn BernoulliRBM .joblib/.pkl")
     sp.add_argument("--data", required=True, help="training data: .npy, .npz, .csv, or .h5 with 'samples'")
     sp.add_argument("--speed", choices=("quick", "standard", "certified"), default="standard",
-                    help="quick: a leaderboard entry's forecast (multimode at 2^18 chain-sweeps; seconds); standard: "
+                    help="quick: a leaderboard entry's forecast (multimode at 2^16 chain-sweeps; seconds); standard: "
                          "Monte Carlo from equilibrium starts (default); certified: two independent start generators "
                          "that must agree (about twice standard)")
     sp.add_argument("--max-minutes", type=float, default=15.0,
@@ -440,7 +440,7 @@ def _diagnose_options(sp) -> None:
     sp.add_argument("--entry", default=None, help="quick speed: forecast by this leaderboard entry (name or PATH.py; "
                                                   "default multimode), as good as its leaderboard record")
     sp.add_argument("--budget", type=int, default=None, help="quick speed: chain-sweeps the entry may spend "
-                                                             "(default 262,144)")
+                                                             "(default 65,536)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     sp.add_argument("--no-timing", action="store_true", help="do not time sweeps on this machine")

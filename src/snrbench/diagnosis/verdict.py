@@ -59,7 +59,8 @@ def verdict(diag) -> str:
     models = diag.models
     lead = ""
     if diag.speed == "quick":
-        lead = f"Forecast, not a measurement ({models[0].curve.method if models else 'an entry'}): "
+        lead = (f"Forecast, not a measurement ({models[0].curve.method if models else 'an entry'}; "
+                "confirm with --speed standard before relying on it): ")
     if diag.stopped:
         done = f"{len(models)} of {diag.n_models} model{'s' if diag.n_models != 1 else ''}"
         if not models:
@@ -73,7 +74,7 @@ def verdict(diag) -> str:
         return (lead + f"Not certified: {why} for {which}, so its Q(T) may be biased and no plan is "
                 "recommended from it; rerun with more tempering rounds (--rounds) or rungs (--rungs).")
     train = (diag.train_chains, diag.train_k)
-    cert = " (certified: two independent start generators agree)" if diag.speed == "certified" else ""
+    cert = "; certified: two independent start generators agree" if diag.speed == "certified" else ""
     if len(models) > 1 and diag.train_chains and diag.train_k:
         status, onset_update = diag.onset_status, diag.onset_update
         along = f"Along the {len(models)} saved updates with the training's C = {diag.train_chains}, k = {diag.train_k}: "
