@@ -708,7 +708,10 @@ def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_lim
                         limits=limits, budget=budget)
         return run.results
     except BaseException as exc:  # noqa: BLE001 - whatever it is (and its traceback) may not pickle
-        raise ChunkError(f"{where}: {type(exc).__name__}: {printable(str(exc) if _safe_str(exc) else '?')}") from None
+        message = f"{where}: {type(exc).__name__}: {printable(str(exc) if _safe_str(exc) else '?')}"
+    # raised outside the handler, so it has no __context__ either: Dask installs tblib's exception pickling,
+    # which pickles the context and its traceback too
+    raise ChunkError(message)
 
 
 class ChunkError(RuntimeError):
