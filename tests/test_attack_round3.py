@@ -231,3 +231,23 @@ def test_each_layer_the_kernel_refuses_is_reported_by_name(tmp_path):
     line = describe_isolation(dict(layers, landlock="refused by the kernel (no Landlock: only the audit hook guards reads)"))
     assert line.startswith("seccomp, NOT PID namespace (refused by the kernel (unshare pid: Operation not permitted))")
     assert "NOT tmpfs temp folder (no mount namespace)" in line and "NOT Landlock (refused by the kernel" in line
+
+
+def test_reaping_spares_the_runners_own_children():
+    """reap() killed every child of the runner not in _LIVE, among them multiprocessing's resource
+    tracker: the next Dask LocalCluster then failed to start ("resource_tracker: process died
+    unexpectedly"). A child in the runner's own session is the runner's; one that left a worker's
+    session (setsid) is still reaped."""
+    from snrbench.predict.sandbox import become_subreaper
+
+    become_subreaper()
+    own = subprocess.Popen(["sleep", "60"])
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        killed = runner.reap(other.pid)
+        assert other.pid in killed and own.pid not in killed
+        assert own.poll() is None
+    finally:
+        for p in (own, other):
+            p.kill()
+            p.wait()

@@ -252,9 +252,15 @@ def process_tree(pid: int) -> list[int]:
 
 
 def orphans_of(parent: int, keep=()) -> list[int]:
-    """Live children of ``parent`` not in ``keep``: with ``parent`` a child subreaper, the processes
-    that left a worker's session (``setsid``) and lost their own parent end up here."""
-    return [pid for pid in _pids() if pid not in keep and (st := _stat(pid)) is not None and st[0] == parent]
+    """Live children of ``parent`` not in ``keep`` and outside ``parent``'s own session: with ``parent``
+    a child subreaper, the processes that left a worker's session (``setsid``) and lost their own
+    parent end up here. A worker runs in a session of its own, and no process can join an existing
+    session, so nothing of an entry's shares ``parent``'s session; the children ``parent``'s own
+    libraries started in it (multiprocessing's resource tracker, pool and Dask worker processes) are
+    never taken for orphans."""
+    own = os.getsid(parent)
+    return [pid for pid in _pids() if pid not in keep and (st := _stat(pid)) is not None and st[0] == parent
+            and st[1] != own]
 
 
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
