@@ -42,6 +42,16 @@ def test_the_worker_sees_no_other_process_and_no_configuration_in_argv(bench, tm
     _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: sees 1 process(es); config in argv: []"] * 3)
 
 
+def test_the_operators_environment_does_not_reach_the_entry(bench, tmp_path, capsys, monkeypatch):
+    """The worker inherited the operator's whole environment: a credential in the shell that runs
+    ``submit`` was one ``os.environ`` away from the entry."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-operator-token")
+    src = _broken_entry("""\
+        raise RuntimeError("env: " + repr(os.environ.get("AWS_SECRET_ACCESS_KEY")))
+        """)
+    _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: env: None"] * 3)
+
+
 def test_no_sysv_ipc_no_keyring_no_socket(bench, tmp_path, capsys, monkeypatch):
     """SysV shared memory outlived the run (answers travelled to a later, cheaper run); UDP and
     unix sockets reached a helper outside; the keyring is another store shared across runs."""
@@ -52,8 +62,8 @@ def test_no_sysv_ipc_no_keyring_no_socket(bench, tmp_path, capsys, monkeypatch):
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     unix.bind(path)
     unix.settimeout(0.5)
-    monkeypatch.setenv("ATTACK_UDP_PORT", str(udp.getsockname()[1]))
-    monkeypatch.setenv("ATTACK_UNIX", path)
+    monkeypatch.setenv("SNRBENCH_TEST_UDP_PORT", str(udp.getsockname()[1]))
+    monkeypatch.setenv("SNRBENCH_TEST_UNIX", path)
     before = _ipcs()
     src = _broken_entry("""\
         import ctypes, platform, socket
@@ -72,7 +82,7 @@ def test_no_sysv_ipc_no_keyring_no_socket(bench, tmp_path, capsys, monkeypatch):
         call("semget", lambda: libc.semget(0, 1, 0o1600))
         if platform.machine() == "x86_64":  # add_key(2): a key in this process's keyring
             call("add_key", lambda: libc.syscall(248, b"user", b"snrbench", b"x", 1, -2))
-        port, path = int(os.environ["ATTACK_UDP_PORT"]), os.environ["ATTACK_UNIX"]
+        port, path = int(os.environ["SNRBENCH_TEST_UDP_PORT"]), os.environ["SNRBENCH_TEST_UNIX"]
         call("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"hi", ("127.0.0.1", port)))
         call("unix", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"hi", path))
         call("socketpair", lambda: socket.socketpair() and None)

@@ -426,6 +426,20 @@ class _Sampler:
         remove_tree(self.tmp)
 
 
+#: What a worker keeps of the operator's environment: the interpreter's, the linker's and the
+#: locale's settings, and snrbench's own (``SNRBENCH_*``). Tokens, credentials and everything else
+#: the operator's shell holds stay out of the entry's reach.
+WORKER_ENV_KEEP = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "HOME", "LANG", "LANGUAGE", "TZ")
+WORKER_ENV_PREFIXES = ("LC_", "SNRBENCH_", "OPENBLAS_", "NPY_")
+
+
+def worker_env(environ, **settings) -> dict:
+    """The environment of a worker: the allowed part of ``environ`` plus ``settings``."""
+    env = {k: v for k, v in environ.items() if k in WORKER_ENV_KEEP or k.startswith(WORKER_ENV_PREFIXES)}
+    env.update(settings)
+    return env
+
+
 _OUTSIDE = "\0outside"  # what the reader reports for a byte written outside the worker's turn
 _TOO_LONG = "\0too long"
 
@@ -443,7 +457,7 @@ class _Worker:
         self.inputs, self.work = self.tmp / "in", self.tmp / "work"
         self.inputs.mkdir()
         self.work.mkdir()
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=str(self.work))
+        env = worker_env(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=str(self.work))
         self.log = tempfile.TemporaryFile()
         fds = [self.sampler.sock.fileno(), self.sampler.shm]
         self.proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
