@@ -67,3 +67,21 @@ def test_help_version_and_options_after_the_command(tmp_path, tasks, capsys):
     assert "no entry named nosuch; known entries: " in err and "pilot-q" in err
     assert main(["predict", "--budget", "5", "--results", str(empty)]) == 2
     assert "--budget 5: not a budget of the ladder" in capsys.readouterr().err
+
+
+def test_a_scratch_results_folder_gets_its_page_beside_it(tmp_path, monkeypatch):
+    """``--results /elsewhere/results leaderboard`` without ``--out`` writes ``/elsewhere/leaderboard`` and
+    leaves the committed page and README of the folder it runs from alone (it used to write ./leaderboard
+    and ./README.md: a scratch submission rewrote the project's page)."""
+    here = tmp_path / "project"
+    (here / "leaderboard").mkdir(parents=True)
+    (here / "leaderboard" / "index.html").write_text("committed page")
+    (here / "README.md").write_text("committed readme")
+    scratch = tmp_path / "scratch"
+    shutil.copytree(DATA / "fixture" / "results", scratch / "results")
+    monkeypatch.chdir(here)
+    assert main(["--results", str(scratch / "results"), "leaderboard"]) == 0
+    assert (scratch / "leaderboard" / "index.html").stat().st_size > 10_000
+    assert (here / "leaderboard" / "index.html").read_text() == "committed page"
+    assert sorted(p.name for p in here.iterdir()) == ["README.md", "leaderboard"]
+    assert (here / "README.md").read_text() == "committed readme"

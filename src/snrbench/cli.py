@@ -477,6 +477,13 @@ def _results_folder(given: str | None, cmd: str) -> str:
     return str(here)
 
 
+def _page_folder(given: str | None) -> str:
+    """Where ``run``/``plot``/``leaderboard``/``submit`` write the page when ``--out`` is not given: beside
+    a results folder named by ``--results`` (its page belongs with it: a scratch ``--results /tmp/x``
+    never rewrites the project's committed ``leaderboard/`` and ``README.md``), else ``./leaderboard``."""
+    return "leaderboard" if given is None else str(Path(given).resolve().parent / "leaderboard")
+
+
 def _recover(results: Path) -> None:
     """Finish a commit that a killed command left half done (:func:`snrbench.store.recover`), and say so."""
     from .store import recover
@@ -591,8 +598,11 @@ def main(argv=None) -> int:
             sp.add_argument("--device", default="cpu", help="torch device (cpu or cuda)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name in ("run", "plot", "leaderboard", "submit"):
-            sp.add_argument("--out", default="leaderboard", help="figure folder (default: leaderboard)")
+            sp.add_argument("--out", default=None, help="page and figure folder (default: leaderboard/ beside "
+                            "the results folder given by --results, else ./leaderboard)")
     args = p.parse_args(argv)
+    if getattr(args, "out", "") is None:
+        args.out = _page_folder(args.results)
     if args.root:
         import os
 
