@@ -168,3 +168,19 @@ def test_tracked_table_counts_cells_per_arm():
                                access="white-box", budget=[4, 4, 4, 2], tracked=[True, True, False, False]))
     table = tracked_table(scores, truth)
     assert table.loc[("x", "white-box"), "λ = 0"] == "1/1" and table.loc[("x", "white-box"), "true"] == "1/2"
+
+
+def test_goodhart_cells_stay_out_of_the_pooled_rankings():
+    """The track is scored and shown on its own: its rows never reach a tier ranking or the pooled budget
+    ladder (its students were optimised against some entries), while every other family's rows do."""
+    import pandas as pd
+
+    from snrbench.report.leaderboard import _markdown_overall, _ranked_rows
+
+    assert FAMILY.ranked is False and get("exact-rbm").ranked is True
+    scores = pd.DataFrame(dict(family=["exact-rbm", "goodhart", "not-registered"], cell_id=["a", "b", "c"]))
+    assert list(_ranked_rows(scores).family) == ["exact-rbm", "not-registered"]
+    fixture = REPO / "tests" / "data" / "fixture" / "results" / "scores.parquet"
+    base = pd.read_parquet(fixture)
+    mixed = pd.concat([base, base.assign(family="goodhart", tracked=~base.tracked)], ignore_index=True)
+    assert _markdown_overall(mixed) == _markdown_overall(base)

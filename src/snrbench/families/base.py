@@ -255,6 +255,8 @@ class Family:
     parallel : whether cells may run in parallel worker processes (False: each uses every core).
     ladder : whether the Monte Carlo ladder check (exact curve vs Monte Carlo) applies.
     onset : whether its cells are checkpoints along training (plateau onset scored).
+    ranked : whether its cells count in the tier rankings and the pooled budget ladder (False: a track
+        scored and shown on its own, as ``goodhart``, whose models were optimised against entries).
     summary_columns : the columns ``snrbench summary`` prints, in order.
     keys : the suite TOML's declared keys, table name → {key: :class:`Key`}; the header's ``family``,
         ``suite`` and ``description`` are implied. :func:`load_suite` checks every key against them
@@ -273,6 +275,7 @@ class Family:
     parallel: bool = True
     ladder: bool = False
     onset: bool = False
+    ranked: bool = True
     summary_columns: tuple[str, ...] = ()
     summary_title: str = "{n} cells"
     #: Whether :meth:`fresh_suite` can draw new cells from the recipe (solved on the fly: exact families).

@@ -65,6 +65,9 @@ class Goodhart(ExactFamily):
     #: Opt-in (``snrbench run --family goodhart``): its cells are trained models that ship with the
     #: suite, and its predictions and scores are made on request rather than by every default run.
     default = False
+    #: A track of its own: its models were optimised against some entries' forecasts, so its cells are
+    #: scored and shown in their own section (:mod:`snrbench.report.goodhart`), not pooled in the rankings.
+    ranked = False
     #: Fresh draws would need new training runs; the Monte Carlo ladder check adds nothing here (the
     #: solver is the one checked on exact-rbm and planted).
     fresh_draws = False

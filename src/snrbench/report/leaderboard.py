@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import figures, intervals, page, rankings, scoring
+from . import figures, goodhart, intervals, page, rankings, scoring
 from .. import store
 from .._version import __version__
 from ..families import get, load_suite, names
@@ -266,6 +266,13 @@ def _interval(x: float, lo: float, hi: float, signed: bool = False) -> Num:
     return Num(f"{f(x)} [{f(lo)}, {f(hi)}]", x)
 
 
+def _ranked_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """The score rows of the families pooled in the rankings and the all-families budget ladder
+    (:attr:`snrbench.families.Family.ranked`; a track such as ``goodhart`` is shown in its own section)."""
+    keep = [f for f in sorted(set(scores["family"])) if f not in names() or get(f).ranked]
+    return scores[scores["family"].isin(keep)]
+
+
 def _rankings(full: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """The rankings with their intervals (:func:`.intervals.tier_intervals`) of every tier with entries."""
     return intervals.tier_intervals(full, _tiers(list(full["access"]) + list(_TIERS)))
@@ -310,6 +317,7 @@ def _markdown_overall(scores: pd.DataFrame, figures_dir: str = "leaderboard/", r
     """The rankings, one per tier, in Markdown (what the project README shows between its markers), with the
     intervals, tie groups, robustness and each tier's figure of paired differences (under ``figures_dir``)."""
     parts = [_RANKING_RULE + "\n", _HOW_TO_READ + "\n"]
+    scores = _ranked_rows(scores)
     for tier, t, robust in _tier_tables(scores[scores.budget == BUDGET], ranked=ranked):
         parts.append(f"**{tier}**" + (f" — {t.caption.split(': ', 1)[1]}" if t else ": no entries yet.") + "\n")
         if t:
@@ -323,6 +331,24 @@ def markdown_overall(root: Path | str, figures_dir: str = "leaderboard/") -> str
     """The overall leaderboard table (Markdown) of the scores stored under ``root``; figure links point into
     ``figures_dir`` (relative to the file that shows the table)."""
     return _markdown_overall(_load_scores(Path(root))[0], figures_dir)
+
+
+_GOODHART_TABLE = ("Tracked cells at the full budget of each entry on the λ = 0 cells and on the cells whose "
+                   "students were trained against each rewarded quantity (doses λ > 0).")
+
+
+def _goodhart_track(root: Path, scores: pd.DataFrame, every: pd.DataFrame, out: Path) -> tuple[str, list, list, str]:
+    """(verdict sentence, headers, rows, figure name) of the Goodhart track (:mod:`.goodhart`): the dose
+    ladder recomputed from the stored students, rounded as scores are (:func:`.scoring.stable_floats`),
+    drawn into ``out/goodhart.png``; the tracked table from the stored scores."""
+    ladder = goodhart.dose_ladder(root)
+    for c in ladder.columns:
+        ladder[c] = scoring.stable_floats(ladder[c].to_numpy())
+    goodhart.plot(ladder, out / "goodhart.png")
+    table = goodhart.tracked_table(scores, every[every.family == goodhart.FAMILY])
+    headers = ["entry", "tier"] + [str(c) for c in table.columns]
+    rows = [[name, access] + [str(v) for v in table.loc[(name, access)]] for name, access in table.index]
+    return goodhart.verdict(ladder)[1], headers, rows, "goodhart.png"
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -415,7 +441,8 @@ def results_href(root: Path | str, out: Path | str) -> str | None:
 class _Page:
     """The page's blocks (:mod:`.page`), built from the loaded results."""
 
-    def __init__(self, root: Path, out: Path, scores, meta, every, pred, href):
+    def __init__(self, root: Path, out: Path, scores, meta, every, pred, href, track=None):
+        self.track = track
         self.root, self.out, self.scores, self.meta, self.every, self.pred = root, out, scores, meta, every, pred
         self.full = scores[scores.budget == BUDGET]
         self.href = href
@@ -459,7 +486,7 @@ class _Page:
     def rankings(self, ranked) -> str:
         parts = ['<section id="rankings"><h2>Rankings, one per tier</h2>', f"<p>{html.escape(_RANKING_RULE)}</p>",
                  f'<p class="how">{html.escape(_HOW_TO_READ)}</p>']
-        for tier, table, robust in _tier_tables(self.full, self.entry, ranked):
+        for tier, table, robust in _tier_tables(_ranked_rows(self.full), self.entry, ranked):
             parts.append(f'<section data-tier="{html.escape(tier)}" id="rank-{html.escape(tier)}"><h3>{html.escape(tier)}</h3>')
             if table is None:
                 parts += ["<p>No entries in this tier yet.</p>", "</section>"]
@@ -476,7 +503,7 @@ class _Page:
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
     def ladder(self) -> str:
-        headers, rows = _budget_table(scoring.budget_summary(self.scores, by_family=False), self.entry)
+        headers, rows = _budget_table(scoring.budget_summary(_ranked_rows(self.scores), by_family=False), self.entry)
         body = (page.table_html(Table("Tracked cells at each budget (chain-sweeps per cell), every family's cells "
                                       "pooled; area: under the tracked fraction over log2 budget (1 = every cell at "
                                       "every budget).", headers, rows, [_text(r[1]) for r in rows], drop_constant=False))
@@ -542,8 +569,21 @@ class _Page:
                             "in label order); blue tracked, red not, a cross marks a cell not tracked.",
                             "Max err per entry and cell (colour centred on log10 2).")]
         parts.append(f'<div class="grid"><div>{"".join(tables)}</div><div>{"".join(figs)}</div></div>')
+        if self.track is not None and family == goodhart.FAMILY:
+            parts.append(self.goodhart())
         parts.append(self.cells(family, cells, every))
         return "\n".join(parts + ["</section>"])
+
+    def goodhart(self) -> str:
+        sentence, headers, rows, name = self.track
+        rows = [[self.entry(r[0], r[1])] + r[1:] for r in rows]
+        t = Table(_GOODHART_TABLE, headers, rows, [r[1] for r in rows], drop_constant=False)
+        fig = self.figure(name, "Three quantities against the dose λ (log axis, λ = 0 at the left), one panel per "
+                          "rewarded quantity: the rewarded forecast of log10 Q and the true log10 Q (dex, left axis), "
+                          "the exact log-likelihood (nats, right axis) with the independent-units model's as a "
+                          "reference; dots are seeds, lines their medians.", "The dose ladder.")
+        return (f'<section id="goodhart-track"><h3>Goodhart track</h3><p>{html.escape(sentence)}</p>'
+                f'<div class="grid"><div>{page.table_html(t)}</div><div>{fig}</div></div></section>')
 
     def cells(self, family: str, cells, every) -> str:
         pred = self.pred[(self.pred.family == family) & (self.pred.budget == BUDGET)]
@@ -645,10 +685,10 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
             figs += [(family, curves.name, f"{family}: true vs predicted Q(T)"),
                      (family, heat.name, f"{family}: max err per cell and entry")]
         frontier = out / "frontier.png"
-        figures.plot_frontier(scores, frontier)
+        figures.plot_frontier(_ranked_rows(scores), frontier)
         written.append(frontier)
         figs.insert(0, ("", frontier.name, "tracked fraction against budget"))
-        ranked = _rankings(full)
+        ranked = _rankings(_ranked_rows(full))
         for tier in sorted(set(ranked[0]["tier"]), key=_tiers(ranked[0]["tier"]).index):
             diff = out / f"differences_{tier}.png"
             figures.plot_differences(tier, ranked[0][ranked[0].tier == tier], diff)
@@ -664,6 +704,12 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
         _write_text(out / csvs[family], every[every.family == family].to_csv(index=False, lineterminator="\n"))
         written.append(out / csvs[family])
     onsets = dict(_onset_tables(root))
+    track = None
+    if goodhart.FAMILY in families:
+        with matplotlib.style.context("default"):
+            track = _goodhart_track(root, scores, every, out)
+        written.append(out / track[3])
+        figs.append(("", track[3], "Goodhart track: rewarded value, true Q and log-likelihood along the dose ladder"))
     for family in families:
         fs = fam_summary[fam_summary.family == family]
         offered = get(family).tiers if family in names() else ()
@@ -674,9 +720,11 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
             tables.append(("budget ladder", ladder))
         if family in onsets:
             tables.append(("plateau onset", onsets[family]))
+        md_sections += ([(family, "Goodhart track", f"{track[0]}\n\n{_GOODHART_TABLE}\n\n{_markdown_table(*track[1:3])}")]
+                        if track is not None and family == goodhart.FAMILY else [])
         md_sections += [(family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n")
                         for tier, table in tables]
-    ladder = _budget_table(scoring.budget_summary(scores, by_family=False))
+    ladder = _budget_table(scoring.budget_summary(_ranked_rows(scores), by_family=False))
     none = "No entry has been run at every budget of the ladder yet (`snrbench predict`)."
     md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder) if ladder[1] else none + "\n"))
     from . import fresh
@@ -687,7 +735,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     readme, index = out / "README.md", out / "index.html"
     _write_text(readme, _readme(_markdown_overall(scores, "", ranked), md_sections, figs))
     href = results_href(root, out) if results_link == "auto" else results_link
-    p = _Page(root, out, scores, meta, every, pred, href)
+    p = _Page(root, out, scores, meta, every, pred, href, track)
     body = [p.header(families), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
     body += [p.family(f, onsets) for f in families] + [p.entries(), p.downloads(families, csvs), p.footer()]
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
