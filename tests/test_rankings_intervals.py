@@ -40,15 +40,23 @@ def synthetic(rng, margin: float) -> Board:
     return _board(np.stack([a, b]), family)
 
 
-def calibration(n_repeats: int, margin: float, n_boot: int, seed: int) -> tuple[float, float]:
-    """(share of repeats where a and b are tied, share where a's margin interval over b covers ``margin``)."""
+def calibration_flags(n_repeats: int, margin: float, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per repeat (boolean arrays of length ``n_repeats``, in repeat order): are a and b tied, and does a's
+    margin interval over b cover ``margin``. Repeat r draws its board from one generator seeded ``seed``
+    (boards in sequence) and its bootstrap with seed r."""
     rng = np.random.default_rng(seed)
-    tied = covered = 0
+    tied, covered = np.zeros(n_repeats, bool), np.zeros(n_repeats, bool)
     for r in range(n_repeats):
         iv = intervals.intervals(synthetic(rng, margin), reference="b", n_boot=n_boot, seed=r)
-        tied += iv.tie_group[0] == iv.tie_group[1]
-        covered += iv.margin_low[0] <= margin <= iv.margin_high[0]
-    return tied / n_repeats, covered / n_repeats
+        tied[r] = iv.tie_group[0] == iv.tie_group[1]
+        covered[r] = iv.margin_low[0] <= margin <= iv.margin_high[0]
+    return tied, covered
+
+
+def calibration(n_repeats: int, margin: float, n_boot: int, seed: int) -> tuple[float, float]:
+    """(share of repeats where a and b are tied, share where a's margin interval over b covers ``margin``)."""
+    tied, covered = calibration_flags(n_repeats, margin, n_boot, seed)
+    return float(tied.mean()), float(covered.mean())
 
 
 def test_equal_entries_are_tied_fast():
