@@ -1,7 +1,8 @@
 """A committed fixture tree (4 cells, every built-in entry) regenerates its leaderboard byte for byte.
 
 The tree is made by ``bash tests/data/fixture/regenerate.sh``; the expected README.md and
-index.html are stored beside it. PNGs are compared between two builds of the same inputs.
+index.html are stored beside it. PNGs are compared between two builds of the same inputs, and (from the
+committed results/) between a build with numpy's widest SIMD kernels and one without.
 """
 import shutil
 from pathlib import Path
@@ -86,6 +87,47 @@ def _score_in_subprocess(root: Path, env: dict) -> None:
 
     cmd = [sys.executable, "-m", "snrbench.cli", "--results", str(root), "score"]
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env}, timeout=300)
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+#: Rendered from the committed results/ (the fixture's 4 cells happen to draw the same pixels either way):
+#: q_curves of an exact family (exact-rbm's differed before logaxes) and of a checkpoint family, and the frontier.
+_RENDER = """
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from snrbench.families import get
+from snrbench.report import figures
+
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+for name in ("exact-rbm", "mnist"):
+    get(name).plot(root, out / f"q_curves_{name}.png")
+figures.plot_frontier(pd.read_parquet(root / "scores.parquet"), out / "frontier.png")
+"""
+
+
+def test_figures_write_the_same_bytes_without_the_widest_simd(tmp_path):
+    """The figures `snrbench plot` and `snrbench leaderboard` draw on log axes, rendered from the committed
+    results in two processes, one with numpy's widest SIMD kernels disabled: the PNGs are byte for byte the
+    same (matplotlib's log scale went through numpy's vectorised log, whose last bit moved pixels)."""
+    import os
+    import subprocess
+    import sys
+
+    value = _widest_simd()
+    if not value:
+        pytest.skip("numpy dispatches to no SIMD target beyond its baseline on this machine")
+    outs = [tmp_path / "default", tmp_path / "other"]
+    for out, env in zip(outs, ({}, {"NPY_DISABLE_CPU_FEATURES": value})):
+        out.mkdir()
+        subprocess.run([sys.executable, "-c", _RENDER, str(RESULTS), str(out)], check=True, capture_output=True,
+                       timeout=300, env={**os.environ, **env})
+    names = sorted(p.name for p in outs[0].glob("*.png"))
+    assert names == ["frontier.png", "q_curves_exact-rbm.png", "q_curves_mnist.png"]
+    differ = [n for n in names if (outs[0] / n).read_bytes() != (outs[1] / n).read_bytes()]
+    assert differ == [], f"{differ} differ under NPY_DISABLE_CPU_FEATURES={value}"
 
 
 @pytest.mark.parametrize("setting", ["OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES"])
