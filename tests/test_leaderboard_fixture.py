@@ -155,3 +155,60 @@ def test_score_writes_the_same_bytes_under_other_cpu_settings(tmp_path, setting)
                        env={**os.environ, setting: value})
         for p in sorted(outs[0].glob("*.png")):
             assert p.read_bytes() == (outs[1] / p.name).read_bytes(), f"{p.name} differs under {setting}={value}"
+
+
+_GOODHART = """
+import sys
+
+import numpy as np
+import pandas as pd
+
+from snrbench.report import goodhart
+
+rng = np.random.default_rng(0)
+rows = []
+doses = sorted(10 ** rng.uniform(-2, 2, 40))  # many irregular doses: the log of each is drawn
+for rewarded, doses in (("none", [0.0]), ("single-gap", doses), ("magnetization", doses)):
+    for dose in doses:
+        for seed in range(3):
+            rows.append({"rewarded": rewarded, "dose": dose, "seed": seed, "reward_T": 64,
+                         "rewarded_value": rng.normal(dose / 7, 0.3), "true_log10_q": rng.normal(-dose / 11, 0.2),
+                         "forecast_single-gap": rng.normal(0, 0.3), "forecast_magnetization": rng.normal(0, 0.3),
+                         "loglik": rng.normal(-0.6 - dose / 50, 0.02), "loglik_independent": -0.69})
+goodhart.plot(pd.DataFrame(rows), sys.argv[1])
+"""
+
+
+def test_goodhart_figure_writes_the_same_bytes_without_the_widest_simd(tmp_path):
+    """goodhart.plot (the dose ladder figure `snrbench leaderboard` is to draw) on a synthetic ladder, in two
+    processes, one with numpy's widest SIMD kernels disabled: the PNGs are byte for byte the same (its dose
+    axis used matplotlib's log scale, through numpy's vectorised log)."""
+    import os
+    import subprocess
+    import sys
+
+    value = _widest_simd()
+    if not value:
+        pytest.skip("numpy dispatches to no SIMD target beyond its baseline on this machine")
+    outs = [tmp_path / "default.png", tmp_path / "other.png"]
+    for out, env in zip(outs, ({}, {"NPY_DISABLE_CPU_FEATURES": value})):
+        subprocess.run([sys.executable, "-c", _GOODHART, str(out)], check=True, capture_output=True, timeout=300,
+                       env={**os.environ, **env})
+    assert outs[0].read_bytes() == outs[1].read_bytes(), f"goodhart.png differs under NPY_DISABLE_CPU_FEATURES={value}"
+
+
+def test_goodhart_figure_uses_no_matplotlib_log_scale(monkeypatch, tmp_path):
+    """Every axis of goodhart.plot is linear (doses drawn as their log10, store.logaxes); the earlier code set
+    xscale="log", whose pixels depend on numpy's SIMD log kernels."""
+    import numpy as np
+
+    from snrbench.report import goodhart
+
+    scales = []
+    monkeypatch.setattr(goodhart.store, "save_figure",
+                        lambda fig, out, dpi=100: scales.extend((a.get_xscale(), a.get_yscale()) for a in fig.axes) or out)
+    namespace = {}
+    exec(_GOODHART.replace("goodhart.plot(pd.DataFrame(rows), sys.argv[1])", "ladder = pd.DataFrame(rows)"), namespace)
+    goodhart.plot(namespace["ladder"], tmp_path / "goodhart.png")
+    assert scales and all(s == ("linear", "linear") for s in scales), scales
+    assert np.isfinite(namespace["ladder"].dose).all()
