@@ -1,7 +1,8 @@
 """A committed fixture tree (4 cells, every built-in entry) regenerates its leaderboard byte for byte.
 
 The tree is made by ``bash tests/data/fixture/regenerate.sh``; the expected README.md and
-index.html are stored beside it. PNGs are compared between two builds of the same inputs.
+index.html are stored beside it. PNGs are compared between two builds of the same inputs, and (from the
+committed results/) between a build with numpy's widest SIMD kernels and one without.
 """
 import shutil
 from pathlib import Path
@@ -88,6 +89,47 @@ def _score_in_subprocess(root: Path, env: dict) -> None:
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env}, timeout=300)
 
 
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+#: Rendered from the committed results/ (the fixture's 4 cells happen to draw the same pixels either way):
+#: q_curves of an exact family (exact-rbm's differed before logaxes) and of a checkpoint family, and the frontier.
+_RENDER = """
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from snrbench.families import get
+from snrbench.report import figures
+
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+for name in ("exact-rbm", "mnist"):
+    get(name).plot(root, out / f"q_curves_{name}.png")
+figures.plot_frontier(pd.read_parquet(root / "scores.parquet"), out / "frontier.png")
+"""
+
+
+def test_figures_write_the_same_bytes_without_the_widest_simd(tmp_path):
+    """The figures `snrbench plot` and `snrbench leaderboard` draw on log axes, rendered from the committed
+    results in two processes, one with numpy's widest SIMD kernels disabled: the PNGs are byte for byte the
+    same (matplotlib's log scale went through numpy's vectorised log, whose last bit moved pixels)."""
+    import os
+    import subprocess
+    import sys
+
+    value = _widest_simd()
+    if not value:
+        pytest.skip("numpy dispatches to no SIMD target beyond its baseline on this machine")
+    outs = [tmp_path / "default", tmp_path / "other"]
+    for out, env in zip(outs, ({}, {"NPY_DISABLE_CPU_FEATURES": value})):
+        out.mkdir()
+        subprocess.run([sys.executable, "-c", _RENDER, str(RESULTS), str(out)], check=True, capture_output=True,
+                       timeout=300, env={**os.environ, **env})
+    names = sorted(p.name for p in outs[0].glob("*.png"))
+    assert names == ["frontier.png", "q_curves_exact-rbm.png", "q_curves_mnist.png"]
+    differ = [n for n in names if (outs[0] / n).read_bytes() != (outs[1] / n).read_bytes()]
+    assert differ == [], f"{differ} differ under NPY_DISABLE_CPU_FEATURES={value}"
+
+
 @pytest.mark.parametrize("setting", ["OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES"])
 def test_score_writes_the_same_bytes_under_other_cpu_settings(tmp_path, setting):
     """`snrbench score` in two processes, the default one and one with one BLAS thread or without the
@@ -113,3 +155,60 @@ def test_score_writes_the_same_bytes_under_other_cpu_settings(tmp_path, setting)
                        env={**os.environ, setting: value})
         for p in sorted(outs[0].glob("*.png")):
             assert p.read_bytes() == (outs[1] / p.name).read_bytes(), f"{p.name} differs under {setting}={value}"
+
+
+_GOODHART = """
+import sys
+
+import numpy as np
+import pandas as pd
+
+from snrbench.report import goodhart
+
+rng = np.random.default_rng(0)
+rows = []
+doses = sorted(10 ** rng.uniform(-2, 2, 40))  # many irregular doses: the log of each is drawn
+for rewarded, doses in (("none", [0.0]), ("single-gap", doses), ("magnetization", doses)):
+    for dose in doses:
+        for seed in range(3):
+            rows.append({"rewarded": rewarded, "dose": dose, "seed": seed, "reward_T": 64,
+                         "rewarded_value": rng.normal(dose / 7, 0.3), "true_log10_q": rng.normal(-dose / 11, 0.2),
+                         "forecast_single-gap": rng.normal(0, 0.3), "forecast_magnetization": rng.normal(0, 0.3),
+                         "loglik": rng.normal(-0.6 - dose / 50, 0.02), "loglik_independent": -0.69})
+goodhart.plot(pd.DataFrame(rows), sys.argv[1])
+"""
+
+
+def test_goodhart_figure_writes_the_same_bytes_without_the_widest_simd(tmp_path):
+    """goodhart.plot (the dose ladder figure `snrbench leaderboard` is to draw) on a synthetic ladder, in two
+    processes, one with numpy's widest SIMD kernels disabled: the PNGs are byte for byte the same (its dose
+    axis used matplotlib's log scale, through numpy's vectorised log)."""
+    import os
+    import subprocess
+    import sys
+
+    value = _widest_simd()
+    if not value:
+        pytest.skip("numpy dispatches to no SIMD target beyond its baseline on this machine")
+    outs = [tmp_path / "default.png", tmp_path / "other.png"]
+    for out, env in zip(outs, ({}, {"NPY_DISABLE_CPU_FEATURES": value})):
+        subprocess.run([sys.executable, "-c", _GOODHART, str(out)], check=True, capture_output=True, timeout=300,
+                       env={**os.environ, **env})
+    assert outs[0].read_bytes() == outs[1].read_bytes(), f"goodhart.png differs under NPY_DISABLE_CPU_FEATURES={value}"
+
+
+def test_goodhart_figure_uses_no_matplotlib_log_scale(monkeypatch, tmp_path):
+    """Every axis of goodhart.plot is linear (doses drawn as their log10, store.logaxes); the earlier code set
+    xscale="log", whose pixels depend on numpy's SIMD log kernels."""
+    import numpy as np
+
+    from snrbench.report import goodhart
+
+    scales = []
+    monkeypatch.setattr(goodhart.store, "save_figure",
+                        lambda fig, out, dpi=100: scales.extend((a.get_xscale(), a.get_yscale()) for a in fig.axes) or out)
+    namespace = {}
+    exec(_GOODHART.replace("goodhart.plot(pd.DataFrame(rows), sys.argv[1])", "ladder = pd.DataFrame(rows)"), namespace)
+    goodhart.plot(namespace["ladder"], tmp_path / "goodhart.png")
+    assert scales and all(s == ("linear", "linear") for s in scales), scales
+    assert np.isfinite(namespace["ladder"].dose).all()

@@ -6,13 +6,16 @@ Calibration (the issue's must-show numbers come from the slow versions, run once
 - an entry better by a known margin has a margin interval covering it in 92–98% of 400 seeded repeats.
 The fast siblings run fewer repeats with bounds wide enough for their own sampling noise.
 """
+import math
+from fractions import Fraction
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from snrbench.report import intervals
+from snrbench.report import intervals, rankings
 from snrbench.report.intervals import Board
 from snrbench.report.scoring import TRACK_TOL, track_z_interval
 
@@ -40,15 +43,23 @@ def synthetic(rng, margin: float) -> Board:
     return _board(np.stack([a, b]), family)
 
 
-def calibration(n_repeats: int, margin: float, n_boot: int, seed: int) -> tuple[float, float]:
-    """(share of repeats where a and b are tied, share where a's margin interval over b covers ``margin``)."""
+def calibration_flags(n_repeats: int, margin: float, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per repeat (boolean arrays of length ``n_repeats``, in repeat order): are a and b tied, and does a's
+    margin interval over b cover ``margin``. Repeat r draws its board from one generator seeded ``seed``
+    (boards in sequence) and its bootstrap with seed r."""
     rng = np.random.default_rng(seed)
-    tied = covered = 0
+    tied, covered = np.zeros(n_repeats, bool), np.zeros(n_repeats, bool)
     for r in range(n_repeats):
         iv = intervals.intervals(synthetic(rng, margin), reference="b", n_boot=n_boot, seed=r)
-        tied += iv.tie_group[0] == iv.tie_group[1]
-        covered += iv.margin_low[0] <= margin <= iv.margin_high[0]
-    return tied / n_repeats, covered / n_repeats
+        tied[r] = iv.tie_group[0] == iv.tie_group[1]
+        covered[r] = iv.margin_low[0] <= margin <= iv.margin_high[0]
+    return tied, covered
+
+
+def calibration(n_repeats: int, margin: float, n_boot: int, seed: int) -> tuple[float, float]:
+    """(share of repeats where a and b are tied, share where a's margin interval over b covers ``margin``)."""
+    tied, covered = calibration_flags(n_repeats, margin, n_boot, seed)
+    return float(tied.mean()), float(covered.mean())
 
 
 def test_equal_entries_are_tied_fast():
@@ -143,25 +154,36 @@ def test_holm_matches_hand_computation():
     assert intervals.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # step-down: never below an earlier one
 
 
-def _mean_fraction(board: Board, keep: np.ndarray) -> np.ndarray:
-    fams = np.unique(board.family)
-    return np.mean([board.tracked[:, keep & (board.family == f)].mean(axis=1) for f in fams], axis=0)
+def _mean_fraction(board: Board, keep: np.ndarray) -> list[Fraction]:
+    """Exact mean tracked fraction of each entry over the kept cells (families with no kept cell left out)."""
+    fams = [f for f in np.unique(board.family) if keep[board.family == f].any()]
+    return [sum(Fraction(int(board.tracked[e, keep & (board.family == f)].sum()), int((keep & (board.family == f)).sum()))
+                for f in fams) / len(fams) for e in range(len(board.entries))]
+
+
+def _ordered(board: Board) -> Board:
+    """The board with its entries in ranking order (as :func:`intervals.tier_intervals` builds it), by the
+    rule written out here: exact mean tracked fraction, Borda points, median max err, index."""
+    keep = np.ones(board.family.size, bool)
+    m = _mean_fraction(board, keep)
+    frac = np.stack([board.tracked[:, board.family == f].sum(axis=1) for f in np.unique(board.family)], axis=1)
+    borda = [sum((frac[:, f] < frac[e, f]).sum() + 0.5 * ((frac[:, f] == frac[e, f]).sum() - 1) for f in range(frac.shape[1]))
+             for e in range(len(m))]
+    o = sorted(range(len(m)), key=lambda e: (-m[e], -borda[e], np.median(board.max_err[e]), e))
+    return Board(tuple(board.entries[i] for i in o), board.family, board.z_low[o], board.z_high[o], board.max_err[o])
 
 
 def _exhaustive(board: Board, limit: int) -> int | None:
     """The smallest number of cells whose removal brings another entry level with the #1 on the mean
-    tracked fraction, by trying every subset (up to ``limit`` cells, each family keeping one)."""
+    tracked fraction, exactly, by trying every subset of up to ``limit`` cells (whole families included,
+    at least one cell kept); ``board`` in ranking order."""
     C = board.family.size
-    full = np.ones(C, bool)
-    top = intervals.first_entry(board.tracked, board.max_err, board.family, full)
-    for k in range(0, limit + 1):
+    for k in range(0, min(limit, C - 1) + 1):
         for drop in combinations(range(C), k):
-            keep = full.copy()
+            keep = np.ones(C, bool)
             keep[list(drop)] = False
-            if any(keep[board.family == f].sum() == 0 for f in np.unique(board.family)):
-                continue
             m = _mean_fraction(board, keep)
-            if np.any(np.delete(m, top) >= m[top] - 1e-12):
+            if any(x >= m[0] for x in m[1:]):
                 return k
     return None
 
@@ -172,8 +194,8 @@ def test_robustness_equals_the_exhaustive_minimum():
     for _ in range(25):
         family = np.repeat(np.arange(2), 6)
         t = np.stack([rng.uniform(size=12) < p for p in (0.75, 0.55, 0.4)])
-        board = Board(("x", "y", "z"), family, np.where(t, -np.inf, np.inf), np.where(t, np.inf, -np.inf),
-                      rng.uniform(size=(3, 12)))
+        board = _ordered(Board(("x", "y", "z"), family, np.where(t, -np.inf, np.inf), np.where(t, np.inf, -np.inf),
+                               rng.uniform(size=(3, 12))))
         k, removed, challenger = intervals.cells_to_change_first(board)
         best = _exhaustive(board, 4)
         if best is not None:
@@ -182,8 +204,7 @@ def test_robustness_equals_the_exhaustive_minimum():
             keep = np.ones(12, bool)
             keep[removed] = False
             m = _mean_fraction(board, keep)
-            top = intervals.first_entry(board.tracked, board.max_err, family, np.ones(12, bool))
-            assert m[challenger] >= m[top] - 1e-12
+            assert m[challenger] >= m[0]
         else:
             assert k is None or k > 4
     assert found >= 10  # the boards do exercise the search
@@ -211,3 +232,162 @@ def test_track_z_interval_without_ci_is_everything_or_nothing():
     for shift in (0.4, -0.4):
         lo, hi = track_z_interval(q + shift, q, np.full(5, np.nan), np.full(5, np.nan))
         assert not any(lo <= z <= hi for z in np.linspace(-1e6, 1e6, 101))
+
+
+def _tier_scores(tracked: dict, families=("f1", "f2", "f3"), n=10) -> pd.DataFrame:
+    """Full-budget scores of exact cells: ``tracked[entry]`` is the number of tracked cells per family (of n)."""
+    rows = []
+    for p, counts in tracked.items():
+        for f, k in zip(families, counts):
+            for j in range(n):
+                t = j < k
+                rows.append(dict(access="sampler-only", predictor=p, family=f, cell_id=f"{f}{j:02d}", label=f"{f}-{j}",
+                                 tracked=t, track_z_low=-np.inf if t else np.inf, track_z_high=np.inf,
+                                 max_err=0.1 if t else 1.0, cpu_seconds=1.0))
+    return pd.DataFrame(rows)
+
+
+def test_ranking_and_robustness_start_from_the_same_first_when_means_are_equal_rationals():
+    """Issue #11: a = (1, 2, 3)/10 and b = (3, 2, 1)/10 have equal means as rationals (0.2000000000000001 and
+    0.2 as float sums), so Borda points decide: b (4.5) before a (3.5). The ranking used to sort on the
+    float and put a first while the robustness count started from b (it reported a "level with" itself)."""
+    s = _tier_scores({"a": (1, 2, 3), "b": (3, 2, 1), "c": (2, 0, 0)})
+    ranking, _, _ = rankings.tier_ranking(s)
+    assert list(ranking.predictor) == ["b", "a", "c"]
+    assert ranking.mean_fraction.iloc[0] == ranking.mean_fraction.iloc[1] == 0.2
+    table, robust = intervals.tier_intervals(s, ["sampler-only"], n_boot=200)
+    assert list(table.entry) == ["b", "a", "c"]
+    r = robust["sampler-only"]
+    assert (r.first, r.k, r.new_first) == ("b", 0, "a")
+    board = intervals.board_from_scores(rankings.ranked_scores(s)[0], ["a", "b", "c"])  # not in ranking order
+    with pytest.raises(ValueError, match="ranking order"):
+        intervals.cells_to_change_first(board)
+
+
+def _ulp_board():
+    """Two entries tracking 17 of 40 cells each (2 families of 20): in many replicates their statistics are
+    equal as rationals, and a float sum of the weights would tell them apart by rounding."""
+    rng = np.random.default_rng(1)
+    family = np.repeat(np.arange(2), 20)
+    tr = np.zeros((2, 40), bool)
+    tr[0, rng.choice(40, 17, replace=False)] = True
+    tr[1, rng.choice(40, 17, replace=False)] = True
+    return _board(tr, family), tr, family
+
+
+def test_replicate_ties_are_exact_rational_ties():
+    """Issue #13: in every replicate two entries tie exactly when their statistics are equal as rationals
+    (recomputed with Fractions from the same multinomial draws); the einsum of float weights split 65 of
+    439 such replicates by summation-order rounding, so ranks depended on the CPU's kernels."""
+    board, tr, family = _ulp_board()
+    rep = intervals.replicates(board, 4000, seed=5, truth_draws=False)
+    rng = np.random.default_rng(5)
+    members = [np.flatnonzero(family == f) for f in range(2)]
+    exact = np.zeros((4000, 2), object)
+    for start in range(0, 4000, 500):
+        counts = np.zeros((500, 40), np.int64)
+        for idx in members:
+            counts[:, idx] = rng.multinomial(idx.size - 1, np.full(idx.size, 1.0 / idx.size), size=500)
+        for b in range(500):
+            exact[start + b] = [sum(Fraction(int(counts[b, idx][tr[e, idx]].sum()), 19) for idx in members) / 2
+                                for e in range(2)]
+    tie = exact[:, 0] == exact[:, 1]
+    assert tie.sum() > 300  # the board does exercise the ties
+    assert np.sum((rep[:, 0] == rep[:, 1]) != tie) == 0  # the float einsum split 65 of 439
+    assert rep[:, 0].tolist() == [float(x) for x in exact[:, 0]]  # one correctly rounded division of the exact value
+    iv = intervals.intervals(board, reference="b", n_boot=4000, seed=5, truth_draws=False)
+    scores, den = intervals.replicate_scores(board, 4000, seed=5, truth_draws=False)
+    assert den == 19 * 2 and scores.dtype == np.int64
+    assert np.quantile(scores[:, 0] - scores[:, 1], 0.025) / den == iv.margin_low[0]
+
+
+def _borderline_pair(rng, n_cells: int) -> Board:
+    """Two entries exchangeable cell by cell given the truth: on each cell one of them (a fair coin) tracks
+    only while the truth's draw is within ±0.5 of the stored truth, the other never."""
+    near = np.stack([np.full(n_cells, -0.5), np.full(n_cells, 0.5)])
+    never = np.stack([np.full(n_cells, np.inf), np.full(n_cells, np.inf)])
+    first = rng.uniform(size=n_cells) < 0.5
+    zl = np.where(first, [near[0], never[0]], [never[0], near[0]])
+    zh = np.where(first, [near[1], never[1]], [never[1], near[1]])
+    return Board(("a", "b"), np.zeros(n_cells, np.int64), zl, zh, np.zeros((2, n_cells)))
+
+
+def test_sign_flip_with_truth_draws_compares_like_with_like():
+    """Issue #12: a tracks 4 borderline cells only while |z| < 0.3, b never; 36 cells both track. The
+    observed difference used to be taken at the stored truth (all 4 cells) and compared with a null that
+    redrew z (the 4 cells rarely all differ): p = 0.00025 though the entries are equal in 53% of truth
+    draws. With the statistic built from the same truth draws, p is that of 4 one-sided cells, 1/8."""
+    C = 40
+    zl, zh = np.full((2, C), -np.inf), np.full((2, C), np.inf)
+    zl[0, :4], zh[0, :4] = -0.3, 0.3
+    zl[1, :4], zh[1, :4] = np.inf, np.inf
+    board = Board(("a", "b"), np.zeros(C, np.int64), zl, zh, np.zeros((2, C)))
+    p = intervals.sign_flip_p(board, np.ones(C, np.int64), 4000, seed=1, truth_draws=True)[0]
+    assert 0.10 <= p <= 0.15
+    assert intervals.intervals(board, "b", n_boot=4000, seed=1).tie_group.tolist() == [1, 1]
+
+
+def test_sign_flip_with_truth_draws_holds_its_level():
+    """Entries exchangeable given the truth (:func:`_borderline_pair`, 20 cells each): the tie test rejects
+    in at most about 5% of 300 boards (the old construction rejected in most of them)."""
+    rng = np.random.default_rng(21)
+    p = np.array([intervals.sign_flip_p(_borderline_pair(rng, 20), np.ones(20, np.int64), 400, seed=r)[0]
+                  for r in range(300)])
+    assert np.mean(p <= 0.05) <= 0.085  # 300 repeats of a 5% test: sd 1.3 points
+
+
+def test_exact_boards_give_the_same_p_with_or_without_the_stored_truth_redrawn():
+    """On exact cells redrawing the truth changes nothing: the sign-flip p-values equal those of the plain
+    sign-flip test on the stored results drawn from the same sign stream (as before issue #12's fix)."""
+    rng = np.random.default_rng(22)
+    board = synthetic(rng, 0.05)
+    size = np.bincount(board.family)
+    w = (math.lcm(*size.tolist()) // size)[board.family]
+    rs = np.random.default_rng(np.random.default_rng(3).integers(2**63))
+    signs = np.concatenate([(rs.choice(np.array([-1.0, 1.0]), size=(500, 1, 192))[:, 0], rs.standard_normal((500, 1, 192)))[0]
+                            for _ in range(2)])
+    d = (board.tracked[0] * 1 - board.tracked[1] * 1) * w
+    expect = (1 + np.sum(np.abs(signs.astype(np.int64) @ d) >= abs(d.sum()))) / 1001
+    assert intervals.sign_flip_p(board, w, 1000, seed=3)[0] == expect
+
+
+def test_duplicate_score_rows_are_refused():
+    """Issue #16: a second row for the same (predictor, family, cell_id) used to overwrite the first."""
+    s = _tier_scores({"a": (1, 2, 3), "b": (3, 2, 1)})
+    dup = pd.concat([s, s.iloc[[4]].assign(tracked=False, track_z_low=np.inf)], ignore_index=True)
+    with pytest.raises(ValueError, match=r"duplicate.*'a'.*'f1'.*'f104'"):
+        intervals.board_from_scores(dup, ["b", "a"])
+
+
+def test_robustness_counts_removing_a_whole_family():
+    """Issue #14: the #1 leads only through a family of 2 cells (it tracks both, the challenger neither);
+    removing that family (2 cells) brings the challenger level. Keeping a cell in every family, as the count
+    used to, needs 9 removals."""
+    family = np.concatenate([np.zeros(2, np.int64), np.ones(10, np.int64)])
+    top = np.r_[True, True, np.ones(5, bool), np.zeros(5, bool)]
+    other = np.r_[False, False, np.ones(5, bool), True, np.zeros(4, bool)]
+    t = np.stack([top, other])
+    board = _board(t, family, ("x", "y"))
+    k, removed, challenger = intervals.cells_to_change_first(board)
+    assert (k, removed, challenger) == (2, [0, 1], 1)
+    assert _exhaustive(board, 3) == 2
+
+
+def test_robustness_equals_the_exhaustive_minimum_with_small_families():
+    """Boards with families of 1–3 cells, where emptying a family is often the cheapest removal."""
+    rng = np.random.default_rng(23)
+    found = 0
+    for _ in range(40):
+        family = np.repeat(np.arange(3), rng.integers(1, 4, size=3))
+        C = family.size
+        t = np.stack([rng.uniform(size=C) < p for p in (0.8, 0.5, 0.4)])
+        board = _ordered(_board(t, family, ("x", "y", "z")))
+        k, removed, challenger = intervals.cells_to_change_first(board)
+        assert k == _exhaustive(board, C - 1)
+        if k:
+            found += 1
+            keep = np.ones(C, bool)
+            keep[removed] = False
+            m = _mean_fraction(board, keep)
+            assert len(removed) == k and m[challenger] >= m[0]
+    assert found >= 10

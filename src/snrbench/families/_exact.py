@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import store
+from ..store.logaxes import log2_exact, log_ticks
 from ..core.spectral import T_GRID, t_star
 from ..truth import exact, operational
 from .base import Cell, Family, Key, TaskSpecError, need
@@ -234,7 +235,8 @@ class ExactFamily(Family):
 
     def plot(self, root: Path | str, out: Path | str, seed: int = 0) -> Path:
         """Q(T) for the cells of one seed: one panel per shape, colour = β, line style = the cell kind
-        (:meth:`figure_kind`)."""
+        (:meth:`figure_kind`). Drawn as stored log10 Q against log2 T on linear axes labelled 10^k and 2^k
+        (:mod:`snrbench.store.logaxes`: the same PNG bytes on every CPU)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -258,12 +260,12 @@ class ExactFamily(Family):
                            & (df.kind == kind)]
                     if len(g):
                         g = g.sort_values("T")
-                        ax.plot(g["T"], 10 ** g.log10_q, linestyle=styles[kind], color=col, marker=".",
+                        ax.plot(log2_exact(g["T"]), g.log10_q, linestyle=styles[kind], color=col, marker=".",
                                 label=f"β={beta:g} {kind}")
-            ax.axhline(1.0, color="grey", lw=0.8)
-            ax.set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)",
-                   title=f"{family}: {self.figure_shape(n, m)}, seed {seed}")
-            ax.grid(alpha=0.3, which="both")
+            ax.axhline(0.0, color="grey", lw=0.8)  # Q = 1
+            log_ticks(ax)
+            ax.set(xlabel="T (sweeps per gradient)", title=f"{family}: {self.figure_shape(n, m)}, seed {seed}")
+            ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("Q(T) = ‖g‖² / Tr Cov ĝ(T)   (C = 1)")
         axes[0][-1].legend(fontsize=7, ncol=2)
         fig.tight_layout()

@@ -6,12 +6,14 @@ with the plateau onset (:mod:`snrbench.truth.onset`).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import store
+from ..store.logaxes import log2_exact, log_ticks
 from ..truth.onset import certified_prefix, log10_q_train, onset_index
 
 __all__ = ["mnist_summary", "true_onsets", "plot_mnist"]
@@ -68,7 +70,9 @@ def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
 def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
     """Per hidden size: Q(T) with 95% CI per checkpoint (dashed: flagged by R̂/doubling; dotted: starts
     not equilibrated), ``Q_train`` along training
-    with the onset and the log-likelihood beside it, and (m > 20) the swap acceptance per rung of every checkpoint's ladder."""
+    with the onset and the log-likelihood beside it, and (m > 20) the swap acceptance per rung of every checkpoint's ladder.
+    Q is drawn as its stored log10, T and the update as log2 by ``math.log2``, on linear axes labelled 10^k and 2^k
+    (:mod:`snrbench.store.logaxes`: the same PNG bytes on every CPU)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,27 +88,29 @@ def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
         for (_, c), col in zip(cells.iterrows(), colors):
             g = df[df.label == c.label].sort_values("T")
             ls, note = (":", " (not equilibrated)") if not c.equilibrated else ("--", " (flagged)") if c.flagged else ("-", "")
-            row[0].plot(g["T"], 10 ** g.log10_q, color=col, ls=ls, marker=".", label=f"u={c['update']}{note}")
-            row[0].fill_between(g["T"], 10 ** g.ci_low, 10 ** g.ci_high, color=col, alpha=0.25)
-        row[0].axhline(1.0, color="grey", lw=0.8)
-        row[0].set(xscale="log", yscale="log", xlabel="T (sweeps per gradient)", ylabel="Q(T), C = 1",
+            row[0].plot(log2_exact(g["T"]), g.log10_q, color=col, ls=ls, marker=".", label=f"u={c['update']}{note}")
+            row[0].fill_between(log2_exact(g["T"]), g.ci_low, g.ci_high, color=col, alpha=0.25)
+        row[0].axhline(0.0, color="grey", lw=0.8)  # Q = 1
+        log_ticks(row[0])
+        row[0].set(xlabel="T (sweeps per gradient)", ylabel="Q(T), C = 1",
                    title=f"{family.name}, m = {m}: Q(T) per checkpoint (95% CI)")
         row[0].legend(fontsize=6, ncol=2)
-        x = np.maximum(cells["update"], 1)
-        q = 10 ** cells.log10_q_train  # the percentile CI may sit to one side of the point estimate
-        row[1].errorbar(x, q, fmt="o-", yerr=[np.maximum(q - 10 ** cells.log10_q_train_low, 0),
-                                              np.maximum(10 ** cells.log10_q_train_high - q, 0)])
+        x = log2_exact(np.maximum(cells["update"], 1))
+        q = cells.log10_q_train.to_numpy()  # the percentile CI may sit to one side of the point estimate
+        row[1].errorbar(x, q, fmt="o-", yerr=[np.maximum(q - cells.log10_q_train_low.to_numpy(), 0),
+                                              np.maximum(cells.log10_q_train_high.to_numpy() - q, 0)])
         trusted = certified_prefix(cells)
         i = onset_index(trusted.log10_q_train) if len(trusted) else -1
         if i >= 0:
-            row[1].axvline(max(trusted["update"].iloc[i], 1), color="red", ls=":",
+            row[1].axvline(math.log2(max(trusted["update"].iloc[i], 1)), color="red", ls=":",
                            label=f"onset: update {trusted['update'].iloc[i]}")
         if len(trusted) < len(cells):
-            row[1].axvspan(max(cells["update"].iloc[len(trusted)], 1), x.max(), color="grey", alpha=0.15,
+            row[1].axvspan(math.log2(max(cells["update"].iloc[len(trusted)], 1)), x.max(), color="grey", alpha=0.15,
                            label="not equilibrated from here: no onset search")
-        row[1].axhline(1.0, color="grey", lw=0.8, label="Q_train = 1")
+        row[1].axhline(0.0, color="grey", lw=0.8, label="Q_train = 1")
         C, k = int(df.train_chains.iloc[0]), int(df.train_k.iloc[0])
-        row[1].set(xscale="log", yscale="log", xlabel="PCD update (0 plotted at 1)",
+        log_ticks(row[1])
+        row[1].set(xlabel="PCD update (0 plotted at 1)",
                    ylabel=f"Q_train = {C}·Q(T = {k})", title=f"m = {m}: the training's own gradient SNR")
         row[1].legend(fontsize=7, loc="lower left")
         ll = row[1].twinx()  # does the training still learn after the onset?

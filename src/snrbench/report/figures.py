@@ -5,11 +5,11 @@ the tier is also drawn as a line style, so no figure relies on colour alone. The
 scale is logarithmic in the error and diverges at the tracking threshold log10 2 dex. PNG bytes
 depend only on what is drawn (no timestamps, no "Software" key, matplotlib's default style), and what is
 drawn comes from stored or rounded numbers: curves are drawn as stored log10 Q against log2 T on linear
-axes labelled in powers, so no vectorised log or power (whose last bit depends on the CPU) moves a pixel.
+axes labelled in powers (:mod:`snrbench.store.logaxes`), so no vectorised log or power (whose last bit
+depends on the CPU) moves a pixel; the frontier's budgets likewise as log10 by ``math.log10``.
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import store
+from ..store.logaxes import log2_exact, log10_exact, log_ticks
 from . import scoring
 
 __all__ = ["OKABE_ITO", "TIER_DASH", "natural_key", "colours", "plot_curves", "plot_heatmap", "plot_frontier",
@@ -40,23 +41,6 @@ def natural_key(label: str) -> tuple:
 def colours(n: int) -> list[str]:
     """``n`` colours from :data:`OKABE_ITO` (repeating beyond 8; the line style still tells tiers apart)."""
     return [OKABE_ITO[i % len(OKABE_ITO)] for i in range(n)]
-
-
-def _log2(T) -> np.ndarray:
-    """log2 of window lengths (sweeps) by ``math.log2``: exact on powers of two, and not numpy's vectorised log,
-    whose last bit depends on the CPU's SIMD width."""
-    return np.array([math.log2(t) for t in np.asarray(T, dtype=np.float64).tolist()])
-
-
-def _log_ticks(ax) -> None:
-    """Label an axes drawn in (log2 T, log10 Q) as T = 2^k and Q = 10^k. Curves are drawn from the stored
-    log10 values on linear axes, so no power or logarithm computed on this machine moves a pixel."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"$2^{{{int(round(v))}}}$"))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"$10^{{{int(round(v))}}}$"))
 
 
 def _save_png(fig, path: Path) -> None:
@@ -98,14 +82,14 @@ def plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Path
     for ax, cell in zip(axes.flat, cells.itertuples(index=False)):
         t = truth[truth.cell_id == cell.cell_id].sort_values("T")
         if "ci_low" in t and t["ci_low"].notna().any():
-            ax.fill_between(_log2(t["T"]), t["ci_low"], t["ci_high"], color="0.75", lw=0, label="95% CI")
-        ax.plot(_log2(t["T"]), t["log10_q"], color="black", lw=3.0, label="ground truth")
+            ax.fill_between(log2_exact(t["T"]), t["ci_low"], t["ci_high"], color="0.75", lw=0, label="95% CI")
+        ax.plot(log2_exact(t["T"]), t["log10_q"], color="black", lw=3.0, label="ground truth")
         for (name, access), col in zip(entries, cols):
             p = pred[(pred.cell_id == cell.cell_id) & (pred.predictor == name) & (pred.access == access)].sort_values("T")
-            ax.plot(_log2(p["T"]), p["log10_q"], color=col, lw=1.6, ls=TIER_DASH.get(access, "-."),
+            ax.plot(log2_exact(p["T"]), p["log10_q"], color=col, lw=1.6, ls=TIER_DASH.get(access, "-."),
                     label=f"{name} ({access})")
         ax.axhline(0.0, color="grey", lw=0.7)
-        _log_ticks(ax)
+        log_ticks(ax)
         ax.set(title=cell.label)
         ax.title.set_fontsize(9)
         ax.tick_params(labelsize=7)
@@ -165,8 +149,8 @@ def plot_heatmap(family: str, scores: pd.DataFrame, path: Path) -> None:
 
 
 def plot_frontier(scores: pd.DataFrame, path: Path) -> None:
-    """Tracked fraction against budget (log axis) for every black-box entry: one panel per family
-    and one with every family's cells pooled."""
+    """Tracked fraction against budget (chain-sweeps per cell, drawn as its log10 on an axis labelled 10^k)
+    for every black-box entry: one panel per family and one with every family's cells pooled."""
     from matplotlib.figure import Figure
 
     panels = [("all families", scoring.budget_summary(scores, by_family=False))]
@@ -185,10 +169,11 @@ def plot_frontier(scores: pd.DataFrame, path: Path) -> None:
         ax.set_axis_off()
     for ax, (title, s) in zip(axes.flat, panels):
         for (name, access), g in s.groupby(["predictor", "access"], sort=True):
-            ax.plot(g["budget"], g["fraction"], marker=markers[(name, access)], ms=4, lw=1.5,
+            ax.plot(log10_exact(g["budget"]), g["fraction"], marker=markers[(name, access)], ms=4, lw=1.5,
                     color=palette[(name, access)], ls=TIER_DASH.get(access, "-."), label=f"{name} ({access})")
         ax.axhline(scoring.TRACK_GOAL, color="grey", lw=0.7)
-        ax.set(xscale="log", ylim=(-0.03, 1.03), title=title)
+        ax.set(ylim=(-0.03, 1.03), title=title)
+        log_ticks(ax, x=10, y=None)
         ax.title.set_fontsize(9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

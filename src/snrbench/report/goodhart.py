@@ -28,6 +28,7 @@ import pandas as pd
 from .. import store
 from ..families import get, load_suite
 from ..store.locations import project_root
+from ..store.logaxes import log10_exact
 from ..truth import differentiable, forecasts
 from . import scoring
 from .figures import OKABE_ITO
@@ -84,7 +85,9 @@ def _arm(ladder: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def plot(ladder: pd.DataFrame, out: Path | str) -> Path:
     """Rewarded value and true log10 Q (dex, left axis) and log-likelihood (nats, right axis) against the
-    dose, one panel per rewarded quantity; dots are seeds, lines their medians; λ = 0 drawn at the left."""
+    dose, one panel per rewarded quantity; dots are seeds, lines their medians; λ = 0 drawn at the left.
+    The dose axis is logarithmic, drawn as ``log10`` of the doses on a linear axis (:mod:`snrbench.store.logaxes`,
+    not matplotlib's log scale, whose vectorised log moved pixels with the CPU): the same PNG bytes on every CPU."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,15 +100,15 @@ def plot(ladder: pd.DataFrame, out: Path | str) -> Path:
     fig, axes = plt.subplots(rows, 2, figsize=(10.0, 3.8 * rows), sharey=True, squeeze=False)
     axes = axes.ravel()
     for ax, name in zip(axes, names):
-        arm = _arm(ladder, name).assign(x=lambda d: np.where(d.dose > 0, d.dose, zero_at))
+        arm = _arm(ladder, name).assign(x=lambda d: log10_exact(np.where(d.dose > 0, d.dose, zero_at)))
         med = arm.groupby("x")[["rewarded_value", "true_log10_q", "loglik"]].median()
         ax.plot(med.index, med.rewarded_value, "-o", color=OKABE_ITO[0], label="rewarded forecast")
         ax.plot(med.index, med.true_log10_q, "--s", color=OKABE_ITO[3], label="true log10 Q")
         ax.scatter(arm.x, arm.rewarded_value, s=8, color=OKABE_ITO[0], alpha=0.5)
         ax.scatter(arm.x, arm.true_log10_q, s=8, color=OKABE_ITO[3], alpha=0.5)
         ax.axhline(0.0, color="grey", lw=0.7)
-        ax.set(xscale="log", xlabel="dose λ (nats per dex)", title=f"rewarded: {name}")
-        ax.set_xticks([zero_at] + doses, ["0"] + [f"{d:g}" for d in doses])
+        ax.set(xlabel="dose λ (nats per dex)", title=f"rewarded: {name}")
+        ax.set_xticks(log10_exact([zero_at] + doses), ["0"] + [f"{d:g}" for d in doses])
         ax.grid(alpha=0.3)
         twin = ax.twinx()
         twin.plot(med.index, med.loglik, ":^", color=OKABE_ITO[2], label="log-likelihood")

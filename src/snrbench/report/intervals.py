@@ -2,7 +2,10 @@
 of the stored scores).
 
 The statistic of an entry is its **mean tracked fraction** ``s = (1/F) Σ_f (1/n_f) Σ_{c∈f} tracked_c``
-(dimensionless, in [0, 1]; :mod:`.rankings`). One bootstrap replicate of a tier:
+(dimensionless, in [0, 1]; :mod:`.rankings`), computed exactly: as an integer over a common denominator
+(:func:`.rankings.exact_scores`; in a replicate, :func:`replicate_scores`), so that statistics, ranks,
+ties and differences are decided on integers — the same on every CPU, whatever the summation order — and
+divided once, for display and quantiles only. One bootstrap replicate of a tier:
 
 - **cells** are resampled with replacement *within each family*, so every family keeps its weight
   ``1/F``: ``n_f − 1`` draws from the family's ``n_f`` cells, which makes the replicates' variance of a
@@ -19,17 +22,20 @@ From ``B`` replicates (default :data:`N_BOOT` = 4,000, seed :data:`SEED`): the s
 interval; the rank interval (2.5% and 97.5% quantiles of the replicate ranks, rank = 1 + number of
 entries with a larger statistic or an equal one and a better rank in the ranking itself); each entry's paired margin over ``iid`` with its 95% interval;
 and **tie groups**: for each pair of entries adjacent in the ranking, the p-value of a zero paired
-difference from a paired sign-flip test with the same truth draws (:func:`sign_flip_p`) is
+difference from a paired sign-flip test whose statistic and null are built from the same truth draws
+(:func:`sign_flip_p`) is
 Holm-corrected over the tier's adjacent pairs; a pair whose corrected p exceeds 0.05 (the difference is
 not established: its corrected interval contains 0) shares a tie group. The **robustness** of a tier is the smallest number of cells whose removal lets
-another entry reach the #1's statistic (:func:`cells_to_change_first`).
+another entry reach the #1's statistic, removals that empty whole families included
+(:func:`cells_to_change_first`).
 
 ``scipy.stats.bootstrap`` does not stratify by family nor redraw the truth, so the resampling is written
-out here (vectorised: multinomial counts per family, one matrix product per replicate block).
+out here (vectorised: multinomial counts per family, one integer matrix product per replicate block).
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +45,7 @@ from . import rankings
 
 __all__ = ["SEED", "N_BOOT", "ALPHA", "Board", "Intervals", "board_from_scores", "replicates", "intervals",
            "holm", "cells_to_change_first", "first_entry", "tier_seed", "tier_intervals", "DECIMALS", "sign_flip_p",
-           "RANKING_COLUMNS", "Robustness"]
+           "RANKING_COLUMNS", "Robustness", "ranking_order", "replicate_scores"]
 
 #: Seed of every tier's bootstrap (combined with the tier's name, :func:`tier_seed`).
 SEED = 20261207
@@ -80,7 +86,12 @@ def board_from_scores(scores, entries) -> Board:
     shape = (len(entries), len(cells))
     zl, zh, me = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     row = {e: i for i, e in enumerate(entries)}
+    seen = set()
     for r in scores[["predictor", "family", "cell_id", "track_z_low", "track_z_high", "max_err"]].itertuples(index=False):
+        key = (r.predictor, r.family, r.cell_id)
+        if key in seen:  # a second row would silently replace the first one's scores
+            raise ValueError(f"duplicate score row for predictor {r.predictor!r}, family {r.family!r}, cell {r.cell_id!r}")
+        seen.add(key)
         i, j = row[r.predictor], col[(r.family, r.cell_id)]
         zl[i, j], zh[i, j], me[i, j] = r.track_z_low, r.track_z_high, r.max_err
     if np.isnan(zl).any():
@@ -93,54 +104,130 @@ def tier_seed(tier: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([SEED, int.from_bytes(hashlib.sha256(tier.encode()).digest()[:8], "little")])
 
 
-def replicates(board: Board, n_boot: int = N_BOOT, seed=SEED, truth_draws: bool = True) -> np.ndarray:
-    """(n_boot × E) bootstrap replicates of every entry's mean tracked fraction (module doc), paired.
+def _dtype(bound: int):
+    """int64 when every integer of the computation stays below 2^53 in absolute value (so that its float64
+    conversion, and the one division for display, are exact and correctly rounded); else Python ints."""
+    return np.int64 if bound < 2**53 else object
+
+
+def _divide(a, denominator: int) -> np.ndarray:
+    """The floats of the integers ``a`` over ``denominator``: one correctly rounded division each (for display
+    and quantiles only; every comparison is made on the integers)."""
+    a = np.asarray(a)
+    if a.dtype == object:
+        return np.vectorize(lambda x: x / denominator, otypes=[np.float64])(a) if a.size else a.astype(np.float64)
+    return a / np.float64(denominator)
+
+
+def _point_weights(family: np.ndarray) -> tuple[np.ndarray, int]:
+    """(integer weight of each cell, denominator) of the statistic: cell c of family f weighs ``L/m_f``
+    (``m_f`` the family's cells, ``L`` their lcm) over ``L · F`` (:func:`.rankings.exact_scores`)."""
+    sizes = np.bincount(family)
+    lcm = math.lcm(*(int(m) for m in sizes))
+    unit = [lcm // int(m) for m in sizes]
+    dtype = _dtype(lcm * sizes.size)
+    return np.array([unit[f] for f in family.tolist()], dtype=dtype), lcm * sizes.size
+
+
+def replicate_scores(board: Board, n_boot: int = N_BOOT, seed=SEED, truth_draws: bool = True) -> tuple[np.ndarray, int]:
+    """(scores, denominator): the (n_boot × E) bootstrap replicates of every entry's mean tracked fraction
+    (module doc), paired, as exact integers over one common denominator (the replicate of entry e is
+    ``scores[b, e] / denominator``). Family f contributes ``n_f = max(m_f − 1, 1)`` draws, each weighing
+    ``L'/n_f`` with ``L'`` the lcm of the ``n_f``, and ``denominator = L' · F``: the hits are 0/1 and the
+    resample counts integers, so two entries equal as rationals in a replicate get equal scores, on every
+    CPU and whatever the summation order (ranks and ties are decided on these integers).
 
     ``truth_draws=False`` keeps every cell's truth at its stored value (z = 0)."""
     rng = np.random.default_rng(seed)
     fam = board.family
     F = int(fam.max()) + 1
     members = [np.flatnonzero(fam == f) for f in range(F)]
+    draws = [max(idx.size - 1, 1) for idx in members]  # n_f − 1 draws within the family (n_f = 1: one)
+    lcm = math.lcm(*draws)
+    dtype = _dtype(lcm * F)  # a replicate's score is at most Σ_f n_f · L'/n_f = L' · F
+    unit = [lcm // m for m in draws]
     C = fam.size
-    out = np.empty((n_boot, len(board.entries)))
+    out = np.empty((n_boot, len(board.entries)), dtype=dtype)
     for start in range(0, n_boot, _BLOCK):
         b = min(_BLOCK, n_boot - start)
-        w = np.zeros((b, C))
-        for idx in members:  # n_f − 1 draws within the family (n_f = 1: one), each family weighing 1/F
-            m = max(idx.size - 1, 1)
-            w[:, idx] = rng.multinomial(m, np.full(idx.size, 1.0 / idx.size), size=b) / (m * F)
+        w = np.zeros((b, C), dtype=dtype)
+        for idx, m, u in zip(members, draws, unit):  # the same random stream as ever: counts, then z
+            w[:, idx] = rng.multinomial(m, np.full(idx.size, 1.0 / idx.size), size=b).astype(dtype) * u
         if truth_draws:
             z = rng.standard_normal((b, 1, C))
             hit = (board.z_low[None] <= z) & (z <= board.z_high[None])  # (b, E, C)
         else:
             hit = np.broadcast_to(board.tracked[None], (b,) + board.tracked.shape)
-        out[start:start + b] = np.einsum("bec,bc->be", hit, w)
-    return out
+        if dtype is object:
+            out[start:start + b] = (hit.astype(object) * w[:, None, :]).sum(axis=2)
+        else:  # integer products and sums: exact, no BLAS, no float rounding
+            out[start:start + b] = np.einsum("bec,bc->be", hit.astype(np.int64), w)
+    return out, lcm * F
 
 
-def sign_flip_p(board: Board, weight: np.ndarray, n_boot: int = N_BOOT, seed=SEED, truth_draws: bool = True) -> np.ndarray:
+def replicates(board: Board, n_boot: int = N_BOOT, seed=SEED, truth_draws: bool = True) -> np.ndarray:
+    """(n_boot × E) bootstrap replicates of every entry's mean tracked fraction (module doc), paired: the
+    exact :func:`replicate_scores` divided by their denominator (floats, for display and quantiles).
+
+    ``truth_draws=False`` keeps every cell's truth at its stored value (z = 0)."""
+    scores, denominator = replicate_scores(board, n_boot, seed, truth_draws)
+    return _divide(scores, denominator)
+
+
+def sign_flip_p(board: Board, weight: np.ndarray | None = None, n_boot: int = N_BOOT, seed=SEED,
+                truth_draws: bool = True) -> np.ndarray:
     """p-values of "no difference" for each pair of entries adjacent in ``board`` (E − 1 values): a paired
-    sign-flip test. Under the null each cell's difference ``D_c = tracked_k − tracked_{k+1}`` is as likely
-    to have either sign, so the observed ``d = Σ_c w_c D_c`` (``w_c`` the cell's weight in the statistic)
-    is compared with ``n_boot`` draws of ``Σ_c w_c s_c D_c(z)``, random signs ``s_c`` and, with
-    ``truth_draws``, the truth redrawn as in :func:`replicates`: ``p = (1 + #{|d*| ≥ |d|}) / (1 + n_boot)``.
-    Exact when the two entries are exchangeable cell by cell; the percentile interval of the bootstrap,
-    read as a test, separates such entries too often (6.4% at the 5% level on 2,000 synthetic boards,
-    because its spread shrinks as the difference grows)."""
+    sign-flip (randomisation) test on the cells, with the truth's uncertainty inside the test statistic.
+
+    ``weight``: the cells' integer weights in the statistic (default: the statistic's own, ``L/m_f``; only
+    their ratios matter). Draw ``n_boot`` truths ``z_b`` (one standard normal per cell, as in
+    :func:`replicates`) and sign vectors ``s_b``, the two from one stream apart from the replicates'. For a
+    pair (k, k + 1), ``D_c(z) = tracked_k(z) − tracked_{k+1}(z)`` on cell c and ``D̂_c = Σ_b D_c(z_b)``
+    (n_boot times the difference of the two entries' probabilities of tracking c over the truth's
+    uncertainty; with ``truth_draws=False`` or on exact cells, a multiple of the difference at the stored
+    truth). The statistic is ``T = |Σ_c w_c D̂_c|``, the null draws ``T_b = |Σ_c s_bc w_c D̂_c|``, and
+    ``p = (1 + #{T_b ≥ T}) / (1 + n_boot)``, all in integers (ties exact on every CPU).
+
+    Why it is valid: the null is that the two entries are exchangeable cell by cell given the truth —
+    swapping their results on any set of cells (what each tracks at every z) leaves the distribution of the
+    results unchanged. The z_b are drawn independently of the results, so given them that swap maps
+    ``D̂ → s ⊙ D̂`` and ``D̂`` has the distribution of ``s ⊙ D̂`` for every fixed sign vector s; then
+    ``T, T_1, …, T_B`` are exchangeable and p is an exact Monte Carlo randomisation p-value
+    (P(p ≤ α) ≤ α). The observed statistic and its null are built from the *same* truth draws: comparing a
+    difference taken at the stored truth (z = 0) with a null that redraws z, as an earlier version did,
+    made a difference that exists only near z = 0 look significant (4 borderline cells: p = 0.00025, where
+    the entries are equal in half the truth draws). A per-replicate comparison (``|Σ s_b w D(z_b)|`` against
+    ``|Σ w D(z_b)|``) averages valid p-values over z, which is valid only up to a factor of 2 in general.
+    On exact cells ``D̂`` is n_boot times the stored difference, so the test is the plain sign-flip test
+    on the stored results (the same p as without truth draws). The percentile interval of the bootstrap,
+    read as a test, separates exchangeable entries too often (6.4% at the 5% level on 2,000 synthetic
+    boards, because its spread shrinks as the difference grows)."""
     rng = np.random.default_rng(np.random.default_rng(seed).integers(2**63))  # a stream apart from the replicates'
     E, C = board.z_low.shape
-    d = (board.tracked[:-1] * 1.0 - board.tracked[1:]) @ weight
-    exceed = np.zeros(E - 1)
+    if weight is None:
+        weight, _ = _point_weights(board.family)
+    weight = np.asarray(weight)
+    if weight.dtype != object and not np.issubdtype(weight.dtype, np.integer):
+        raise ValueError("sign_flip_p takes integer cell weights (their ratios are the statistic's)")
+    signs = np.empty((n_boot, C), np.int8)
+    diff = np.zeros((E - 1, C), np.int64)  # D̂
     for start in range(0, n_boot, _BLOCK):
         b = min(_BLOCK, n_boot - start)
-        sign = rng.choice(np.array([-1.0, 1.0]), size=(b, 1, C)) * weight
+        signs[start:start + b] = rng.choice(np.array([-1.0, 1.0]), size=(b, 1, C))[:, 0]
         if truth_draws:
             z = rng.standard_normal((b, 1, C))
-            hit = ((board.z_low[None] <= z) & (z <= board.z_high[None])).astype(np.float64)
-        else:
-            hit = np.broadcast_to(board.tracked[None] * 1.0, (b, E, C))
-        null = ((hit[:, :-1] - hit[:, 1:]) * sign).sum(axis=2)  # (b, E − 1)
-        exceed += (np.abs(null) >= np.abs(d) - 1e-12).sum(axis=0)
+            hit = ((board.z_low[None] <= z) & (z <= board.z_high[None])).astype(np.int64)
+            diff += (hit[:, :-1] - hit[:, 1:]).sum(axis=0)
+    if not truth_draws:
+        diff = board.tracked[:-1].astype(np.int64) - board.tracked[1:]
+    bound = int(np.abs(diff).max(initial=0)) * sum(int(x) for x in weight.tolist())
+    dtype = _dtype(bound)
+    wd = diff.astype(dtype) * weight.astype(dtype)[None, :]  # (E − 1, C): w_c D̂_c
+    observed = np.abs(wd.sum(axis=1))
+    exceed = np.zeros(E - 1, np.int64)
+    for start in range(0, n_boot, _BLOCK):
+        null = np.abs(signs[start:start + _BLOCK].astype(dtype) @ wd.T)  # (b, E − 1), integers
+        exceed += (null >= observed[None, :]).sum(axis=0)
     return (1.0 + exceed) / (1.0 + n_boot)
 
 
@@ -179,17 +266,18 @@ class Intervals:
 def intervals(board: Board, reference: str | None = "iid", n_boot: int = N_BOOT, seed=SEED,
               truth_draws: bool = True, alpha: float = ALPHA) -> Intervals:
     """Intervals, rank intervals, tie groups and margins over ``reference`` of one tier (module doc).
-    ``board.entries`` must be in ranking order (adjacent pairs are compared)."""
-    tracked = board.tracked
-    fam = board.family
-    F = int(fam.max()) + 1
-    weight = 1.0 / (np.bincount(fam, minlength=F)[fam] * F)
-    point = tracked @ weight
-    rep = replicates(board, n_boot, seed, truth_draws)
+    ``board.entries`` must be in ranking order (adjacent pairs are compared). Statistics, ranks and
+    differences are computed on exact integers (:func:`replicate_scores`) and divided for display only."""
+    weight, den = _point_weights(board.family)
+    score = board.tracked.astype(weight.dtype) @ weight  # exact: Σ_c (L/m_f) tracked_c
+    point = _divide(score, den)
+    rep_score, rep_den = replicate_scores(board, n_boot, seed, truth_draws)
+    rep = _divide(rep_score, rep_den)
     q = [alpha / 2, 1 - alpha / 2]
     lo, hi = np.quantile(rep, q, axis=0)
     ahead = np.tril(np.ones((len(point), len(point)), bool), -1)  # ahead[e, e']: e' is ranked above e
-    ranks = 1 + ((rep[:, None, :] > rep[:, :, None]) | ((rep[:, None, :] == rep[:, :, None]) & ahead)).sum(axis=2)
+    above, level = rep_score[:, None, :] > rep_score[:, :, None], rep_score[:, None, :] == rep_score[:, :, None]
+    ranks = 1 + (above | (level & ahead)).sum(axis=2)  # on the integers: equal rationals tie exactly
     rank_low = np.quantile(ranks, alpha / 2, axis=0, method="lower").astype(np.int64)
     rank_high = np.quantile(ranks, 1 - alpha / 2, axis=0, method="higher").astype(np.int64)
     p = sign_flip_p(board, weight, n_boot, seed, truth_draws)
@@ -199,84 +287,100 @@ def intervals(board: Board, reference: str | None = "iid", n_boot: int = N_BOOT,
     margin, m_lo, m_hi = (np.full(E, np.nan) for _ in range(3))
     if reference in board.entries:
         k = board.entries.index(reference)
-        margin = point - point[k]
-        m_lo, m_hi = np.quantile(rep - rep[:, [k]], q, axis=0)
-    b_lo, b_hi = np.quantile(rep - rep[:, [0]], q, axis=0)
+        margin = _divide(score - score[k], den)
+        m_lo, m_hi = np.quantile(_divide(rep_score - rep_score[:, [k]], rep_den), q, axis=0)
+    b_lo, b_hi = np.quantile(_divide(rep_score - rep_score[:, [0]], rep_den), q, axis=0)
     return Intervals(point, lo, hi, rank_low, rank_high, group, margin, m_lo, m_hi, p_adj, b_lo, b_hi)
 
 
-def first_entry(tracked: np.ndarray, max_err: np.ndarray, family: np.ndarray, keep: np.ndarray) -> int:
-    """Index of the #1 entry over the kept cells, by the ranking rule of :mod:`.rankings`: mean tracked
-    fraction over families, then Borda points, then median max err; the first index breaks a full tie
-    (``board.entries`` are in name order within a tie when they come from :func:`.rankings.tier_ranking`)."""
+def ranking_order(tracked: np.ndarray, max_err: np.ndarray, family: np.ndarray, keep: np.ndarray) -> list[int]:
+    """The entries' indices in ranking order over the kept cells, by the rule of :mod:`.rankings` with its
+    exact key (:func:`.rankings.exact_scores`): mean tracked fraction over the families with a kept cell,
+    then Borda points, then median max err; the first index breaks a full tie (``board.entries`` are in
+    name order within a tie when they come from :func:`.rankings.tier_ranking`)."""
     fams = [f for f in np.unique(family) if keep[family == f].any()]
-    frac = np.stack([tracked[:, keep & (family == f)].mean(axis=1) for f in fams], axis=1)  # (E, F')
-    mean = frac.mean(axis=1)
-    borda = ((frac[:, None, :] > frac[None, :, :]).sum(axis=1) + 0.5 * ((frac[:, None, :] == frac[None, :, :]).sum(axis=1) - 1)).sum(axis=1)
-    med = np.median(max_err[:, keep], axis=1)
-    return int(np.lexsort((np.arange(len(mean)), med, -borda, -np.round(mean, 12)))[0])
+    counts = np.stack([tracked[:, keep & (family == f)].sum(axis=1) for f in fams], axis=1)  # (E, F')
+    score, _ = rankings.exact_scores(counts, [int((keep & (family == f)).sum()) for f in fams])
+    # Borda on the counts: within a family every entry has the same cells, so counts order the fractions
+    borda = ((counts[:, None, :] > counts[None, :, :]).sum(axis=1)
+             + 0.5 * ((counts[:, None, :] == counts[None, :, :]).sum(axis=1) - 1)).sum(axis=1)
+    med = pd.DataFrame(max_err[:, keep].T).median().to_numpy()  # as pandas does in the ranking (NaN skipped)
+    return sorted(range(len(score)), key=lambda e: (-score[e], -borda[e], bool(np.isnan(med[e])),
+                                                    0.0 if np.isnan(med[e]) else med[e], e))
 
 
-def _family_removals(top: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, list[int]]:
+def first_entry(tracked: np.ndarray, max_err: np.ndarray, family: np.ndarray, keep: np.ndarray) -> int:
+    """Index of the #1 entry over the kept cells (:func:`ranking_order`)."""
+    return ranking_order(tracked, max_err, family, keep)[0]
+
+
+def _family_removals(top: np.ndarray, other: np.ndarray, unit: int) -> tuple[list[int], list[int]]:
     """For one family's cells (tracked by the #1 and by a challenger): ``lead[r]``, the smallest lead of the
-    #1 in tracked fraction after removing r cells (r = 0 … n − 1), and the order to remove them in. For a
-    fixed r the best removals are the cells only the #1 tracks, then cells both or neither track, then
-    cells only the challenger tracks: each step lowers the numerator of ``(t_top − t_other)/(n − r)`` the
-    most it can."""
+    #1 in tracked fraction after removing r cells (r = 0 … n), as exact integers in units of ``1/unit``
+    (``unit`` a multiple of every 1 … n), and the order to remove them in. For a fixed r < n the best
+    removals are the cells only the #1 tracks, then cells both or neither track, then cells only the
+    challenger tracks: each step lowers the numerator of ``(t_top − t_other)/(n − r)`` the most it can.
+    r = n removes the whole family, which then weighs nothing (lead 0: the statistic averages over the
+    families left, and whether the challenger reaches the #1 does not depend on their number)."""
     d = top.astype(np.int64) - other.astype(np.int64)
     order = np.concatenate([np.flatnonzero(d == 1), np.flatnonzero(d == 0), np.flatnonzero(d == -1)])
     n = d.size
-    num = d.sum() - np.concatenate([[0], np.cumsum(d[order])])[:n]
-    return num / (n - np.arange(n)), order.tolist()
+    num = int(d.sum()) - np.concatenate([[0], np.cumsum(d[order])])[:n]
+    return [int(x) * (unit // (n - r)) for r, x in enumerate(num.tolist())] + [0], order.tolist()
 
 
 def cells_to_change_first(board: Board, max_cells: int | None = None) -> tuple:
     """(k, removed, challenger): the fewest cells whose removal leaves the #1 no longer ahead of another
     entry on the ranking statistic (the challenger's mean tracked fraction reaches the #1's, so the #1
     holds its place at most by a tie-break), their indices, and that entry's index; (None, [], None) when
-    no removal of up to ``max_cells`` cells (default: all but one cell per family) does.
+    no removal of up to ``max_cells`` cells (default: all but one cell) does. Removals may empty whole
+    families: the statistic is then the mean over the families left. ``board.entries`` must be in ranking
+    order: the #1 this starts from is checked to be ``board.entries[0]``.
 
     Exact: for each challenger and each k, the smallest lead the #1 can keep with k removals comes from
-    the best removals of r cells in each family (:func:`_family_removals`) combined over the families by
-    a min-plus convolution; an exhaustive search agrees on small boards (tests/test_rankings_intervals.py)."""
+    the best removals of r cells in each family (:func:`_family_removals`, r up to the whole family)
+    combined over the families by a min-plus convolution, on integers (leads over a common denominator);
+    an exhaustive search agrees on small boards (tests/test_rankings_intervals.py)."""
     tracked, fam = board.tracked, board.family
     C = fam.size
     full = np.ones(C, bool)
     top = first_entry(tracked, board.max_err, fam, full)
+    if top != 0:
+        raise ValueError(f"the #1 by the ranking rule is {board.entries[top]!r}, not the board's first entry "
+                         f"{board.entries[0]!r}: board.entries must be in ranking order")
     if len(board.entries) < 2:
         return None, [], None
     fams = np.unique(fam)
-    F = fams.size
-    limit = C - F if max_cells is None else max_cells
+    unit = math.lcm(*range(1, int(np.bincount(fam).max()) + 1))
+    limit = C - 1 if max_cells is None else max_cells
     best: tuple = (None, [], None)
     for e in range(len(board.entries)):
         if e == top:
             continue
-        total = np.zeros(1)  # total[k]: smallest Σ_f lead_f with k removals so far
-        choice: list[np.ndarray] = []
+        total = [0]  # total[k]: smallest Σ_f lead_f with k removals so far (integers, units of 1/unit)
+        choice: list[list[int]] = []
         orders = []
         for f in fams:
             idx = np.flatnonzero(fam == f)
-            lead, order = _family_removals(tracked[top, idx], tracked[e, idx])
+            lead, order = _family_removals(tracked[top, idx], tracked[e, idx], unit)
             orders.append(idx[order])
-            cand = total[:, None] + lead[None, :]  # (k so far, r in this family)
-            k = np.add.outer(np.arange(total.size), np.arange(lead.size))
-            new = np.full(total.size + lead.size - 1, np.inf)
-            arg = np.zeros(new.size, np.int64)
-            for kk in range(new.size):
-                m = k == kk
-                j = np.argmin(np.where(m, cand, np.inf))
-                new[kk], arg[kk] = np.where(m, cand, np.inf).flat[j], j % lead.size
+            new: list = [None] * (len(total) + len(lead) - 1)
+            arg = [0] * len(new)
+            for i, t in enumerate(total):
+                for r, v in enumerate(lead):
+                    v += t
+                    if new[i + r] is None or v < new[i + r]:
+                        new[i + r], arg[i + r] = v, r
             total = new
             choice.append(arg)
-        for kk in range(0, min(limit, total.size - 1) + 1):
+        for kk in range(0, min(limit, len(total) - 1) + 1):
             if best[0] is not None and kk >= best[0]:
                 break
-            if total[kk] / F > 1e-12:
+            if total[kk] > 0:  # the #1 still leads (exactly)
                 continue
             removed, rest = [], kk  # walk the choices back from the last family
-            for f in range(F - 1, -1, -1):
-                r = int(choice[f][rest])
+            for f in range(len(fams) - 1, -1, -1):
+                r = choice[f][rest]
                 removed += orders[f][:r].tolist()
                 rest -= r
             best = (kk, sorted(removed), e)

@@ -235,12 +235,15 @@ _HOW_TO_READ = (
     f"({intervals.N_BOOT:,} replicates, fixed seed): each replicate redraws the cells within every family and, on "
     "Monte Carlo families, redraws each cell's truth inside its confidence interval, so a cell near the factor-2 "
     "line counts with its probability; every entry of a tier sees the same replicates. The rank interval holds 95% "
-    "of the replicates' ranks. Adjacent entries share a tie group (marked “tied”) unless a paired sign-flip test "
-    "finds their difference non-zero at the 5% level after a Holm correction over the tier's adjacent pairs: a tied "
+    "of the replicates' ranks (ties between replicates are exact: the statistic is computed as a fraction of "
+    "integers). Adjacent entries share a tie group (marked “tied”) unless a paired sign-flip test, on each cell's "
+    "difference averaged over the same truth draws, finds their difference non-zero at the 5% level after a Holm "
+    "correction over the tier's adjacent pairs: a tied "
     "pair's order is not established by these cells. The margin over iid is the paired difference from the floor entry iid, which "
     "assumes no autocorrelation at all (Q(T) = T·‖g‖²/V), with its 95% interval; an interval above 0 means the "
     "entry beats the floor. Robustness: the fewest cells whose removal brings another entry level with the #1 "
-    "(counted exactly); a small number means the #1 rests on a handful of cells.")
+    "(counted exactly, removals of whole families included: the mean is then over the families left); a small "
+    "number means the #1 rests on a handful of cells.")
 
 
 def _robustness(r) -> str:
@@ -250,7 +253,7 @@ def _robustness(r) -> str:
     if r.k == 0:
         return f"Robustness: 0 of {r.n_cells} cells — {r.new_first} is already level with {r.first} on the mean tracked fraction."
     if r.k is None:
-        return (f"Robustness: no removal of cells (each family keeping one) makes another entry #1 "
+        return (f"Robustness: no removal of cells (whole families included, one cell kept) makes another entry #1 "
                 f"(#1: {r.first}, {r.n_cells} cells).")
     shown = ", ".join(r.removed[:6]) + (f" and {len(r.removed) - 6} more" if len(r.removed) > 6 else "")
     return (f"Robustness: {r.k} of {r.n_cells} cells — removing no fewer ({shown}) brings {r.new_first} level "

@@ -13,13 +13,34 @@ to every entry instead). So no entry gains or loses by having run on more or few
 - ``median_max_err`` — the median over the common cells of max_T err (dex).
 
 Entries are ranked by ``mean_fraction``, then ``borda``, then ``median_max_err`` (lower first), then name.
+``mean_fraction`` is compared **exactly** (:func:`exact_scores`): as the integer ``Σ_f count_f · L/m_f``
+(``count_f`` tracked cells of the ``m_f`` cells of family f, ``L`` the least common multiple of the
+``m_f``), whose value is ``mean_fraction · L · F``; the float is that integer divided once, for display.
+Two entries equal as rationals are therefore equal (and go to Borda points), whatever the float rounding
+of a sum of fractions would say (``(0.1 + 0.2 + 0.3)/3`` and ``(0.3 + 0.2 + 0.1)/3`` differ by an ulp).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["common_cells", "ranked_scores", "tier_ranking"]
+__all__ = ["common_cells", "ranked_scores", "tier_ranking", "exact_scores"]
+
+
+def exact_scores(counts, sizes) -> tuple[list[int], int]:
+    """(scores, denominator) of the mean tracked fraction, exactly (module doc): ``counts`` (E × F) tracked
+    cells of each entry in each family, ``sizes`` (F) the families' numbers of cells; ``scores[e] =
+    Σ_f counts[e, f] · L/sizes[f]`` (Python ints) with ``L = lcm(sizes)``, and ``denominator = L · F``, so
+    that the mean tracked fraction is ``scores[e] / denominator``. Equal rationals give equal scores."""
+    sizes = [int(m) for m in sizes]
+    if not sizes or min(sizes) < 1:
+        raise ValueError("every family needs at least one cell")
+    lcm = math.lcm(*sizes)
+    unit = [lcm // m for m in sizes]
+    scores = [sum(int(c) * u for c, u in zip(row, unit)) for row in np.asarray(counts).tolist()]
+    return scores, lcm * len(sizes)
 
 
 def common_cells(scores: pd.DataFrame) -> set[tuple[str, str]]:
@@ -53,9 +74,14 @@ def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[st
     if s.empty:
         return pd.DataFrame(), families, unranked
     frac = s.groupby(["predictor", "family"])["tracked"].mean().unstack("family")[families]
+    count = s.groupby(["predictor", "family"])["tracked"].sum().unstack("family")[families].reindex(frac.index)
+    size = s.groupby(["predictor", "family"]).size().unstack("family")[families].reindex(frac.index)
+    if (size.nunique() > 1).any():
+        raise ValueError("every ranked entry must be scored on the same cells")
+    key, denominator = exact_scores(count.to_numpy(), size.iloc[0].to_numpy())
     borda = pd.Series(0.0, index=frac.index)
-    for f in families:
-        x = frac[f].to_numpy()
+    for f in families:  # on the counts: every ranked entry has the same cells, so they order the fractions exactly
+        x = count[f].to_numpy()
         borda += [(x[i] > x).sum() + 0.5 * ((x[i] == x).sum() - 1) for i in range(len(x))]
     g = s.groupby("predictor")
     out = pd.DataFrame({
@@ -64,12 +90,13 @@ def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[st
         "tracked": g["tracked"].sum().reindex(frac.index).astype(int).to_numpy(),
         **{f"fraction:{f}": frac[f].to_numpy() for f in families},
         **{f"cells:{f}": s[s.family == f].groupby("predictor").size().reindex(frac.index).to_numpy() for f in families},
-        "mean_fraction": frac.mean(axis=1).to_numpy(),
+        "mean_fraction": [k / denominator for k in key],  # one correctly rounded division of the exact score
         "borda": borda.to_numpy(),
         "median_max_err": g["max_err"].median().reindex(frac.index).to_numpy(),
         "median_cpu_seconds": g["cpu_seconds"].median().reindex(frac.index).to_numpy(),
     })
-    out = out.sort_values(["mean_fraction", "borda", "median_max_err", "predictor"],
-                          ascending=[False, False, True, True], kind="stable", ignore_index=True)
+    out["_score"] = pd.Series(key, index=out.index, dtype=object)  # exact (Python ints): compared, never rounded
+    out = out.sort_values(["_score", "borda", "median_max_err", "predictor"],
+                          ascending=[False, False, True, True], kind="stable", ignore_index=True).drop(columns="_score")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out, families, unranked
