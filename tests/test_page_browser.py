@@ -109,6 +109,11 @@ def check_page(driver, path: Path, scores) -> None:
         j = heads.index("mean tracked fraction [95%]")
         assert heads[j + 1:j + 3] == ["median chain-sweeps", "median seconds"], f"ranking of tier {tier}: {heads}"
     assert driver.find_elements(By.CSS_SELECTOR, "#rankings p.how"), "no paragraph on reading the intervals"
+    # no caption runs out of its table's scrolling box (it would be cut off at the box's edge)
+    cut = driver.execute_script("return Array.from(document.querySelectorAll('.scroll caption')).filter(function(c){"
+                                "var b = c.closest('.scroll').getBoundingClientRect(), r = c.getBoundingClientRect();"
+                                "return r.width > 0 && r.right > b.right + 1;}).map(function(c){return c.textContent;})")
+    assert not cut, f"captions cut at the edge of their box: {cut[:3]}"
     assert len(driver.find_elements(By.CSS_SELECTOR, "#rankings p.robust")) == full.access.nunique(), "robustness lines"
     for img in images:
         driver.execute_script("arguments[0].scrollIntoView()", img)

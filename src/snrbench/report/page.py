@@ -240,7 +240,8 @@ h1{margin:.6em 0 .3em}h2{margin-top:2em;border-bottom:1px solid var(--line)}h3{m
 nav{display:flex;flex-wrap:wrap;gap:.2em .9em;margin:.4em 0}nav a{white-space:nowrap}a{color:var(--accent)}
 .filters{background:var(--head);padding:.5em .8em;border-radius:4px;display:flex;flex-wrap:wrap;gap:1em;position:sticky;top:0;z-index:3}
 h2,h3,section[id],details[id]{scroll-margin-top:4em}
-.scroll{overflow-x:auto;max-width:100%;margin:.3em 0 1.2em}
+.scroll{overflow-x:auto;max-width:100%;margin:.3em 0 1.2em;container-type:inline-size}
+.scroll caption{max-width:min(60em,100cqw)}
 table{border-collapse:collapse;font-size:.9em}
 caption{text-align:left;font-size:.92em;color:var(--muted);padding:.2em 0 .4em;caption-side:top;max-width:60em}
 th,td{border:1px solid var(--line);padding:.25em .55em;text-align:left;white-space:nowrap}td.w{white-space:normal;min-width:18em}
