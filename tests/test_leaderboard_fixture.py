@@ -33,7 +33,9 @@ def test_fixture_leaderboard_is_byte_identical(tmp_path):
     for name in ("README.md", "index.html"):
         assert (tmp_path / "a" / name).read_bytes() == (FIXTURE / "leaderboard" / name).read_bytes(), name
     text = (tmp_path / "a" / "README.md").read_text()
-    assert "| multimode | 1 | 1–1 | 1 tied | 1.000 [1.000, 1.000] | +0.250 [+0.000, +0.667] | 4/4 |" in text  # first of the white-box ranking
+    # first of the white-box ranking, its cost (chain-sweeps, seconds) beside the tracked fraction
+    assert "| multimode | 1 | 1–1 | 1 tied | 1.000 [1.000, 1.000] | 0 | 0.144 | +0.250 [+0.000, +0.667] | 4/4 |" in text
+    assert "| multimode | 1 | 1–1 | 1 tied | 0.750 [0.333, 1.000] | 4,194,304 | 10.6 | +0.000 [+0.000, +0.000] |" in text
     # the README's rankings show the numbers of rankings.csv (one row per ranked entry)
     ranked = pd.read_csv(tmp_path / "a" / "data" / "rankings.csv")
     assert set(ranked.columns) >= {"tier", "entry", "statistic", "ci_low", "ci_high", "rank", "rank_low", "rank_high",

@@ -4,6 +4,11 @@ The page is built from the committed fixture tree (4 exact cells, every built-in
 ``leaderboard/`` folder beside a copy of its ``results/``, as in the repository. :func:`check_page`
 holds every check; the last tests break a copy of the page and require it to fail. Screenshots
 (desktop 1400 px, phone 400 px) are saved under ``build/test-artifacts/``.
+
+Run as a script, it photographs a built page (the rankings, with their cost, at 1400 and 400 px,
+and the top, a family and a cell) into a folder, as in docs/screenshots/::
+
+    .venv/bin/python tests/test_page_browser.py leaderboard/index.html docs/screenshots
 """
 import json
 import shutil
@@ -37,6 +42,13 @@ def browser():
     if not (CHROMIUM.exists() and DRIVER.exists()):
         pytest.fail("Debian chromium and chromium-driver are needed (make test installs them: apt-get install "
                     "chromium chromium-driver)")
+    driver = _driver()
+    yield driver
+    driver.quit()
+
+
+def _driver():
+    """Headless chromium with every request outside file:// blocked and the network emulated offline."""
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -47,8 +59,7 @@ def browser():
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", dict(offline=True, latency=0, downloadThroughput=0,
                                                                     uploadThroughput=0))
-    yield driver
-    driver.quit()
+    return driver
 
 
 def _requests(driver) -> list[str]:
@@ -93,7 +104,16 @@ def check_page(driver, path: Path, scores) -> None:
         text = row.text
         assert f"{r.statistic:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" in text, f"{r.tier} {r.entry}: {text}"
         assert f"{r.rank_low}–{r.rank_high}" in text and (("tied" in text) == r.tied), f"{r.tier} {r.entry}: {text}"
+    for tier in full.access.unique():  # the cost sits beside the tracked fraction in every ranking
+        heads = [h.text for h in driver.find_elements(By.CSS_SELECTOR, f"#rank-{tier} table thead th")]
+        j = heads.index("mean tracked fraction [95%]")
+        assert heads[j + 1:j + 3] == ["median chain-sweeps", "median seconds"], f"ranking of tier {tier}: {heads}"
     assert driver.find_elements(By.CSS_SELECTOR, "#rankings p.how"), "no paragraph on reading the intervals"
+    # no caption runs out of its table's scrolling box (it would be cut off at the box's edge)
+    cut = driver.execute_script("return Array.from(document.querySelectorAll('.scroll caption')).filter(function(c){"
+                                "var b = c.closest('.scroll').getBoundingClientRect(), r = c.getBoundingClientRect();"
+                                "return r.width > 0 && r.right > b.right + 1;}).map(function(c){return c.textContent;})")
+    assert not cut, f"captions cut at the edge of their box: {cut[:3]}"
     assert len(driver.find_elements(By.CSS_SELECTOR, "#rankings p.robust")) == full.access.nunique(), "robustness lines"
     for img in images:
         driver.execute_script("arguments[0].scrollIntoView()", img)
@@ -163,6 +183,94 @@ def test_screenshots_desktop_and_phone(site, browser):
         assert (ARTIFACTS / f"page-{name}-cell.png").stat().st_size > 10_000
 
 
+def _left(driver, element) -> float:
+    return driver.execute_script("return arguments[0].getBoundingClientRect().left", element)
+
+
+def test_first_column_stays_when_a_ranking_scrolls_right(site, browser):
+    _load(browser, site / "leaderboard" / "index.html", 700)
+    box = browser.find_element(By.CSS_SELECTOR, "#rank-sampler-only .scroll")
+    browser.execute_script("arguments[0].scrollIntoView()", box)
+    assert browser.execute_script("return arguments[0].scrollWidth - arguments[0].clientWidth", box) > 100, \
+        "the ranking does not scroll sideways at 700 px: nothing to check"
+    first = box.find_element(By.CSS_SELECTOR, "tbody tr:first-child > th")
+    second = box.find_element(By.CSS_SELECTOR, "tbody tr:first-child > td")
+    head = box.find_element(By.CSS_SELECTOR, "thead th:first-child")
+    x0, y0, h0 = _left(browser, first), _left(browser, second), _left(browser, head)
+    browser.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth", box)
+    assert abs(_left(browser, first) - x0) < 1 and abs(_left(browser, head) - h0) < 1, "the first column moved"
+    assert _left(browser, second) < y0 - 100, "the table did not scroll"
+    # the entry's name is drawn above the scrolled cells, not under them
+    hit = browser.execute_script("var r = arguments[0].getBoundingClientRect();"
+                                 "return document.elementFromPoint(r.left + 5, r.top + r.height / 2)", first)
+    assert browser.execute_script("return arguments[0].contains(arguments[1])", first, hit), "covered first column"
+
+
+def test_an_empty_filter_result_says_so(site, browser):
+    _load(browser, site / "leaderboard" / "index.html")
+    ladder = browser.find_element(By.CSS_SELECTOR, "#ladder table")
+    assert ladder.is_displayed() and not browser.find_elements(By.CSS_SELECTOR, "#ladder p.nomatch:not([hidden])")
+    Select(browser.find_element(By.ID, "filter-tier")).select_by_value("white-box")  # the ladder has no white-box row
+    assert not ladder.is_displayed(), "a header-only table is shown"
+    msg = browser.find_element(By.CSS_SELECTOR, "#ladder p.nomatch")
+    assert msg.is_displayed() and msg.text.startswith("No entry matches the filter (tier: white-box)"), msg.text
+    Select(browser.find_element(By.ID, "filter-tier")).select_by_value("")
+    assert ladder.is_displayed() and not msg.is_displayed()
+
+
+def test_headings_are_not_under_the_sticky_filter_bar(site, browser):
+    _load(browser, site / "leaderboard" / "index.html")
+    bar = browser.find_element(By.ID, "filters")
+    for target in ("rankings", "ladder", "family-exact-rbm", "entries"):
+        browser.find_element(By.CSS_SELECTOR, f'nav a[href="#{target}"]').click()
+        heading = browser.find_element(By.CSS_SELECTOR, f"#{target} h2")
+        bottom = browser.execute_script("return arguments[0].getBoundingClientRect().bottom", bar)
+        top = browser.execute_script("return arguments[0].getBoundingClientRect().top", heading)
+        assert top >= bottom - 1, f"#{target}: heading at {top}, filter bar down to {bottom}"
+
+
+def test_phone_layout_hides_secondary_columns_behind_a_toggle(site, browser):
+    _load(browser, site / "leaderboard" / "index.html", 400)
+    table = browser.find_element(By.CSS_SELECTOR, "#rank-sampler-only table")
+    browser.execute_script("arguments[0].scrollIntoView()", table)
+    shown = lambda: [h.text for h in table.find_elements(By.CSS_SELECTOR, "thead th") if h.is_displayed()]  # noqa: E731
+    first = shown()
+    assert first[:2] == ["entry", "rank"] and "median chain-sweeps" in first and "median seconds" in first, first
+    assert "Borda" not in first and "median CPU s" not in first, first
+    button = browser.find_element(By.CSS_SELECTOR, "#rank-sampler-only button.coltoggle")
+    assert button.is_displayed() and button.get_attribute("aria-expanded") == "false"
+    button.click()
+    every = shown()
+    assert len(every) == len(table.find_elements(By.CSS_SELECTOR, "thead th")) > len(first) and "Borda" in every
+    assert button.get_attribute("aria-expanded") == "true"
+    button.click()
+    assert shown() == first
+    _load(browser, site / "leaderboard" / "index.html", 1400)  # on a desktop every column shows, no button
+    table = browser.find_element(By.CSS_SELECTOR, "#rank-sampler-only table")
+    assert all(h.is_displayed() for h in table.find_elements(By.CSS_SELECTOR, "thead th"))
+    assert not browser.find_element(By.CSS_SELECTOR, "#rank-sampler-only button.coltoggle").is_displayed()
+
+
+def save_screenshots(driver, index: Path, folder: Path) -> list[Path]:
+    """Screenshots of the built page ``index`` at 1400 and 400 px: the top, the rankings (scrolled to
+    the largest ranking, so its cost columns show), the first family and one of its cells."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for width, name in ((1400, "desktop"), (400, "phone")):
+        driver.set_window_size(width, 1000)
+        driver.get(index.resolve().as_uri())
+        shots = [("top", "window.scrollTo(0, 0)"),
+                 ("rankings", "document.getElementById('rank-sampler-only').scrollIntoView()"),
+                 ("family", "document.querySelector('section[data-family]').scrollIntoView()"),
+                 ("cell", "var d = document.querySelector('details.cells'); d.open = true;"
+                          "d.querySelector('details.cell').open = true; d.querySelector('details.cell').scrollIntoView()")]
+        for view, script in shots:
+            driver.execute_script(script)
+            written.append(folder / f"{name}-{view}.png")
+            driver.save_screenshot(str(written[-1]))
+    return written
+
+
 def test_page_works_without_javascript(site):
     text = (site / "leaderboard" / "index.html").read_text()
     assert '<meta name="viewport"' in text and '<form id="filters" class="filters" hidden' in text
@@ -185,3 +293,14 @@ def test_a_broken_page_fails_the_checks(site, browser, tmp_path, breakage):
     page.write_text(text)
     with pytest.raises(AssertionError, match="ranking of tier white-box|requests leaving file"):
         check_page(browser, page, scores)
+
+
+if __name__ == "__main__":
+    import sys
+
+    browser_ = _driver()
+    try:
+        for path in save_screenshots(browser_, Path(sys.argv[1]), Path(sys.argv[2])):
+            print(f"wrote {path}")
+    finally:
+        browser_.quit()

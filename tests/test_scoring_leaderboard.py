@@ -197,9 +197,9 @@ def test_build_is_byte_identical_and_self_contained(results, tmp_path):
     assert overall in readme
     rows = [line for line in overall.splitlines() if line.startswith("| truth") or line.startswith("| shifted")]
     # one ranking per tier: entry, rank, rank interval, tie group, mean tracked fraction with its interval,
-    # tracked per family, Borda, median max err
-    assert rows[0].startswith("| truth-copy | 1 | 1–1 | 1 | 1.000 [1.000, 1.000] | 4/4 | 0 | 0 |")
-    assert rows[1].startswith("| shifted | 1 | 1–1 | 1 | 0.000 [0.000, 0.000] | 0/4 | 0 | 0.5 |")
+    # the cost beside it (median chain-sweeps, seconds), tracked per family, Borda, median max err
+    assert rows[0].startswith("| truth-copy | 1 | 1–1 | 1 | 1.000 [1.000, 1.000] | 0 | 0.25 | 4/4 | 0 | 0 |")
+    assert rows[1].startswith("| shifted | 1 | 1–1 | 1 | 0.000 [0.000, 0.000] | 4,194,304 | 0.25 | 0/4 | 0 | 0.5 |")
     assert overall.index("**white-box**") < overall.index("| truth-copy") < overall.index("**sampler-only**")
     assert "### white-box" in readme and "### sampler-only" in readme and "(heatmap_exact-rbm.png)" in readme
 
@@ -221,7 +221,7 @@ def test_scores_older_than_predictions_are_refused(results, tmp_path):
     with pytest.raises(store.ResultsError, match="out of date.*predictions/shifted.parquet"):
         leaderboard.build(results, tmp_path / "out")
     scoring.score(results)
-    assert "| shifted | 1 | 1–1 | 1 | 0.000 [0.000, 0.000] | 0/4 | 0 | 0.5 |" in leaderboard.markdown_overall(results)
+    assert "| shifted | 1 | 1–1 | 1 | 0.000 [0.000, 0.000] | 0 | 0.25 | 0/4 | 0 | 0.5 |" in leaderboard.markdown_overall(results)
 
 
 def test_budget_ladder_summary_by_hand(base, tmp_path):

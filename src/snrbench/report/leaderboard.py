@@ -37,7 +37,7 @@ from .._version import __version__
 from ..families import get, load_suite, names
 from ..predict.contract import BUDGET
 from ..store.locations import project_root
-from .page import Link, Num, Table
+from .page import Link, Num, Prose, Table
 
 __all__ = ["build", "markdown_overall", "markdown_frame", "load_scores", "update_readme", "README_BEGIN",
            "README_END", "MAX_CURVE_CELLS", "BIBTEX"]
@@ -99,8 +99,9 @@ _INTRO = (
     "2^10, 2^12, 2^14 and 2^16 sweeps × 64 chains per cell; the tables per tier are at the full budget 2^16·64, "
     "the budget-ladder tables give the tracked cells at each budget, the area under the tracked fraction over "
     "log2 budget (1: every cell at every budget) and the smallest budget that tracks 90% of the cells. "
-    "Cost: median chain-sweeps, wall-clock seconds and the worker's CPU seconds per cell. Rows are ranked by tracked cells, then by the "
-    "median of max_T err. mnist families (RBMs trained on MNIST, Monte Carlo ground truth on T = 2^0 … 2^10): "
+    "Cost: median chain-sweeps, wall-clock seconds and the worker's CPU seconds per cell, beside the tracked cells in "
+    "every table. The per-tier rankings are ranked as their rule says; rows of the per-family tables by tracked cells, "
+    "then by the median of max_T err. mnist families (RBMs trained on MNIST, Monte Carlo ground truth on T = 2^0 … 2^10): "
     "entries see a seeded random subset of 512 of the 784·m gradient observables, scaled so that sums of squares "
     "are unbiased; the plateau-onset table gives, per hidden size, the first checkpoint where the training's own "
     "C·Q(T = k) falls below 1 after having reached it (none: it never does), true and forecast, and the error in "
@@ -112,16 +113,19 @@ _INTRO = (
 # (summary column, header) of the per-family tables; entry (and tier, families) come first.
 _METRICS = [
     ("tracked", "tracked"),
+    ("median_sweeps", "median chain-sweeps"),
+    ("median_seconds", "median seconds"),
     ("median_max_err", "median max err (dex)"),
     ("max_max_err", "max max err (dex)"),
     ("median_timing_ratio", "median T* ratio"),
     ("worst_timing_factor", "worst T* factor"),
     ("spearman", "Spearman ρ"),
     ("median_grad_norm2_err", "median ‖g‖² err (dex)"),
-    ("median_sweeps", "median sweeps"),
-    ("median_seconds", "median seconds"),
     ("median_cpu_seconds", "median CPU s"),
 ]
+#: The columns a phone shows at first (the others behind the table's "show every column" button).
+_PRIMARY = ("entry", "rank", "mean tracked fraction [95%]", "median chain-sweeps", "median seconds")
+_PRIMARY_FAMILY = ("entry", "tracked", "median chain-sweeps", "median seconds")
 
 
 def _fmt(x: float) -> str:
@@ -138,12 +142,18 @@ def _num(x: float) -> Num:
     return Num(_fmt(x), float(x))
 
 
+def _sweeps(x: float) -> Num:
+    """Chain-sweeps as a whole number with thousands separators (n/a for NaN)."""
+    x = float(x)
+    return Num(f"{x:,.0f}" if np.isfinite(x) else _fmt(x), x)
+
+
 def _count(k: int, n: int) -> Num:
     return Num(f"{k}/{n}", k / n if n else float("nan"))
 
 
 def _text(c) -> str:
-    return c.text if isinstance(c, (Num, Link)) else str(c)
+    return c.text if isinstance(c, (Num, Link, Prose)) else str(c)
 
 
 def _ranked(summary: pd.DataFrame) -> pd.DataFrame:
@@ -158,7 +168,8 @@ def _table(summary: pd.DataFrame, overall: bool, entry=lambda n, a: n) -> tuple[
     for r in _ranked(summary).itertuples(index=False):
         row = [entry(r.predictor, r.access)] + ([r.access, str(r.n_families)] if overall else [])
         for key, _ in _METRICS:
-            row.append(_count(r.tracked, r.n_cells) if key == "tracked" else _num(getattr(r, key)))
+            row.append(_count(r.tracked, r.n_cells) if key == "tracked"
+                       else _sweeps(r.median_sweeps) if key == "median_sweeps" else _num(getattr(r, key)))
         rows.append(row)
     return headers, rows
 
@@ -294,7 +305,8 @@ def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n, ranked=None) -> list[
         r, fams, unranked = rankings.tier_ranking(s)
         iv = table[table.tier == tier].set_index("entry")
         has_iid = "iid" in iv.index
-        headers = (["entry", "rank", "rank 95%", "tie group", "mean tracked fraction [95%]"]
+        headers = (["entry", "rank", "rank 95%", "tie group", "mean tracked fraction [95%]", "median chain-sweeps",
+                    "median seconds"]
                    + (["margin over iid [95%]"] if has_iid else []) + fams + ["Borda", "median max err (dex)", "median CPU s"])
         rows = []
         for x in r.to_dict("records"):
@@ -302,7 +314,8 @@ def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n, ranked=None) -> list[
             rows.append([entry(x["predictor"], tier), Num(str(x["rank"]), x["rank"]),
                          Num(f"{v.rank_low}–{v.rank_high}", v.rank_low),
                          Num(f"{v.tie_group} tied" if v.tied else str(v.tie_group), v.tie_group),
-                         _interval(v.statistic, v.ci_low, v.ci_high)]
+                         _interval(v.statistic, v.ci_low, v.ci_high), _sweeps(x["median_sweeps"]),
+                         _num(x["median_seconds"])]
                         + ([_interval(v.margin_over_iid, v.margin_low, v.margin_high, signed=True)] if has_iid else [])
                         + [_count(round(x[f"fraction:{f}"] * x[f"cells:{f}"]), x[f"cells:{f}"]) for f in fams]
                         + [Num(f"{x['borda']:g}", x["borda"]), _num(x["median_max_err"]), _num(x["median_cpu_seconds"])])
@@ -311,7 +324,8 @@ def _tier_tables(full: pd.DataFrame, entry=lambda n, a: n, ranked=None) -> list[
                 + "; their per-family tables are below.") if unranked else ""
         caption = (f"{tier}: tracked fraction per family at the full budget, over the same {n} cells "
                    f"({len(fams)} {'family' if len(fams) == 1 else 'families'}) for every ranked entry.")
-        out.append((tier, Table(caption, headers, rows, [tier] * len(rows), drop_constant=False, note=note),
+        out.append((tier, Table(caption, headers, rows, [tier] * len(rows), drop_constant=False, note=note,
+                                primary=_PRIMARY),
                     _robustness(robust.get(tier))))
     return out
 
@@ -451,13 +465,17 @@ class _Page:
         self.href = href
         standard = project_root().resolve() == out.resolve().parent
         self.up = os.path.relpath(project_root(), out) if standard else None
+        design = project_root() / "docs" / "DESIGN.md"
+        # "DESIGN §N" in an entry's description links to that section (only in the project's own leaderboard/)
+        self.design = f"{self.up}/docs/DESIGN.md" if self.up and design.is_file() else None
+        self.anchors = page.design_anchors(design.read_text()) if self.design else ()
         self.sources = {k: sorted(set(g["source"])) for k, g in pred.groupby(["predictor", "access"])}
 
     def entry(self, name: str, access: str) -> Link:
         src = self.sources.get((name, access), [])
         first = src[0] if src else ""
         desc = _describe(first) if first else ""
-        title = "; ".join(x for x in (desc, first) if x)
+        title = "; ".join(x for x in (page.plain_text(desc), first) if x)
         href = f"{self.up}/{first.split('::')[0]}" if self.up and first and "::" in first else None
         return Link(name, href, title)
 
@@ -465,7 +483,8 @@ class _Page:
         return f'<a href="{html.escape(rel)}">{html.escape(text)}</a>' if rel else html.escape(text)
 
     def header(self, families: list[str]) -> str:
-        nav = [("#rankings", "Rankings"), ("#ladder", "Budget ladder"), ("#fresh", "Fresh draws")]
+        nav = [("#diagnose", "Diagnose your own model"), ("#rankings", "Rankings"), ("#ladder", "Budget ladder"),
+               ("#fresh", "Fresh draws")]
         nav += [(f"#family-{f}", f) for f in families]
         nav += [("#entries", "Entries"), ("#downloads", "Downloads"), ("#submit", "How to submit"), ("#cite", "Cite")]
         links = "".join(f'<a href="{h}">{html.escape(t)}</a>' for h, t in nav)
@@ -474,6 +493,19 @@ class _Page:
                 f'<nav aria-label="sections">{links}</nav>'
                 f'<details><summary>How to read this page</summary><dl class="prov">{gloss}</dl>'
                 f"<p>{html.escape(_INTRO)}</p></details></header>")
+
+    def diagnose(self) -> str:
+        """The box that links this page to the other half of snrbench: diagnosing the reader's own model."""
+        readme = f"{self.up}/README.md#diagnose-your-own-model" if self.up else None
+        return ('<section id="diagnose" class="diagnose"><h2>Diagnose your own model</h2>'
+                "<p>This page ranks predictors on models whose true Q(T) is known. For <em>your</em> RBM, "
+                "<code>snrbench diagnose</code> measures Q(T) and names the cheapest number of chains C and sweeps k "
+                "per gradient step whose gradient SNR C·Q(k) reaches 1, in one sentence first:</p>"
+                "<pre>snrbench diagnose model.npz --data train.npy --speed quick   # a forecast (the multimode entry)\n"
+                "snrbench diagnose model.npz --data train.npy                 # measured: Monte Carlo Q(T)</pre>"
+                "<p>In a checkout, after <code>make</code>, the command is <code>.venv/bin/snrbench</code>. Models "
+                "(.npz, rbms archives, scikit-learn, torch), data formats and the three speeds: "
+                f"{self.link('README, section Diagnose your own model', readme)}.</p></section>")
 
     def provenance(self, families: list[str]) -> str:
         m = self.meta
@@ -497,7 +529,8 @@ class _Page:
             fig = self.figure(f"differences_{tier}.png", f"{tier}: for each entry, its paired difference in mean tracked "
                               "fraction from the #1 (left) and from iid (right), a dot with its 95% interval as a bar; "
                               "entries of one tie group share a colour.", f"{tier}: paired differences with 95% intervals.")
-            parts += [f'<div class="grid"><div>{page.table_html(table)}<p class="robust">{html.escape(robust)}</p></div>'
+            # the table takes the whole width (its cost columns stay in view at 1,400 px); text and figure below
+            parts += [page.table_html(table), f'<div class="grid"><p class="robust">{html.escape(robust)}</p>'
                       f"<div>{fig}</div></div>", "</section>"]
         return "\n".join(parts + ["</section>"])
 
@@ -540,7 +573,7 @@ class _Page:
         desc = load_suite(family)[0].get("description", "") if fam is not None else ""
         parts = [f'<section id="family-{family}" data-family="{family}"><h2>{html.escape(family)}</h2>']
         if desc:
-            parts.append(f"<p>{html.escape(desc)}</p>")
+            parts.append(f"<p>{page.prose_html(desc, self.design, self.anchors)}</p>")
         parts.append(f'<p class="note">{len(cells)} cells, suite {html.escape("/".join(sorted(set(every["suite"]))))} '
                      f'({html.escape(tm.get("suite_file", ""))}). Ground truth: {html.escape(tm.get("method", ""))}; '
                      f'{html.escape(tm.get("precision", ""))}.'
@@ -553,7 +586,8 @@ class _Page:
                 tables.append(f'<div data-tier="{tier}"><h3>{tier}</h3><p>No entries in this tier yet.</p></div>')
                 continue
             headers, rows = _table(g, overall=False, entry=self.entry)
-            t = Table(f"{family}, {tier} entries at the full budget.", headers, rows, [tier] * len(rows))
+            t = Table(f"{family}, {tier} entries at the full budget.", headers, rows, [tier] * len(rows),
+                      primary=_PRIMARY_FAMILY)
             tables.append(f'<div data-tier="{tier}"><h3>{tier}</h3>{page.table_html(t)}</div>')
         headers, rows = _budget_table(scoring.budget_summary(self.scores).query("family == @family"), self.entry)
         if rows:
@@ -628,7 +662,8 @@ class _Page:
         for (name, access), src in sorted(self.sources.items()):
             link = self.entry(name, access)
             href = link.href if len(src) == 1 else None
-            rows.append([link, access, Link(", ".join(src), href), _describe(src[0]) if src else ""])
+            rows.append([link, access, Link(", ".join(src), href),
+                         Prose(_describe(src[0]), self.design, self.anchors) if src else ""])
         t = Table("Every entry on the board: the source it was run from (relative to the project) and what it does.",
                   ["entry", "tier", "source", "description"], rows, [r[1] for r in rows], drop_constant=False)
         return f'<section id="entries"><h2>Entries</h2>{page.table_html(t)}</section>'
@@ -739,7 +774,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     _write_text(readme, _readme(_markdown_overall(scores, "", ranked), md_sections, figs))
     href = results_href(root, out) if results_link == "auto" else results_link
     p = _Page(root, out, scores, meta, every, pred, href, track)
-    body = [p.header(families), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
+    body = [p.header(families), p.diagnose(), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
     body += [p.family(f, onsets) for f in families] + [p.entries(), p.downloads(families, csvs), p.footer()]
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
     _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))

@@ -10,7 +10,9 @@ to every entry instead). So no entry gains or loses by having run on more or few
   whatever its number of cells);
 - ``borda`` — Borda points as MTEB aggregates tasks: in each family an entry earns one point per
   entry it beats on ``fraction`` and half a point per tie; summed over families;
-- ``median_max_err`` — the median over the common cells of max_T err (dex).
+- ``median_max_err`` — the median over the common cells of max_T err (dex);
+- the cost, medians over the common cells: ``median_sweeps`` (chain-sweeps the entry spent per cell),
+  ``median_seconds`` (wall-clock s) and ``median_cpu_seconds`` (the worker's CPU s). Not in the key.
 
 Entries are ranked by ``mean_fraction``, then ``borda``, then ``median_max_err`` (lower first), then name.
 ``mean_fraction`` is compared **exactly** (:func:`exact_scores`): as the integer ``Σ_f count_f · L/m_f``
@@ -66,7 +68,7 @@ def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[st
     """(ranking, families, unranked) for the full-budget scores of one tier (module doc).
 
     ``ranking`` has one row per ranked entry with predictor, n_cells, tracked, ``fraction:<family>``
-    per family, mean_fraction, borda, median_max_err, median_cpu_seconds, in rank order (``rank``
+    per family, mean_fraction, borda, median_max_err, median_sweeps, median_seconds, median_cpu_seconds, in rank order (``rank``
     1…); ``unranked`` maps each entry left out (fewer cells) to its number of cells.
     """
     s, unranked = ranked_scores(scores)
@@ -93,6 +95,8 @@ def tier_ranking(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[st
         "mean_fraction": [k / denominator for k in key],  # one correctly rounded division of the exact score
         "borda": borda.to_numpy(),
         "median_max_err": g["max_err"].median().reindex(frac.index).to_numpy(),
+        "median_sweeps": g["sweeps"].median().reindex(frac.index).to_numpy(),
+        "median_seconds": g["seconds"].median().reindex(frac.index).to_numpy(),
         "median_cpu_seconds": g["cpu_seconds"].median().reindex(frac.index).to_numpy(),
     })
     out["_score"] = pd.Series(key, index=out.index, dtype=object)  # exact (Python ints): compared, never rounded
