@@ -184,3 +184,23 @@ def test_goodhart_cells_stay_out_of_the_pooled_rankings():
     base = pd.read_parquet(fixture)
     mixed = pd.concat([base, base.assign(family="goodhart", tracked=~base.tracked)], ignore_index=True)
     assert _markdown_overall(mixed) == _markdown_overall(base)
+
+
+def test_committed_page_shows_the_goodhart_track_of_the_stored_scores():
+    """The leaderboard's Goodhart section (README and page) carries the tracked table of the stored
+    scores, every built-in entry in every tier the family offers, and the verdict sentence."""
+    import pandas as pd
+
+    from snrbench.report.goodhart import tracked_table
+
+    scores = pd.read_parquet(REPO / "results" / "scores.parquet")
+    truth = pd.read_parquet(REPO / "results" / "ground_truth" / "goodhart.parquet")
+    table = tracked_table(scores, truth)
+    assert {a for _, a in table.index} == set(FAMILY.tiers) and len(table) >= 9
+    readme = (REPO / "leaderboard" / "README.md").read_text()
+    section = readme[readme.index("### Goodhart track"):]
+    for (name, access), row in table.iterrows():
+        assert f"| {name} | {access} | " + " | ".join(row) + " |" in section, (name, access)
+    assert section.split("\n\n")[1].startswith(("Reproduced for", "Not reproduced"))
+    page = (REPO / "leaderboard" / "index.html").read_text()
+    assert 'id="goodhart-track"' in page and 'src="goodhart.png"' in page

@@ -758,10 +758,10 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
             tables.append(("budget ladder", ladder))
         if family in onsets:
             tables.append(("plateau onset", onsets[family]))
-        md_sections += ([(family, "Goodhart track", f"{track[0]}\n\n{_GOODHART_TABLE}\n\n{_markdown_table(*track[1:3])}")]
-                        if track is not None and family == goodhart.FAMILY else [])
         md_sections += [(family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n")
                         for tier, table in tables]
+        md_sections += ([(family, "Goodhart track", f"{track[0]}\n\n{_GOODHART_TABLE}\n\n{_markdown_table(*track[1:3])}")]
+                        if track is not None and family == goodhart.FAMILY else [])
     ladder = _budget_table(scoring.budget_summary(_ranked_rows(scores), by_family=False))
     none = "No entry has been run at every budget of the ladder yet (`snrbench predict`)."
     md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder) if ladder[1] else none + "\n"))
