@@ -106,6 +106,8 @@ EXTRA_PROCESSES = 256
 _POLL = 0.2  # seconds between the runner's looks at a worker's processes
 _SAMPLER_WAIT = 30.0  # seconds the runner waits for the sampler process's count after a cell
 _SAMPLER_LOAD = 300.0  # ... and for it to load a cell
+_EXIT_WAIT = 5.0  # seconds a worker that closed its answer channel (or its input) has to exit before it is killed
+_CONFIG_WAIT = 60.0  # seconds a new worker has to take its configuration line
 _MAX_LINE = 1 << 20  # characters of one answer line; a longer one kills the worker
 _LOG_TAIL = 4096  # bytes of a worker's log read back for an error message
 
@@ -469,16 +471,30 @@ class _Worker:
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs]))
+        os.set_blocking(self.proc.stdin.fileno(), False)  # every send is bounded (:meth:`_send`)
+        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs]),
+                   time.monotonic() + _CONFIG_WAIT)
 
-    def _send(self, text: str) -> bool:
+    def _send(self, text: str, deadline: float) -> str | None:
+        """Write ``text`` to the worker's stdin by ``deadline`` (``time.monotonic()``): None once it is
+        written, "timeout" when the worker did not take it in time (it may not read its stdin and
+        shrink the pipe), "closed" when its end is closed. Never blocks past ``deadline``."""
         data = memoryview(text.encode())
         try:
+            fd = self.proc.stdin.fileno()
             while len(data):
-                data = data[self.proc.stdin.write(data) or 0:]
-            return True
-        except (BrokenPipeError, OSError, ValueError):
-            return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return "timeout"
+                if not select.select([], [fd], [], min(left, _POLL))[1]:
+                    continue
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    continue
+            return None
+        except (OSError, ValueError):  # BrokenPipeError: the worker closed its stdin (or exited)
+            return "closed"
 
     def put_cell(self, family, cell: Cell, access: str, budget: int = BUDGET) -> dict:
         """Load the cell into the sampler process; the task for the worker. Model and white-box tiers
@@ -557,9 +573,14 @@ class _Worker:
 
     def _ask(self, task: dict, timeout: float) -> dict:
         self.pending.set()
-        if not self._send(json.dumps(task) + "\n"):
-            return dict(ok=False, error=self._died())
         deadline = time.monotonic() + timeout
+        sent = self._send(json.dumps(task) + "\n", deadline)
+        if sent == "timeout":
+            self.kill()
+            return dict(ok=False, error=f"the worker did not read its task within the time limit of {timeout:g} s per cell "
+                                        "(it stopped reading its input; killed)")
+        if sent == "closed":
+            return dict(ok=False, error=self._died("closed its input"))
         while True:
             try:
                 line = self.lines.get(timeout=max(0.0, min(_POLL, deadline - time.monotonic())))
@@ -575,7 +596,7 @@ class _Worker:
                                                 f"{EXTRA_PROCESSES} (killed)")
         self.pending.clear()
         if line is None:
-            return dict(ok=False, error=self._died())
+            return dict(ok=False, error=self._died("closed its answer channel"))
         if line == _TOO_LONG:
             self.kill()
             return dict(ok=False, fatal=True, error=f"the worker sent an answer line over {_MAX_LINE:,} characters")
@@ -590,8 +611,14 @@ class _Worker:
             return dict(ok=False, fatal=True, error=f"the worker sent a malformed answer line ({line[:80]!r})")
         return ans
 
-    def _died(self) -> str:
-        rc = self.proc.wait()
+    def _died(self, what: str) -> str:
+        """Why the worker stopped answering: it ``what`` (closed a pipe). A worker that is still alive
+        :data:`_EXIT_WAIT` seconds later is killed (a sleeping process never meets its CPU cap)."""
+        try:
+            rc = self.proc.wait(timeout=_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return f"the worker {what} but did not exit within {_EXIT_WAIT:g} s (killed)"
         if rc == -signal.SIGXCPU:
             return f"worker exceeded its CPU-time limit of {self.cpu_seconds} s (killed by SIGXCPU)"
         self.log.seek(0, os.SEEK_END)
@@ -603,7 +630,10 @@ class _Worker:
         """Kill the worker's whole session and any process that left it."""
         _LIVE.discard(self.proc.pid)
         reap(self.proc.pid)
-        self.proc.wait()
+        try:
+            self.proc.wait(timeout=_EXIT_WAIT)  # killed: only a process stuck in the kernel outlasts this
+        except subprocess.TimeoutExpired:
+            pass
 
     def close(self) -> str | None:
         """Stop the worker and its sampler, remove its folder (without recursion: an entry may leave a
