@@ -94,3 +94,121 @@ def _stop_reading(bench, tmp_path, capsys, msg):
     run = runner.run_entry(entry, "exact-rbm", cells, bench.results, time_limit=20, budget=2**16)
     # one worker: cell 1 answers, cell 2 cannot be sent (killed); a new worker answers cell 3, cell 4 blocks
     assert [(r.ok, r.error) for r in run.results] == [(True, ""), (False, msg), (True, ""), (False, msg)]
+
+
+def test_the_discovery_process_gets_no_secret_from_the_operators_environment(bench, tmp_path, monkeypatch):
+    """The discovery process inherited the operator's whole environment: import-time code put a
+    credential into the entry's public name."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    path = tmp_path / "leak.py"
+    path.write_text(_broken_entry("return None\n").replace(
+        "class Broken:\n    name, access = 'broken', 'sampler-only'",
+        "class Broken:\n    name = 'leak-' + os.environ.get('AWS_SECRET_ACCESS_KEY', 'none').encode().hex()\n"
+        "    access = 'sampler-only'"))
+    assert [e.name for e in runner.discover(str(path), bench.results)] == ["leak-" + b"none".hex()]
+
+
+STALL_SAMPLER = """\
+    import threading
+    sid = problem._meter.new(1)[0]
+    cell_file = os.path.join(os.getcwd(), "..", "in", "cell.npz")
+
+    def stall():  # once the runner removed this cell's file (it then loads the next cell): a long request
+        while os.path.exists(cell_file):
+            pass
+        problem._meter.call(sid, "run", n=problem.budget - 1)
+
+    threading.Thread(target=stall, daemon=True).start()
+    return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+    """
+
+
+def test_a_sampler_kept_busy_past_the_load_timeout_fails_the_cell_not_the_run(bench, tmp_path, monkeypatch):
+    """After its answer an entry's thread sent the sampler a long request: the runner's next
+    ``put_cell`` timed out and its TimeoutError ended the whole run (every entry's, in ``predict``)."""
+    from snrbench.families import load_suite
+
+    monkeypatch.setattr(runner, "_SAMPLER_LOAD", 15.0)  # stands for 300 s; the request takes ~40 s here
+    path = tmp_path / "stall.py"
+    path.write_text(_broken_entry(STALL_SAMPLER, name="stall", access="white-box"))
+    entry = runner.discover(str(path), bench.results)[0]
+    cells = load_suite("exact-rbm")[1][:2]
+    run = _bounded(240, runner.run_entry, entry, "exact-rbm", cells, bench.results, time_limit=60, budget=2**20)
+    assert run.results[0].ok, run.results[0]
+    # the next cell's load (or, had the request come after it, the count after its answer) timed out
+    err = run.results[1].error
+    assert ("the exchange with the worker or its sampler process failed (TimeoutError: the sampler process did "
+            "not answer within 15 s); both killed" in err
+            or "the sampler process failed: the sampler process did not answer within" in err), err
+
+
+OPEN_STREAM = """\
+    import json
+    import threading
+    from snrbench.predict._sampler_service import _send_frame
+    sock = problem._meter._sock
+    cell_file = os.path.join(os.getcwd(), "..", "in", "cell.npz")
+
+    def stall():  # once the runner removed this cell's file: a stream it never acknowledges
+        while os.path.exists(cell_file):
+            pass
+        _send_frame(sock, json.dumps(dict(op="new", n_chains=1)).encode())
+        _send_frame(sock, json.dumps(dict(op="stream", id=0, blocks=1, n=1, what=["v"])).encode())
+
+    if not getattr(Broken, "done", False):
+        Broken.done = True
+        threading.Thread(target=stall, daemon=True).start()
+    return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+    """
+
+
+def test_a_stream_left_open_is_abandoned_when_the_runner_writes(bench, tmp_path, monkeypatch):
+    """A stream the entry never acknowledged kept the sampler in its 120 s wait: the runner's next
+    ``put_cell`` timed out and ended the run. The sampler now drops the stream (and that worker's
+    connection) as soon as the runner writes."""
+    from snrbench.families import load_suite
+
+    monkeypatch.setattr(runner, "_SAMPLER_LOAD", 15.0)  # stands for 300 s (the sampler's wait is 120 s)
+    path = tmp_path / "open_stream.py"
+    path.write_text(_broken_entry(OPEN_STREAM, name="open-stream", access="white-box"))
+    entry = runner.discover(str(path), bench.results)[0]
+    cells = load_suite("exact-rbm")[1][:2]
+    run = _bounded(240, runner.run_entry, entry, "exact-rbm", cells, bench.results, time_limit=60, budget=2**16)
+    assert [(r.ok, r.error) for r in run.results] == [(True, "")] * 2
+
+
+HUGE_INTEGERS = """\
+    import json
+    n = getattr(Broken, "n", 0)
+    Broken.n = n + 1
+    dumps = getattr(Broken, "dumps", None) or json.dumps
+    Broken.dumps = dumps
+
+    def forged(d, *a, **k):  # the worker's own answer line, with integers where it writes floats
+        if isinstance(d, dict) and d.get("ok") is True and "log10_q" in d:
+            d = dict(d, tau=10**30) if n == 0 else dict(d, grad_norm2=10**400)
+        return dumps(d, *a, **k)
+
+    json.dumps = forged
+    return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+    """
+
+
+def test_huge_integer_answers_are_stored_as_floats_or_refused(bench, tmp_path):
+    """``tau = 10**30`` (a JSON integer) passed the runner's check and crashed the store
+    (``ArrowInvalid``): it is now converted to a float, and one no float holds is refused."""
+    from snrbench.families import load_suite
+    from snrbench.predict import predictions
+
+    path = tmp_path / "huge.py"
+    path.write_text(_broken_entry(HUGE_INTEGERS, name="huge"))
+    entry = runner.discover(str(path), bench.results)[0]
+    header, cells = load_suite("exact-rbm")
+    run = runner.run_entry(entry, "exact-rbm", cells[:2], bench.results, time_limit=60, budget=2**16)
+    first, second = run.results
+    assert first.ok and type(first.tau) is float and first.tau == 1e30, first
+    assert second.error == ("answer refused by the runner: grad_norm2 = an integer of 401 digits: must be finite "
+                            "and positive as a float (or None)"), second
+    run.results = [first]  # the accepted cell alone stores
+    predictions.store_runs(tmp_path / "results", [run], header["suite"])
+    assert set(predictions._stored(tmp_path / "results", "huge").tau) == {1e30}

@@ -228,6 +228,25 @@ def reap(sid: int) -> list[int]:
     return sorted(set(killed))
 
 
+def _as_float(x) -> float | None:
+    """``x`` as a float when it is a real number (not a bool) a float holds finitely, else None: a huge
+    JSON integer (``10**30`` is exact as an int but stored as a double) is converted here, once."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return None
+    try:
+        f = float(x)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _shown(x) -> str:
+    """``x`` for an error message: a huge integer by its digit count, not its digits."""
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 10**20:
+        return f"an integer of {len(str(abs(x)))} digits"
+    return repr(x)[:80]
+
+
 def _finite(x) -> bool:
     try:
         return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -237,7 +256,8 @@ def _finite(x) -> bool:
 
 def check_answer(ans, n_T: int, budget: int) -> str | None:
     """Why a worker's answer may not be stored (the parent's own check; the worker is not trusted),
-    or None: ``log10_q`` n_T finite numbers, ``tau`` and ``grad_norm2`` None or finite > 0,
+    or None: ``log10_q`` n_T finite numbers, ``tau`` and ``grad_norm2`` None or finite > 0 as
+    floats (an accepted answer's are replaced by their float values: what is stored is a double),
     ``sweeps`` an int in [0, budget], ``seconds`` finite ≥ 0."""
     if not isinstance(ans, dict) or not isinstance(ans.get("ok"), bool):
         return "the worker's answer is not an object with a boolean 'ok'"
@@ -246,15 +266,20 @@ def check_answer(ans, n_T: int, budget: int) -> str | None:
     q = ans.get("log10_q")
     if not isinstance(q, list) or len(q) != n_T or not all(_finite(x) for x in q):
         return f"log10_q must be {n_T} finite numbers, got {str(q)[:80]}"
+    floats = {}
     for key in ("tau", "grad_norm2"):
         x = ans.get(key)
-        if x is not None and not (_finite(x) and x > 0):
-            return f"{key} = {x!r}: must be finite and positive (or None)"
+        if x is None:
+            continue
+        floats[key] = _as_float(x)
+        if floats[key] is None or not floats[key] > 0:
+            return f"{key} = {_shown(x)}: must be finite and positive as a float (or None)"
     sweeps = ans.get("sweeps")
     if not (isinstance(sweeps, int) and not isinstance(sweeps, bool) and 0 <= sweeps <= budget):
         return f"sweeps = {sweeps!r}: must be an int in [0, {budget}]"
     if not (_finite(ans.get("seconds")) and ans["seconds"] >= 0):
         return f"seconds = {ans.get('seconds')!r}: must be finite and ≥ 0"
+    ans.update(floats)
     return None
 
 
@@ -267,7 +292,7 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
             proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
-                                    env=dict(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
+                                    env=worker_env(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
             _LIVE.add(proc.pid)
             try:
                 try:
@@ -698,7 +723,12 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         w = None
                     if w is None:
                         w, last = _Worker(entry, results_root, caps), None
-                    ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
+                    try:
+                        ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
+                    except Exception as exc:  # noqa: BLE001 - the cell's failure; the worker and its sampler go
+                        ans = dict(ok=False, fatal=True, error=f"the exchange with the worker or its sampler process "
+                                                               f"failed ({type(exc).__name__}: {exc}); both killed")
+                        w.sampler.proc.kill()
                     bad = check_answer(ans, len(fam.t_grid(c.spec)), budget)
                     if bad:
                         ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
@@ -707,7 +737,7 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                     last = i
                     if ans["ok"]:
                         out[i] = CellResult(c.label, c.cell_id, True, log10_q=[float(x) for x in ans["log10_q"]],
-                                            tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),
+                                            tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),  # floats
                                             sweeps=ans["sweeps"], seconds=ans["seconds"],
                                             cpu_seconds=ans["cpu_seconds"])
                     else:
