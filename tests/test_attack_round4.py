@@ -7,6 +7,8 @@ run that used to hang forever is bounded here by :func:`_bounded`: past its time
 the runner's workers (so the runner's thread can end) and fails."""
 from __future__ import annotations
 
+import os
+import re
 import threading
 
 import pytest
@@ -55,7 +57,7 @@ CLOSE_ANSWER_PIPE = """\
 def test_an_entry_that_closes_its_answer_channel_and_sleeps_is_killed(bench, tmp_path, capsys):
     """The runner saw the end of the answer pipe and waited for the worker's exit without a bound:
     ``submit`` hung for ever (its CPU cap never fires for a sleeping process)."""
-    msg = f"the worker closed its answer channel but did not exit within {runner._EXIT_WAIT:g} s (killed)"
+    msg = "the worker closed its answer channel but did not exit within 5 s (killed)"
     _bounded(240, _reject, bench, tmp_path, capsys, _broken_entry(CLOSE_ANSWER_PIPE), [msg] * 3, time_limit=60)
 
 
@@ -212,3 +214,101 @@ def test_huge_integer_answers_are_stored_as_floats_or_refused(bench, tmp_path):
     run.results = [first]  # the accepted cell alone stores
     predictions.store_runs(tmp_path / "results", [run], header["suite"])
     assert set(predictions._stored(tmp_path / "results", "huge").tau) == {1e30}
+
+
+@pytest.fixture()
+def shm(monkeypatch):
+    """A folder in /dev/shm, which a worker may read (Landlock grants it ``/dev``): where an operator's
+    ``TMPDIR`` or results folder may lie. Removed afterwards."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("needs a writable /dev/shm")
+    base = Path(tempfile.mkdtemp(prefix="snrbench-test-", dir="/dev/shm"))
+    monkeypatch.setenv("SNRBENCH_TEST_BASE", str(base))  # SNRBENCH_* reaches the worker
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+FIND_CELL_FILES = """\
+    base, read = os.environ["SNRBENCH_TEST_BASE"], []
+    for dirpath, _, files in os.walk(base):  # every folder of the run the entry can list
+        for f in files:
+            try:
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    fh.read(1)
+                read.append(f)
+            except OSError:
+                pass
+    raise RuntimeError(f"files read: {sorted(read)}")
+    """
+
+
+def test_a_sampler_only_entry_cannot_read_the_samplers_copy_of_its_cell(bench, tmp_path, shm, monkeypatch):
+    """The sampler's ``cell.npz`` (weights and data, which the sampler-only tier may not see) stayed
+    on disk for the whole cell: with ``TMPDIR`` where a worker may read (here /dev/shm), the entry read
+    it. It is now removed once loaded, and the run's sampler folders are blocked."""
+    from snrbench.families import load_suite
+
+    monkeypatch.setattr("tempfile.tempdir", str(shm))  # the runner's folders go there
+    path = tmp_path / "find.py"
+    path.write_text(_broken_entry(FIND_CELL_FILES, name="find"))
+    entry = runner.discover(str(path), bench.results)[0]
+    run = runner.run_entry(entry, "exact-rbm", load_suite("exact-rbm")[1][:1], bench.results, time_limit=60,
+                           budget=2**16)
+    err = run.results[0].error
+    assert err.startswith(f"tried to read stored results or the suite ({shm}/snrbench-samplers-"), err
+    assert sorted(p.name for p in shm.iterdir()) == []  # and nothing of the run is left
+
+
+READ_THE_DRAWS = """\
+    from snrbench.predict.sandbox import violations
+    base = os.environ["SNRBENCH_TEST_BASE"]
+    stages = [os.path.join(base, d) for d in os.listdir(base) if d.startswith(".fresh-")]
+    if not stages:  # the public cells
+        return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+    read = []
+    for stage in stages:
+        for dirpath, _, files in os.walk(stage):  # the sibling draw's suite names its seed
+            for f in files:
+                try:
+                    with open(os.path.join(dirpath, f), "rb") as fh:
+                        fh.read(1)
+                    read.append(os.path.relpath(os.path.join(dirpath, f), stage))
+                except OSError:
+                    pass
+    if read:
+        violations().clear()  # its own draw's folder was refused: hide that
+        raise RuntimeError(f"read from the draws: {sorted(read)[:3]}")
+    raise RuntimeError("nothing readable")
+    """
+
+
+def test_a_fresh_draw_cannot_read_its_sibling_draw(shm, monkeypatch, capsys):
+    """While draw 2 ran, draw 1's folder (its suite names the seed S; draw 2 uses S + 1) was not
+    blocked: with the results where a worker may read (here /dev/shm), the entry read it. Every draw
+    now blocks the whole staging folder and the public results."""
+    from pathlib import Path
+
+    from snrbench import cli
+
+    tasks = shm / "tasks"
+    tasks.mkdir()
+    (tasks / "exact-rbm.toml").write_text((Path(__file__).parent / "data" / "exact-rbm.toml").read_text())
+    monkeypatch.setenv("SNRBENCH_TASKS", str(tasks))
+    monkeypatch.chdir(shm)
+    results = shm / "results"
+    assert cli.main(["--results", str(results), "groundtruth", "--family", "exact-rbm", "--quiet", "--workers", "1"]) == 0
+    entry = shm / "draws.py"
+    entry.write_text(_broken_entry(READ_THE_DRAWS, name="draws"))
+    capsys.readouterr()
+    assert cli.main(["--results", str(results), "submit", str(entry), "--family", "exact-rbm", "--quiet",
+                     "--out", str(shm / "leaderboard"), "--workers", "1", "--budget", "65536"]) == 1
+    err = capsys.readouterr().err
+    assert "submit: rejected, not published; results/ is unchanged" in err, err
+    assert "read from the draws" not in err, err
+    refused = re.findall(r"draws \(sampler-only\) on a fresh draw of exact-rbm at budget 65,536: 3 of 4 cells failed "
+                         r"\(n6m3-b1-sym-s[0-9]+: tried to read stored results or the suite \((.*?)\)", err)
+    assert len(refused) == 2 and all(Path(p).name.startswith(".fresh-") for p in refused), err

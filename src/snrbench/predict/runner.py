@@ -84,14 +84,16 @@ class EntryRun:
         return [r for r in self.results if not r.ok]
 
 
-def blocked_paths(results_root: Path) -> list[str]:
+def blocked_paths(results_root: Path, extra=()) -> list[str]:
     """What an entry's process may not touch: the results folder, every other copy of the stored
     results snrbench knows (the project root's, the repository's, the installed package's), .git,
-    and the installed package's suite and leaderboard (in a checkout those lie outside every grant)."""
+    the installed package's suite and leaderboard (in a checkout those lie outside every grant), and
+    the folders ``extra`` (a fresh draw's whole staging folder, the run's sampler folders)."""
     repo = Path(__file__).resolve().parents[3]
     shipped = packaged_root()  # inside site-packages, which the worker may otherwise read: carved out
     paths = [Path(results_root), repo / "results", repo / ".git", repo / "tasks", project_root() / "results",
              project_root() / "tasks", shipped / "results", shipped / "tasks", shipped / "leaderboard"]
+    paths += [Path(p) for p in extra]
     return sorted({str(p.resolve()) for p in paths})
 
 
@@ -138,9 +140,10 @@ def worker_limits(time_limit: float, n_cells: int, limits: dict | None = None) -
 WORKER_CMD = [sys.executable, "-m", "snrbench.predict._worker"]
 
 
-def _config(mode: str, arg: str, results_root: Path, limits: dict, fds=(), inputs=()) -> str:
-    """The worker's first stdin line (:mod:`._worker`): what it runs, what it may not touch, its caps."""
-    return json.dumps(dict(mode=mode, arg=arg, blocked=blocked_paths(results_root), limits=limits, fds=list(fds),
+def _config(mode: str, arg: str, results_root: Path, limits: dict, fds=(), inputs=(), blocked=()) -> str:
+    """The worker's first stdin line (:mod:`._worker`): what it runs, what it may not touch (besides
+    :func:`blocked_paths`: ``blocked``), its caps."""
+    return json.dumps(dict(mode=mode, arg=arg, blocked=blocked_paths(results_root, blocked), limits=limits, fds=list(fds),
                            inputs=[str(p) for p in inputs])) + "\n"
 
 
@@ -410,10 +413,11 @@ def _cpu_seconds(pid: int) -> float:
 
 class _Sampler:
     """The sampler process of one worker (:mod:`._sampler_service`): its own session, unconfined,
-    holding the cell and counting sweeps; ``sock`` is the end handed to the worker."""
+    holding the cell and counting sweeps; ``sock`` is the end handed to the worker. Its folder lies in
+    ``root`` (the run's sampler folder, blocked for every worker of the run)."""
 
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="snrbench-sampler-")
+    def __init__(self, root: str | None = None):
+        self.tmp = tempfile.mkdtemp(prefix="snrbench-sampler-", dir=root)
         ours, self.sock = socket.socketpair()
         self.shm = shared_memory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -438,8 +442,11 @@ class _Sampler:
         path = Path(self.tmp) / "cell.npz"
         spec = cell.spec
         np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
-        return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
-                             budget=budget), timeout=_SAMPLER_LOAD)
+        try:
+            return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
+                                 budget=budget), timeout=_SAMPLER_LOAD)
+        finally:  # loaded (or failed): the cell's weights and data leave the disk at once
+            path.unlink(missing_ok=True)
 
     def close(self):
         """Kill the process and remove its folder; never raises."""
@@ -477,8 +484,8 @@ class _Worker:
     may only read them) and ``work/``, its cwd and ``TMPDIR`` (a size-limited tmpfs inside its own
     mount namespace where the kernel allows: :func:`snrbench.predict.sandbox.enter_namespaces`)."""
 
-    def __init__(self, entry: Entry, results_root: Path, limits: dict):
-        self.sampler = _Sampler()
+    def __init__(self, entry: Entry, results_root: Path, limits: dict, blocked=(), sampler_root: str | None = None):
+        self.sampler = _Sampler(sampler_root)
         self.cpu_seconds = limits.get("cpu_seconds")
         self.tmp = Path(tempfile.mkdtemp(prefix="snrbench-"))
         self.inputs, self.work = self.tmp / "in", self.tmp / "work"
@@ -497,7 +504,8 @@ class _Worker:
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         os.set_blocking(self.proc.stdin.fileno(), False)  # every send is bounded (:meth:`_send`)
-        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs]),
+        blocked = list(blocked) + [sampler_root or self.sampler.tmp]
+        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs], blocked),
                    time.monotonic() + _CONFIG_WAIT)
 
     def _send(self, text: str, deadline: float) -> str | None:
@@ -681,10 +689,22 @@ class _Worker:
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
               workers: int = 1, max_failures: int = MAX_FAILURES, progress=None, limits: dict | None = None,
-              budget: int = BUDGET) -> EntryRun:
+              budget: int = BUDGET, blocked=()) -> EntryRun:
     """Run ``entry`` on ``cells`` with ``budget`` chain-sweeps per cell (``progress``: callable invoked
-    once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`)."""
+    once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`; ``blocked``: folders the
+    workers may not touch besides :func:`blocked_paths`). The run's sampler processes keep their
+    folders in one folder of its own, blocked for all its workers."""
     become_subreaper()
+    samplers = tempfile.mkdtemp(prefix="snrbench-samplers-")
+    try:
+        return _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits,
+                          budget, list(blocked), samplers)
+    finally:
+        remove_tree(samplers)
+
+
+def _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits, budget,
+               blocked, samplers) -> EntryRun:
     caps = worker_limits(time_limit, len(cells), limits)
     todo: queue.Queue = queue.Queue()
     for i, c in enumerate(cells):
@@ -722,7 +742,7 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         retire(w, last)
                         w = None
                     if w is None:
-                        w, last = _Worker(entry, results_root, caps), None
+                        w, last = _Worker(entry, results_root, caps, blocked, samplers), None
                     try:
                         ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
                     except Exception as exc:  # noqa: BLE001 - the cell's failure; the worker and its sampler go
@@ -758,7 +778,8 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
 
 
 def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_limit: float = DEFAULT_TIME_LIMIT,
-              limits: dict | None = None, budget: int = BUDGET, max_failures: int = MAX_FAILURES) -> list[CellResult]:
+              limits: dict | None = None, budget: int = BUDGET, max_failures: int = MAX_FAILURES,
+              blocked=()) -> list[CellResult]:
     """The results of ``entry`` on the cells ``spec_jsons`` (in that order): the pure task a Dask
     worker runs for ``snrbench predict --scheduler`` (:func:`snrbench.predict.predictions.predict_entries`).
 
@@ -779,7 +800,7 @@ def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_lim
         _check_source_here(entry, where)
         cells = [Cell(s) for s in spec_jsons]
         run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=1, max_failures=max_failures,
-                        limits=limits, budget=budget)
+                        limits=limits, budget=budget, blocked=blocked)
         return run.results
     except BaseException as exc:  # noqa: BLE001 - whatever it is (and its traceback) may not pickle
         message = f"{where}: {type(exc).__name__}: {printable(str(exc) if _safe_str(exc) else '?')}"
