@@ -312,3 +312,61 @@ def test_a_fresh_draw_cannot_read_its_sibling_draw(shm, monkeypatch, capsys):
     refused = re.findall(r"draws \(sampler-only\) on a fresh draw of exact-rbm at budget 65,536: 3 of 4 cells failed "
                          r"\(n6m3-b1-sym-s[0-9]+: tried to read stored results or the suite \((.*?)\)", err)
     assert len(refused) == 2 and all(Path(p).name.startswith(".fresh-") for p in refused), err
+
+
+UNWAITED_CHILD = """\
+    pid = os.fork()
+    if pid == 0:  # a second of CPU, then exit: never waited for, a zombie
+        t = time.process_time()
+        while time.process_time() - t < 1.0:
+            pass
+        os._exit(0)
+    while True:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
+    """
+
+
+def test_the_cpu_of_a_child_never_waited_for_is_charged(bench, tmp_path):
+    """The runner summed the CPU of the worker's live processes: a child that burnt a second and
+    exited without being waited for (a zombie) was charged nothing."""
+    from snrbench.families import load_suite
+
+    path = tmp_path / "zombie.py"
+    path.write_text(_broken_entry(UNWAITED_CHILD, name="zombie"))
+    entry = runner.discover(str(path), bench.results)[0]
+    run = runner.run_entry(entry, "exact-rbm", load_suite("exact-rbm")[1][:1], bench.results, time_limit=60,
+                           budget=2**16)
+    assert run.results[0].ok, run.results[0]
+    assert run.results[0].cpu_seconds >= 0.8, run.results[0]
+
+
+def test_a_reap_in_another_thread_spares_a_worker_being_started(monkeypatch):
+    """A worker (or sampler) entered the list of live workers only after ``Popen`` returned: another
+    thread's ``reap`` in between took it for an orphan (its own session, a child of the runner) and
+    killed it. Here that reap runs exactly in between."""
+    killed: list = []
+
+    class Racy(set):
+        raced = False
+
+        def add(self, pid):  # what another worker's thread does in between: reap a finished worker
+            if not self.raced:
+                self.raced = True
+                t = threading.Thread(target=lambda: killed.extend(runner.reap(2**30)), daemon=True)
+                t.start()
+                t.join(2)  # it finishes here unless a lock makes it wait for this start to complete
+                self.reaper = t
+            super().add(pid)
+
+    live = Racy()
+    monkeypatch.setattr(runner, "_LIVE", live)
+    sampler = runner._Sampler()
+    try:
+        live.reaper.join(30)
+        assert sampler.proc.pid not in killed and sampler.proc.poll() is None, killed
+    finally:
+        sampler.close()

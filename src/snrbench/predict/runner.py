@@ -206,6 +206,17 @@ def remove_tree(path: Path | str) -> str | None:
 
 
 _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
+#: Held across a worker's (or sampler's) start and its entry in :data:`_LIVE`, and by :func:`reap` while
+#: it lists and kills: another thread's reap never sees a child just started as an orphan.
+_SPAWN = threading.Lock()
+
+
+def _spawn(cmd, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(cmd, **kwargs)``, its pid in :data:`_LIVE` before any :func:`reap` can look."""
+    with _SPAWN:
+        proc = subprocess.Popen(cmd, **kwargs)
+        _LIVE.add(proc.pid)
+    return proc
 
 
 def reap(sid: int) -> list[int]:
@@ -214,19 +225,20 @@ def reap(sid: int) -> list[int]:
     returns the pids killed. Repeats until none is left (a child may fork while it is being killed)."""
     killed = []
     for _ in range(200):
-        left = [p for p in set(process_tree(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
+        with _SPAWN:
+            left = [p for p in set(process_tree(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+                try:
+                    os.waitpid(pid, os.WNOHANG)  # our own (reparented) children: no zombies left
+                except ChildProcessError:
+                    pass
         if not left:
             break
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, os.WNOHANG)  # our own (reparented) children: no zombies left
-            except ChildProcessError:
-                pass
         time.sleep(0.01)
     return sorted(set(killed))
 
@@ -294,9 +306,8 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
     try:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
-            proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
-                                    env=worker_env(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
-            _LIVE.add(proc.pid)
+            proc = _spawn(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
+                          env=worker_env(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
             try:
                 try:
                     proc.stdin.write(_config("discover", arg, results_root, worker_limits(300, 1)).encode())
@@ -399,9 +410,11 @@ def _cpu_seconds(pid: int) -> float:
     """CPU seconds of process ``pid``'s tree: every live process of it, each with its waited-for
     children (user + system: ``utime + stime + cutime + cstime`` from ``/proc/<pid>/stat``, what
     ``getrusage`` counts for self and children). The worker is the PID-namespace init's parent, so
-    its own count alone would miss the entry; a process that left the tree counts until it dies."""
+    its own count alone would miss the entry; a process that left the tree counts until it dies.
+    Zombies count too: a child that exited unwaited keeps its time in its own ``stat`` (not yet
+    in any parent's ``cutime``), so an entry cannot hide CPU by never waiting for its children."""
     total = 0.0
-    for p in set(process_tree(pid)) | {pid}:
+    for p in set(process_tree(pid, zombies=True)) | {pid}:
         try:
             with open(f"/proc/{p}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
@@ -421,12 +434,11 @@ class _Sampler:
         ours, self.sock = socket.socketpair()
         self.shm = shared_memory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "snrbench.predict._sampler_service", str(ours.fileno()),
-                                      str(self.shm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp, env=env,
-                                     start_new_session=True)
+        self.proc = _spawn([sys.executable, "-m", "snrbench.predict._sampler_service", str(ours.fileno()),
+                            str(self.shm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                           bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp, env=env,
+                           start_new_session=True)
         ours.close()
-        _LIVE.add(self.proc.pid)
 
     def ask(self, request: dict, timeout: float | None = None) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -494,9 +506,8 @@ class _Worker:
         env = worker_env(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=str(self.work))
         self.log = tempfile.TemporaryFile()
         fds = [self.sampler.sock.fileno(), self.sampler.shm]
-        self.proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                     env=env, bufsize=0, cwd=self.work, start_new_session=True, pass_fds=fds)
-        _LIVE.add(self.proc.pid)
+        self.proc = _spawn(WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                           env=env, bufsize=0, cwd=self.work, start_new_session=True, pass_fds=fds)
         self.pending = threading.Event()  # a task was sent and its answer line has not come yet
         self.outside = False  # it wrote outside its turn (and was killed)
         self.closing = threading.Event()
