@@ -258,7 +258,10 @@ def _as_float(x) -> float | None:
 def _shown(x) -> str:
     """``x`` for an error message: a huge integer by its digit count, not its digits."""
     if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 10**20:
-        return f"an integer of {len(str(abs(x)))} digits"
+        try:
+            return f"an integer of {len(str(abs(x)))} digits"
+        except ValueError:  # past the interpreter's limit on int-to-str conversion
+            return "an integer of thousands of digits"
     return repr(x)[:80]
 
 
