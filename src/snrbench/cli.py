@@ -248,7 +248,7 @@ def _fresh(args, stage: Path, entries, budgets):
         print(f"submit: fresh draw {k} of 2 ({', '.join(families)})", file=sys.stderr)
         runs += fresh.run_draw(stage / name, seed_k, entries, families, budgets=budgets, workers=args.workers or 2,
                                time_limit=args.time_limit, limits=_limits(args), progress=not args.quiet,
-                               scheduler=args.scheduler)
+                               scheduler=args.scheduler, blocked=(stage, args.results))  # every draw, the public
         draws[name] = stage / name
 
     def check(public):

@@ -146,12 +146,17 @@ def _write(shm: mmap.mmap, arrays: dict, base: int, limit: int) -> list:
     return layout
 
 
-def _ack(sock: socket.socket, k: int) -> None:
-    sock.settimeout(ACK_TIMEOUT)
-    try:
-        n = _recv_len(sock)
-    finally:
-        sock.settimeout(FRAME_TIMEOUT)
+def _ack(sock: socket.socket, k: int, control=None) -> None:
+    """Wait for the client's acknowledgement of block ``k`` (at most :data:`ACK_TIMEOUT`). A line
+    from the runner on ``control`` first ends the stream: its cell's turn is over (ConnectionError)."""
+    import select
+
+    ready = select.select([sock] + ([control] if control is not None else []), [], [], ACK_TIMEOUT)[0]
+    if control is not None and control in ready and sock not in ready:
+        raise ConnectionError("a stream was still open when the runner wrote (abandoned)")
+    if not ready:
+        raise ConnectionError(f"a stream's block was not acknowledged within {ACK_TIMEOUT:g} s")
+    n = _recv_len(sock)
     raw = bytearray(min(n, _MAX_REQUEST))
     if n > _MAX_REQUEST:
         raise ConnectionError("a stream is open: expected an acknowledgement")
@@ -164,22 +169,22 @@ def _ack(sock: socket.socket, k: int) -> None:
         raise ConnectionError("a stream is open: expected an acknowledgement")
 
 
-def _stream(sock: socket.socket, shm: mmap.mmap, blocks) -> None:
+def _stream(sock: socket.socket, shm: mmap.mmap, blocks, control=None) -> None:
     """Send a stream's blocks through two halves of the shared memory: block k goes to half k % 2
     once block k − 2 is acknowledged, so the next block is computed while the entry reads this one."""
     half = SHM_BYTES // 2
     n = 0
     for k, arrays in enumerate(blocks):
         if k >= 2:
-            _ack(sock, k - 2)
+            _ack(sock, k - 2, control)
         layout = _write(shm, arrays, (k % 2) * half, (k % 2 + 1) * half)
         _send_frame(sock, json.dumps(dict(ok=True, arrays=layout)).encode())
         n = k + 1
     for k in range(max(0, n - 2), n):
-        _ack(sock, k)
+        _ack(sock, k, control)
 
 
-def _reply(sock: socket.socket, shm: mmap.mmap, meter: Meter | None, raw: bytes) -> None:
+def _reply(sock: socket.socket, shm: mmap.mmap, meter: Meter | None, raw: bytes, control=None) -> None:
     blocks = None
     try:
         req = json.loads(raw)
@@ -207,7 +212,7 @@ def _reply(sock: socket.socket, shm: mmap.mmap, meter: Meter | None, raw: bytes)
         head, blocks = dict(ok=False, kind="ValueError", error=str(exc)[:2000]), None
     _send_frame(sock, json.dumps(head).encode())
     if blocks is not None:
-        _stream(sock, shm, blocks)
+        _stream(sock, shm, blocks, control)
 
 
 def _load_cell(task: dict) -> tuple[Meter, dict]:
@@ -249,7 +254,7 @@ def serve(sock: socket.socket, shm_fd: int, control_in, control_out) -> None:
                     raise ConnectionError(f"request of {n} bytes")
                 raw = bytearray(n)
                 _recv_exact(sock, memoryview(raw))
-                _reply(sock, shm, meter, bytes(raw))
+                _reply(sock, shm, meter, bytes(raw), control_in)  # a runner's line ends an open stream
             except (ConnectionError, OSError, ValueError):  # hung up, stalled or sent garbage: serve no more
                 sel.unregister(sock)
                 sock.close()

@@ -168,7 +168,8 @@ def store_runs(root: Path, runs: list[EntryRun], suite: str) -> list[Path]:
 def predict_entries(root: Path, entries: list[Entry], families, force: bool = False, workers: int = 1,
                     time_limit: float = DEFAULT_TIME_LIMIT, progress: bool = True, store_results: bool = True,
                     suite_files: dict | None = None, limits: dict | None = None,
-                    budgets: tuple[int, ...] | None = None, scheduler: str | None = None) -> list[EntryRun]:
+                    budgets: tuple[int, ...] | None = None, scheduler: str | None = None,
+                    blocked=()) -> list[EntryRun]:
     """Run every entry on every cell of ``families`` at each of its budgets (:func:`budgets_of`, or
     ``budgets`` where given, white-box entries still at the full one); store successful runs (see the
     module doc).
@@ -177,7 +178,9 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
     its tier (:attr:`snrbench.families.Family.tiers`). ``scheduler`` (``"tcp://HOST:PORT"``,
     ``"local:N"``; :func:`snrbench.jobs.executor.map_cells`) runs the cells on Dask workers, whose
     filesystem must hold the entry's source and ``root`` at the same absolute paths (``workers`` is
-    then unused: each Dask worker thread runs one sandboxed worker).
+    then unused: each Dask worker thread runs one sandboxed worker). ``blocked``: folders the
+    entries' workers may not touch besides ``root`` and the other stores
+    (:func:`~snrbench.predict.runner.blocked_paths`).
     """
     from tqdm.auto import tqdm
 
@@ -201,10 +204,10 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
                 with tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress) as bar:
                     if scheduler is None:
                         run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
-                                        progress=bar.update, limits=limits, budget=budget)
+                                        progress=bar.update, limits=limits, budget=budget, blocked=blocked)
                     else:
                         run = _run_on_cluster(entry, family, cells, root, scheduler, time_limit=time_limit,
-                                              limits=limits, budget=budget, progress=bar.update)
+                                              limits=limits, budget=budget, progress=bar.update, blocked=blocked)
                 runs.append(run)
                 if run.failures:
                     break  # an entry that fails at one budget is not run at the others
@@ -226,7 +229,7 @@ def chunks_of(cells, size: int = DASK_CHUNK_CELLS) -> list[tuple[str, ...]]:
 
 def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str, *, time_limit: float,
                     limits: dict | None, budget: int, progress=None,
-                    max_failures: int = MAX_FAILURES) -> EntryRun:
+                    max_failures: int = MAX_FAILURES, blocked=()) -> EntryRun:
     """:func:`run_entry` with the cells sent to Dask workers in :func:`chunks_of` chunks, each run
     there by :func:`~snrbench.predict.runner.run_chunk`; the same EntryRun as a local run.
 
@@ -243,7 +246,7 @@ def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str
 
     results_root = str(Path(root).resolve())  # the workers block this path: never relative to their cwd
     args = dict(results_root=results_root, time_limit=time_limit, limits=limits, budget=budget,
-                max_failures=max_failures)
+                max_failures=max_failures, blocked=sorted(str(Path(p).resolve()) for p in blocked))
     fn = partial(run_chunk, entry, family, **args)
 
     def key(chunk: tuple[str, ...]) -> str:  # names the whole computation: equal keys, equal tasks

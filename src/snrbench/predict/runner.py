@@ -84,14 +84,16 @@ class EntryRun:
         return [r for r in self.results if not r.ok]
 
 
-def blocked_paths(results_root: Path) -> list[str]:
+def blocked_paths(results_root: Path, extra=()) -> list[str]:
     """What an entry's process may not touch: the results folder, every other copy of the stored
     results snrbench knows (the project root's, the repository's, the installed package's), .git,
-    and the installed package's suite and leaderboard (in a checkout those lie outside every grant)."""
+    the installed package's suite and leaderboard (in a checkout those lie outside every grant), and
+    the folders ``extra`` (a fresh draw's whole staging folder, the run's sampler folders)."""
     repo = Path(__file__).resolve().parents[3]
     shipped = packaged_root()  # inside site-packages, which the worker may otherwise read: carved out
     paths = [Path(results_root), repo / "results", repo / ".git", repo / "tasks", project_root() / "results",
              project_root() / "tasks", shipped / "results", shipped / "tasks", shipped / "leaderboard"]
+    paths += [Path(p) for p in extra]
     return sorted({str(p.resolve()) for p in paths})
 
 
@@ -106,6 +108,8 @@ EXTRA_PROCESSES = 256
 _POLL = 0.2  # seconds between the runner's looks at a worker's processes
 _SAMPLER_WAIT = 30.0  # seconds the runner waits for the sampler process's count after a cell
 _SAMPLER_LOAD = 300.0  # ... and for it to load a cell
+_EXIT_WAIT = 5.0  # seconds a worker that closed its answer channel (or its input) has to exit before it is killed
+_CONFIG_WAIT = 60.0  # seconds a new worker has to take its configuration line
 _MAX_LINE = 1 << 20  # characters of one answer line; a longer one kills the worker
 _LOG_TAIL = 4096  # bytes of a worker's log read back for an error message
 
@@ -136,9 +140,10 @@ def worker_limits(time_limit: float, n_cells: int, limits: dict | None = None) -
 WORKER_CMD = [sys.executable, "-m", "snrbench.predict._worker"]
 
 
-def _config(mode: str, arg: str, results_root: Path, limits: dict, fds=(), inputs=()) -> str:
-    """The worker's first stdin line (:mod:`._worker`): what it runs, what it may not touch, its caps."""
-    return json.dumps(dict(mode=mode, arg=arg, blocked=blocked_paths(results_root), limits=limits, fds=list(fds),
+def _config(mode: str, arg: str, results_root: Path, limits: dict, fds=(), inputs=(), blocked=()) -> str:
+    """The worker's first stdin line (:mod:`._worker`): what it runs, what it may not touch (besides
+    :func:`blocked_paths`: ``blocked``), its caps."""
+    return json.dumps(dict(mode=mode, arg=arg, blocked=blocked_paths(results_root, blocked), limits=limits, fds=list(fds),
                            inputs=[str(p) for p in inputs])) + "\n"
 
 
@@ -201,6 +206,17 @@ def remove_tree(path: Path | str) -> str | None:
 
 
 _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
+#: Held across a worker's (or sampler's) start and its entry in :data:`_LIVE`, and by :func:`reap` while
+#: it lists and kills: another thread's reap never sees a child just started as an orphan.
+_SPAWN = threading.Lock()
+
+
+def _spawn(cmd, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(cmd, **kwargs)``, its pid in :data:`_LIVE` before any :func:`reap` can look."""
+    with _SPAWN:
+        proc = subprocess.Popen(cmd, **kwargs)
+        _LIVE.add(proc.pid)
+    return proc
 
 
 def reap(sid: int) -> list[int]:
@@ -209,21 +225,44 @@ def reap(sid: int) -> list[int]:
     returns the pids killed. Repeats until none is left (a child may fork while it is being killed)."""
     killed = []
     for _ in range(200):
-        left = [p for p in set(process_tree(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
+        with _SPAWN:
+            left = [p for p in set(process_tree(sid) + orphans_of(os.getpid(), keep=_LIVE)) if p != os.getpid()]
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+                try:
+                    os.waitpid(pid, os.WNOHANG)  # our own (reparented) children: no zombies left
+                except ChildProcessError:
+                    pass
         if not left:
             break
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, os.WNOHANG)  # our own (reparented) children: no zombies left
-            except ChildProcessError:
-                pass
         time.sleep(0.01)
     return sorted(set(killed))
+
+
+def _as_float(x) -> float | None:
+    """``x`` as a float when it is a real number (not a bool) a float holds finitely, else None: a huge
+    JSON integer (``10**30`` is exact as an int but stored as a double) is converted here, once."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return None
+    try:
+        f = float(x)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _shown(x) -> str:
+    """``x`` for an error message: a huge integer by its digit count, not its digits."""
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 10**20:
+        try:
+            return f"an integer of {len(str(abs(x)))} digits"
+        except ValueError:  # past the interpreter's limit on int-to-str conversion
+            return "an integer of thousands of digits"
+    return repr(x)[:80]
 
 
 def _finite(x) -> bool:
@@ -235,7 +274,8 @@ def _finite(x) -> bool:
 
 def check_answer(ans, n_T: int, budget: int) -> str | None:
     """Why a worker's answer may not be stored (the parent's own check; the worker is not trusted),
-    or None: ``log10_q`` n_T finite numbers, ``tau`` and ``grad_norm2`` None or finite > 0,
+    or None: ``log10_q`` n_T finite numbers, ``tau`` and ``grad_norm2`` None or finite > 0 as
+    floats (an accepted answer's are replaced by their float values: what is stored is a double),
     ``sweeps`` an int in [0, budget], ``seconds`` finite ≥ 0."""
     if not isinstance(ans, dict) or not isinstance(ans.get("ok"), bool):
         return "the worker's answer is not an object with a boolean 'ok'"
@@ -244,15 +284,20 @@ def check_answer(ans, n_T: int, budget: int) -> str | None:
     q = ans.get("log10_q")
     if not isinstance(q, list) or len(q) != n_T or not all(_finite(x) for x in q):
         return f"log10_q must be {n_T} finite numbers, got {str(q)[:80]}"
+    floats = {}
     for key in ("tau", "grad_norm2"):
         x = ans.get(key)
-        if x is not None and not (_finite(x) and x > 0):
-            return f"{key} = {x!r}: must be finite and positive (or None)"
+        if x is None:
+            continue
+        floats[key] = _as_float(x)
+        if floats[key] is None or not floats[key] > 0:
+            return f"{key} = {_shown(x)}: must be finite and positive as a float (or None)"
     sweeps = ans.get("sweeps")
     if not (isinstance(sweeps, int) and not isinstance(sweeps, bool) and 0 <= sweeps <= budget):
         return f"sweeps = {sweeps!r}: must be an int in [0, {budget}]"
     if not (_finite(ans.get("seconds")) and ans["seconds"] >= 0):
         return f"seconds = {ans.get('seconds')!r}: must be finite and ≥ 0"
+    ans.update(floats)
     return None
 
 
@@ -264,9 +309,8 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
     try:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
-            proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
-                                    env=dict(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
-            _LIVE.add(proc.pid)
+            proc = _spawn(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
+                          env=worker_env(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
             try:
                 try:
                     proc.stdin.write(_config("discover", arg, results_root, worker_limits(300, 1)).encode())
@@ -369,9 +413,11 @@ def _cpu_seconds(pid: int) -> float:
     """CPU seconds of process ``pid``'s tree: every live process of it, each with its waited-for
     children (user + system: ``utime + stime + cutime + cstime`` from ``/proc/<pid>/stat``, what
     ``getrusage`` counts for self and children). The worker is the PID-namespace init's parent, so
-    its own count alone would miss the entry; a process that left the tree counts until it dies."""
+    its own count alone would miss the entry; a process that left the tree counts until it dies.
+    Zombies count too: a child that exited unwaited keeps its time in its own ``stat`` (not yet
+    in any parent's ``cutime``), so an entry cannot hide CPU by never waiting for its children."""
     total = 0.0
-    for p in set(process_tree(pid)) | {pid}:
+    for p in set(process_tree(pid, zombies=True)) | {pid}:
         try:
             with open(f"/proc/{p}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
@@ -383,19 +429,19 @@ def _cpu_seconds(pid: int) -> float:
 
 class _Sampler:
     """The sampler process of one worker (:mod:`._sampler_service`): its own session, unconfined,
-    holding the cell and counting sweeps; ``sock`` is the end handed to the worker."""
+    holding the cell and counting sweeps; ``sock`` is the end handed to the worker. Its folder lies in
+    ``root`` (the run's sampler folder, blocked for every worker of the run)."""
 
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="snrbench-sampler-")
+    def __init__(self, root: str | None = None):
+        self.tmp = tempfile.mkdtemp(prefix="snrbench-sampler-", dir=root)
         ours, self.sock = socket.socketpair()
         self.shm = shared_memory()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "snrbench.predict._sampler_service", str(ours.fileno()),
-                                      str(self.shm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp, env=env,
-                                     start_new_session=True)
+        self.proc = _spawn([sys.executable, "-m", "snrbench.predict._sampler_service", str(ours.fileno()),
+                            str(self.shm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                           bufsize=1, pass_fds=[ours.fileno(), self.shm], cwd=self.tmp, env=env,
+                           start_new_session=True)
         ours.close()
-        _LIVE.add(self.proc.pid)
 
     def ask(self, request: dict, timeout: float | None = None) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -411,8 +457,11 @@ class _Sampler:
         path = Path(self.tmp) / "cell.npz"
         spec = cell.spec
         np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
-        return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
-                             budget=budget), timeout=_SAMPLER_LOAD)
+        try:
+            return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
+                                 budget=budget), timeout=_SAMPLER_LOAD)
+        finally:  # loaded (or failed): the cell's weights and data leave the disk at once
+            path.unlink(missing_ok=True)
 
     def close(self):
         """Kill the process and remove its folder; never raises."""
@@ -450,8 +499,8 @@ class _Worker:
     may only read them) and ``work/``, its cwd and ``TMPDIR`` (a size-limited tmpfs inside its own
     mount namespace where the kernel allows: :func:`snrbench.predict.sandbox.enter_namespaces`)."""
 
-    def __init__(self, entry: Entry, results_root: Path, limits: dict):
-        self.sampler = _Sampler()
+    def __init__(self, entry: Entry, results_root: Path, limits: dict, blocked=(), sampler_root: str | None = None):
+        self.sampler = _Sampler(sampler_root)
         self.cpu_seconds = limits.get("cpu_seconds")
         self.tmp = Path(tempfile.mkdtemp(prefix="snrbench-"))
         self.inputs, self.work = self.tmp / "in", self.tmp / "work"
@@ -460,25 +509,39 @@ class _Worker:
         env = worker_env(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=str(self.work))
         self.log = tempfile.TemporaryFile()
         fds = [self.sampler.sock.fileno(), self.sampler.shm]
-        self.proc = subprocess.Popen(WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                     env=env, bufsize=0, cwd=self.work, start_new_session=True, pass_fds=fds)
-        _LIVE.add(self.proc.pid)
+        self.proc = _spawn(WORKER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                           env=env, bufsize=0, cwd=self.work, start_new_session=True, pass_fds=fds)
         self.pending = threading.Event()  # a task was sent and its answer line has not come yet
         self.outside = False  # it wrote outside its turn (and was killed)
         self.closing = threading.Event()
         self.lines: queue.Queue = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs]))
+        os.set_blocking(self.proc.stdin.fileno(), False)  # every send is bounded (:meth:`_send`)
+        blocked = list(blocked) + [sampler_root or self.sampler.tmp]
+        self._send(_config("run", json.dumps(asdict(entry)), results_root, limits, fds, [self.inputs], blocked),
+                   time.monotonic() + _CONFIG_WAIT)
 
-    def _send(self, text: str) -> bool:
+    def _send(self, text: str, deadline: float) -> str | None:
+        """Write ``text`` to the worker's stdin by ``deadline`` (``time.monotonic()``): None once it is
+        written, "timeout" when the worker did not take it in time (it may not read its stdin and
+        shrink the pipe), "closed" when its end is closed. Never blocks past ``deadline``."""
         data = memoryview(text.encode())
         try:
+            fd = self.proc.stdin.fileno()
             while len(data):
-                data = data[self.proc.stdin.write(data) or 0:]
-            return True
-        except (BrokenPipeError, OSError, ValueError):
-            return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return "timeout"
+                if not select.select([], [fd], [], min(left, _POLL))[1]:
+                    continue
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    continue
+            return None
+        except (OSError, ValueError):  # BrokenPipeError: the worker closed its stdin (or exited)
+            return "closed"
 
     def put_cell(self, family, cell: Cell, access: str, budget: int = BUDGET) -> dict:
         """Load the cell into the sampler process; the task for the worker. Model and white-box tiers
@@ -557,9 +620,14 @@ class _Worker:
 
     def _ask(self, task: dict, timeout: float) -> dict:
         self.pending.set()
-        if not self._send(json.dumps(task) + "\n"):
-            return dict(ok=False, error=self._died())
         deadline = time.monotonic() + timeout
+        sent = self._send(json.dumps(task) + "\n", deadline)
+        if sent == "timeout":
+            self.kill()
+            return dict(ok=False, error=f"the worker did not read its task within the time limit of {timeout:g} s per cell "
+                                        "(it stopped reading its input; killed)")
+        if sent == "closed":
+            return dict(ok=False, error=self._died("closed its input"))
         while True:
             try:
                 line = self.lines.get(timeout=max(0.0, min(_POLL, deadline - time.monotonic())))
@@ -575,7 +643,7 @@ class _Worker:
                                                 f"{EXTRA_PROCESSES} (killed)")
         self.pending.clear()
         if line is None:
-            return dict(ok=False, error=self._died())
+            return dict(ok=False, error=self._died("closed its answer channel"))
         if line == _TOO_LONG:
             self.kill()
             return dict(ok=False, fatal=True, error=f"the worker sent an answer line over {_MAX_LINE:,} characters")
@@ -590,8 +658,14 @@ class _Worker:
             return dict(ok=False, fatal=True, error=f"the worker sent a malformed answer line ({line[:80]!r})")
         return ans
 
-    def _died(self) -> str:
-        rc = self.proc.wait()
+    def _died(self, what: str) -> str:
+        """Why the worker stopped answering: it ``what`` (closed a pipe). A worker that is still alive
+        :data:`_EXIT_WAIT` seconds later is killed (a sleeping process never meets its CPU cap)."""
+        try:
+            rc = self.proc.wait(timeout=_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return f"the worker {what} but did not exit within {_EXIT_WAIT:g} s (killed)"
         if rc == -signal.SIGXCPU:
             return f"worker exceeded its CPU-time limit of {self.cpu_seconds} s (killed by SIGXCPU)"
         self.log.seek(0, os.SEEK_END)
@@ -603,7 +677,10 @@ class _Worker:
         """Kill the worker's whole session and any process that left it."""
         _LIVE.discard(self.proc.pid)
         reap(self.proc.pid)
-        self.proc.wait()
+        try:
+            self.proc.wait(timeout=_EXIT_WAIT)  # killed: only a process stuck in the kernel outlasts this
+        except subprocess.TimeoutExpired:
+            pass
 
     def close(self) -> str | None:
         """Stop the worker and its sampler, remove its folder (without recursion: an entry may leave a
@@ -626,10 +703,22 @@ class _Worker:
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
               workers: int = 1, max_failures: int = MAX_FAILURES, progress=None, limits: dict | None = None,
-              budget: int = BUDGET) -> EntryRun:
+              budget: int = BUDGET, blocked=()) -> EntryRun:
     """Run ``entry`` on ``cells`` with ``budget`` chain-sweeps per cell (``progress``: callable invoked
-    once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`)."""
+    once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`; ``blocked``: folders the
+    workers may not touch besides :func:`blocked_paths`). The run's sampler processes keep their
+    folders in one folder of its own, blocked for all its workers."""
     become_subreaper()
+    samplers = tempfile.mkdtemp(prefix="snrbench-samplers-")
+    try:
+        return _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits,
+                          budget, list(blocked), samplers)
+    finally:
+        remove_tree(samplers)
+
+
+def _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits, budget,
+               blocked, samplers) -> EntryRun:
     caps = worker_limits(time_limit, len(cells), limits)
     todo: queue.Queue = queue.Queue()
     for i, c in enumerate(cells):
@@ -667,8 +756,13 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                         retire(w, last)
                         w = None
                     if w is None:
-                        w, last = _Worker(entry, results_root, caps), None
-                    ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
+                        w, last = _Worker(entry, results_root, caps, blocked, samplers), None
+                    try:
+                        ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
+                    except Exception as exc:  # noqa: BLE001 - the cell's failure; the worker and its sampler go
+                        ans = dict(ok=False, fatal=True, error=f"the exchange with the worker or its sampler process "
+                                                               f"failed ({type(exc).__name__}: {exc}); both killed")
+                        w.sampler.proc.kill()
                     bad = check_answer(ans, len(fam.t_grid(c.spec)), budget)
                     if bad:
                         ans = dict(ok=False, fatal=True, error=f"answer refused by the runner: {bad}")
@@ -677,7 +771,7 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
                     last = i
                     if ans["ok"]:
                         out[i] = CellResult(c.label, c.cell_id, True, log10_q=[float(x) for x in ans["log10_q"]],
-                                            tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),
+                                            tau=ans.get("tau"), grad_norm2=ans.get("grad_norm2"),  # floats
                                             sweeps=ans["sweeps"], seconds=ans["seconds"],
                                             cpu_seconds=ans["cpu_seconds"])
                     else:
@@ -698,7 +792,8 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
 
 
 def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_limit: float = DEFAULT_TIME_LIMIT,
-              limits: dict | None = None, budget: int = BUDGET, max_failures: int = MAX_FAILURES) -> list[CellResult]:
+              limits: dict | None = None, budget: int = BUDGET, max_failures: int = MAX_FAILURES,
+              blocked=()) -> list[CellResult]:
     """The results of ``entry`` on the cells ``spec_jsons`` (in that order): the pure task a Dask
     worker runs for ``snrbench predict --scheduler`` (:func:`snrbench.predict.predictions.predict_entries`).
 
@@ -719,7 +814,7 @@ def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_lim
         _check_source_here(entry, where)
         cells = [Cell(s) for s in spec_jsons]
         run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=1, max_failures=max_failures,
-                        limits=limits, budget=budget)
+                        limits=limits, budget=budget, blocked=blocked)
         return run.results
     except BaseException as exc:  # noqa: BLE001 - whatever it is (and its traceback) may not pickle
         message = f"{where}: {type(exc).__name__}: {printable(str(exc) if _safe_str(exc) else '?')}"

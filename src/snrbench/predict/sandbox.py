@@ -219,14 +219,15 @@ def drop_capabilities() -> bool:
     return libc.capset(header, data) == 0
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(ppid, session id) of a live process, None when it is gone."""
+def _stat(pid: int, zombies: bool = False) -> tuple[int, int] | None:
+    """(ppid, session id) of a live process (or, with ``zombies``, of one that exited and was not
+    yet waited for), None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
-    if fields[0] == b"Z":
+    if fields[0] == b"Z" and not zombies:
         return None
     return int(fields[1]), int(fields[3])
 
@@ -235,10 +236,11 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def process_tree(pid: int) -> list[int]:
+def process_tree(pid: int, zombies: bool = False) -> list[int]:
     """Live processes of a worker ``pid`` started in its own session: the session's members and
-    every descendant of ``pid``, also those that left the session (``setsid``)."""
-    stats = {p: st for p in _pids() if (st := _stat(p)) is not None}
+    every descendant of ``pid``, also those that left the session (``setsid``); with ``zombies``
+    also those that exited and were not waited for (their CPU time is theirs until then)."""
+    stats = {p: st for p in _pids() if (st := _stat(p, zombies)) is not None}
     children: dict[int, list[int]] = {}
     for p, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(p)

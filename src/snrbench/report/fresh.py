@@ -72,18 +72,20 @@ def draw_suites(root: Path | str, seed: int, families) -> dict[str, Path]:
 
 
 def run_draw(root: Path | str, seed: int, entries, families, budgets=None, workers: int = 2, time_limit: float = 300.0,
-             limits: dict | None = None, progress: bool = True, scheduler: str | None = None) -> list:
+             limits: dict | None = None, progress: bool = True, scheduler: str | None = None, blocked=()) -> list:
     """Draw ``seed`` into the results folder ``root``, solve it, run ``entries`` on it at ``budgets``
     (None: each entry's whole ladder), store the runs that succeeded and score; returns every run
     (:class:`snrbench.predict.runner.EntryRun`; the caller refuses those with failures).
-    ``scheduler``: where the cells of both run (:func:`snrbench.jobs.executor.map_cells`)."""
+    ``scheduler``: where the cells of both run (:func:`snrbench.jobs.executor.map_cells`); ``blocked``:
+    what the entries may not touch besides ``root`` (the whole staging folder of the draws, the public
+    results: :func:`snrbench.predict.runner.blocked_paths`)."""
     root = Path(root)
     suites = draw_suites(root, seed, families)
     for family, path in suites.items():
         generate(family, root, workers=workers, progress=progress, suite_file=path, scheduler=scheduler)
     runs = predict_entries(root, entries, list(suites), force=True, workers=workers, time_limit=time_limit,
                            progress=progress, suite_files={f: str(p) for f, p in suites.items()}, limits=limits,
-                           budgets=budgets, scheduler=scheduler)
+                           budgets=budgets, scheduler=scheduler, blocked=blocked)
     if any(not r.failures for r in runs):
         scoring.score(root)
     return runs
