@@ -214,3 +214,12 @@ def test_goodhart_figure_uses_no_matplotlib_log_scale(monkeypatch, tmp_path):
     goodhart.plot(namespace["ladder"], tmp_path / "goodhart.png")
     assert scales and all(s == ("linear", "linear") for s in scales), scales
     assert np.isfinite(namespace["ladder"].dose).all()
+
+
+def test_figure_keys_name_only_the_tiers_drawn():
+    """A figure's title names the line style of each tier it draws and no other (mnist has no
+    white-box entry, so its curves must not promise a solid white-box line)."""
+    from snrbench.report.figures import tier_styles
+
+    assert tier_styles(["sampler-only", "model", "sampler-only"]) == "dotted = model, dashed = sampler-only"
+    assert tier_styles(["white-box"]) == "solid = white-box"

@@ -243,7 +243,7 @@ def _tier_scores(tracked: dict, families=("f1", "f2", "f3"), n=10) -> pd.DataFra
                 t = j < k
                 rows.append(dict(access="sampler-only", predictor=p, family=f, cell_id=f"{f}{j:02d}", label=f"{f}-{j}",
                                  tracked=t, track_z_low=-np.inf if t else np.inf, track_z_high=np.inf,
-                                 max_err=0.1 if t else 1.0, cpu_seconds=1.0))
+                                 max_err=0.1 if t else 1.0, sweeps=65536, seconds=1.0, cpu_seconds=1.0))
     return pd.DataFrame(rows)
 
 

@@ -112,10 +112,12 @@ def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
         log_ticks(row[1])
         row[1].set(xlabel="PCD update (0 plotted at 1)",
                    ylabel=f"Q_train = {C}·Q(T = {k})", title=f"m = {m}: the training's own gradient SNR")
-        row[1].legend(fontsize=7, loc="lower left")
         ll = row[1].twinx()  # does the training still learn after the onset?
-        ll.plot(x, cells.log_likelihood, color="tab:green", marker="s", ms=3, lw=1)
+        ll.plot(x, cells.log_likelihood, color="tab:green", marker="s", ms=3, lw=1, label="log-likelihood")
         ll.set_ylabel("log-likelihood (nats/image, exact or AIS)", color="tab:green")
+        # one legend on the twin axes, which are drawn last: on the first axes the likelihood line crossed it
+        handles = row[1].get_legend_handles_labels()[0] + ll.get_legend_handles_labels()[0]
+        ll.legend(handles=handles, fontsize=7, loc="upper left", framealpha=0.9)
         ladders = pt[pt.cell_id.isin(df[df.n_hidden == m].cell_id)]
         if len(ladders):
             for (_, c), col in zip(cells.iterrows(), colors):
@@ -126,10 +128,10 @@ def plot_mnist(root: Path | str, family, out: Path | str) -> Path:
                                 label=f"u={c['update']}" + ("" if c.equilibrated else " (not equilibrated)") if j == 0 else None)
             traj = (ladders.method == "trajectory").any()
             row[2].set(ylim=(0, 1), ylabel="swap acceptance",
-                       xlabel=("lower rung's trajectory position (0: base rate, j + 1: checkpoint j)" if traj
+                       xlabel=("lower rung's trajectory position\n(0: base rate, j + 1: checkpoint j)" if traj
                                else "rung pair (k, k+1), k = 0 at β = 1"),
-                       title=f"m = {m}: {'trajectory' if traj else 'temperature'} tempering ladders\n"
-                             "solid: begun at base-rate samples; dotted: at images")
+                       title=f"m = {m}: {'trajectory' if traj else 'temperature'} tempering\n"
+                             "solid: from base-rate samples; dotted: from images")
             row[2].legend(fontsize=6, ncol=2)
         else:
             row[2].axis("off")

@@ -20,7 +20,7 @@ from .. import store
 from ..store.logaxes import log2_exact, log10_exact, log_ticks
 from . import scoring
 
-__all__ = ["OKABE_ITO", "TIER_DASH", "natural_key", "colours", "plot_curves", "plot_heatmap", "plot_frontier",
+__all__ = ["OKABE_ITO", "TIER_DASH", "tier_styles", "natural_key", "colours", "plot_curves", "plot_heatmap", "plot_frontier",
            "plot_differences", "MAX_CURVE_CELLS"]
 
 #: Cells shown per family in ``curves_<family>.png``.
@@ -31,6 +31,14 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "
 #: Line style per tier (matplotlib names; the page's SVG uses the same pattern as a dash array).
 TIER_DASH = {"white-box": "-", "model": ":", "sampler-only": "--"}
 _DPI = 100
+_DASH_NAMES = {"-": "solid", "--": "dashed", ":": "dotted"}
+
+
+def tier_styles(accesses) -> str:
+    """"solid = white-box, dashed = sampler-only": the line style of each tier among ``accesses`` only
+    (a figure's key names no style it does not draw)."""
+    present = set(accesses)
+    return ", ".join(f"{_DASH_NAMES[dash]} = {tier}" for tier, dash in TIER_DASH.items() if tier in present)
 
 
 def natural_key(label: str) -> tuple:
@@ -100,8 +108,7 @@ def plot_curves(family: str, truth: pd.DataFrame, pred: pd.DataFrame, path: Path
         ax.set_ylabel("Q(T)", fontsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle(f"{family}: true (black) vs predicted Q(T); solid = white-box, dashed = sampler-only, dotted = model",
-                 fontsize=10)
+    fig.suptitle(f"{family}: true (black) vs predicted Q(T); {tier_styles(access for _, access in entries)}", fontsize=10)
     _save_png(fig, path)
 
 
@@ -184,7 +191,7 @@ def plot_frontier(scores: pd.DataFrame, path: Path) -> None:
     if panels:
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("tracked fraction against budget (grey: 90%); dashed = sampler-only, dotted = model", fontsize=10)
+    fig.suptitle(f"tracked fraction against budget (grey: 90%); {tier_styles(a for _, a in entries)}", fontsize=10)
     _save_png(fig, path)
 
 
