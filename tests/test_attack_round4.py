@@ -85,7 +85,7 @@ STOP_READING = """\
 def test_an_entry_that_stops_reading_its_tasks_is_killed_at_the_time_limit(bench, tmp_path, capsys):
     """The runner wrote each task with a blocking write: an entry that filled its (shrunk) input pipe
     and stopped reading it hung ``submit`` for ever at the next cell."""
-    msg = ("the worker did not read its task within the time limit of 20 s per cell (it stopped reading its "
+    msg = ("the worker did not read its task within the time limit of 10 s per cell (it stopped reading its "
            "input; killed)")
     _bounded(240, _stop_reading, bench, tmp_path, capsys, msg)
 
@@ -97,7 +97,7 @@ def _stop_reading(bench, tmp_path, capsys, msg):
     path.write_text(_broken_entry(STOP_READING, name="stop-reading"))
     entry = runner.discover(str(path), bench.results)[0]
     cells = load_suite("exact-rbm")[1]
-    run = runner.run_entry(entry, "exact-rbm", cells, bench.results, time_limit=20, budget=2**16)
+    run = runner.run_entry(entry, "exact-rbm", cells, bench.results, time_limit=10, budget=2**16)
     # one worker: cell 1 answers, cell 2 cannot be sent (killed); a new worker answers cell 3, cell 4 blocks
     assert [(r.ok, r.error) for r in run.results] == [(True, ""), (False, msg), (True, ""), (False, msg)]
 
@@ -122,7 +122,7 @@ STALL_SAMPLER = """\
     def stall():  # once the runner removed this cell's file (it then loads the next cell): a long request
         while os.path.exists(cell_file):
             time.sleep(0.001)
-        problem._meter.call(sid, "run", n=problem.budget // 2)
+        problem._meter.call(sid, "run", n=problem.budget)  # tens of seconds, far past the load timeout
 
     threading.Thread(target=stall, daemon=True).start()
     return Prediction(np.zeros(len(problem.T)), tau=1.0, grad_norm2=1.0)
@@ -153,7 +153,7 @@ def test_a_sampler_kept_busy_past_the_load_timeout_fails_the_cell_not_the_run(be
         return put_cell(self, *args, **kwargs)
 
     monkeypatch.setattr(runner._Sampler, "put_cell", once_busy)
-    monkeypatch.setattr(runner, "_SAMPLER_LOAD", 15.0)  # stands for 300 s; the request takes ~40 s here
+    monkeypatch.setattr(runner, "_SAMPLER_LOAD", 8.0)  # stands for 300 s; the request takes ~30–80 s here
     path = tmp_path / "stall.py"
     path.write_text(_broken_entry(STALL_SAMPLER, name="stall", access="white-box"))
     entry = runner.discover(str(path), bench.results)[0]
@@ -161,7 +161,7 @@ def test_a_sampler_kept_busy_past_the_load_timeout_fails_the_cell_not_the_run(be
     run = _bounded(240, runner.run_entry, entry, "exact-rbm", cells, bench.results, time_limit=60, budget=2**21)
     assert [(r.ok, r.error) for r in run.results] == [
         (True, ""), (False, "the exchange with the worker or its sampler process failed (TimeoutError: the sampler "
-                            "process did not answer within 15 s); both killed")]
+                            "process did not answer within 8 s); both killed")]
 
 
 OPEN_STREAM = """\
