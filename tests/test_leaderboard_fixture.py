@@ -223,3 +223,13 @@ def test_figure_keys_name_only_the_tiers_drawn():
 
     assert tier_styles(["sampler-only", "model", "sampler-only"]) == "dotted = model, dashed = sampler-only"
     assert tier_styles(["white-box"]) == "solid = white-box"
+
+
+def test_a_family_with_no_full_budget_score_gets_a_placeholder_heatmap(tmp_path):
+    """A results folder whose entries were stored at the lower rungs only (``submit --budget 65536`` on a
+    fresh folder) crashed publishing: the heatmap took the max over no cells."""
+    from snrbench.report.figures import plot_heatmap
+
+    scores = pd.read_parquet(FIXTURE / "results" / "scores.parquet")
+    plot_heatmap("exact-rbm", scores.iloc[:0], tmp_path / "h.png")
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

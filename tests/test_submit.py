@@ -323,7 +323,8 @@ def test_installed_entry_point_is_registered_and_submitted(bench, tmp_path, monk
         assert entries[("fake-entry", "sampler-only")].source == "entrypoint:fake:FakeEntry"
         out = tmp_path / "lb"
         capsys.readouterr()
-        rc = main(["--results", str(bench.results), "submit", "fake", "--quiet", "--workers", "2", "--out", str(out)])
+        rc = main(["--results", str(bench.results), "submit", "fake", "--quiet", "--workers", "2", "--out", str(out),
+                   "--budget", "65536"])  # the ladder's first rung: the README test runs all
         cap = capsys.readouterr()
         assert rc == 0, cap.err
         assert "submit: fake-entry (sampler-only) stored" in cap.out
@@ -545,7 +546,7 @@ def test_a_stored_name_is_kept_by_its_file(bench, tmp_path, capsys):
     cap = _assert_unchanged_after(bench, tmp_path, capsys, lambda: _submit(bench, tmp_path, first), 2)
     assert "resubmit with --replace" in cap.err
     argv = ["--results", str(bench.results), "submit", str(first), "--replace", "--quiet", "--workers", "1",
-            "--out", str(tmp_path / "lb")]
+            "--out", str(tmp_path / "lb"), "--budget", "65536"]
     assert main(argv) == 0
 
 

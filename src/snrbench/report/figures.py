@@ -122,6 +122,11 @@ def plot_heatmap(family: str, scores: pd.DataFrame, path: Path) -> None:
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.figure import Figure
 
+    if scores.empty:  # entries stored at lower budgets only: nothing at the full budget to draw yet
+        fig = Figure(figsize=(7.0, 1.6))
+        fig.text(0.5, 0.5, f"{family}: no entry scored at the full budget yet", ha="center", va="center")
+        _save_png(fig, path)
+        return
     cells = sorted_cells(scores)
     entries = sorted(set(zip(scores["predictor"], scores["access"])))
     M = np.full((len(entries), len(cells)), np.nan)
