@@ -113,7 +113,7 @@ def _print_failures(runs) -> int:
     for run in bad:
         print(f"{run.entry} on {run.family} at budget {run.budget:,}: {len(run.failures)} of {len(run.results)} "
               "cells failed; nothing stored for it", file=sys.stderr)
-        skipped = [r for r in run.failures if r.error.startswith("skipped:")]
+        skipped = [r for r in run.failures if r.skipped]
         for r in run.failures:
             if r not in skipped:
                 print(f"  cell {r.label}: {r.error}", file=sys.stderr)

@@ -28,7 +28,7 @@ from .. import store
 from .registry import Entry
 from ..store.schema import arrow_schema
 from .contract import BUDGET, BUDGETS
-from .runner import DEFAULT_TIME_LIMIT, MAX_FAILURES, CellResult, EntryRun, run_chunk, run_entry
+from .runner import DEFAULT_TIME_LIMIT, MAX_FAILURES, CellResult, EntryRun, run_chunk, run_entry, skipped_cell
 from ..families import Cell, get, load_suite
 
 __all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names", "budgets_of",
@@ -237,7 +237,8 @@ def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str
     itself failed on that worker, e.g. the entry's source is not on its filesystem; the error ends
     the run); a chunk whose worker is lost is rerun by the scheduler, and each cell is kept once (by
     ``cell_id``). After ``max_failures`` failed cells the chunks not yet finished are cancelled and
-    their cells reported skipped, as a local run skips them.
+    their cells reported skipped, as a local run skips them (a failure counts unless the runner
+    flagged it ``skipped``; its text, which an entry writes, decides nothing).
     """
     from contextlib import closing
     from functools import partial
@@ -266,12 +267,11 @@ def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str
             new = [r for r in results if r.cell_id in wanted and r.cell_id not in got]
             for r in new:
                 got[r.cell_id] = r
-                failed += not r.ok and not r.error.startswith("skipped:")
+                failed += not r.ok and not r.skipped  # the runner's flag: an entry's text cannot set it
             if progress:
                 for _ in new:
                     progress()
             if failed >= max_failures:
                 break  # closing the map cancels the chunks still queued or running
-    skipped = f"skipped: the entry already failed {max_failures} cells"
-    out = [got.get(c.cell_id) or CellResult(c.label, c.cell_id, False, skipped) for c in cells]
+    out = [got.get(c.cell_id) or skipped_cell(c, max_failures) for c in cells]
     return EntryRun(entry, family, out, budget)

@@ -47,7 +47,7 @@ from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builti
 from .sandbox import become_subreaper, orphans_of, process_tree
 
 __all__ = ["CellResult", "EntryRun", "run_entry", "run_chunk", "discover", "all_entries", "blocked_paths",
-           "check_answer", "reap", "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT", "MAX_FAILURES"]
+           "check_answer", "reap", "skipped_cell", "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT", "MAX_FAILURES"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
 MAX_FAILURES = 3  # failed cells after which an entry's remaining cells are skipped
@@ -60,6 +60,10 @@ def cell_seed(cell: Cell) -> int:
 
 @dataclass
 class CellResult:
+    """One cell's outcome for one entry. ``skipped``: the cell was never run because the entry had
+    already failed ``max_failures`` cells; set by the runner alone (never from a worker's answer or
+    its text), so a failure is counted or skipped by this flag, not by its message."""
+
     label: str
     cell_id: str
     ok: bool
@@ -70,6 +74,13 @@ class CellResult:
     sweeps: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    skipped: bool = False
+
+
+def skipped_cell(cell: Cell, max_failures: int) -> CellResult:
+    """The result of a cell not run because the entry already failed ``max_failures`` cells."""
+    return CellResult(cell.label, cell.cell_id, False, f"skipped: the entry already failed {max_failures} cells",
+                      skipped=True)
 
 
 @dataclass
@@ -750,7 +761,7 @@ def _run_entry(entry, family, cells, results_root, time_limit, workers, max_fail
                 with lock:
                     skip = failed[0] >= max_failures
                 if skip:
-                    out[i] = CellResult(c.label, c.cell_id, False, f"skipped: the entry already failed {max_failures} cells")
+                    out[i] = skipped_cell(c, max_failures)
                 else:
                     if w is not None and (w.proc.poll() is not None or w.sampler.proc.poll() is not None):
                         retire(w, last)

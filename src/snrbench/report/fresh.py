@@ -150,7 +150,7 @@ def check(public: pd.DataFrame, draws: dict[str, pd.DataFrame], runs, entries) -
     keys = {(e.access, e.name) for e in entries}
     table = compare(public, draws)
     table = table[[k in keys for k in zip(table.access, table.predictor)]] if len(table) else table
-    failed = [(r, [c for c in r.failures if not c.error.startswith("skipped:")]) for r in runs if r.failures]
+    failed = [(r, [c for c in r.failures if not c.skipped]) for r in runs if r.failures]
     why = [f"{r.entry} on a fresh draw of {r.family} at budget {r.budget:,}: {len(bad)} of {len(r.results)} cells "
            f"failed ({bad[0].label}: {bad[0].error[:300]})" for r, bad in failed if bad]
     why += [f"{r.predictor} ({r.access}) at budget {r.budget:,}: public {r.public} against fresh {r.fresh_1} and "
