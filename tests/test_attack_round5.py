@@ -10,10 +10,110 @@ answers such an entry makes the runner return, with what it now gets.
 """
 from __future__ import annotations
 
+import os
+import stat
+
+import pytest
+
 from snrbench.families import Cell, load_suite
 from snrbench.predict import runner
 from snrbench.predict.registry import Entry
 from snrbench.predict.runner import CellResult, EntryRun
+from test_submit import _broken_entry, bench  # noqa: F401 - bench is a fixture
+
+# -- #6: the seed is secret ------------------------------------------------------------------
+
+#: A white-box entry that knows the seed it was told for its cell (as an author computes it offline
+#: from the published suite), rebuilds its sampler's initial states with it and compares them with
+#: the metered sampler's; it also tries to read the key. It reports both in its failure message.
+GUESS_THE_STREAM = """\
+    import torch
+    from snrbench.core.sampler import make_sampler
+    from snrbench.predict.sandbox import violations
+    guess = make_sampler(problem.model, 64, seed={seeds!r}[problem.label]).v
+    metered = problem.sampler(64).v
+    try:
+        with open({key_file!r}, "rb") as fh:
+            key = fh.read().hex()
+    except BaseException as exc:  # Landlock's PermissionError or the audit hook's refusal
+        key = "refused (" + type(exc).__name__ + ")"
+    violations().clear()  # report the guess, not the refused read
+    raise RuntimeError(f"initial states reproduced: {{bool(torch.equal(guess, metered))}}; key: {{key}}")
+    """
+
+
+def _guess(bench, tmp_path, cell: Cell, seed: int) -> str:
+    """The message of the entry above on ``cell``, told ``seed``."""
+    key_file = str(bench.results / ".sampler-key")
+    path = tmp_path / f"guess_{cell.cell_id[:8]}.py"
+    path.write_text(_broken_entry(GUESS_THE_STREAM.format(seeds={cell.label: seed}, key_file=key_file),
+                                  name="guess", access="white-box"))
+    entry = runner.discover(str(path), bench.results)[0]
+    run = runner.run_entry(entry, "exact-rbm", [cell], bench.results, time_limit=60, budget=2**16)
+    (result,) = run.results
+    assert not result.ok
+    return result.error
+
+
+def test_an_entry_cannot_rebuild_its_samplers_stream_from_the_cell_id(bench, tmp_path):
+    """The public seed ``int(cell_id[:8], 16)`` no longer gives the metered sampler's initial states,
+    and the key is out of the entry's reach. The same rebuild with the seed the runner derives from
+    the folder's key does match (the check can tell), and that key is the folder's, mode 0600."""
+    cells = load_suite("exact-rbm")[1]
+    err = _guess(bench, tmp_path, cells[0], int(cells[0].cell_id[:8], 16))
+    assert "raised RuntimeError: initial states reproduced: False; key: refused (" in err, err
+
+    from snrbench.predict import seeds
+
+    key = seeds.read_key(bench.results)
+    assert key is not None and len(key) == seeds.KEY_BYTES  # made by the first run, in the results folder
+    assert stat.S_IMODE(os.stat(bench.results / seeds.KEY_NAME).st_mode) == 0o600
+    assert key.hex() not in err
+    control = _guess(bench, tmp_path, cells[1], seeds.cell_seed(cells[1].cell_id, key))
+    assert "raised RuntimeError: initial states reproduced: True; key: refused (" in control, control
+
+
+def test_seeds_are_keyed_and_the_key_of_a_folder_is_kept():
+    """Seeds differ between keys and are not the public one; a folder's key is made once, reused,
+    and a damaged key file is refused with a message that says what to do."""
+    import tempfile
+    from pathlib import Path
+
+    from snrbench.predict import seeds
+
+    cell_id = load_suite("exact-rbm")[1][0].cell_id
+    k1, k2 = seeds.new_key(), seeds.new_key()
+    s1 = seeds.cell_seed(cell_id, k1)
+    assert s1 == seeds.cell_seed(cell_id, k1) and 0 <= s1 < 2**63
+    assert s1 != seeds.cell_seed(cell_id, k2) and s1 != int(cell_id[:8], 16)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "results"
+        key = seeds.folder_key(root)
+        assert seeds.folder_key(root) == key and seeds.store_key(root, k1) == key  # the first key stays
+        assert sorted(os.listdir(root)) == [seeds.KEY_NAME]  # no temporary file left
+        (root / seeds.KEY_NAME).write_bytes(b"short")
+        with pytest.raises(ValueError, match=r"a sampler key has 32 bytes, this file 5; it is damaged \(remove it"):
+            seeds.read_key(root)
+
+
+def test_the_workers_task_carries_neither_the_key_nor_the_seed(bench):
+    """What the sandboxed worker receives for a cell: no seed and no key (they go to the sampler process)."""
+    from snrbench.families import get
+    from snrbench.predict import seeds
+
+    cell = load_suite("exact-rbm")[1][0]
+    key = seeds.folder_key(bench.results)
+    seed = seeds.cell_seed(cell.cell_id, key)
+    entry = Entry("probe", "white-box", "/nowhere.py::Probe", "0" * 64)
+    w = runner._Worker(entry, bench.results, runner.worker_limits(60, 1), ())
+    try:
+        task = w.put_cell(get("exact-rbm"), cell, "white-box", 2**16, seed)
+    finally:
+        w.close()
+    text = repr(task)
+    assert task["info"]["n_visible"] > 0 and "seed" not in task
+    assert str(seed) not in text and key.hex() not in text
+
 
 # -- #10: a skipped cell is the runner's flag, not a message ---------------------------------
 

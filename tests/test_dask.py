@@ -239,7 +239,8 @@ def _snrbench(results: Path, *args: str, cwd: Path, **env: str) -> tuple[subproc
 def test_predict_and_submit_on_a_dask_cluster(cluster, tmp_path, monkeypatch):
     """1. `predict --scheduler` of pilot-q on the 8-cell twin of the fixture suite at the first budget:
     two chunks of 4 cells, each a task whose Dask worker starts the sandboxed worker and the sampler
-    process itself; the client stores, each cell once, the columns of a local run (all but the times).
+    process itself; the client stores, each cell once, the columns of a local run (all but the times)
+    made with the same sampler key.
     2. `submit --scheduler` of an entry that opens the stored ground truth: refused on the Dask worker
     by the sandbox it starts there (each cell's message names the file); nothing stored or changed.
     (One test, one cluster: the second part runs on workers the first has warmed up.)"""
@@ -252,6 +253,8 @@ def test_predict_and_submit_on_a_dask_cluster(cluster, tmp_path, monkeypatch):
     cmd = ("predict", "--family", FAMILY, "--entry", "pilot-q", "--budget", "65536", "--force", "--quiet")
     local, local_s = _snrbench(tmp_path / "local", *cmd, "--workers", "2", cwd=tmp_path, SNRBENCH_TASKS=str(tasks))
     assert local.returncode == 0, local.stderr
+    (tmp_path / "dask").mkdir()  # the same sampler key (the seeds' secret), so the same samples
+    shutil.copy2(tmp_path / "local" / ".sampler-key", tmp_path / "dask" / ".sampler-key")
     dask, dask_s = _snrbench(tmp_path / "dask", *cmd, "--scheduler", cluster.address, cwd=tmp_path,
                              SNRBENCH_TASKS=str(tasks))
     assert dask.returncode == 0, dask.stderr

@@ -169,6 +169,7 @@ def _cmd_submit(args) -> int:
     from .predict.predictions import check_names, predict_entries
     from .predict.runner import all_entries, discover, remove_tree
     from .predict.sandbox import describe_isolation
+    from .predict.seeds import new_key, read_key
     from .report.leaderboard import markdown_overall
     from .report.publish import Rejected, publish, refuse_damaged
 
@@ -179,6 +180,7 @@ def _cmd_submit(args) -> int:
           file=sys.stderr)
     new = discover(args.entry, results)
     budgets = _budgets(args)
+    key = read_key(results) or new_key()  # a new one is stored only with the publication
     runs = []
     if args.fresh is not None and _publicly_current(results, new, args.family, budgets):
         print(f"submit: {', '.join(str(e) for e in new)}: public predictions stored and current (same source); "
@@ -187,7 +189,7 @@ def _cmd_submit(args) -> int:
         check_names(results, new, all_entries(args.results), replace=args.replace)
         runs = predict_entries(results, new, args.family, force=True, workers=args.workers or 2,
                                time_limit=args.time_limit, progress=not args.quiet, store_results=False,
-                               limits=_limits(args), budgets=budgets, scheduler=args.scheduler)
+                               limits=_limits(args), budgets=budgets, scheduler=args.scheduler, key=key)
         if _print_failures(runs):
             print("submit: rejected; results/ is unchanged", file=sys.stderr)
             return 1
@@ -196,7 +198,7 @@ def _cmd_submit(args) -> int:
         extra, check = _fresh(args, stage, new, budgets)
         try:
             written = publish(results, out, runs, args.family, readme=out.resolve().parent / "README.md",
-                              extra=extra, check=check)
+                              extra=extra, check=check, key=key)
         except Rejected as exc:
             print("submit: rejected, not published; results/ is unchanged:", file=sys.stderr)
             for why in exc.reasons:

@@ -29,6 +29,7 @@ from .registry import Entry
 from ..store.schema import arrow_schema
 from .contract import BUDGET, BUDGETS
 from .runner import DEFAULT_TIME_LIMIT, MAX_FAILURES, CellResult, EntryRun, run_chunk, run_entry, skipped_cell
+from .seeds import folder_key
 from ..families import Cell, get, load_suite
 
 __all__ = ["predictions_path", "is_current", "store_runs", "predict_entries", "check_names", "budgets_of",
@@ -169,7 +170,7 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
                     time_limit: float = DEFAULT_TIME_LIMIT, progress: bool = True, store_results: bool = True,
                     suite_files: dict | None = None, limits: dict | None = None,
                     budgets: tuple[int, ...] | None = None, scheduler: str | None = None,
-                    blocked=()) -> list[EntryRun]:
+                    blocked=(), key: bytes | None = None) -> list[EntryRun]:
     """Run every entry on every cell of ``families`` at each of its budgets (:func:`budgets_of`, or
     ``budgets`` where given, white-box entries still at the full one); store successful runs (see the
     module doc).
@@ -180,7 +181,8 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
     filesystem must hold the entry's source and ``root`` at the same absolute paths (``workers`` is
     then unused: each Dask worker thread runs one sandboxed worker). ``blocked``: folders the
     entries' workers may not touch besides ``root`` and the other stores
-    (:func:`~snrbench.predict.runner.blocked_paths`).
+    (:func:`~snrbench.predict.runner.blocked_paths`). ``key``: the sampler key of the cells' seeds
+    (:mod:`.seeds`); by default the one of ``root``, made there before the first cell runs.
     """
     from tqdm.auto import tqdm
 
@@ -200,14 +202,16 @@ def predict_entries(root: Path, entries: list[Entry], families, force: bool = Fa
             for budget in ladder:
                 if not force and store_results and is_current(root, entry, family, cells, budget):
                     continue
+                key = folder_key(root) if key is None else key
                 desc = f"{entry} on {family} at {budget:,}"
                 with tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress) as bar:
                     if scheduler is None:
                         run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=workers,
-                                        progress=bar.update, limits=limits, budget=budget, blocked=blocked)
+                                        progress=bar.update, limits=limits, budget=budget, blocked=blocked, key=key)
                     else:
                         run = _run_on_cluster(entry, family, cells, root, scheduler, time_limit=time_limit,
-                                              limits=limits, budget=budget, progress=bar.update, blocked=blocked)
+                                              limits=limits, budget=budget, progress=bar.update, blocked=blocked,
+                                              key=key)
                 runs.append(run)
                 if run.failures:
                     break  # an entry that fails at one budget is not run at the others
@@ -229,7 +233,7 @@ def chunks_of(cells, size: int = DASK_CHUNK_CELLS) -> list[tuple[str, ...]]:
 
 def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str, *, time_limit: float,
                     limits: dict | None, budget: int, progress=None,
-                    max_failures: int = MAX_FAILURES, blocked=()) -> EntryRun:
+                    max_failures: int = MAX_FAILURES, blocked=(), key: bytes | None = None) -> EntryRun:
     """:func:`run_entry` with the cells sent to Dask workers in :func:`chunks_of` chunks, each run
     there by :func:`~snrbench.predict.runner.run_chunk`; the same EntryRun as a local run.
 
@@ -238,7 +242,9 @@ def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str
     the run); a chunk whose worker is lost is rerun by the scheduler, and each cell is kept once (by
     ``cell_id``). After ``max_failures`` failed cells the chunks not yet finished are cancelled and
     their cells reported skipped, as a local run skips them (a failure counts unless the runner
-    flagged it ``skipped``; its text, which an entry writes, decides nothing).
+    flagged it ``skipped``; its text, which an entry writes, decides nothing). ``key``: the sampler
+    key (:mod:`.seeds`; by default ``root``'s), sent with each chunk to the Dask worker's runner, so
+    a cell has the seed there that it has here; a task's name holds a digest of it, never the key.
     """
     from contextlib import closing
     from functools import partial
@@ -248,17 +254,19 @@ def _run_on_cluster(entry: Entry, family: str, cells, root: Path, scheduler: str
     results_root = str(Path(root).resolve())  # the workers block this path: never relative to their cwd
     args = dict(results_root=results_root, time_limit=time_limit, limits=limits, budget=budget,
                 max_failures=max_failures, blocked=sorted(str(Path(p).resolve()) for p in blocked))
-    fn = partial(run_chunk, entry, family, **args)
+    secret = folder_key(root) if key is None else key
+    fn = partial(run_chunk, entry, family, key=secret, **args)
+    named = dict(args, key=hashlib.sha256(secret).hexdigest())
 
-    def key(chunk: tuple[str, ...]) -> str:  # names the whole computation: equal keys, equal tasks
-        blob = json.dumps([asdict(entry), family, list(chunk), args], sort_keys=True, default=str)
+    def task_key(chunk: tuple[str, ...]) -> str:  # names the whole computation: equal keys, equal tasks
+        blob = json.dumps([asdict(entry), family, list(chunk), named], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     wanted = {c.cell_id for c in cells}
     got: dict[str, CellResult] = {}
     failed = 0
     deadline = len(cells) * time_limit + DASK_MARGIN  # one cell after another, were there one Dask worker
-    with closing(executor.map_cells(fn, chunks_of(cells), scheduler=scheduler, key=key, retries=0, deadline=deadline,
+    with closing(executor.map_cells(fn, chunks_of(cells), scheduler=scheduler, key=task_key, retries=0, deadline=deadline,
                                     name=f"predict-{entry.name}-{family}-{budget}")) as finished:
         for chunk, results in finished:
             ids = [r.cell_id for r in results]

@@ -45,17 +45,13 @@ from ._sampler_service import shared_memory
 from .contract import ACCESS_TIERS, BUDGET
 from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builtin_entries, no_duplicates
 from .sandbox import become_subreaper, orphans_of, process_tree
+from .seeds import cell_seed, folder_key
 
 __all__ = ["CellResult", "EntryRun", "run_entry", "run_chunk", "discover", "all_entries", "blocked_paths",
-           "check_answer", "reap", "skipped_cell", "worker_limits", "DEFAULT_LIMITS", "cell_seed", "DEFAULT_TIME_LIMIT", "MAX_FAILURES"]
+           "check_answer", "reap", "skipped_cell", "worker_limits", "DEFAULT_LIMITS", "DEFAULT_TIME_LIMIT", "MAX_FAILURES"]
 
 DEFAULT_TIME_LIMIT = 300.0  # seconds per cell
 MAX_FAILURES = 3  # failed cells after which an entry's remaining cells are skipped
-
-
-def cell_seed(cell: Cell) -> int:
-    """The sampler seed of a cell (same for every entry: common random numbers)."""
-    return int(cell.cell_id[:8], 16)
 
 
 @dataclass
@@ -554,11 +550,12 @@ class _Worker:
         except (OSError, ValueError):  # BrokenPipeError: the worker closed its stdin (or exited)
             return "closed"
 
-    def put_cell(self, family, cell: Cell, access: str, budget: int = BUDGET) -> dict:
-        """Load the cell into the sampler process; the task for the worker. Model and white-box tiers
-        also get the model's arrays and the data, in a ``.npz`` in the worker's ``in/`` folder."""
+    def put_cell(self, family, cell: Cell, access: str, budget: int, seed: int) -> dict:
+        """Load the cell into the sampler process with its sampler ``seed`` (:mod:`.seeds`; the task
+        never carries it); the task for the worker. Model and white-box tiers also get the model's
+        arrays and the data, in a ``.npz`` in the worker's ``in/`` folder."""
         spec = cell.spec
-        served = self.sampler.put_cell(family, cell, cell_seed(cell), budget)
+        served = self.sampler.put_cell(family, cell, seed, budget)
         task = dict(access=access, exact="white-box" in family.tiers, family=family.name, observables=spec["observables"],
                     T=[int(t) for t in family.t_grid(spec)], budget=budget, info=served["info"],
                     data_mean=served["data_mean"], label="", cell_file=None)
@@ -714,22 +711,25 @@ class _Worker:
 
 def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, time_limit: float = DEFAULT_TIME_LIMIT,
               workers: int = 1, max_failures: int = MAX_FAILURES, progress=None, limits: dict | None = None,
-              budget: int = BUDGET, blocked=()) -> EntryRun:
+              budget: int = BUDGET, blocked=(), key: bytes | None = None) -> EntryRun:
     """Run ``entry`` on ``cells`` with ``budget`` chain-sweeps per cell (``progress``: callable invoked
     once per finished cell; ``limits``: overrides of :data:`DEFAULT_LIMITS`; ``blocked``: folders the
-    workers may not touch besides :func:`blocked_paths`). The run's sampler processes keep their
-    folders in one folder of its own, blocked for all its workers."""
+    workers may not touch besides :func:`blocked_paths`; ``key``: the sampler key the cells' seeds
+    are derived from, :mod:`.seeds`, by default the one of ``results_root``, made there on first
+    use). The run's sampler processes keep their folders in one folder of its own, blocked for all
+    its workers."""
     become_subreaper()
+    key = folder_key(results_root) if key is None else key
     samplers = tempfile.mkdtemp(prefix="snrbench-samplers-")
     try:
         return _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits,
-                          budget, list(blocked), samplers)
+                          budget, list(blocked), samplers, key)
     finally:
         remove_tree(samplers)
 
 
 def _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits, budget,
-               blocked, samplers) -> EntryRun:
+               blocked, samplers, key) -> EntryRun:
     caps = worker_limits(time_limit, len(cells), limits)
     todo: queue.Queue = queue.Queue()
     for i, c in enumerate(cells):
@@ -769,7 +769,7 @@ def _run_entry(entry, family, cells, results_root, time_limit, workers, max_fail
                     if w is None:
                         w, last = _Worker(entry, results_root, caps, blocked, samplers), None
                     try:
-                        ans = w.ask(w.put_cell(fam, c, entry.access, budget), time_limit)
+                        ans = w.ask(w.put_cell(fam, c, entry.access, budget, cell_seed(c.cell_id, key)), time_limit)
                     except Exception as exc:  # noqa: BLE001 - the cell's failure; the worker and its sampler go
                         ans = dict(ok=False, fatal=True, error=f"the exchange with the worker or its sampler process "
                                                                f"failed ({type(exc).__name__}: {exc}); both killed")
@@ -804,7 +804,7 @@ def _run_entry(entry, family, cells, results_root, time_limit, workers, max_fail
 
 def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_limit: float = DEFAULT_TIME_LIMIT,
               limits: dict | None = None, budget: int = BUDGET, max_failures: int = MAX_FAILURES,
-              blocked=()) -> list[CellResult]:
+              blocked=(), key: bytes | None = None) -> list[CellResult]:
     """The results of ``entry`` on the cells ``spec_jsons`` (in that order): the pure task a Dask
     worker runs for ``snrbench predict --scheduler`` (:func:`snrbench.predict.predictions.predict_entries`).
 
@@ -815,7 +815,9 @@ def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_lim
     before any entry code runs: the entry's source is not here with the client's bytes (SHA-256),
     so the workers do not share the client's filesystem at the same paths. Anything raised here is
     re-raised as a :class:`ChunkError`, a plain message that pickles (a 3,000-frame ``RecursionError``
-    and its traceback could hang the client).
+    and its traceback could hang the client). ``key``: the client's sampler key (:mod:`.seeds`), so
+    that every Dask worker seeds a cell as the client's folder does; it goes to the sampler
+    processes only, never to the sandboxed worker.
     """
     where = f"Dask worker {socket.gethostname()} (pid {os.getpid()})"
     try:
@@ -825,7 +827,7 @@ def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_lim
         _check_source_here(entry, where)
         cells = [Cell(s) for s in spec_jsons]
         run = run_entry(entry, family, cells, root, time_limit=time_limit, workers=1, max_failures=max_failures,
-                        limits=limits, budget=budget, blocked=blocked)
+                        limits=limits, budget=budget, blocked=blocked, key=key)
         return run.results
     except BaseException as exc:  # noqa: BLE001 - whatever it is (and its traceback) may not pickle
         message = f"{where}: {type(exc).__name__}: {printable(str(exc) if _safe_str(exc) else '?')}"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .. import store
 from ..families import load_suite
+from ..predict import seeds
 from ..predict.predictions import store_runs
 from ..predict.runner import remove_tree
 from . import leaderboard, scoring
@@ -61,11 +62,12 @@ def _move_changed(staged: Path, dest: Path) -> list[Path]:
 
 
 def publish(results: Path, out: Path, runs: list, families: list[str], readme: Path | None = None,
-            extra: dict[str, Path] | None = None, check=None) -> list[Path]:
+            extra: dict[str, Path] | None = None, check=None, key: bytes | None = None) -> list[Path]:
     """Store ``runs`` (every cell succeeded) and the stores ``extra`` (relative path in ``results`` →
     folder), score, ask ``check(staged scores)`` (a list of reasons to refuse; :class:`Rejected`),
     build the leaderboard in ``out`` and update ``readme``'s table, all or nothing (see the module
-    doc); returns the files written."""
+    doc); returns the files written. ``key``: the sampler key the runs were seeded with
+    (:mod:`snrbench.predict.seeds`), stored with them where ``results`` has none yet."""
     results, out = Path(results), Path(out)
     refuse_damaged(results)
     if any(r.failures for r in runs):
@@ -76,6 +78,8 @@ def publish(results: Path, out: Path, runs: list, families: list[str], readme: P
     try:
         staged = stage / "results"
         shutil.copytree(results, staged)
+        if key is not None and seeds.store_key(staged, key) != key:
+            raise ValueError(f"the runs were seeded with another sampler key than {results / seeds.KEY_NAME}")
         for family in families:
             mine = [r for r in runs if r.family == family]
             if mine:
