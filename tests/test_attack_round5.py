@@ -160,3 +160,41 @@ def test_an_entrys_failures_worded_as_skipped_are_still_printed(capsys):
     assert _print_failures([EntryRun(entry, "exact-rbm", results, 65536)]) == 1
     err = capsys.readouterr().err
     assert err.count("  cell ") == 2 and "  1 more cell(s) skipped: the entry already failed 2 cells (never run)\n" in err
+
+
+# -- nits: nothing of a worker is lost or left ------------------------------------------------
+
+def test_a_worker_that_fails_to_start_leaves_no_sampler_process(bench, monkeypatch):
+    """The sampler process starts first; when the worker's own start then fails, the sampler
+    process is killed and forgotten (it was left running, in the runner's live set)."""
+    spawned = []
+    spawn = runner._spawn
+
+    def second_fails(cmd, **kwargs):
+        if spawned:
+            raise OSError(11, "Resource temporarily unavailable (the test's refusal)")
+        spawned.append(spawn(cmd, **kwargs))
+        return spawned[0]
+
+    monkeypatch.setattr(runner, "_spawn", second_fails)
+    entry = Entry("probe", "sampler-only", "/nowhere.py::Probe", "0" * 64)
+    with pytest.raises(OSError, match="the test's refusal"):
+        runner._Worker(entry, bench.results, runner.worker_limits(60, 1), ())
+    (sampler,) = spawned
+    assert sampler.poll() is not None and sampler.pid not in runner._LIVE
+
+
+def test_what_a_worker_left_behind_is_reported_not_dropped(bench, monkeypatch, capsys):
+    """``_Worker.close`` says what it could not clean up; the run keeps it (``EntryRun.cleanup``)
+    and ``predict``/``submit`` print it as a warning."""
+    from snrbench.cli import _print_failures
+
+    close = runner._Worker.close
+    monkeypatch.setattr(runner._Worker, "close", lambda self: (close(self), "could not remove /x: busy")[1])
+    entry = Entry("probe", "sampler-only", "/nowhere.py::Probe", "0" * 64)
+    run = runner.run_entry(entry, "exact-rbm", load_suite("exact-rbm")[1][:1], bench.results, time_limit=60,
+                           budget=2**16)
+    assert run.cleanup == ["could not remove /x: busy"]
+    _print_failures([run])
+    assert ("warning: probe (sampler-only) on exact-rbm at budget 65,536: could not clean up after a worker: "
+            "could not remove /x: busy") in capsys.readouterr().err

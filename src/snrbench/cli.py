@@ -109,6 +109,10 @@ def _cmd_plot(args) -> int:
 
 
 def _print_failures(runs) -> int:
+    for run in runs:
+        for left in run.cleanup:
+            print(f"warning: {run.entry} on {run.family} at budget {run.budget:,}: could not clean up after a worker: "
+                  f"{left}", file=sys.stderr)
     bad = [r for r in runs if r.failures]
     for run in bad:
         print(f"{run.entry} on {run.family} at budget {run.budget:,}: {len(run.failures)} of {len(run.results)} "

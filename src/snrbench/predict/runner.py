@@ -81,10 +81,14 @@ def skipped_cell(cell: Cell, max_failures: int) -> CellResult:
 
 @dataclass
 class EntryRun:
+    """One entry's run on a family's cells at one budget: a result per cell, in the cells' order."""
+
     entry: Entry
     family: str
     results: list[CellResult]
     budget: int = BUDGET
+    #: What could not be cleaned up after the run's workers (:meth:`_Worker.close`), one line each.
+    cleanup: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[CellResult]:
@@ -508,6 +512,19 @@ class _Worker:
 
     def __init__(self, entry: Entry, results_root: Path, limits: dict, blocked=(), sampler_root: str | None = None):
         self.sampler = _Sampler(sampler_root)
+        self.tmp = self.log = None
+        try:
+            self._start(entry, results_root, limits, blocked, sampler_root)
+        except BaseException:  # the worker did not start: its sampler process, log and folder go too
+            self.sampler.close()
+            if self.log is not None:
+                self.log.close()
+            if self.tmp is not None:
+                remove_tree(self.tmp)
+            raise
+
+    def _start(self, entry: Entry, results_root: Path, limits: dict, blocked, sampler_root: str | None):
+        """Start the worker process (its sampler process is running) and send its configuration."""
         self.cpu_seconds = limits.get("cpu_seconds")
         self.tmp = Path(tempfile.mkdtemp(prefix="snrbench-"))
         self.inputs, self.work = self.tmp / "in", self.tmp / "work"
@@ -738,11 +755,15 @@ def _run_entry(entry, family, cells, results_root, time_limit, workers, max_fail
     failed = [0]
     lock = threading.Lock()
     fam = get(family)
+    cleanup: list[str] = []
 
     def retire(w, last):
-        """Close worker ``w``; a worker that wrote outside its turn after its last answer (``last``)
-        loses that cell."""
-        w.close()
+        """Close worker ``w`` (what could not be cleaned up goes to the run's ``cleanup``); a worker
+        that wrote outside its turn after its last answer (``last``) loses that cell."""
+        left = w.close()
+        if left:
+            with lock:
+                cleanup.append(left)
         if w.outside and last is not None and out[last] is not None and out[last].ok:
             c = cells[last]
             out[last] = CellResult(c.label, c.cell_id, False, "the worker wrote to its answer channel outside its "
@@ -799,7 +820,7 @@ def _run_entry(entry, family, cells, results_root, time_limit, workers, max_fail
     with ThreadPoolExecutor(n) as pool:
         for fut in [pool.submit(serve) for _ in range(n)]:
             fut.result()
-    return EntryRun(entry, family, out, budget)
+    return EntryRun(entry, family, out, budget, cleanup)
 
 
 def run_chunk(entry: Entry, family: str, spec_jsons, results_root: str, time_limit: float = DEFAULT_TIME_LIMIT,
