@@ -40,6 +40,7 @@ def test_fixture_leaderboard_is_byte_identical(tmp_path):
     ranked = pd.read_csv(tmp_path / "a" / "data" / "rankings.csv")
     assert set(ranked.columns) >= {"tier", "entry", "statistic", "ci_low", "ci_high", "rank", "rank_low", "rank_high",
                                    "tie_group", "margin_over_iid"}
+    assert "0.000" not in set(pd.read_csv(tmp_path / "a" / "data" / "rankings.csv", dtype=str)["p_vs_next"].dropna())
     for r in ranked.itertuples(index=False):
         tie = f"{r.tie_group} tied" if r.tied else str(r.tie_group)
         row = f"| {r.entry} | {r.rank} | {r.rank_low}–{r.rank_high} | {tie} |"
@@ -233,3 +234,16 @@ def test_a_family_with_no_full_budget_score_gets_a_placeholder_heatmap(tmp_path)
     scores = pd.read_parquet(FIXTURE / "results" / "scores.parquet")
     plot_heatmap("exact-rbm", scores.iloc[:0], tmp_path / "h.png")
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_pooled_ladder_says_the_goodhart_track_is_apart():
+    """The all-families budget ladder (table caption, frontier alt text, leaderboard README) pools the ranked
+    families only and says so: it said "every family's cells pooled" while leaving the goodhart track out."""
+    assert leaderboard._pooled(["exact-rbm", "goodhart", "mnist"]) == (
+        "every ranked family's cells pooled; the goodhart track has its own section")
+    assert leaderboard._pooled(["exact-rbm"]) == "every ranked family's cells pooled"
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "leaderboard" / "README.md").read_text()
+    assert "Tracked cells at each budget, every ranked family's cells pooled; the goodhart track has its own section." in text
+    page = (repo / "leaderboard" / "index.html").read_text()
+    assert "one panel with every ranked family&#x27;s cells pooled and one per ranked family (the goodhart track" in page

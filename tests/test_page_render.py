@@ -82,3 +82,98 @@ def test_tables_mark_secondary_columns_and_say_when_empty():
     assert "has-sec" not in page.table_html(page.Table("c.", ["entry", "rank"], [["a", "1"], ["b", "2"]]))
     empty = page.table_html(page.Table("Nothing here.", ["entry", "rank"], []))
     assert "<table" not in empty and 'class="empty"' in empty
+
+
+def test_a_source_outside_the_project_is_named_but_neither_linked_nor_read(tmp_path, monkeypatch):
+    """An entry submitted from a file outside the project: the page shows its file name only, with no href,
+    no description and no absolute path (DESIGN §5: no host or absolute path enters the output); the old
+    page linked ``..//tmp/alice/my_predictor.py`` and showed its docstring."""
+    root, alice = tmp_path / "project", tmp_path / "alice"
+    (root / "predictors").mkdir(parents=True)
+    alice.mkdir()
+    (root / "predictors" / "inside.py").write_text('"""Inside: read and linked."""\n')
+    (alice / "my_predictor.py").write_text('"""SECRET docstring of a file outside the project."""\n')
+    (root / "predictors" / "escape.py").symlink_to(alice / "my_predictor.py")  # a link out of the project
+    monkeypatch.setenv("SNRBENCH_ROOT", str(root))
+    p = object.__new__(leaderboard._Page)
+    p.up, p.design, p.anchors = "..", None, ()
+    p.sources = {("abs", "sampler-only"): [f"{alice}/my_predictor.py::Mine"],
+                 ("dotdot", "sampler-only"): ["../alice/my_predictor.py::Mine"],
+                 ("link", "sampler-only"): ["predictors/escape.py::Mine"],
+                 ("inside", "sampler-only"): ["predictors/inside.py::Inside"]}
+    out = p.entries() + "".join(page.table_html(page.Table("t", ["entry", "x"], [[p.entry(n, a), "1"]]))
+                                for n, a in p.sources)
+    assert str(tmp_path) not in out and "alice" not in out and "SECRET" not in out
+    assert "my_predictor.py::Mine" in out and "escape.py::Mine" in out
+    hrefs = re.findall(r'href="([^"]*)"', out)
+    assert set(hrefs) == {"../predictors/inside.py"}, hrefs
+    assert "Inside: read and linked." in out
+
+
+def test_infinite_values_sort_as_infinite():
+    """∞ in a numeric cell is written ``data-v="Infinity"``, which the script's parseFloat reads as Infinity
+    (it wrote "inf", parsed as NaN: ∞ sorted last both ways, after 40 in ascending order)."""
+    t = page.Table("t", ["entry", "worst T* factor"], [["a", page.Num("2.5", 2.5)], ["b", page.Num("∞", float("inf"))],
+                                                       ["c", page.Num("−∞", float("-inf"))], ["d", page.Num("n/a", float("nan"))]])
+    out = page.table_html(t)
+    assert re.findall(r'data-v="([^"]*)"', out) == ["2.5", "Infinity", "-Infinity", ""]
+    assert "parseFloat(v===null?td.textContent:v)" in page._SCRIPT  # parseFloat("Infinity") === Infinity
+
+
+def _fixture_page(tmp_path, monkeypatch, scores=None, every=None):
+    """A page object over a copy of the fixture tree (exact-rbm, 4 cells), optionally with other scores or truth."""
+    from snrbench.report import scoring
+
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURE / "results", root / "results")
+    (root / "tasks").mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "exact-rbm.toml", root / "tasks" / "exact-rbm.toml")
+    monkeypatch.setenv("SNRBENCH_ROOT", str(root))
+    stored, meta = leaderboard._load_scores(root / "results")
+    every = scoring.read_ground_truth(root / "results", ["exact-rbm"]) if every is None else every
+    pred = scoring.read_predictions(root / "results")
+    return leaderboard._Page(root / "results", root / "leaderboard", stored if scores is None else scores(stored),
+                             meta, every(scoring.read_ground_truth(root / "results", ["exact-rbm"]))
+                             if callable(every) else every, pred, None)
+
+
+def test_a_family_run_at_lower_budgets_only_says_so(tmp_path, monkeypatch):
+    """Entries stored at the ladder's first rung only: the family tables name that budget, and no cell is said
+    to have failed an equilibration check (the old page said "at the full budget" and, on a family with an
+    ``equilibrated`` column, "Left out of scoring (equilibration check failed)" for every cell)."""
+    from snrbench.predict.contract import BUDGETS
+
+    p = _fixture_page(tmp_path, monkeypatch, scores=lambda s: s[s.budget == BUDGETS[0]],
+                      every=lambda t: t.assign(equilibrated=True))
+    text = p.family("exact-rbm", {})
+    assert "sampler-only entries at budget 2^10·64, the largest run (the full budget is 2^16·64)." in text
+    assert "at the full budget." not in text and "equilibration" not in text
+    assert "No cell has a full-budget score" in text and text.count("· no full-budget score</summary>") == 4
+
+
+def test_left_out_cells_name_the_reason_from_the_truth_table(tmp_path, monkeypatch):
+    """Per cell, the reason comes from the truth columns: ``equilibrated`` False → "equilibration check failed",
+    a boolean ``certified`` False → "not certified" (its ``certification`` text on the cell); the old page
+    called every cell without a score "equilibration check failed"."""
+    from snrbench.report import figures
+
+    def truth(t):
+        ids = list(figures.sorted_cells(t)["cell_id"])
+        return t.assign(equilibrated=t.cell_id != ids[0], certified=~t.cell_id.isin(ids[1:3]),
+                        certification=t.cell_id.map({ids[1]: "annealing and tempering disagree at 3/11 T",
+                                                     ids[2]: "no population-annealing run"}).fillna("exact starts"))
+
+    every = truth(_fixture_page(tmp_path / "a", monkeypatch).every)
+    labels = list(figures.sorted_cells(every)["label"])
+    ids = list(figures.sorted_cells(every)["cell_id"])
+    # as scoring will leave them out: the unequilibrated cell and the first uncertified one have no score
+    p = _fixture_page(tmp_path / "b", monkeypatch, scores=lambda s: s[~s.cell_id.isin(ids[:2])], every=every)
+    text = p.family("exact-rbm", {})
+    assert (f"Left out of scoring: {labels[0]} (equilibration check failed); {labels[1]} (not certified)."
+            in text), re.findall(r"Left out[^<]*", text)
+    assert f"Scored although the ground truth is not certified: {labels[2]}." in text
+    assert f'<summary title="annealing and tempering disagree at 3/11 T">{labels[1]} · not scored (not certified)</summary>' in text
+    assert re.search(rf'<summary title="no population-annealing run">{re.escape(labels[2])} · tracked by \d of \d entries · '
+                     r"not certified</summary>", text)
+    assert f"<summary>{labels[0]} · not scored (equilibration check failed)</summary>" not in text  # it has a title
+    assert f">{labels[0]} · not scored (equilibration check failed)</summary>" in text

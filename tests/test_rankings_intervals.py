@@ -391,3 +391,15 @@ def test_robustness_equals_the_exhaustive_minimum_with_small_families():
             m = _mean_fraction(board, keep)
             assert len(removed) == k and m[challenger] >= m[0]
     assert found >= 10
+
+
+def test_page_wording_of_intervals_and_p():
+    """The rankings' text says the intervals are uncorrected and descriptive and that "tied" comes from the
+    adjacent-pair test; rankings.csv writes a p below 0.001 as "< 0.001" (it wrote "0.000", while the
+    sign-flip p is at least 1/(1 + B))."""
+    from snrbench.report import leaderboard
+
+    how = leaderboard._HOW_TO_READ
+    assert "uncorrected" in how and "descriptive" in how and "“Tied” comes from that adjacent-pair test alone" in how
+    assert [leaderboard._p_text(p) for p in (0.0, 0.0004, 0.001, 0.051, float("nan"))] == [
+        "< 0.001", "< 0.001", "0.001", "0.051", ""]

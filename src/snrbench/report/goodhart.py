@@ -19,6 +19,7 @@ quantity beside the λ = 0 cells, from a scores table. ``python -m snrbench.repo
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -71,8 +72,8 @@ def dose_ladder(root: Path | str) -> pd.DataFrame:
         rows.append(dict(label=cell.label, cell_id=cell.cell_id, seed=spec["seed"], rewarded=spec["rewarded"],
                          dose=spec["dose"], reward_T=T, **{f"forecast_{k}": v for k, v in fc.items()},
                          rewarded_value=fc.get(spec["rewarded"], np.nan), true_log10_q=float(g.log10_q.iloc[0]),
-                         log10_grad_norm2=float(np.log10(g.grad_norm2.iloc[0])),
-                         log10_trace_cov=float(np.log10(g.trace_cov.iloc[0])),
+                         log10_grad_norm2=math.log10(g.grad_norm2.iloc[0]),
+                         log10_trace_cov=math.log10(g.trace_cov.iloc[0]),
                          loglik=ll, loglik_independent=independent_loglik(data)))
     return pd.DataFrame(rows)
 

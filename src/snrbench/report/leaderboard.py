@@ -6,8 +6,9 @@ scores are not older than their inputs, and writes (each via a temporary file an
 
     out/curves_<family>.png        true vs predicted Q(T), up to 8 cells per family (full budget)
     out/heatmap_<family>.png       max_T err per entry × cell (full budget)
-    out/frontier.png               tracked fraction against budget, per family and overall
+    out/frontier.png               tracked fraction against budget, per ranked family and pooled over them
     out/differences_<tier>.png     per tier: each entry's paired difference from the #1 and from iid (95%)
+    out/goodhart.png               the Goodhart track's dose ladder (:mod:`.goodhart`; with the goodhart family)
     out/data/scores.csv            every per-cell score (all budgets)
     out/data/rankings.csv          per tier and ranked entry: the statistic, its intervals, tie group, margin
     out/data/<family>.truth.csv    each family's ground-truth curves
@@ -15,9 +16,12 @@ scores are not older than their inputs, and writes (each via a temporary file an
     out/index.html                 the page (:mod:`.page`): rankings per tier, provenance, one section
                                    per family with its tables, figures and per-cell curves, links
 
-Besides ``results/`` the page reads only the first docstring paragraph of each entry's source file (its
-description) and links to it. Nothing depends on the time, the host or absolute paths, so identical
-inputs give byte-identical files.
+Besides ``results/`` the build reads each family's suite description (``tasks/<family>.toml``), the
+headings of ``docs/DESIGN.md`` (the anchors of "DESIGN §N" links), the first docstring paragraph of each
+entry's source file when that source is a relative path inside the project (its description, and a link
+to it; a source outside is shown by its file name only, neither read nor linked), and for the Goodhart
+track the stored students (``tasks/goodhart/*.npz``). Nothing depends on the time, the host or absolute
+paths, so identical inputs give byte-identical files.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import html
 import json
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -90,13 +94,13 @@ _INTRO = (
     "i.e. the prediction is within a factor 2 of Q at every T (shown as tracked/cells). "
     "Timing: T*(1) is the window at which Q first reaches 1; the T* ratio is T*_pred / T*_true (1 is exact) and "
     "the worst T* factor is the largest max(r, 1/r) over the cells (∞: one side never reaches Q = 1 on the grid). "
-    f"Spearman ρ ranks the family's cells by log10 Q at T = {scoring.T_REF} (predicted vs true; the overall table "
-    "shows the mean over families; – when undefined). ‖g‖² err is the |log10| error of the entry's estimate of "
-    "‖g‖² (– when the entry reports none). Tiers: white-box entries may read the exact transition operator "
+    f"Spearman ρ ranks the family's cells by log10 Q at T = {scoring.T_REF} (predicted vs true; n/a when "
+    "undefined). ‖g‖² err is the |log10| error of the entry's estimate of ‖g‖² (n/a when the entry reports none). Tiers: white-box entries may read the exact transition operator "
     "(exact families); model entries get the parameters, the data and the metered sampler (mnist families); "
     "sampler-only entries get only states and observables from a sampler running in another process. Every "
     "sampler is metered outside the entry's process. Black-box entries run at every budget of the ladder "
-    "2^10, 2^12, 2^14 and 2^16 sweeps × 64 chains per cell; the tables per tier are at the full budget 2^16·64, "
+    "2^10, 2^12, 2^14 and 2^16 sweeps × 64 chains per cell; the tables per tier are at the full budget 2^16·64 "
+    "(a per-family table names its budget when an entry was run at lower budgets only), "
     "the budget-ladder tables give the tracked cells at each budget, the area under the tracked fraction over "
     "log2 budget (1: every cell at every budget) and the smallest budget that tracks 90% of the cells. "
     "Cost: median chain-sweeps, wall-clock seconds and the worker's CPU seconds per cell, beside the tracked cells in "
@@ -107,7 +111,9 @@ _INTRO = (
     "C·Q(T = k) falls below 1 after having reached it (none: it never does), true and forecast, and the error in "
     "checkpoints. Checkpoints whose parallel-tempering starts fail the equilibration check (the ladders begun at "
     "training images and those begun at base-rate samples disagree, or the chains still drift between halfway and "
-    "the end) are left out of the scores, and the onset is searched over the checkpoints before the first of them."
+    "the end) are left out of the scores, and the onset is searched over the checkpoints before the first of them. "
+    "Each family's note names the cells without a full-budget score and why, read per cell from its truth table "
+    "(equilibration check failed; not certified, with the certification's measured reason on the cell)."
 )
 
 # (summary column, header) of the per-family tables; entry (and tier, families) come first.
@@ -162,11 +168,12 @@ def _ranked(summary: pd.DataFrame) -> pd.DataFrame:
                                ascending=[False, True, True, True], kind="stable", ignore_index=True)
 
 
-def _table(summary: pd.DataFrame, overall: bool, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
-    headers = ["entry"] + (["tier", "families"] if overall else []) + [h for _, h in _METRICS]
+def _table(summary: pd.DataFrame, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
+    """A per-family table (:func:`.scoring.family_summary` rows of one family and tier), ranked (:func:`_ranked`)."""
+    headers = ["entry"] + [h for _, h in _METRICS]
     rows = []
     for r in _ranked(summary).itertuples(index=False):
-        row = [entry(r.predictor, r.access)] + ([r.access, str(r.n_families)] if overall else [])
+        row = [entry(r.predictor, r.access)]
         for key, _ in _METRICS:
             row.append(_count(r.tracked, r.n_cells) if key == "tracked"
                        else _sweeps(r.median_sweeps) if key == "median_sweeps" else _num(getattr(r, key)))
@@ -226,8 +233,9 @@ def _fresh_table(table: pd.DataFrame, entry=lambda n, a: n) -> tuple[list[str], 
 
 
 def markdown_frame(df: pd.DataFrame, fresh: bool = False) -> str:
-    """Markdown of per-cell scores summarised per family (tracked/cells, median max err at the full
-    budget), or with ``fresh`` of a :func:`snrbench.report.fresh.compare` table."""
+    """Markdown of per-cell scores summarised per family (tracked/cells, median max err at each entry's
+    largest budget, the full one unless only lower rungs were run), or with ``fresh`` of a
+    :func:`snrbench.report.fresh.compare` table."""
     if fresh:
         return _markdown_table(*_fresh_table(df)) if len(df) else "(no entry scored on two draws)\n"
     fs = scoring.family_summary(df) if len(df) else pd.DataFrame()
@@ -250,9 +258,14 @@ _HOW_TO_READ = (
     "integers). Adjacent entries share a tie group (marked “tied”) unless a paired sign-flip test, on each cell's "
     "difference averaged over the same truth draws, finds their difference non-zero at the 5% level after a Holm "
     "correction over the tier's adjacent pairs: a tied "
-    "pair's order is not established by these cells. The margin over iid is the paired difference from the floor entry iid, which "
-    "assumes no autocorrelation at all (Q(T) = T·‖g‖²/V), with its 95% interval; an interval above 0 means the "
-    "entry beats the floor. Robustness: the fewest cells whose removal brings another entry level with the #1 "
+    "pair's order is not established by these cells. “Tied” comes from that adjacent-pair test alone, and a tie "
+    "group chains the pairs it does not separate, so two entries of one group that are not neighbours may still "
+    "differ (data/rankings.csv gives each adjacent pair's Holm-adjusted p, “< 0.001” below 0.001). The margin over "
+    "iid is the paired difference from the floor entry iid, which "
+    "assumes no autocorrelation at all (Q(T) = T·‖g‖²/V), with its 95% interval; an interval above 0 says the "
+    "entry beat the floor on these cells. The intervals of the fraction, the rank and the margin are descriptive: "
+    "each holds on its own, uncorrected for the other entries and pairs of the tier, so none of them is a test. "
+    "Robustness: the fewest cells whose removal brings another entry level with the #1 "
     "(counted exactly, removals of whole families included: the mean is then over the families left); a small "
     "number means the #1 rests on a handful of cells.")
 
@@ -271,6 +284,14 @@ def _robustness(r) -> str:
             f"with {r.first} on the mean tracked fraction, so that the #1 could change.")
 
 
+def _p_text(p: float) -> str:
+    """A p-value as written in rankings.csv: 3 decimals, "< 0.001" below 0.001 (never "0.000": the sign-flip p
+    is at least 1/(1 + B)), "" where there is none (the last entry of a tier)."""
+    if p != p:
+        return ""
+    return "< 0.001" if p < 0.001 else f"{p:.{intervals.DECIMALS}f}"
+
+
 def _signed(x: float) -> str:
     return f"{x:+.{intervals.DECIMALS}f}".replace("-", "−")
 
@@ -278,6 +299,20 @@ def _signed(x: float) -> str:
 def _interval(x: float, lo: float, hi: float, signed: bool = False) -> Num:
     f = _signed if signed else (lambda v: f"{v:.{intervals.DECIMALS}f}")
     return Num(f"{f(x)} [{f(lo)}, {f(hi)}]", x)
+
+
+def _apart(families) -> str:
+    """The tracks among ``families`` that no ranking or pooled ladder includes (``Family.ranked`` False), in
+    words: "the goodhart track has its own section", or "" when none."""
+    apart = [f for f in sorted(set(families)) if f in names() and not get(f).ranked]
+    own = "tracks have their own sections" if len(apart) > 1 else "track has its own section"
+    return f"the {', '.join(apart)} {own}" if apart else ""
+
+
+def _pooled(families) -> str:
+    """"every ranked family's cells pooled", with :func:`_apart` after a semicolon when it says anything."""
+    apart = _apart(families)
+    return "every ranked family's cells pooled" + (f"; {apart}" if apart else "")
 
 
 def _ranked_rows(scores: pd.DataFrame) -> pd.DataFrame:
@@ -393,6 +428,17 @@ def _budget_label(b: float) -> str:
     return f"2^{int(k)}·64" if k == int(k) else f"{int(b):,}"
 
 
+def _budgets_shown(scores: pd.DataFrame) -> str:
+    """The budget a per-family table shows (each entry's largest, :func:`.scoring.at_largest_budget`), in words:
+    "at the full budget", or the budgets when an entry was run at lower rungs only."""
+    shown = sorted(set(scoring.at_largest_budget(scores)["budget"]))
+    if not shown or shown == [BUDGET]:
+        return "at the full budget"
+    labels = ", ".join(_budget_label(b) for b in shown)
+    return (f"at budget {labels}, the largest run" if len(shown) == 1 else f"at each entry's largest budget ({labels})") + (
+        f" (the full budget is {_budget_label(BUDGET)})")
+
+
 def _budget_table(summary: pd.DataFrame, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
     """Per black-box entry: tracked/cells at each budget, the area over log-budget and the smallest
     budget tracking 90%; ranked by the area (then the name)."""
@@ -437,10 +483,36 @@ def _file_meta(root: Path, rel: str) -> dict:
     return json.loads((pq.read_schema(root / rel).metadata or {}).get(b"snrbench", b"{}"))
 
 
+def _in_project(source: str) -> str | None:
+    """The file part of an entry's source (``path::Class``) when it is a relative path inside the project
+    root, else None: a source submitted from elsewhere (an absolute path, ``..``, a link out of the project)
+    is neither read nor linked, and the page shows only its file name (no host or absolute path in the output)."""
+    rel = source.split("::")[0]
+    if not rel or PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).anchor or ".." in PurePosixPath(rel).parts:
+        return None
+    root = project_root().resolve()
+    try:
+        (root / rel).resolve().relative_to(root)
+    except (ValueError, OSError):
+        return None
+    return rel
+
+
+def _shown_source(source: str) -> str:
+    """``source`` as the page shows it: as stored when inside the project, else only its file name (and class)."""
+    if _in_project(source) is not None:
+        return source
+    rel, sep, cls = source.partition("::")
+    return PureWindowsPath(rel).name + sep + cls  # the last component, after a / or a backslash
+
+
 def _describe(source: str) -> str:
     """The first paragraph of the docstring of the entry's source file (``path::Class``, relative to the
-    project root), or "" when it cannot be read."""
-    path = project_root() / source.split("::")[0]
+    project root), or "" when it cannot be read or lies outside the project (:func:`_in_project`)."""
+    rel = _in_project(source)
+    if rel is None:
+        return ""
+    path = project_root() / rel
     try:
         doc = ast.get_docstring(ast.parse(path.read_text()))
     except (OSError, SyntaxError, ValueError):
@@ -453,6 +525,65 @@ def results_href(root: Path | str, out: Path | str) -> str | None:
     ``results/`` beside ``leaderboard/``), else None (the page then offers the CSV copies only)."""
     root, out = Path(root).resolve(), Path(out).resolve()
     return os.path.relpath(root, out) if root.parent == out.parent else None
+
+
+_EQUILIBRATION = "equilibration check failed"
+_NOT_CERTIFIED = "not certified"
+_NO_FULL = "no full-budget score"
+
+
+def _false(cells: pd.DataFrame, column: str) -> np.ndarray:
+    """Per cell, whether the truth table's boolean ``column`` is False (absent, not boolean or null: no)."""
+    if column not in cells:
+        return np.zeros(len(cells), bool)
+    try:
+        values = cells[column].astype("boolean")
+    except (TypeError, ValueError):
+        return np.zeros(len(cells), bool)
+    return (~values).fillna(False).to_numpy(bool)
+
+
+def _cell_status(cells: pd.DataFrame, scored: set) -> dict[str, tuple[str, str, bool]]:
+    """Per cell_id: (reason, certification, scored) read from the truth table's columns and ``scored`` (the
+    cell_ids with a full-budget score). The reason is "equilibration check failed" (``equilibrated``
+    False), else "not certified" (a boolean ``certified`` False), else "no full-budget score" for a cell
+    without a score, else ""; certification is the cell's ``certification`` text (the measured evidence),
+    "" when none."""
+    equilibrated, certified = ~_false(cells, "equilibrated"), ~_false(cells, "certified")
+    text = (cells["certification"].fillna("").astype(str).tolist() if "certification" in cells
+            else [""] * len(cells))
+    out = {}
+    for cell_id, eq, cert, why in zip(cells["cell_id"], equilibrated, certified, text):
+        has = cell_id in scored
+        reason = _EQUILIBRATION if not eq else _NOT_CERTIFIED if not cert else "" if has else _NO_FULL
+        out[cell_id] = (reason, why, has)
+    return out
+
+
+def _left_out_note(cells: pd.DataFrame, status: dict) -> str:
+    """The family note's sentences on the cells without a full-budget score, each named with its reason
+    from the truth table, and on the cells scored although their truth is not certified ("" when none)."""
+    left, no_full, uncertified = {}, [], []
+    for cell_id, label in zip(cells["cell_id"], cells["label"]):
+        reason, _, has = status[cell_id]
+        if has:
+            if reason == _NOT_CERTIFIED:
+                uncertified.append(label)
+        elif reason == _NO_FULL:
+            no_full.append(label)
+        else:
+            left.setdefault(reason, []).append(label)
+    out = ""
+    if left:
+        out += " Left out of scoring: " + "; ".join(f"{', '.join(v)} ({r})" for r, v in left.items()) + "."
+    if no_full and len(no_full) == len(cells):
+        out += (" No cell has a full-budget score (no entry was run at the full budget): the tables show each "
+                "entry's largest budget.")
+    elif no_full:
+        out += f" No full-budget score: {', '.join(no_full)}."
+    if uncertified:
+        out += f" Scored although the ground truth is not certified: {', '.join(uncertified)}."
+    return out
 
 
 class _Page:
@@ -475,8 +606,9 @@ class _Page:
         src = self.sources.get((name, access), [])
         first = src[0] if src else ""
         desc = _describe(first) if first else ""
-        title = "; ".join(x for x in (page.plain_text(desc), first) if x)
-        href = f"{self.up}/{first.split('::')[0]}" if self.up and first and "::" in first else None
+        title = "; ".join(x for x in (page.plain_text(desc), _shown_source(first) if first else "") if x)
+        rel = _in_project(first) if first and "::" in first else None
+        href = f"{self.up}/{rel}" if self.up and rel else None
         return Link(name, href, title)
 
     def link(self, text: str, rel: str | None) -> str:
@@ -540,13 +672,16 @@ class _Page:
 
     def ladder(self) -> str:
         headers, rows = _budget_table(scoring.budget_summary(_ranked_rows(self.scores), by_family=False), self.entry)
-        body = (page.table_html(Table("Tracked cells at each budget (chain-sweeps per cell), every family's cells "
-                                      "pooled; area: under the tracked fraction over log2 budget (1 = every cell at "
-                                      "every budget).", headers, rows, [_text(r[1]) for r in rows], drop_constant=False))
+        pooled = _pooled(self.scores["family"])
+        body = (page.table_html(Table(f"Tracked cells at each budget (chain-sweeps per cell), {pooled}. Area: under "
+                                      "the tracked fraction over log2 budget (1 = every cell at every budget).",
+                                      headers, rows, [_text(r[1]) for r in rows], drop_constant=False))
                 if rows else "<p>No entry has been run at every budget of the ladder yet.</p>")
+        apart = _apart(self.scores["family"])
         fig = self.figure("frontier.png", "Tracked fraction (0 to 1) against budget on a log axis, one line per "
-                          "black-box entry, one panel for all families and one per family; grey line at 90%.",
-                          "Tracked fraction against budget.")
+                          "black-box entry, one panel with every ranked family's cells pooled and one per ranked "
+                          f"family{f' ({apart})' if apart else ''}; grey line at 90%.",
+                          f"Tracked fraction against budget, {pooled}.")
         return f'<section id="ladder"><h2>Budget ladder</h2><div class="grid"><div>{body}</div><div>{fig}</div></div></section>'
 
     def fresh(self) -> str:
@@ -569,7 +704,7 @@ class _Page:
         fs = fs[fs.family == family]
         scored = set(self.full[self.full.family == family]["cell_id"])
         cells = figures.sorted_cells(every)
-        left = [c for c in cells["label"][~cells["cell_id"].isin(scored)]] if "equilibrated" in every else []
+        status = _cell_status(cells, scored)
         desc = load_suite(family)[0].get("description", "") if fam is not None else ""
         parts = [f'<section id="family-{family}" data-family="{family}"><h2>{html.escape(family)}</h2>']
         if desc:
@@ -577,17 +712,16 @@ class _Page:
         parts.append(f'<p class="note">{len(cells)} cells, suite {html.escape("/".join(sorted(set(every["suite"]))))} '
                      f'({html.escape(tm.get("suite_file", ""))}). Ground truth: {html.escape(tm.get("method", ""))}; '
                      f'{html.escape(tm.get("precision", ""))}.'
-                     + (f" Left out of scoring (equilibration check failed): {html.escape(', '.join(left))}." if left else "")
-                     + "</p>")
+                     + html.escape(_left_out_note(cells, status)) + "</p>")
         tables = []
         for tier in _tiers(list(fs["access"]) + list(fam.tiers if fam is not None else ())):
             g = fs[fs.access == tier]
             if g.empty:
                 tables.append(f'<div data-tier="{tier}"><h3>{tier}</h3><p>No entries in this tier yet.</p></div>')
                 continue
-            headers, rows = _table(g, overall=False, entry=self.entry)
-            t = Table(f"{family}, {tier} entries at the full budget.", headers, rows, [tier] * len(rows),
-                      primary=_PRIMARY_FAMILY)
+            headers, rows = _table(g, entry=self.entry)
+            shown = _budgets_shown(self.scores[(self.scores.family == family) & (self.scores.access == tier)])
+            t = Table(f"{family}, {tier} entries {shown}.", headers, rows, [tier] * len(rows), primary=_PRIMARY_FAMILY)
             tables.append(f'<div data-tier="{tier}"><h3>{tier}</h3>{page.table_html(t)}</div>')
         headers, rows = _budget_table(scoring.budget_summary(self.scores).query("family == @family"), self.entry)
         if rows:
@@ -608,7 +742,7 @@ class _Page:
         parts.append(f'<div class="grid"><div>{"".join(tables)}</div><div>{"".join(figs)}</div></div>')
         if self.track is not None and family == goodhart.FAMILY:
             parts.append(self.goodhart())
-        parts.append(self.cells(family, cells, every))
+        parts.append(self.cells(family, cells, every, status))
         return "\n".join(parts + ["</section>"])
 
     def goodhart(self) -> str:
@@ -622,7 +756,7 @@ class _Page:
         return (f'<section id="goodhart-track"><h3>Goodhart track</h3><p>{html.escape(sentence)}</p>'
                 f'<div class="grid"><div>{page.table_html(t)}</div><div>{fig}</div></div></section>')
 
-    def cells(self, family: str, cells, every) -> str:
+    def cells(self, family: str, cells, every, status: dict) -> str:
         pred = self.pred[(self.pred.family == family) & (self.pred.budget == BUDGET)]
         entries = sorted(set(zip(pred["predictor"], pred["access"])))
         palette = dict(zip(entries, figures.colours(len(entries))))
@@ -644,15 +778,20 @@ class _Page:
                             f'<td>{html.escape(access)}</td><td class="n">{_fmt(err)}</td>'
                             f'<td>{"yes" if err <= scoring.TRACK_TOL + 1e-12 else ("n/a" if err != err else "no")}</td></tr>')
             k = int(sc["tracked"].sum()) if len(sc) else 0
-            status = f"tracked by {k} of {len(sc)} entries" if len(sc) else "not scored (equilibration check failed)"
+            reason, why, _ = status[c.cell_id]
+            shown = (f"tracked by {k} of {len(sc)} entries" + (f" · {reason}" if reason else "") if len(sc)
+                     else reason if reason == _NO_FULL else f"not scored ({reason})")
+            tip = f' title="{html.escape(why)}"' if why else ""
             svg = page.cell_svg(f"{c.label}: log10 Q(T), truth in black" + (" with its 95% CI" if ci else "")
                                 + f", {len(curves)} entries' predictions", t["T"], t["log10_q"], ci, curves)
             spec = json.dumps(json.loads(c.spec_json), indent=1, sort_keys=True)
             table = ('<table><caption>max err per entry (dex)</caption><thead><tr><th scope="col">entry</th>'
                      '<th scope="col">tier</th><th scope="col">max err</th><th scope="col">tracked</th></tr></thead>'
                      f'<tbody>{"".join(rows)}</tbody></table>')
-            out.append(f'<details class="cell" id="cell-{c.cell_id}"><summary>{html.escape(c.label)} · {status}</summary>'
-                       f'<div class="cellbody">{svg}<div class="scroll">{table}</div></div>'
+            out.append(f'<details class="cell" id="cell-{c.cell_id}"><summary{tip}>{html.escape(c.label)} · '
+                       f"{html.escape(shown)}</summary>"
+                       + (f'<p class="note">Certification of the ground truth: {html.escape(why)}</p>' if why else "")
+                       + f'<div class="cellbody">{svg}<div class="scroll">{table}</div></div>'
                        f"<details><summary>spec</summary><pre>{html.escape(spec)}</pre></details></details>")
         return "\n".join(out + ["</details>"])
 
@@ -662,9 +801,10 @@ class _Page:
         for (name, access), src in sorted(self.sources.items()):
             link = self.entry(name, access)
             href = link.href if len(src) == 1 else None
-            rows.append([link, access, Link(", ".join(src), href),
+            rows.append([link, access, Link(", ".join(_shown_source(x) for x in src), href),
                          Prose(_describe(src[0]), self.design, self.anchors) if src else ""])
-        t = Table("Every entry on the board: the source it was run from (relative to the project) and what it does.",
+        t = Table("Every entry on the board: the source it was run from (relative to the project; only the file "
+                  "name of a source outside it, neither linked nor described) and what it does.",
                   ["entry", "tier", "source", "description"], rows, [r[1] for r in rows], drop_constant=False)
         return f'<section id="entries"><h2>Entries</h2>{page.table_html(t)}</section>'
 
@@ -696,8 +836,9 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     """Write the leaderboard of the results under ``root`` into ``out``; returns the paths written.
 
     Files, in the order returned: ``curves_<family>.png`` and ``heatmap_<family>.png`` for each
-    family (sorted by name), ``frontier.png``, ``data/scores.csv``, ``data/<family>.truth.csv``, then
-    ``README.md`` and ``index.html``. ``results_link`` is the page's link to the results folder
+    family (sorted by name), ``frontier.png``, ``differences_<tier>.png`` for each tier with a ranking,
+    ``data/scores.csv``, ``data/rankings.csv``, ``data/<family>.truth.csv``, ``goodhart.png`` (with the
+    goodhart family), then ``README.md`` and ``index.html``. ``results_link`` is the page's link to the results folder
     ("auto": :func:`results_href`; None: no Parquet links). Raises :class:`snrbench.store.ResultsError`
     when a result file is missing, damaged or hand-edited, or when ``scores.parquet`` is older than
     its inputs.
@@ -725,7 +866,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
         frontier = out / "frontier.png"
         figures.plot_frontier(_ranked_rows(scores), frontier)
         written.append(frontier)
-        figs.insert(0, ("", frontier.name, "tracked fraction against budget"))
+        figs.insert(0, ("", frontier.name, f"tracked fraction against budget, {_pooled(families)}"))
         ranked = _rankings(_ranked_rows(full))
         for tier in sorted(set(ranked[0]["tier"]), key=_tiers(ranked[0]["tier"]).index):
             diff = out / f"differences_{tier}.png"
@@ -734,8 +875,8 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
             figs.insert(0, ("", diff.name, f"{tier}: paired differences with 95% intervals"))
     csvs = {"scores": "data/scores.csv", "rankings": "data/rankings.csv"}
     _write_text(out / csvs["scores"], scores.to_csv(index=False, lineterminator="\n"))
-    _write_text(out / csvs["rankings"], ranked[0].to_csv(index=False, lineterminator="\n",
-                                                         float_format=f"%.{intervals.DECIMALS}f"))
+    _write_text(out / csvs["rankings"], ranked[0].assign(p_vs_next=ranked[0]["p_vs_next"].map(_p_text)).to_csv(
+        index=False, lineterminator="\n", float_format=f"%.{intervals.DECIMALS}f"))
     written += [out / csvs["scores"], out / csvs["rankings"]]
     for family in families:
         csvs[family] = f"data/{family}.truth.csv"
@@ -751,7 +892,10 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     for family in families:
         fs = fam_summary[fam_summary.family == family]
         offered = get(family).tiers if family in names() else ()
-        tables = [(tier, _table(fs[fs.access == tier], overall=False) if (fs.access == tier).any() else None)
+        here = scores[scores.family == family]
+        tables = [(tier if _budgets_shown(here[here.access == tier]) == "at the full budget"
+                   else f"{tier}, {_budgets_shown(here[here.access == tier])}",
+                   _table(fs[fs.access == tier]) if (fs.access == tier).any() else None)
                   for tier in _tiers(list(fs["access"]) + list(offered))]
         ladder = _budget_table(fam_budgets[fam_budgets.family == family])
         if ladder[1]:
@@ -764,7 +908,8 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
                         if track is not None and family == goodhart.FAMILY else [])
     ladder = _budget_table(scoring.budget_summary(_ranked_rows(scores), by_family=False))
     none = "No entry has been run at every budget of the ladder yet (`snrbench predict`)."
-    md_sections.insert(0, ("Budget ladder", "all families", _markdown_table(*ladder) if ladder[1] else none + "\n"))
+    ladder_md = f"Tracked cells at each budget, {_pooled(families)}.\n\n" + _markdown_table(*ladder) if ladder[1] else none + "\n"
+    md_sections.insert(0, ("Budget ladder", "ranked families pooled", ladder_md))
     from . import fresh
 
     against = fresh.stored_comparison(root, scores)

@@ -2,7 +2,8 @@
 
 Everything is inline (style, script, per-cell SVG curves); images are the PNGs beside the page and
 links are relative, so the page loads from disk with no request leaving ``file://``. With
-JavaScript on, every table sorts by any column header (numbers by the value in ``data-v``) and a
+JavaScript on, every table sorts by any column header (numbers by the value in ``data-v``, ∞ as
+``Infinity``) and a
 form filters the page by family and tier; with it off the form stays hidden and every table is
 still there. Output depends only on its arguments, so identical inputs give identical bytes.
 
@@ -135,10 +136,21 @@ def _class(*names: str) -> str:
     return f' class="{" ".join(names)}"' if names else ""
 
 
+def _sort_value(x: float) -> str:
+    """A number as its ``data-v`` attribute: what the script's ``parseFloat`` reads back, so ±∞ is written
+    ``Infinity``/``-Infinity`` (``repr`` gives "inf", which parseFloat reads as NaN and sorts last); NaN is ""."""
+    x = float(x)
+    if x != x:
+        return ""
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    return repr(x)
+
+
 def _cell(c, tag: str, scope: str = "", sec: bool = False) -> str:
     classes = lambda *cs: _class(*cs, "sec" if sec else "")  # noqa: E731
     if isinstance(c, Num):
-        v = "" if c.value != c.value else repr(float(c.value))
+        v = _sort_value(c.value)
         return f'<{tag}{scope}{classes("n")} data-v="{v}">{esc(c.text)}</{tag}>'
     if isinstance(c, Link):
         title = f' title="{esc(c.title)}"' if c.title else ""
