@@ -55,12 +55,18 @@ def _stored(root, family: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return truth, pt
 
 
-def _agree(ref: pd.DataFrame, got: pd.DataFrame) -> np.ndarray:
-    """Per T: do two ``log10 Q`` curves with 95% CIs agree, ``|Δ| ≤ √(h_ref² + h_got²)`` (module docstring)?"""
+def _agree(ref: pd.DataFrame, got: pd.DataFrame, n_tests: int = 1) -> np.ndarray:
+    """Per T: do two ``log10 Q`` curves with 95% CIs agree, ``|Δ| ≤ c·√(h_ref² + h_got²)`` (module
+    docstring)? ``c = 1`` for one point (``n_tests = 1``); for a verdict over ``n_tests`` points at once,
+    ``c = z(1 − 0.025/n_tests)/z(0.975)`` widens each half-width to the Bonferroni level, so that two
+    unbiased curves pass at every point with probability ≥ 95% (normal approximation of the CIs)."""
+    from scipy.stats import norm
+
     a, b = ref.log10_q.to_numpy(), got.log10_q.to_numpy()
     half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
     half_b = np.where(b > a, b - got.ci_low, got.ci_high - b)
-    return np.abs(b - a) <= np.hypot(half_a, half_b)
+    c = norm.ppf(1 - 0.025 / n_tests) / norm.ppf(0.975)
+    return np.abs(b - a) <= c * np.hypot(half_a, half_b)
 
 
 def _chosen(cells: list[Cell], labels) -> list[Cell]:
