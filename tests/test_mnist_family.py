@@ -443,6 +443,9 @@ def check_starts(results):
     one = start_check.trajectory_vs_temperature("mnist", results, n_rungs=4, adapt_rounds=4, labels=["m24-u16"])
     assert one.label.tolist() == ["m24-u16"]
     assert one.drop(columns="pt_seconds").equals(table.loc[["m24-u16"]].reset_index().drop(columns="pt_seconds"))
+    curves = one.attrs["curves"]  # both curves per T; the largest gap is the table's max_abs_delta
+    assert len(curves) == 5 and (curves.pt_low <= curves.pt).all() and (curves.pt <= curves.pt_high).all()
+    assert np.isclose(np.max(np.abs(curves.pt - curves.ptt)), one.max_abs_delta.iloc[0])
     with pytest.raises(ValueError, match="no cell m24-u99 in the suite; cells: m3-u0, m3-u16, m24-u0, m24-u16"):
         start_check.trajectory_vs_exact("mnist", results, labels=["m24-u99"])
 

@@ -116,11 +116,12 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
     rungs with ``β_min = 0``, adapting for ``adapt_rounds`` or a quarter of the rounds the budget
     allows, whichever is fewer) on the same chain-sweeps per group; round trips per 1000 chain-sweeps,
     verdicts, ``mean_delta`` and ``max_abs_delta`` (PT − PTT, dex), and, where both pass, the share of T
-    whose two ``log10 Q`` agree within their CIs."""
+    whose two ``log10 Q`` agree within their CIs. ``table.attrs["curves"]``: both curves per (cell, T),
+    with their 95% CIs."""
     fam = get(family)
     _, cells = load_suite(family)
     truth, pt = _stored(root, family)
-    rows = []
+    rows, curves = [], []
     for cell in _chosen(cells, labels):
         spec = cell.spec
         if spec["tempering"] is None:
@@ -161,7 +162,13 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
             pt_trips_per_1000=1000 * tpt.trips.sum() / tpt.sweeps.sum(), pt_max_abs_z=_verdict(out["mnist_truth"])["max_abs_z"],
             pt_equilibrated=pt_ok, pt_seconds=seconds, q_agree_share=agree, mean_delta=float(np.mean(delta)),
             max_abs_delta=float(np.max(np.abs(delta)))))
-    return pd.DataFrame(rows)
+        curves.append(pd.DataFrame(dict(label=cell.label, T=ref["T"].to_numpy(), ptt=ref.log10_q.to_numpy(),
+                                        ptt_low=ref.ci_low.to_numpy(), ptt_high=ref.ci_high.to_numpy(),
+                                        pt=other.log10_q.to_numpy(), pt_low=other.ci_low.to_numpy(),
+                                        pt_high=other.ci_high.to_numpy())))
+    table = pd.DataFrame(rows)
+    table.attrs["curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    return table
 
 
 def annealing_vs_stored(family: str, root, n_particles: int | None = None) -> pd.DataFrame:
