@@ -124,3 +124,32 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="at least 2"):
         combine([1.0])
     assert isinstance(rbm, RBM)
+
+
+def test_a_run_resumed_after_a_station_is_the_run_never_stopped(tmp_path):
+    """Stopped after its 2nd of 4 stations (the snapshot kept by the job layer's ``.part.npz``) and
+    resumed, a run gives the same log Z, families and states at every later station, bit for bit; a
+    resume from a snapshot with another population is refused with its shapes."""
+    from snrbench.jobs.annealing import _load_snapshot, _save_run
+
+    rbm = random_rbm(16, 6, 1.2, seed=3)
+    a0 = np.full(16, -0.4)
+    models = grown(rbm, a0, (0.25, 0.5, 0.75, 1.0))
+    part = tmp_path / "run.part.npz"
+
+    def keep(snap):
+        if len(snap.stations) == 2:
+            _save_run(part, snap.stations, snap)
+
+    whole = anneal_trajectory(models, a0, 300, seed=4, on_station=keep)
+    snap = _load_snapshot(part, rbm.units)
+    assert len(snap.stations) == 2
+    resumed = anneal_trajectory(models, a0, 300, seed=4, resume=snap)
+    assert resumed.sweeps == whole.sweeps
+    for a, b in zip(whole.stations, resumed.stations):
+        assert (a.log_z, a.families, a.eff_families, a.steps) == (b.log_z, b.families, b.eff_families, b.steps)
+        assert np.array_equal(a.states, b.states)
+    other = anneal_trajectory(models, a0, 300, seed=5, resume=snap)  # another seed: another continuation
+    assert other.stations[-1].log_z != whole.stations[-1].log_z
+    with pytest.raises(ValueError, match="snapshot after 1 … 4 stations of 200 particles"):
+        anneal_trajectory(models, a0, 200, seed=4, resume=snap)

@@ -212,6 +212,9 @@ def test_onset_table_scores_forecasts_in_checkpoints():
     assert (cut.n_checkpoints == 2).all() and (cut.onset_index_true == -1).all()
     assert cut.loc["good", "onset_error"] == 0 and cut.loc["never", "onset_error"] == 0
     assert onset_table(truth.assign(equilibrated=False), pd.DataFrame(pred)).empty
+    # so does an equilibrated checkpoint whose truth is not certified (two generators did not agree)
+    uncertified = pd.DataFrame(rows).assign(equilibrated=True, certified=lambda d: d["update"] != 32)
+    assert onset_table(uncertified, pd.DataFrame(pred)).equals(cut.reset_index()[onset_table(truth, pd.DataFrame(pred)).columns])
 
 
 @pytest.fixture(scope="module")
@@ -359,6 +362,10 @@ def test_starts_that_remember_their_start_are_flagged_and_left_out_of_scoring(ti
     t, p = scorable(truth, pred)
     assert set(t.cell_id) == set(p.cell_id) == {anchor["cell_id"][0]}
     assert len(t) == len(anchor["T"]) and len(p) == len(anchor["T"])
+    # equilibrated but not certified (DESIGN §2.4): left out too; certified: kept
+    passed = truth.assign(equilibrated=True)
+    assert set(scorable(passed, pred)[1].cell_id) == {anchor["cell_id"][0]}  # a fresh tempered cell: certified False
+    assert set(scorable(passed.assign(certified=True), pred)[1].cell_id) == set(truth.cell_id)
     # beside a family without the column (exact ground truth), and with no predictions at all
     exact_rows = pd.DataFrame(dict(family=["exact-rbm"] * 2, cell_id=["e", "e"], T=[1, 2], log10_q=[0.0, 0.1]))
     t, p = scorable(pd.concat([truth, exact_rows], ignore_index=True), pred.iloc[:0])
@@ -443,6 +450,9 @@ def check_starts(results):
     one = start_check.trajectory_vs_temperature("mnist", results, n_rungs=4, adapt_rounds=4, labels=["m24-u16"])
     assert one.label.tolist() == ["m24-u16"]
     assert one.drop(columns="pt_seconds").equals(table.loc[["m24-u16"]].reset_index().drop(columns="pt_seconds"))
+    curves = one.attrs["curves"]  # both curves per T; the largest gap is the table's max_abs_delta
+    assert len(curves) == 5 and (curves.pt_low <= curves.pt).all() and (curves.pt <= curves.pt_high).all()
+    assert np.isclose(np.max(np.abs(curves.pt - curves.ptt)), one.max_abs_delta.iloc[0])
     with pytest.raises(ValueError, match="no cell m24-u99 in the suite; cells: m3-u0, m3-u16, m24-u0, m24-u16"):
         start_check.trajectory_vs_exact("mnist", results, labels=["m24-u99"])
 

@@ -314,6 +314,9 @@ def _cmd_check_starts(args) -> int:
                                                           labels=args.cell)
             print(f"{family}: trajectory against temperature tempering, equal chain-sweeps per group\n"
                   + table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+            if args.cell and len(table):
+                print("log10 Q(T) of both (95% CIs)\n"
+                      + table.attrs["curves"].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     return 0
 
 

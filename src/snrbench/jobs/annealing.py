@@ -11,7 +11,9 @@ for m ≤ 20), giving ``log10 Q(T)`` with its 95% bootstrap CI.
 
 Resumable below the cell: each finished annealing run is kept in
 ``results/.partial/annealing-<family>/`` (its stations' statistics and bit-packed states, one
-``.npz`` per run), each finished cell's rows there as a Parquet piece; a re-run reuses both. The
+``.npz`` per run), each finished cell's rows there as a Parquet piece; a re-run reuses both. An
+unfinished run keeps, after every checkpoint, its stations and its weighted population in
+``…-run<r>.part.npz`` and goes on from there, bit for bit the run it would have been. The
 stored table is rewritten (through :func:`snrbench.store.commit`) after every cell, so finished
 cells are committed as they come; its key is ``(cell_id, n_particles, T)``, so runs at 2× and 4×
 the population sit beside each other. The table is opt-in (``snrbench anneal``): ``snrbench run``
@@ -34,7 +36,7 @@ from ..core.tempered import base_rate_bias
 from ..families import Cell, get, load_suite
 from ..store.schema import arrow_schema
 from ..truth import hidden_enum
-from ..truth.annealing import FAMILIES_FLOOR, ESS_FLOOR, Station, anneal_trajectory, combine, health
+from ..truth.annealing import FAMILIES_FLOOR, ESS_FLOOR, Snapshot, Station, anneal_trajectory, combine, health
 from ..truth.mc_scale import scale_q_curve
 
 __all__ = ["annealing_path", "anneal_family", "Config"]
@@ -58,17 +60,34 @@ def _partial(root: Path, family: str) -> Path:
     return Path(root) / ".partial" / f"annealing-{family}"
 
 
-def _save_run(path: Path, stations: list[Station]) -> None:
+def _save_run(path: Path, stations: list[Station], snap: Snapshot | None = None) -> None:
+    """One run's stations (statistics and bit-packed states) in one ``.npz``; with ``snap`` also the
+    population after the last station, so that an unfinished run can go on from there."""
     arrays = dict(**{k: np.array([getattr(s, k) for s in stations]) for k in
                   ("position", "log_z", "ess", "min_ess", "families", "eff_families", "steps", "sweeps")},
                   states=np.stack([np.packbits(s.states > 0.5, axis=1) for s in stations]),
                   n_visible=np.array(stations[0].states.shape[1]))
+    if snap is not None:
+        arrays.update(pop_v=np.packbits(snap.v > 0.5, axis=1), pop_logw=snap.logw, pop_ancestors=snap.ancestors,
+                      pop_log_z=np.array(snap.log_z), pop_sweeps=np.array(snap.sweeps))
 
     def write(tmp):
         with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a temporary name
             np.savez(fh, **arrays)
 
     store.atomic_write(path, write)
+
+
+def _load_snapshot(path: Path, units: str) -> Snapshot | None:
+    """The :class:`Snapshot` kept by an unfinished run (``None`` if none is readable)."""
+    stations = _load_run(path)
+    try:
+        z = np.load(path)
+        v = np.unpackbits(z["pop_v"], axis=1)[:, : int(z["n_visible"])].astype(np.float64)
+        return Snapshot(stations, 2.0 * v - 1.0 if units == "spin" else v, z["pop_logw"], z["pop_ancestors"],
+                        float(z["pop_log_z"]), int(z["pop_sweeps"])) if stations else None
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _load_run(path: Path) -> list[Station] | None:
@@ -92,15 +111,22 @@ def _runs(family, specs: list[dict], cfg: Config, root: Path, device, progress: 
     out = []
     for r in range(cfg["runs"]):
         path = _partial(root, family.name) / f"{cfg.tag(specs[0]['n_hidden'])}-run{r}.npz"
+        part = path.with_suffix(".part.npz")  # an unfinished run, after its last station
         got = _load_run(path)
         if got is None or len(got) < len(specs):  # missing, or run only up to an earlier checkpoint
             t0 = time.perf_counter()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            snap = _load_snapshot(part, models[0].units) if part.exists() else None
+            if snap is not None and progress:
+                print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: resumed after "
+                      f"{len(snap.stations)} of {len(specs)} checkpoints", flush=True)
             run = anneal_trajectory(models, a0, cfg["n_particles"], cess_target=cfg["cess_target"],
                                     resample_below=cfg["resample_below"], sweeps_per_step=cfg["sweeps_per_step"],
                                     station_sweeps=cfg["station_sweeps"], seed=1000 * specs[0]["n_hidden"] + r,
-                                    device=device, progress=progress)
-            path.parent.mkdir(parents=True, exist_ok=True)
+                                    device=device, progress=progress, resume=snap,
+                                    on_station=lambda sn: _save_run(part, sn.stations, sn))
             _save_run(path, run.stations)
+            part.unlink(missing_ok=True)
             got = run.stations
             if progress:
                 print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: "

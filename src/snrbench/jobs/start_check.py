@@ -55,12 +55,18 @@ def _stored(root, family: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return truth, pt
 
 
-def _agree(ref: pd.DataFrame, got: pd.DataFrame) -> np.ndarray:
-    """Per T: do two ``log10 Q`` curves with 95% CIs agree, ``|Δ| ≤ √(h_ref² + h_got²)`` (module docstring)?"""
+def _agree(ref: pd.DataFrame, got: pd.DataFrame, n_tests: int = 1) -> np.ndarray:
+    """Per T: do two ``log10 Q`` curves with 95% CIs agree, ``|Δ| ≤ c·√(h_ref² + h_got²)`` (module
+    docstring)? ``c = 1`` for one point (``n_tests = 1``); for a verdict over ``n_tests`` points at once,
+    ``c = z(1 − 0.025/n_tests)/z(0.975)`` widens each half-width to the Bonferroni level, so that two
+    unbiased curves pass at every point with probability ≥ 95% (normal approximation of the CIs)."""
+    from scipy.stats import norm
+
     a, b = ref.log10_q.to_numpy(), got.log10_q.to_numpy()
     half_a = np.where(b > a, ref.ci_high - a, a - ref.ci_low)
     half_b = np.where(b > a, b - got.ci_low, got.ci_high - b)
-    return np.abs(b - a) <= np.hypot(half_a, half_b)
+    c = norm.ppf(1 - 0.025 / n_tests) / norm.ppf(0.975)
+    return np.abs(b - a) <= c * np.hypot(half_a, half_b)
 
 
 def _chosen(cells: list[Cell], labels) -> list[Cell]:
@@ -110,11 +116,12 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
     rungs with ``β_min = 0``, adapting for ``adapt_rounds`` or a quarter of the rounds the budget
     allows, whichever is fewer) on the same chain-sweeps per group; round trips per 1000 chain-sweeps,
     verdicts, ``mean_delta`` and ``max_abs_delta`` (PT − PTT, dex), and, where both pass, the share of T
-    whose two ``log10 Q`` agree within their CIs."""
+    whose two ``log10 Q`` agree within their CIs. ``table.attrs["curves"]``: both curves per (cell, T),
+    with their 95% CIs."""
     fam = get(family)
     _, cells = load_suite(family)
     truth, pt = _stored(root, family)
-    rows = []
+    rows, curves = [], []
     for cell in _chosen(cells, labels):
         spec = cell.spec
         if spec["tempering"] is None:
@@ -155,7 +162,13 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
             pt_trips_per_1000=1000 * tpt.trips.sum() / tpt.sweeps.sum(), pt_max_abs_z=_verdict(out["mnist_truth"])["max_abs_z"],
             pt_equilibrated=pt_ok, pt_seconds=seconds, q_agree_share=agree, mean_delta=float(np.mean(delta)),
             max_abs_delta=float(np.max(np.abs(delta)))))
-    return pd.DataFrame(rows)
+        curves.append(pd.DataFrame(dict(label=cell.label, T=ref["T"].to_numpy(), ptt=ref.log10_q.to_numpy(),
+                                        ptt_low=ref.ci_low.to_numpy(), ptt_high=ref.ci_high.to_numpy(),
+                                        pt=other.log10_q.to_numpy(), pt_low=other.ci_low.to_numpy(),
+                                        pt_high=other.ci_high.to_numpy())))
+    table = pd.DataFrame(rows)
+    table.attrs["curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    return table
 
 
 def annealing_vs_stored(family: str, root, n_particles: int | None = None) -> pd.DataFrame:

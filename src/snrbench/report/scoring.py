@@ -28,6 +28,7 @@ from .. import store
 from ..store.schema import TABLES
 from ..families import get
 from ..core.spectral import t_star
+from ..truth.onset import trusted
 from ..predict.contract import BUDGET, BUDGETS
 
 __all__ = ["T_REF", "TRACK_TOL", "SCORES_REL", "score_cells", "score", "sort_scores", "prediction_files",
@@ -211,11 +212,11 @@ def read_ground_truth(root: Path | str, families) -> pd.DataFrame:
 
 def scorable(truth: pd.DataFrame, pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ground truth and the predictions that entries are scored on: all, except the Monte Carlo cells
-    stored with ``equilibrated = False`` (mnist cells whose two groups of tempering starts disagree: a
-    curve from starts that still remember their initialisation is no truth to score against)."""
-    if "equilibrated" not in truth:
-        return truth, pred
-    keep = truth["equilibrated"].astype("boolean").fillna(True).to_numpy(bool)
+    whose truth is not trusted (:func:`~snrbench.truth.onset.trusted`): stored with ``equilibrated =
+    False`` (its two groups of tempering starts disagree) or ``certified = False`` (no two start
+    generators of independent method agree, DESIGN §2.4). A curve that may still remember its
+    initialisation is no truth to score against."""
+    keep = trusted(truth)
     left_out = set(zip(truth.family[~keep], truth.cell_id[~keep]))
     drop = np.fromiter((key in left_out for key in zip(pred.family, pred.cell_id)), bool, len(pred))
     return truth[keep], pred[~drop]

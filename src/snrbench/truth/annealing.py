@@ -46,7 +46,7 @@ from ..core.sampler import BlockGibbs
 from ..core.tempered import log_partition_base
 from .trajectory import base_rate_model, interpolate
 
-__all__ = ["Station", "AnnealingRun", "anneal_trajectory", "systematic_resample", "health", "combine",
+__all__ = ["Station", "Snapshot", "AnnealingRun", "anneal_trajectory", "systematic_resample", "health", "combine",
            "FAMILIES_FLOOR", "ESS_FLOOR"]
 
 #: Default floor on the effective number of families ``1/Σ (n_f/P)²`` for a certified station.
@@ -71,6 +71,20 @@ class Station:
     steps: int
     sweeps: int
     states: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Everything a run needs to go on after its last station: the stations so far, the population
+    ``v`` ``(P, n)`` float64 with its log-weights ``logw`` and initial ancestors, ``log Ẑ`` (nats)
+    and the chain-sweeps spent. Passed to ``on_station`` and taken back by ``resume``."""
+
+    stations: list[Station]
+    v: np.ndarray
+    logw: np.ndarray
+    ancestors: np.ndarray
+    log_z: float
+    sweeps: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,11 +170,14 @@ def _next_s(seg: _Segment, s: float, logw: np.ndarray, cess_target: float, min_d
 def anneal_trajectory(models: list[RBM], a0, n_particles: int, cess_target: float = 0.9,
                       resample_below: float = 0.5, sweeps_per_step: int = 1, station_sweeps: int = 4,
                       schedule=None, max_steps: int = 100_000, seed: int = 0, device="cpu", dtype=torch.float32,
-                      progress: bool = False) -> AnnealingRun:
+                      progress: bool = False, on_station=None, resume: Snapshot | None = None) -> AnnealingRun:
     """Population annealing of ``n_particles`` from exact samples of the base-rate model with visible
     bias ``a0`` through ``models`` (RBMs of one shape and units, in training order); see the module
     docstring. ``schedule``: positions in ``(0, J]`` to step through instead of adaptive steps (each
-    integer position must be present). ``seed`` seeds the samplers and the resampling. Returns an
+    integer position must be present). ``seed`` seeds the samplers and the resampling, one stream per
+    segment between stations. ``on_station(snapshot)`` is called after every station with a
+    :class:`Snapshot`; ``resume`` (such a snapshot, same arguments otherwise) goes on after its last
+    station and gives the same run, bit for bit, as one never stopped. Returns an
     :class:`AnnealingRun` with one :class:`Station` per model."""
     from tqdm.auto import tqdm
 
@@ -182,20 +199,27 @@ def anneal_trajectory(models: list[RBM], a0, n_particles: int, cess_target: floa
                 or not set(range(1, J + 1)) <= set(schedule.tolist())):
             raise ValueError(f"schedule must increase strictly in (0, {J}] and hold every integer 1 … {J}")
     path = [base_rate_model(models[0], a0)] + list(models)
-    ss = np.random.SeedSequence(int(seed))
-    rng = np.random.default_rng(ss.spawn(1)[0])
-    base = path[0]
-    v0 = (rng.random((P, shape[0])) < 1.0 / (1.0 + np.exp(-(2 if units == "spin" else 1) * a0))) * 1.0
-    if units == "spin":
-        v0 = 2.0 * v0 - 1.0
-    gibbs = BlockGibbs(base, P, device, dtype, int(ss.spawn(1)[0].generate_state(1)[0]), v0)
-    logw, ancestors = np.zeros(P), np.arange(P)
-    log_z = log_partition_base(a0, shape[1], units)
-    stations, sweeps, steps, min_ess = [], 0, 0, 1.0
-    bar = tqdm(total=J, desc="population annealing", unit="model", disable=not progress)
-    for i in range(J):
+    seeds = np.random.SeedSequence(int(seed)).spawn(J + 1)  # [0]: the start; [i + 1]: segment i
+    if resume is None:
+        rng = np.random.default_rng(seeds[0])
+        v0 = (rng.random((P, shape[0])) < 1.0 / (1.0 + np.exp(-(2 if units == "spin" else 1) * a0))) * 1.0
+        v = 2.0 * v0 - 1.0 if units == "spin" else v0
+        logw, ancestors = np.zeros(P), np.arange(P)
+        log_z, sweeps, stations = log_partition_base(a0, shape[1], units), 0, []
+    else:
+        stations = list(resume.stations)
+        if not 0 < len(stations) <= J or resume.v.shape != (P, shape[0]) or resume.logw.shape != (P,):
+            raise ValueError(f"resume: a snapshot after 1 … {J} stations of {P} particles of {shape[0]} units, "
+                             f"got {len(stations)} stations and states of shape {resume.v.shape}")
+        v, logw, ancestors = resume.v, resume.logw.copy(), resume.ancestors.copy()
+        log_z, sweeps = resume.log_z, resume.sweeps
+    bar = tqdm(total=J, initial=len(stations), desc="population annealing", unit="model", disable=not progress)
+    for i in range(len(stations), J):
+        # every segment draws from its own stream, so a run resumed at a station is the same run
+        rng = np.random.default_rng(seeds[i + 1])
+        gibbs = BlockGibbs(path[i], P, device, dtype, int(seeds[i + 1].generate_state(1)[0]), v)
         lo, hi = path[i], path[i + 1]
-        s = 0.0
+        s, steps, min_ess = 0.0, 0, 1.0
         while s < 1.0:
             seg = _Segment(lo, hi, gibbs.v, dtype)
             if schedule is None:
@@ -224,9 +248,10 @@ def anneal_trajectory(models: list[RBM], a0, n_particles: int, cess_target: floa
         w = np.exp(logw - logw.max())
         idx = systematic_resample(w / w.sum(), rng)
         fam, eff = _families(ancestors[idx])
-        stations.append(Station(i + 1, float(log_z), ess, min_ess, fam, eff, steps, sweeps,
-                                gibbs.v[torch.as_tensor(idx, device=gibbs.v.device)].cpu().numpy().astype(np.float64)))
-        steps, min_ess = 0, 1.0
+        v = gibbs.v.cpu().numpy().astype(np.float64)
+        stations.append(Station(i + 1, float(log_z), ess, min_ess, fam, eff, steps, sweeps, v[idx]))
+        if on_station is not None:
+            on_station(Snapshot(list(stations), v, logw.copy(), ancestors.copy(), float(log_z), sweeps))
         bar.update()
     bar.close()
     return AnnealingRun(stations, sweeps, P)

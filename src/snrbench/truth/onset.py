@@ -15,7 +15,8 @@ of a forecast is ``|index_pred − index_true|`` in checkpoints, where "no onset
 one past the last checkpoint.
 
 Only a trusted truth says when the onset is: the search runs over the *leading* checkpoints whose
-ground truth is stored ``equilibrated`` (:func:`certified_prefix`), up to the first that is not, and
+ground truth is stored ``equilibrated`` and ``certified`` (:func:`trusted`, :func:`certified_prefix`), up to
+the first that is not, and
 "none" then means none among those (``n_checkpoints`` says how many).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["log10_q_train", "onset_index", "onset_table", "certified_prefix", "ONSET_REL"]
+__all__ = ["log10_q_train", "onset_index", "onset_table", "certified_prefix", "trusted", "ONSET_REL"]
 
 ONSET_REL = "onset.parquet"
 
@@ -44,13 +45,21 @@ def onset_index(log10_q_train_along) -> int:
     return int(seen[0] + later[0]) if later.size else -1
 
 
+def trusted(truth: pd.DataFrame) -> np.ndarray:
+    """Per row: is the stored truth trusted, ``equilibrated`` and ``certified`` (DESIGN §2.4)? A column
+    that is absent, or a missing value (a family without it), counts as True."""
+    keep = np.ones(len(truth), bool)
+    for col in ("equilibrated", "certified"):
+        if col in truth:
+            keep &= truth[col].astype("boolean").fillna(True).to_numpy(bool)
+    return keep
+
+
 def certified_prefix(checkpoints: pd.DataFrame) -> pd.DataFrame:
     """The checkpoints of one hidden size ordered by update, cut before the first whose ground truth is
-    not ``equilibrated`` (all of them when there is no such column)."""
+    not :func:`trusted` (all of them when every one is)."""
     g = checkpoints.sort_values("update")
-    if "equilibrated" not in g:
-        return g
-    bad = np.flatnonzero(~g["equilibrated"].astype("boolean").fillna(True).to_numpy(bool))
+    bad = np.flatnonzero(~trusted(g))
     return g.iloc[: bad[0]] if bad.size else g
 
 
@@ -63,14 +72,15 @@ def onset_table(truth: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
     """One row per (family, n_hidden, predictor, access) of the mnist families in ``truth``.
 
     ``truth``: ground-truth rows (family, cell_id, n_hidden, update, T, log10_q, train_chains, train_k and,
-    optionally, equilibrated: the search stops at the first checkpoint that is not);
+    optionally, equilibrated and certified: the search stops at the first checkpoint not :func:`trusted`);
     ``pred``: prediction rows (predictor, access, family, cell_id, T, log10_q). Entries that miss a
     checkpoint of a hidden size are left out for that size.
     """
     agg = dict(n_hidden=("n_hidden", "first"), update=("update", "first"), chains=("train_chains", "first"),
                k=("train_k", "first"))
-    if "equilibrated" in truth:
-        agg["equilibrated"] = ("equilibrated", "first")
+    for col in ("equilibrated", "certified"):
+        if col in truth:
+            agg[col] = (col, "first")
     cells = truth.groupby(["family", "cell_id"], sort=False).agg(**agg).reset_index()
     curves = {key: g.sort_values("T") for key, g in truth.groupby(["family", "cell_id"], sort=False)}
     cells["q_true"] = [log10_q_train(curves[(f, c)]["T"], curves[(f, c)]["log10_q"], ch, k)
