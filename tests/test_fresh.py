@@ -9,7 +9,7 @@ import pytest
 
 from snrbench import cli
 from snrbench.families import build_data, build_model, get, load_suite
-from snrbench.predict import Problem
+from snrbench.predict import Problem, seeds
 from snrbench.report import fresh, leaderboard
 from snrbench.truth.exact import solve
 
@@ -152,9 +152,13 @@ def test_an_honest_entry_is_published_with_its_draws(public, suite, capsys):
     entry.write_text("import numpy as np\nfrom snrbench.predict import Prediction, Predictor\n\n\nclass ExactKey"
                      + CHEATER.split("class ExactKey")[1])
     capsys.readouterr()
+    key = results / seeds.KEY_NAME
+    assert not key.exists()  # ground truth only: no entry has run in this folder yet
     assert _submit(suite, results, entry) == 0
     cap = capsys.readouterr()
     assert "submit: exact-key (white-box) stored" in cap.out
+    # the folder's first accepted submission stores its sampler key with the results, readable by its owner only
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == seeds.KEY_BYTES
     m = re.search(r"public against fresh draws (\d+) and (\d+)", cap.out)
     seed = int(m[1])
     folders = sorted(p.name for p in (results / "fresh").iterdir())
