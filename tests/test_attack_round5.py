@@ -16,10 +16,10 @@ import stat
 import pytest
 
 from snrbench.families import Cell, load_suite
-from snrbench.predict import runner
+from snrbench.predict import runner, seeds
 from snrbench.predict.registry import Entry
 from snrbench.predict.runner import CellResult, EntryRun
-from test_submit import _broken_entry, bench  # noqa: F401 - bench is a fixture
+from submit_kit import _broken_entry, bench  # noqa: F401 - bench is a fixture
 
 # -- #6: the seed is secret ------------------------------------------------------------------
 
@@ -71,6 +71,46 @@ def test_an_entry_cannot_rebuild_its_samplers_stream_from_the_cell_id(bench, tmp
     assert key.hex() not in err
     control = _guess(bench, tmp_path, cells[1], seeds.cell_seed(cells[1].cell_id, key))
     assert "raised RuntimeError: initial states reproduced: True; key: refused (" in control, control
+
+
+#: An entry that knows the key and its cell's seed (the test tells it, as if they had leaked) and looks
+#: for either in every channel without a path it can read: each visible process's argv and
+#: environment, its own file descriptors' targets, and its own environment. It reports what it found.
+SEARCH_THE_CHANNELS = """\
+    import glob, os
+    wanted = {{"key": {key!r}, "seed": {seed!r}}}
+    seen, hits = 0, set()
+    for path in glob.glob("/proc/[0-9]*/cmdline") + glob.glob("/proc/[0-9]*/environ"):
+        try:
+            with open(path, "rb") as fh:
+                text = fh.read().replace(b"\\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        seen += 1
+        hits |= {{k for k, v in wanted.items() if v in text}}
+    for fd in glob.glob("/proc/self/fd/*"):
+        try:
+            hits |= {{k for k, v in wanted.items() if v in os.readlink(fd)}}
+        except OSError:
+            pass
+    hits |= {{k for k, v in wanted.items() if any(v in x for x in list(os.environ) + list(os.environ.values()))}}
+    raise RuntimeError(f"read {{seen}} argv/environ files; found: {{sorted(hits)}}")
+    """
+
+
+def test_neither_the_key_nor_the_seed_is_in_argv_environment_or_descriptors(bench, tmp_path):
+    """The key and the cell's seed travel only on the sampler processes' own pipe: an entry that
+    knew them would find neither in any process's argv or environment it can read, nor in its
+    descriptors (the check can fail: it reads at least its own argv and environment)."""
+    key = seeds.folder_key(bench.results)
+    cell = load_suite("exact-rbm")[1][0]
+    path = tmp_path / "search.py"
+    path.write_text(_broken_entry(SEARCH_THE_CHANNELS.format(key=key.hex(), seed=str(seeds.cell_seed(cell.cell_id, key))),
+                                  name="search", access="sampler-only"))
+    entry = runner.discover(str(path), bench.results)[0]
+    (result,) = runner.run_entry(entry, "exact-rbm", [cell], bench.results, time_limit=60, budget=2**16).results
+    assert not result.ok and "found: []" in result.error, result.error
+    assert int(result.error.split("read ")[1].split()[0]) >= 2, result.error
 
 
 def test_seeds_are_keyed_and_the_key_of_a_folder_is_kept():
