@@ -371,6 +371,26 @@ def _cmd_ladders(args) -> int:
     return 0
 
 
+def _cmd_replicate(args) -> int:
+    """The notebook's claims against our numbers (:mod:`snrbench.report.replicate`); ``--write`` regenerates
+    docs/REPLICATION.md."""
+    from .report import replicate
+    from .store.locations import project_root
+
+    rows = replicate.replicate(args.results, args.claim)
+    text = replicate.markdown(rows)
+    print(text)
+    if args.write:
+        (project_root() / "docs" / "REPLICATION.md").write_text(text)
+    return 0
+
+
+def _replicate_options(sp) -> None:
+    sp.add_argument("--claim", type=int, action="append", choices=range(1, 10), default=None,
+                    help="only this claim (repeatable; default all nine)")
+    sp.add_argument("--write", action="store_true", help="also write docs/REPLICATION.md")
+
+
 def _cmd_diagnose(args) -> int:
     """The verdict, Q(T), T*(1), the cheapest (C, k) and the slow modes of the user's own model
     (:mod:`snrbench.diagnosis`), at one of three speeds; refused up front (rc 3) when the estimate
@@ -536,6 +556,7 @@ def main(argv=None) -> int:
         ("certify", _cmd_certify, "the certification rule: annealing against tempering → `certified` in the truth tables"),
         ("ladders", _cmd_ladders, "stored tempering ladders: Λ, round trips and their ratio to the non-reversible bound"),
         ("diagnose", _cmd_diagnose, "your own RBM: a verdict, Q(T), T*(1), the cheapest (chains, sweeps) per gradient"),
+        ("replicate", _cmd_replicate, "the notebook's nine claims: its number, ours, the verdict and why"),
     ):
         sp = sub.add_parser(name, help=helptext, description=helptext)
         sp.set_defaults(fn=fn)
@@ -545,6 +566,8 @@ def main(argv=None) -> int:
             fam(sp)
         if name == "diagnose":
             _diagnose_options(sp)
+        if name == "replicate":
+            _replicate_options(sp)
         if name == "submit":
             sp.add_argument("entry", help="PATH.py defining the entry class(es), or an installed entry-point name")
             sp.add_argument("--replace", action="store_true",

@@ -1,0 +1,755 @@
+"""The notebook's claims, replicated: one row per claim, its published number beside ours (issue 38).
+
+snrbench grew out of a public research notebook on thermodynamic trainability (its index is in
+``shared/seeds/``). :data:`NOTEBOOK` quotes its nine headline claims with the numbers as published,
+each with the entry it comes from; those are the only constants here. Every number of ours is
+measured by a pure function below, from the stored results (``results/``) where they hold it, or by a
+bounded computation (claims 4, 6 and 9; about a minute together on one core).
+
+**The verdict rule** (:func:`verdict`, DESIGN §10). Each claim's measurement answers two questions:
+
+* *direction*: does our measurement show the effect the notebook states (the same sign, the same
+  ordering, the same failure)?
+* *magnitude*: is our number the notebook's within :data:`FACTOR` (2×, the scoring tolerance of
+  0.301 dex), or, for a count of cells, within :data:`FRACTION` (0.1) of the notebook's fraction, or,
+  for a published range, inside that range widened by 0.301 dex on each side?
+
+*reproduced* when both hold, *reproduced in kind* when only the direction does, *not reproduced*
+otherwise; each row says why, with the measured numbers (definition, kernel, grid or precision).
+
+``snrbench replicate [--claim N] [--write]`` prints the table; ``--write`` regenerates
+``docs/REPLICATION.md``. :func:`page_section` gives the leaderboard page's "Claims of the notebook"
+section (HTML) from the same rows.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import store
+from ..core import spectral
+from ..core.model import RBM, all_states
+from ..families import get, load_suite
+
+__all__ = ["NOTEBOOK", "Published", "Row", "FACTOR", "FRACTION", "FAST", "REPRODUCED", "IN_KIND", "NOT_REPRODUCED",
+           "verdict", "within_factor", "within_range", "fractions_close", "asymptotic_factor",
+           "float64_slowest_overlap", "relevant_gap_log10_q", "uniform_ladder_rungs", "acceptance_distance",
+           "stale_kernel_swaps", "reversibilized_gap", "reversibilized_spectrum_dense", "tau_growth",
+           "random_walk_tau_growth", "claim", "replicate", "markdown", "page_section", "read_verdicts"]
+
+#: Magnitude tolerance of a ratio: the scoring tolerance, a factor 2 (0.301 dex).
+FACTOR = 2.0
+#: Magnitude tolerance of a count of cells: the absolute difference of the tracked fractions.
+FRACTION = 0.1
+REPRODUCED, IN_KIND, NOT_REPRODUCED = "reproduced", "reproduced in kind", "not reproduced"
+#: Claims computed from stored results in a few seconds each (the test runs these).
+FAST = (1, 2, 3, 5, 6, 7)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One headline claim of the notebook, as published (the notebook's entry it comes from)."""
+
+    claim: int
+    entry: str
+    statement: str
+    number: str
+
+
+NOTEBOOK = {p.claim: p for p in (
+    Published(1, "“The textbook way to predict … can over-predict the gradient SNR by a factor of ten-octillion”",
+              "Single slowest-gap prediction is off by 10^26–10^30 under spin-flip symmetry: the slowest mode is "
+              "odd, the gradient observables even, their overlap ≤ 3.5e-17",
+              "10^26–10^30; overlap ≤ 3.5e-17"),
+    Published(2, "“The most convenient thing to watch … can mistime your gradient by 72x”",
+              "Magnetization-based mixing can mistime the gradient by 72×", "72×"),
+    Published(3, "“Parallel tempering … on a trained MNIST energy model fails differently”",
+              "On a trained MNIST model PT fails because the specific heat is uneven along the ladder: no uniform "
+              "temperature step keeps every pair in an acceptance band", "136 rungs needed against a 96-rung budget"),
+    Published(4, "“Two expensive GPU runs concluded parallel tempering mixed … near-ideally”",
+              "Stale local kernels (initial weights; swaps use the trained ones) fake mixing", "true swap acceptance "
+              "0.0099, 0 round trips"),
+    Published(5, "“An observable-projected, multi-mode, differentiable predictor …”",
+              "The observable-projected multimode predictor tracks Q in 45/48 exact cells; a single relevant gap "
+              "(the slowest mode with gradient weight) in 23/48", "45/48 and 23/48"),
+    Published(6, "“Plant a handful of modes in an RBM and the observable-relevant gap drops 100-fold”",
+              "A second planted mode drops the observable-relevant gap about 100-fold (m = 5, β = 3; block kernel "
+              "compared with its reversibilization ½(P + P*))", "0.648 → 0.006 (108-fold)"),
+    Published(7, "“The primer argued that trainability comes down to a single number, Q …”",
+              "Plateau onset tracks the Gibbs spectral gap (pre-registered)", "onset tracks the gap"),
+    Published(8, "“We dropped the trainability predictor into the loss as a regularizer …”",
+              "A trainability diagnostic used as a regularizer soars a billionfold while the model stops learning",
+              "≥ 10^9 (9 dex), learning stops"),
+    Published(9, "“Our acceleration theorem needs a reversible sampler … the curve that shows it”",
+              "On a trained MNIST model a reversible kernel's τ grows in proportion to the run length L: it never "
+              "equilibrates", "τ/L ≈ 0.15–0.17 for L = 1,000 … 32,000"),
+)}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One claim's replication: the notebook's number and ours, where from, how to recompute, the verdict."""
+
+    claim: int
+    statement: str
+    notebook: str
+    ours: str
+    cells: str
+    command: str
+    direction: bool
+    magnitude: bool
+    reason: str
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.direction, self.magnitude)
+
+
+# --- the rule -------------------------------------------------------------------------------------------
+def verdict(direction: bool, magnitude: bool) -> str:
+    """*reproduced* (direction and magnitude), *reproduced in kind* (direction only), *not reproduced*."""
+    if direction and magnitude:
+        return REPRODUCED
+    return IN_KIND if direction else NOT_REPRODUCED
+
+
+def within_factor(ours: float, published: float, factor: float = FACTOR) -> bool:
+    """``|log10(ours/published)| ≤ log10 factor`` (both positive)."""
+    if not (ours > 0 and published > 0 and math.isfinite(ours)):
+        return False
+    return abs(math.log10(ours) - math.log10(published)) <= math.log10(factor) + 1e-12
+
+
+def within_range(lo: float, hi: float, pub_lo: float, pub_hi: float, factor: float = FACTOR) -> bool:
+    """Our interval ``[lo, hi]`` (dex) overlaps the published ``[pub_lo, pub_hi]`` (dex) widened by
+    ``log10 factor`` on each side."""
+    w = math.log10(factor)
+    return hi >= pub_lo - w and lo <= pub_hi + w
+
+
+def fractions_close(k: int, n: int, k_pub: int, n_pub: int, tol: float = FRACTION) -> bool:
+    """``|k/n − k_pub/n_pub| ≤ tol`` (tracked fractions of cells)."""
+    return abs(k / n - k_pub / n_pub) <= tol + 1e-12
+
+
+# --- reading stored results ---------------------------------------------------------------------------
+def _truth(root: Path, family: str, table: str = "") -> pd.DataFrame:
+    """A stored ground-truth table (``table``: "", ".spectrum", ".tempering", …), checked against the manifest."""
+    return store.read_table(root, f"ground_truth/{family}{table}.parquet").to_pandas()
+
+
+def _scores(root: Path) -> pd.DataFrame:
+    return store.read_table(root, "scores.parquet").to_pandas()
+
+
+def _full_budget(s: pd.DataFrame) -> pd.DataFrame:
+    return s[s.budget == s.groupby(["family", "predictor", "access"]).budget.transform("max")]
+
+
+def _cell_spec(family: str, label: str) -> dict:
+    for cell in load_suite(family)[1]:
+        if cell.label == label:
+            return cell.spec
+    raise KeyError(f"{family}: no cell {label}")
+
+
+# --- claim 1 ------------------------------------------------------------------------------------------
+def asymptotic_factor(tau_gap, tau_grad) -> np.ndarray:
+    """``log10(τ_gap/τ_grad)`` (dex): for ``T ≫ τ_gap`` the single-gap forecast's ``Tr Cov ≈ V·τ_gap/T``
+    against the true ``V·τ_grad/T``, so this is the factor by which it misjudges ``Q`` once both are
+    asymptotic (τ in sweeps, DESIGN §1)."""
+    return np.log10(np.asarray(tau_gap, dtype=np.float64)) - np.log10(np.asarray(tau_grad, dtype=np.float64))
+
+
+def _visible_kernel(rbm: RBM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense float64 blocked-Gibbs kernel on the visible states ``K = A B`` (``A = p(h|v)``,
+    ``B = p(v|h)``), the stationary law ``p(v)`` and the visible states (enumeration, 2^n states)."""
+    V, H = all_states(rbm.n_visible, rbm.units), all_states(rbm.n_hidden, rbm.units)
+    log_j = V @ rbm.W @ H.T + (V @ rbm.a)[:, None] + (H @ rbm.b)[None, :]  # log p̃(v, h)
+    log_j -= log_j.max()
+    joint = np.exp(log_j)
+    joint /= joint.sum()
+    pv, ph = joint.sum(1), joint.sum(0)
+    A, B = joint / pv[:, None], (joint / ph[None, :]).T
+    return A @ B, pv, V
+
+
+def float64_slowest_overlap(rbm: RBM) -> tuple[float, float]:
+    """The notebook's route to claim 1's overlap: the float64 eigendecomposition of the whole visible
+    kernel, no symmetry sectors; returns ``(1 − λ_1, √(S_1/V))`` of the slowest non-stationary mode, with
+    ``S_1 = Σ_ij ⟨f̃_ij, φ_1⟩_p²`` over ``f_ij = v_i E[h_j|v]``: the normalised overlap (dimensionless)."""
+    K, p, V = _visible_kernel(rbm)
+    s = np.sqrt(p)
+    M = s[:, None] * K / s[None, :]
+    lam, vec = np.linalg.eigh(0.5 * (M + M.T))
+    phi = vec[:, -2] / s  # L²(p)-normalised; the last column is the stationary √p
+    hid = np.tanh(V @ rbm.W + rbm.b) if rbm.units == "spin" else 1.0 / (1.0 + np.exp(-(V @ rbm.W + rbm.b)))
+    f = (V[:, :, None] * hid[:, None, :]).reshape(len(V), -1)
+    f = f - p @ f
+    overlap = ((p * phi) @ f) ** 2
+    return float(1.0 - lam[-2]), math.sqrt(float(overlap.sum() / (p @ f**2).sum()))
+
+
+def _claim1(root: Path, quick: bool) -> Row:
+    t = _truth(root, "exact-rbm")
+    cells = t.drop_duplicates("cell_id")
+    sym = cells[cells.symmetric]
+    fac = pd.Series(asymptotic_factor(sym.tau_gap, sym.tau_grad), index=sym.label.values)
+    top = sym.beta == sym.beta.max()
+    lo, hi = float(fac[top.values].min()), float(fac[top.values].max())
+    sp = _truth(root, "exact-rbm", ".spectrum")
+    first = sp[sp.cell_id.isin(sym.cell_id) & (sp["mode"] == 1)]
+    odd = int((first.sector == "odd").sum())
+    w_odd = float(sp[sp.cell_id.isin(sym.cell_id) & (sp.sector == "odd")].weight_fraction.max())
+    s = _scores(root)
+    sg = s[(s.family == "exact-rbm") & (s.predictor == "single-gap") & (s.access == "white-box")
+           & s.cell_id.isin(sym.cell_id)]
+    below = int((sg.log10_q_pred_ref < sg.log10_q_true_ref).sum())
+    fam = get("exact-rbm")
+    ov = []
+    for label in sym.label[(sym.n_visible == sym.n_visible.min()) & top]:  # strongest coupling: the tiniest gap
+        spec = json.loads(sym.spec_json[sym.label == label].iloc[0])
+        ov.append(float64_slowest_overlap(fam.build_model(spec))[1])
+    # an overlap counts as zero below the solver's weight threshold (S/V < 1e-12, i.e. √(S/V) < 1e-6)
+    direction = odd == len(sym) and w_odd == 0.0 and below == len(sg) and max(ov) < 1e-6
+    magnitude = within_range(lo, hi, 26.0, 30.0)
+    ours = (f"10^{lo:.1f}–10^{hi:.1f} at β = {sym.beta.max():g} (10^{fac.min():.1f}–10^{fac.max():.1f} over all "
+            f"{len(sym)} symmetric cells), as τ_gap/τ_grad; on the grid T ≤ 2^16 at most 10^{sg.max_err.max():.2f}; "
+            f"slowest mode odd in {odd}/{len(sym)}, its weight exactly {w_odd:g} (sectors); float64 without "
+            f"sectors: normalised overlap ≤ {max(ov):.1e}")
+    reason = (f"Same mechanism: the slowest mode is odd in every symmetric cell and the single gap's Q is below the "
+              f"true Q in {below}/{len(sg)} of them (the notebook's 'over-predict' is the factor, read as the single "
+              f"gap's τ; its Q is the lower one). Magnitude: grid — our strongest coupling is β = {sym.beta.max():g} "
+              f"on n ≤ 12, whose slowest gap gives 10^{lo:.1f}–10^{hi:.1f}, "
+              f"{26.0 - hi:.1f} dex short of 10^26; on the scored grid (T ≤ 2^16, where v_T(λ) ≤ 1) the factor "
+              f"cannot exceed 2^16/τ_grad ≈ 10^4.8. Precision: our solver splits the sectors, so the overlap is "
+              f"exactly 0; the notebook's float64 route (one eigh, no sectors) gives a normalised overlap |⟨f̃, φ_1⟩|/√V ≤ "
+              f"{max(ov):.1e} on the n = {sym.n_visible.min()}, β = {sym.beta.max():g} cells: zero to rounding, like its 3.5e-17 (a residue's size is not a "
+              f"magnitude to compare).")
+    return Row(1, NOTEBOOK[1].statement, NOTEBOOK[1].number, ours, f"exact-rbm: {len(sym)} symmetric cells "
+               f"(float64 overlap: the {len(ov)} with n = {sym.n_visible.min()}, β = {sym.beta.max():g})", "snrbench replicate --claim 1",
+               direction, magnitude, reason, details=dict(lo=lo, hi=hi, overlap=max(ov)))
+
+
+# --- claim 2 ------------------------------------------------------------------------------------------
+def _claim2(root: Path, quick: bool) -> Row:
+    s = _full_budget(_scores(root))
+    ranked = [f for f in s.family.unique() if get(f).ranked]
+    m = s[(s.predictor == "magnetization") & s.family.isin(ranked)].copy()
+    m["factor"] = np.maximum(m.timing_ratio, 1.0 / m.timing_ratio)
+    fin = m[np.isfinite(m.factor)]
+    worst = fin.loc[fin.factor.idxmax()]
+    per = fin.groupby("family").factor.max()
+    over = int((fin.factor >= 72.0).sum())
+    t = _truth(root, "exact-rbm").drop_duplicates("cell_id")
+    bias = t[~t.symmetric]
+    r_bias = float((bias.tau_m / bias.tau_grad).max())
+    direction = float(worst.factor) >= FACTOR
+    magnitude = within_factor(float(worst.factor), 72.0)
+    ours = (f"{worst.factor:.0f}× ({worst.family} {worst.label}; worst T*(1) factor of the magnetization entry at "
+            f"full budget; per family: " + ", ".join(f"{f} {v:.0f}×" for f, v in per.items())
+            + f"); exact τ_m/τ_grad up to {r_bias:.2g} on biased exact-rbm cells")
+    reason = (f"Same direction: watching the magnetization mistimes the gradient, beyond the factor-2 tolerance on "
+              f"{int((fin.factor > FACTOR).sum())}/{len(fin)} scored cells and by ≥ 72× on {over}. Magnitude: grid — "
+              f"the worst factor depends on the cells one looks at; ours (β up to 3, Ising and planted cells) reach "
+              f"{worst.factor:.0f}×, {math.log10(worst.factor / 72.0):.1f} dex past the notebook's 72×.")
+    return Row(2, NOTEBOOK[2].statement, NOTEBOOK[2].number, ours,
+               f"{len(fin)} cells of the ranked families with a finite T*(1) ratio ({', '.join(ranked)})",
+               "snrbench replicate --claim 2", direction, magnitude, reason,
+               details=dict(worst=float(worst.factor), cell=str(worst.label)))
+
+
+# --- claim 3 ------------------------------------------------------------------------------------------
+def acceptance_distance(acceptance) -> np.ndarray:
+    """``σ`` with ``A = erfc(σ/(2√2))`` (dimensionless): the swap-energy spread between two rungs whose
+    swap log-ratio is Gaussian with mean ``−σ²/2`` (DESIGN §2.5); ``σ² ≈ Δβ²·Var(E)``, so ``σ/Δβ``
+    is the square root of the specific heat along the ladder."""
+    from scipy.special import erfcinv
+
+    return 2.0 * math.sqrt(2.0) * erfcinv(np.clip(np.asarray(acceptance, dtype=np.float64), 1e-12, 1 - 1e-12))
+
+
+def uniform_ladder_rungs(betas, acceptance, a_min: float) -> tuple[int, float]:
+    """Rungs a *uniform* β step needs so that every adjacent pair accepts at least ``a_min``, and the
+    unevenness ``max_k s_k / min_k s_k``.
+
+    ``betas`` (K, decreasing) and ``acceptance`` (K − 1, pair k = rungs k, k+1) are an adapted ladder;
+    ``s_k = σ(A_k)/(β_k − β_{k+1})`` (per unit β, :func:`acceptance_distance`) is the local √(specific heat).
+    A uniform step Δβ keeps pair acceptance ≥ ``a_min`` only where ``s·Δβ ≤ σ(a_min)``, so
+    ``K_uniform = ⌈(β_0 − β_{K−1}) · max_k s_k / σ(a_min)⌉ + 1``. ``s`` is averaged over each pair, so
+    the true maximum is at least ``max_k s_k``: K_uniform is a lower bound.
+    """
+    betas, acc = np.asarray(betas, dtype=np.float64), np.asarray(acceptance, dtype=np.float64)
+    s = acceptance_distance(acc) / -np.diff(betas)
+    need = (betas[0] - betas[-1]) * s.max() / float(acceptance_distance(a_min))
+    return int(math.ceil(need - 1e-9)) + 1, float(s.max() / s.min())
+
+
+def _claim3(root: Path, quick: bool) -> Row:
+    family = "mnist-large"
+    tp = _truth(root, family, ".tempering")
+    truth = _truth(root, family).drop_duplicates("cell_id").set_index("label")
+    rows = []
+    for (label, start), g in tp.groupby(["label", "start"]):
+        g = g.sort_values("rung")
+        acc = g.swap_acceptance.to_numpy()[:-1]
+        k_unif, uneven = uniform_ladder_rungs(g.beta.to_numpy(), acc, float(acc.min()))
+        rows.append(dict(label=label, start=start, K=len(g), a_min=float(acc.min()), k_uniform=k_unif,
+                         uneven=uneven, update=int(truth.loc[label, "update"]),
+                         equilibrated=bool(truth.loc[label, "equilibrated"])))
+    d = pd.DataFrame(rows)
+    worst = d.loc[d.k_uniform.idxmax()]
+    ratio = float(worst.k_uniform / worst.K)
+    over = d[d.k_uniform > d.K]
+    direction = len(over) > 0
+    magnitude = within_factor(ratio, 136 / 96)
+    late = d.sort_values("update").groupby("label", sort=False).first()
+    ours = (f"{worst.k_uniform} uniform rungs needed against the {worst.K}-rung budget ({worst.label}, ×{ratio:.2f}; "
+            f"the notebook ×{136 / 96:.2f}); √C uneven up to {d.uneven.max():.1f}× along a ladder")
+    reason = (f"Same direction: on {over.label.nunique()}/{d.label.nunique()} trained checkpoints a uniform β step "
+              f"needs more rungs than the adapted ladder's budget to keep every pair at the acceptance the adapted "
+              f"ladder reaches (its lowest pair, {worst.a_min:.2f} at {worst.label}); the unevenness grows with training "
+              f"(σ/Δβ max/min: {late.uneven.iloc[0]:.1f}× at {late.index[0]}, {late.uneven.iloc[-1]:.1f}× at "
+              f"{late.index[-1]}). Magnitude: ×{ratio:.2f} against ×{136 / 96:.2f}"
+              + (" (within 2×)" if magnitude else "") + ". Kernel: our path is base-rate ↔ model "
+              f"(RBM(βW, (1−β)a₀ + βa, βb), DESIGN §2.4), not a plain temperature; grid: 16 rungs, m = 256. "
+              f"Computed from the stored ladders; {int((~d.drop_duplicates('label').equilibrated).sum())} of these "
+              f"checkpoints fail the equilibration check (their ladders are stored all the same).")
+    return Row(3, NOTEBOOK[3].statement, NOTEBOOK[3].number, ours,
+               f"{family}: {d.label.nunique()} checkpoints × 2 groups of ladders (stored temperature PT)",
+               "snrbench replicate --claim 3", direction, magnitude, reason, details=dict(ratio=ratio))
+
+
+# --- claim 4 ------------------------------------------------------------------------------------------
+def stale_kernel_swaps(trained: RBM, stale: RBM, a0, v0, n_rungs: int = 16, adapt_rounds: int = 100,
+                       rounds: int = 200, seed: int = 0) -> dict:
+    """The notebook's stale-kernel run and its correction on one trained model.
+
+    1. *Stale*: parallel tempering (:class:`~snrbench.truth.tempering.ParallelTempering`, ``len(v0)``
+       ladders, linear ladder from β = 1 to the base-rate model β = 0) whose rung samplers are built from
+       ``tempered(stale, β_k, a0)`` while the swap energies use ``trained``; the ladder is adapted to equal
+       acceptance for ``adapt_rounds`` rounds, then ``rounds`` production rounds are counted.
+    2. The guard: whether :meth:`ParallelTempering.check_kernels` raises on that configuration.
+    3. *True*: the same (stale-adapted) ladder with kernels built from ``trained``, from the same starts,
+       ``adapt_rounds`` rounds of burn-in (ladder fixed), then ``rounds`` counted.
+
+    Returns the apparent and true swap acceptance (mean and lowest pair, dimensionless), round trips
+    (count over all ladders), ``guard`` (True: :class:`StaleKernelError` was raised) and the ladder.
+    """
+    import torch
+
+    from ..core.sampler import BlockGibbs
+    from ..core.tempered import tempered
+    from ..truth.tempering import ParallelTempering, StaleKernelError
+
+    class _Stale(ParallelTempering):
+        def _sampler(self, k, v):  # the notebook's bug: kernels from the initial weights
+            s = int(self._seeds[k].spawn(1)[0].generate_state(1)[0])
+            return BlockGibbs(tempered(stale, self._betas[k], self.a0), self.n_chains, self.device, self.dtype, s, v)
+
+        def check_kernels(self, tol=None):  # the guard switched off, as in the notebook's runs
+            pass
+
+    R = len(v0)
+    betas = 1.0 - np.arange(n_rungs) / (n_rungs - 1)
+    with torch.no_grad():
+        pt = _Stale(trained, a0, betas, R, seed=seed, v0=v0)
+        pt.adapt(adapt_rounds, window=10)
+        pt.reset_stats()
+        for _ in range(rounds):
+            pt.step(1)
+        apparent, trips_apparent = pt.swap_acceptance, pt.round_trips
+        try:
+            ParallelTempering.check_kernels(pt)
+            guard = False
+        except StaleKernelError:
+            guard = True
+        true = ParallelTempering(trained, a0, pt.betas, R, seed=seed + 1, v0=v0)
+        for _ in range(adapt_rounds):
+            true.step(1)
+        true.reset_stats()
+        for _ in range(rounds):
+            true.step(1)
+    return dict(apparent_mean=float(np.mean(apparent)), apparent_min=float(np.min(apparent)),
+                trips_apparent=int(trips_apparent), guard=guard, true_mean=float(np.mean(true.swap_acceptance)),
+                true_min=float(np.min(true.swap_acceptance)), trips_true=int(true.round_trips),
+                betas=np.array(pt.betas), chains=R, rounds=rounds)
+
+
+def _mnist_model(family: str, label: str):
+    from ..core.tempered import base_rate_bias
+
+    fam = get(family)
+    spec = _cell_spec(family, label)
+    rbm, data = fam.build_model(spec), fam.build_data(spec)
+    return rbm, data, base_rate_bias(data, rbm.units)
+
+
+def _claim4(root: Path, quick: bool) -> Row:
+    trained, data, a0 = _mnist_model("mnist", "m64-u16384")
+    stale, _, _ = _mnist_model("mnist", "m64-u0")
+    R = 32
+    v0 = data[np.random.default_rng(0).choice(len(data), R, replace=False)]
+    r = stale_kernel_swaps(trained, stale, a0, v0, seed=0)
+    direction = (r["guard"] and r["trips_apparent"] > r["trips_true"] and r["apparent_min"] > r["true_min"])
+    magnitude = within_factor(r["true_min"], 0.0099) and r["trips_true"] == 0
+    ours = (f"true swap acceptance {r['true_min']:.4f} at the worst pair (mean {r['true_mean']:.3f}), "
+            f"{r['trips_true']} round trips; the stale run showed {r['apparent_min']:.3f} (mean "
+            f"{r['apparent_mean']:.3f}) and {r['trips_apparent']} round trips; StaleKernelError "
+            + ("raised" if r["guard"] else "NOT raised"))
+    reason = (f"Same failure: with kernels from the initial weights the ladder adapts to the wrong laws and looks "
+              f"mixed ({r['trips_apparent']} round trips in {r['rounds']} rounds × {r['chains']} ladders); on the same "
+              f"ladder with the trained kernels the worst pair accepts {r['true_min']:.4f} and "
+              f"{r['trips_true']} trips are made. Our guard refuses the stale configuration. Magnitude: "
+              + ("within 2× of 0.0099 with 0 trips." if magnitude else
+                 f"{r['true_min']:.4f} against 0.0099 — kernel/grid: our model is a 784 × 64 PCD-8 checkpoint on a "
+                 "16-rung base-rate ↔ model ladder; the notebook's ladder and model are not published."))
+    return Row(4, NOTEBOOK[4].statement, NOTEBOOK[4].number, ours,
+               f"mnist m64-u16384 (stale kernels from m64-u0), {R} ladders × 16 rungs, 100 + 200 rounds",
+               "snrbench replicate --claim 4 (bounded: ~30 s)", direction, magnitude, reason,
+               details={k: v for k, v in r.items() if k != "betas"})
+
+
+# --- claim 5 ------------------------------------------------------------------------------------------
+def relevant_gap_log10_q(grad_norm2: float, total_variance: float, observable_gap: float, T) -> np.ndarray:
+    """The notebook's single *relevant*-gap forecast: ``log10 ‖g‖² − log10[V · v_T(1 − γ_obs)]`` (dex),
+    ``γ_obs`` the gap of the slowest mode with ``S_k ≥ 1e-12·V`` (the stored ``observable_gap``), one
+    timescale applied to the whole static variance ``V`` (f²)."""
+    return math.log10(grad_norm2) - np.log10(total_variance * spectral.variance_factor([observable_gap], T)[0])
+
+
+def _claim5(root: Path, quick: bool) -> Row:
+    t = _truth(root, "exact-rbm")
+    tracked = 0
+    for _, g in t.groupby("cell_id"):
+        g = g.sort_values("T")
+        pred = relevant_gap_log10_q(g.grad_norm2.iloc[0], g.total_variance.iloc[0], g.observable_gap.iloc[0],
+                                    g["T"].to_numpy())
+        tracked += int(np.abs(pred - g.log10_q.to_numpy()).max() <= math.log10(2.0))
+    n = t.cell_id.nunique()
+    s = _full_budget(_scores(root))
+    wb = s[(s.family == "exact-rbm") & (s.access == "white-box")]
+    mm, sg = int(wb[wb.predictor == "multimode"].tracked.sum()), int(wb[wb.predictor == "single-gap"].tracked.sum())
+    direction = mm > tracked > sg or (mm > tracked and tracked > 0)
+    magnitude = fractions_close(mm, n, 45, 48) and fractions_close(tracked, n, 23, 48)
+    ours = (f"multimode {mm}/{n}; single relevant gap {tracked}/{n} (recomputed from the stored spectra); our "
+            f"single-gap entry, on the slowest gap of any parity, {sg}/{n}")
+    reason = (f"Definition: our `single-gap` entry takes the slowest mode of either parity, which is odd and invisible "
+              f"on the 24 symmetric cells and slow on the biased ones, hence {sg}/{n}; the notebook's single gap is the "
+              f"slowest *relevant* one, which we compute from the stored exact spectra ({tracked}/{n}, against "
+              f"23/48). Multimode (3 modes, white-box) {mm}/{n} against 45/48: within {FRACTION:g} of the fraction.")
+    return Row(5, NOTEBOOK[5].statement, NOTEBOOK[5].number, ours, f"exact-rbm: {n} cells, factor-2 tracking at "
+               f"every T of 2^0 … 2^16", "snrbench replicate --claim 5", direction, magnitude, reason,
+               details=dict(multimode=mm, relevant=tracked, single_gap=sg))
+
+
+# --- claim 6 ------------------------------------------------------------------------------------------
+def reversibilized_gap(gap) -> np.ndarray:
+    """Gap ``1 − λ₊`` of the reversibilization ``½(P + P*)`` of the joint blocked-Gibbs sweep for a visible-chain
+    mode of gap ``γ = 1 − μ`` (1/sweep).
+
+    The sweep ``P`` on ``(v, h)`` draws ``h' ~ p(h|v)`` then ``v' ~ p(v|h')``; its time reversal ``P*`` draws
+    ``v'`` first. ``½(P + P*)`` maps into functions ``g(v) + k(h)``, on which its eigenvalues solve
+    ``(2λ − μ)² = μ`` for each eigenvalue μ of the visible chain ``AB`` (equal to those of ``BA``), so
+    ``λ± = (μ ± √μ)/2``. Written without cancellation: ``1 − λ₊ = (γ + γ/(1 + √(1−γ)))/2`` (→ 3γ/4 as γ → 0).
+    The remaining eigenvalues are 0 and ``λ₋ ≤ 0``.
+    """
+    g = np.asarray(gap, dtype=np.float64)
+    return 0.5 * (g + g / (1.0 + np.sqrt(1.0 - g)))
+
+
+def reversibilized_spectrum_dense(rbm: RBM, threshold: float = 1e-12) -> tuple[float, float]:
+    """Independent route for :func:`reversibilized_gap`, by enumeration of the joint states (2^(n+m)):
+    the dense ``S = ½(P + P*)`` in float64, its ``L²(π)``-symmetrised eigendecomposition, and the weights
+    of the joint observables ``v_i h_j``. Returns ``(gap of S, observable-relevant gap of S)`` (1/sweep;
+    relevant: the slowest mode with weight ≥ ``threshold·V``)."""
+    Vs, Hs = all_states(rbm.n_visible, rbm.units), all_states(rbm.n_hidden, rbm.units)
+    log_j = Vs @ rbm.W @ Hs.T + (Vs @ rbm.a)[:, None] + (Hs @ rbm.b)[None, :]
+    joint = np.exp(log_j - log_j.max())
+    joint /= joint.sum()
+    pv, ph = joint.sum(1), joint.sum(0)
+    A, B = joint / pv[:, None], (joint / ph[None, :]).T  # p(h|v), p(v|h)
+    nv, nh = len(Vs), len(Hs)
+    # P[(v,h),(v',h')] = A[v,h'] B[h',v'];  P*[(v,h),(v',h')] = B[h,v'] A[v',h']
+    P = np.repeat((A[:, :, None] * B[None, :, :]).transpose(0, 2, 1)[:, None, :, :], nh, axis=1).reshape(nv * nh, -1)
+    Pst = np.repeat((B[:, :, None] * A[None, :, :])[None, :, :, :], nv, axis=0).reshape(nv * nh, -1)
+    pi = joint.reshape(-1)
+    s = np.sqrt(pi)
+    S = 0.5 * (P + Pst)
+    M = s[:, None] * S / s[None, :]
+    lam, vec = np.linalg.eigh(0.5 * (M + M.T))
+    f = (np.repeat(Vs, nh, axis=0)[:, :, None] * np.tile(Hs, (nv, 1))[:, None, :]).reshape(nv * nh, -1)
+    f = f - pi @ f
+    c = (vec.T * s[None, :]) @ f  # ⟨f̃, φ_k⟩_π with φ_k = vec_k/√π
+    w = (c**2).sum(1)
+    order = np.argsort(-lam)[1:]  # drop the stationary mode
+    rel = [k for k in order if w[k] >= threshold * (pi @ f**2).sum()]
+    return float(1.0 - lam[order[0]]), float(1.0 - lam[rel[0]])
+
+
+def _claim6(root: Path, quick: bool) -> Row:
+    t = _truth(root, "planted").drop_duplicates("cell_id").copy()
+    t["spec"] = t.spec_json.map(json.loads)
+    t["M"] = t.spec.map(lambda s: 0 if s["control"] else s["patterns"])
+    t["rev"] = reversibilized_gap(t.observable_gap.to_numpy())
+    key = t.set_index(["n_hidden", "beta", "M"])
+    b1, b2 = float(key.loc[(5, 3.0, 1), "observable_gap"]), float(key.loc[(5, 3.0, 2), "observable_gap"])
+    r1, r2 = float(key.loc[(5, 3.0, 1), "rev"]), float(key.loc[(5, 3.0, 2), "rev"])
+    fold = r1 / r2
+    # the exp5 grid: fold drop M = 1 → 2 per (m, β), reversibilized
+    drops = {(m, b): float(key.loc[(m, b, 1), "rev"] / key.loc[(m, b, 2), "rev"])
+             for m in sorted(t.n_hidden.unique()) for b in sorted(t.beta.unique())}
+    ferro = float(key.loc[(5, 3.0, 0), "rev"])
+    # independent route: the same recipe at n = 6, m = 3 (2^9 joint states), dense ½(P + P*) against the
+    # closed form applied to the exact solver's observable gap
+    from ..truth import exact
+
+    fam = get("planted")
+    checks = []
+    for M in (1, 2):
+        spec = dict(key.loc[(5, 3.0, M), "spec"], n_visible=6, n_hidden=3)
+        small = fam.recipe(spec, spec["seed"])[0]
+        closed = float(reversibilized_gap(exact.solve(small).observable_gap()))
+        checks.append(abs(reversibilized_spectrum_dense(small)[1] - closed) / closed)
+    direction = fold > 10.0
+    magnitude = within_factor(fold, 0.648 / 0.006)
+    near = min(((abs(math.log10(v / 108.0)), k) for k, v in drops.items()))[1]
+    ours = (f"{r1:.3f} → {r2:.4f} ({fold:.0f}-fold) for ½(P + P*); {b1:.4f} → {b2:.4f} ({b1 / b2:.0f}-fold) for the "
+            f"block kernel (n10m5, β = 3); exp5 grid M = 1 → 2 drops {min(drops.values()):.2g}–{max(drops.values()):.3g}"
+            f"-fold, nearest 108 at m = {near[0]}, β = {near[1]:g} ({drops[near]:.0f}-fold)")
+    big = sorted(k for k, v in drops.items() if v > 10.0)
+    reason = (f"Same direction: a second pattern makes a slow even mode the gradient sees; the drop M = 1 → 2 exceeds "
+              f"10-fold on {len(big)}/{len(drops)} (m, β) of the grid, β ∈ {{{', '.join(f'{b:g}' for b in sorted({b for _, b in big}))}}} "
+              f"(at β = 3: {', '.join(f'm = {m}: {drops[(m, 3.0)]:.0f}×' for m in sorted(t.n_hidden.unique()))}). "
+              f"Kernel: reversibilizing changes each slow gap by 1 − λ₊ = (γ + γ/(1 + √(1−γ)))/2 (→ 3γ/4), checked "
+              f"against a dense ½(P + P*) with joint observables v_i h_j on the same recipe at n = 6, m = 3, β = 3, "
+              f"M = 1 and 2 (relative difference ≤ {max(checks):.1e}); it cannot turn our M = 1 gap {b1:.4f} into 0.648 (it gives {r1:.3f}). So the "
+              f"notebook's 0.648 is not the kernel; the M = 1 value depends on the model draw (noise 0.1, seed 0 here; "
+              f"the ferromagnetic control gives {ferro:.3f}), which the index does not publish. Magnitude: "
+              f"{fold:.0f}-fold against 108-fold.")
+    return Row(6, NOTEBOOK[6].statement, NOTEBOOK[6].number, ours,
+               f"planted: the exp5 grid, m ∈ {{4, 5, 6}}, n = 2m, 4 β × (M = 1 … 4 + ferromagnetic control) = {len(t)} cells",
+               "snrbench replicate --claim 6", direction, magnitude, reason,
+               details=dict(fold=fold, block=(b1, b2), rev=(r1, r2), dense_check=max(checks)))
+
+
+# --- claim 7 ------------------------------------------------------------------------------------------
+def _claim7(root: Path, quick: bool) -> Row:
+    o = store.read_table(root, "onset.parquet").to_pandas()
+    has = o[o.onset_index_true >= 0]
+    groups = has.drop_duplicates(["family", "n_hidden"])
+    sg = has[has.predictor == "single-gap"]
+    iid = has[has.predictor == "iid"]
+    sg_ok = int((sg.groupby(["family", "n_hidden"]).onset_error.max() <= 1).sum())
+    iid_ok = int((iid.groupby(["family", "n_hidden"]).onset_error.max() <= 1).sum())
+    no = o[o.onset_index_true < 0].drop_duplicates(["family", "n_hidden"])
+    ks = sorted({(r.family, int(json.loads(_truth(root, r.family).spec_json.iloc[0])["train_k"]))
+                 for r in groups.itertuples()})
+    direction = sg_ok > 0 and sg_ok > iid_ok
+    magnitude = direction and sg_ok == len(groups)
+    ours = (f"single-gap forecasts the onset within 1 checkpoint in {sg_ok}/{len(groups)} (family, m) with an onset; so "
+            f"does iid, which has no gap, in {iid_ok}/{len(groups)}; {len(no)} of {o.drop_duplicates(['family', 'n_hidden']).shape[0]} "
+            f"(family, m) have no onset among their trusted checkpoints")
+    reason = (f"Definition: the onsets we store come from {', '.join(f'{f} (PCD-{k})' for f, k in ks)}, where "
+              f"Q_train = C·Q(k = 1) = C·‖g‖²/V (DESIGN §1: Q(1) = ‖g‖²/V for any chain) contains no gap at all; "
+              f"measured: the gap-free iid floor finds the same onsets as single-gap, so tracking here cannot be "
+              f"credited to the Gibbs gap. The mnist and mnist-large families (PCD-8) have no onset on their trusted "
+              f"checkpoints; the late ones are not yet certified (onsets are searched only over the certified prefix).")
+    return Row(7, NOTEBOOK[7].statement, NOTEBOOK[7].number, ours,
+               f"onset.parquet: {', '.join(f'{r.family} m{r.n_hidden}' for r in groups.itertuples())} (onsets); "
+               f"{', '.join(f'{r.family} m{r.n_hidden}' for r in no.itertuples())} (none)",
+               "snrbench replicate --claim 7", direction, magnitude, reason,
+               details=dict(single_gap=sg_ok, iid=iid_ok, groups=len(groups)))
+
+
+# --- claim 8 ------------------------------------------------------------------------------------------
+def _claim8(root: Path, quick: bool) -> Row:
+    from . import goodhart
+
+    ladder = goodhart.dose_ladder(root)
+    held, sentence = goodhart.verdict(ladder)
+    ll_ind = float(ladder.loglik_independent.median())
+    best = None
+    for name in sorted(set(ladder.rewarded) - {"none"}):
+        arm = goodhart._arm(ladder, name)
+        med = arm.groupby("dose")[["rewarded_value", "loglik"]].median()
+        rise = float(med.rewarded_value.max() - med.rewarded_value.loc[0.0])
+        stopped = bool((med.loglik <= ll_ind).any())
+        if best is None or rise > best[1]:
+            best = (name, rise, stopped, float(med.loglik.min()))
+    name, rise, stopped, ll = best
+    direction = rise > 0 and stopped
+    magnitude = held
+    ours = (f"10^{rise:.1f} ({name}; median over seeds, λ = 0 → 10), log-likelihood {ll:.2f} nats against "
+            f"{ll_ind:.2f} for independent units; holds for: "
+            + ", ".join(n for n in sorted(set(ladder.rewarded) - {"none"})
+                        if n in sentence.split(" (criterion")[0]))
+    reason = ("Same outcome: " + sentence.split(". ")[0] + ". The students are n = 12, m = 6 planted-teacher fits "
+              "(DESIGN §3, goodhart); the notebook's ladder is not published.")
+    return Row(8, NOTEBOOK[8].statement, NOTEBOOK[8].number, ours, "goodhart: 51 students (3 seeds × dose ladder)",
+               "snrbench replicate --claim 8 (python -m snrbench.report.goodhart)", direction, magnitude, reason,
+               details=dict(rise=rise))
+
+
+# --- claim 9 ------------------------------------------------------------------------------------------
+def tau_growth(rbm: RBM, v0, lengths, seed: int = 0) -> np.ndarray:
+    """Sokal ``τ(L)`` (sweeps, c = 5, :func:`snrbench.core.autocorr.integrated_time`) of the free energy
+    ``F(v) = −aᵀv − Σ_j log(1 + e^{(Wᵀv + b)_j})`` (nats) along blocked-Gibbs chains begun at ``v0``, on the
+    first ``L`` sweeps of one run, for each ``L`` in ``lengths``; the autocorrelation is averaged over chains."""
+    import torch
+
+    from ..core.autocorr import integrated_time
+    from ..core.sampler import BlockGibbs
+
+    L = int(max(lengths))
+    s = BlockGibbs(rbm, len(v0), seed=seed, v0=v0)
+    W, a, b = (torch.tensor(np.array(x), dtype=torch.float32) for x in (rbm.W, rbm.a, rbm.b))
+    out = np.empty((len(v0), L))
+    with torch.no_grad():
+        for t in range(L):
+            s.run(1)
+            v = s.v
+            out[:, t] = (-(v @ a) - torch.nn.functional.softplus(v @ W + b).sum(1)).numpy()
+    return np.array([integrated_time(out[:, :int(n)], quiet=True) for n in lengths])
+
+
+def random_walk_tau_growth(lengths, chains: int = 8, seed: int = 0) -> np.ndarray:
+    """Sokal ``τ(L)`` (steps) of Gaussian random walks, a series that never equilibrates: the estimator's
+    own ceiling, since its window ``M ≥ 5τ`` must fit in ``L``."""
+    from ..core.autocorr import integrated_time
+
+    x = np.cumsum(np.random.default_rng(seed).standard_normal((chains, int(max(lengths)))), axis=1)
+    return np.array([integrated_time(x[:, :int(n)], quiet=True) for n in lengths])
+
+
+def _doubling_ok(tau_l: float, tau_2l: float, length_2l: int) -> bool:
+    """The project's doubling rule (DESIGN §2.3) on the last doubling: ``|τ(2L) − τ(L)|/τ(L) < 0.15`` and
+    ``2L ≥ 5τ(2L)``."""
+    return abs(tau_2l - tau_l) / tau_l < 0.15 and length_2l >= 5.0 * tau_2l
+
+
+def _claim9(root: Path, quick: bool) -> Row:
+    lengths = np.array([1000, 2000, 4000, 8000, 16000, 32000])
+    walk = random_walk_tau_growth(lengths) / lengths
+    runs = {}
+    for family, label in (("mnist", "m64-u16384"), ("mnist-large", "m256-u16384")):
+        rbm, data, _ = _mnist_model(family, label)
+        v0 = data[np.random.default_rng(1).choice(len(data), 8, replace=False)]
+        tau = tau_growth(rbm, v0, lengths, seed=1)
+        truth = _truth(root, family).drop_duplicates("cell_id").set_index("label")
+        runs[f"{family} {label}"] = dict(
+            tau=tau, ratio=tau / lengths, slope=float(np.polyfit(np.log(lengths), np.log(tau), 1)[0]),
+            ok=_doubling_ok(tau[-2], tau[-1], int(lengths[-1])), certified=bool(truth.loc[label, "certified"]))
+    growing = [k for k, r in runs.items() if not r["ok"]]
+    direction = bool(growing)
+    magnitude = any(runs[k]["slope"] >= 0.8 and within_range(
+        math.log10(runs[k]["ratio"].min()), math.log10(runs[k]["ratio"].max()), math.log10(0.15), math.log10(0.17))
+        for k in growing)
+    desc = lambda k, r: (f"{k}: τ = {r['tau'][0]:.0f} → {r['tau'][-1]:.0f} sweeps, τ/L = {r['ratio'].max():.3f} → "  # noqa: E731
+                         f"{r['ratio'][-1]:.3f}, slope {r['slope']:.2f}, doubling rule at 16k → 32k "
+                         + ("passes" if r["ok"] else "fails"))
+    ours = "; ".join(desc(k, r) for k, r in runs.items()) + f"; a random walk gives τ/L = {walk.min():.3f}–{walk.max():.3f}"
+    settled = [k for k, r in runs.items() if r["ok"]]
+    reason = ((f"Same direction on {', '.join(growing)}: τ still grows at 32,000 sweeps (the doubling rule fails), "
+               if growing else "Not the same: on every model τ settles within 32,000 sweeps; ")
+              + (f"while on {', '.join(settled)} τ settles (doubling rule passes: "
+                 + ", ".join(f"{runs[k]['tau'][-2]:.0f} → {runs[k]['tau'][-1]:.0f}" for k in settled) + " sweeps). "
+                 if settled else "")
+              + f"Magnitude: τ/L falls with L (to {min(r['ratio'][-1] for r in runs.values()):.3f}) instead of holding "
+              f"at 0.15–0.17, so τ is not ∝ L here. Precision: a series that never decorrelates (a Gaussian random walk) "
+              f"gives τ/L = {walk.min():.3f}–{walk.max():.3f} with the same Sokal estimator (c = 5, ACF averaged over "
+              f"8 chains): a τ/L that stays constant near 0.1–0.2 is what the estimator returns for a series it cannot "
+              f"resolve (its window M ≥ 5τ must fit in L), so the notebook's flat 0.15–0.17 reads as 'τ beyond the "
+              f"record', as it says. Model/observable: the notebook's checkpoint and "
+              f"observable are not published; ours are the last PCD-8 checkpoints, chains from training images, "
+              f"F(v). Their stored truths are "
+              + ", ".join(f"{'certified' if r['certified'] else 'not certified'} ({k})" for k, r in runs.items())
+              + "; this chain-length measurement does not use them.")
+    return Row(9, NOTEBOOK[9].statement, NOTEBOOK[9].number, ours,
+               "mnist m64-u16384 (784 × 64) and mnist-large m256-u16384 (784 × 256), 8 chains each from training "
+               "images, free energy F(v), one run of 32,000 sweeps read at L = 1,000 … 32,000",
+               "snrbench replicate --claim 9 (bounded: ~40 s)", direction, magnitude, reason,
+               details={k: dict(tau=r["tau"].tolist(), slope=r["slope"], ok=r["ok"]) for k, r in runs.items()})
+
+
+_CLAIMS = {1: _claim1, 2: _claim2, 3: _claim3, 4: _claim4, 5: _claim5, 6: _claim6, 7: _claim7, 8: _claim8, 9: _claim9}
+
+
+def claim(number: int, root: Path | str, quick: bool = False) -> Row:
+    """Measure one claim (1 … 9) from the results folder ``root``; the row carries its own wall seconds."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the bounded computations are timed on one core
+    t0 = time.perf_counter()
+    try:
+        row = _CLAIMS[int(number)](Path(root), quick)
+    finally:
+        torch.set_num_threads(threads)
+    return Row(**{**row.__dict__, "seconds": time.perf_counter() - t0})
+
+
+def replicate(root: Path | str, claims=None, quick: bool = False) -> list[Row]:
+    """Every claim's row (or those in ``claims``), in claim order."""
+    return [claim(n, root, quick) for n in sorted(claims or _CLAIMS)]
+
+
+# --- output -------------------------------------------------------------------------------------------
+_HEAD = ["claim", "the notebook", "ours", "verdict", "cells / models", "recompute", "why"]
+
+
+def _cells(r: Row) -> list[str]:
+    return [f"{r.claim}. {r.statement}", r.notebook, r.ours, f"**{r.verdict}**", r.cells, f"`{r.command}`", r.reason]
+
+
+def markdown(rows: list[Row]) -> str:
+    """``docs/REPLICATION.md``: the rule, the table and the per-claim timings."""
+    esc = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    out = ["# The notebook's claims, replicated", "",
+           "Generated by `snrbench replicate --write` (`src/snrbench/report/replicate.py`); do not edit by hand.",
+           "The notebook's numbers are quoted as published in its entries (index: `shared/seeds/003_…`); ours are "
+           "measured from `results/` or by the bounded computations named in each row.", "",
+           "**Verdict rule** (DESIGN §10): *reproduced* when our measurement shows the effect in the notebook's "
+           f"direction and its number is within a factor {FACTOR:g} of the notebook's (0.301 dex, the scoring "
+           f"tolerance; a count of cells within {FRACTION:g} of the notebook's fraction; a published range widened by "
+           "0.301 dex on each side); *reproduced in kind* when only the direction holds; *not reproduced* otherwise.",
+           "", "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
+    out += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in rows]
+    counts = pd.Series([r.verdict for r in rows]).value_counts()
+    out += ["", "Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in (REPRODUCED, IN_KIND, NOT_REPRODUCED))
+            + ".", "", "Seconds per claim (one core): "
+            + ", ".join(f"{r.claim}: {r.seconds:.1f}" for r in rows) + ".", ""]
+    return "\n".join(out)
+
+
+def page_section(rows: list[Row]) -> str:
+    """The page's "Claims of the notebook" section (HTML, escaped, no script), from the same rows."""
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in _HEAD)
+    body = "".join("<tr>" + "".join(f"<td>{e(c.replace('**', '').replace('`', ''))}</td>" for c in _cells(r)) + "</tr>"
+                   for r in rows)
+    return ('<section id="claims-of-the-notebook"><h2>Claims of the notebook</h2>'
+            f"<p>Each headline claim of the research notebook snrbench grew out of, its published number beside ours, "
+            f"and the verdict: <em>reproduced</em> (same direction, within a factor {FACTOR:g} or {FRACTION:g} of a "
+            "fraction of cells), <em>reproduced in kind</em> (same direction, other magnitude) or <em>not "
+            "reproduced</em>, with the measured reason. Details: docs/REPLICATION.md.</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>")
+
+
+def read_verdicts(path: Path | str) -> dict[int, str]:
+    """The verdict column of a stored ``docs/REPLICATION.md``, by claim number."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("| ") and line[2:3].isdigit():
+            cols = [c.strip() for c in line.strip("|").split(" | ")]
+            out[int(cols[0].split(".")[0])] = cols[3].strip("*")
+    return out
