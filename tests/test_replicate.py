@@ -36,6 +36,11 @@ def test_fast_claim_matches_stored_verdict(number, stored):
     assert row.notebook == rep.NOTEBOOK[number].number  # the published number is quoted, not recomputed
 
 
+def test_page_section_from_stored_report():
+    section = rep.page_section(ROOT / "docs" / "REPLICATION.md")
+    assert section.count("<tr>") == 10 and "<script" not in section and "Claims of the notebook" in section
+
+
 def test_verdict_rule():
     assert rep.verdict(True, True) == rep.REPRODUCED
     assert rep.verdict(True, False) == rep.IN_KIND

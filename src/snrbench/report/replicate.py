@@ -731,12 +731,24 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def page_section(rows: list[Row]) -> str:
-    """The page's "Claims of the notebook" section (HTML, escaped, no script), from the same rows."""
+def _table_lines(path: Path | str) -> list[list[str]]:
+    """The claim rows of a stored ``docs/REPLICATION.md``, each as its seven cells (Markdown, unescaped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("| ") and line[2:3].isdigit():
+            cells = [c.strip().replace("\\|", "|") for c in line.strip().strip("|").split(" | ")]
+            out.append(cells)
+    return out
+
+
+def page_section(rows: list[Row] | Path | str) -> str:
+    """The page's "Claims of the notebook" section (HTML, escaped, no script), from rows or from the stored
+    ``docs/REPLICATION.md`` (so the page is a pure function of files, with no sampling of its own)."""
     e = html.escape
+    table = [_cells(r) for r in rows] if isinstance(rows, list) else _table_lines(rows)
     head = "".join(f"<th>{e(h)}</th>" for h in _HEAD)
-    body = "".join("<tr>" + "".join(f"<td>{e(c.replace('**', '').replace('`', ''))}</td>" for c in _cells(r)) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{e(c.replace('**', '').replace('`', ''))}</td>" for c in cells) + "</tr>"
+                   for cells in table)
     return ('<section id="claims-of-the-notebook"><h2>Claims of the notebook</h2>'
             f"<p>Each headline claim of the research notebook snrbench grew out of, its published number beside ours, "
             f"and the verdict: <em>reproduced</em> (same direction, within a factor {FACTOR:g} or {FRACTION:g} of a "
@@ -747,9 +759,4 @@ def page_section(rows: list[Row]) -> str:
 
 def read_verdicts(path: Path | str) -> dict[int, str]:
     """The verdict column of a stored ``docs/REPLICATION.md``, by claim number."""
-    out = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("| ") and line[2:3].isdigit():
-            cols = [c.strip() for c in line.strip("|").split(" | ")]
-            out[int(cols[0].split(".")[0])] = cols[3].strip("*")
-    return out
+    return {int(c[0].split(".")[0]): c[3].strip("*") for c in _table_lines(path)}
