@@ -34,7 +34,7 @@ from ..truth import differentiable, forecasts
 from . import scoring
 from .figures import OKABE_ITO
 
-__all__ = ["FAMILY", "BILLIONFOLD", "dose_ladder", "plot", "verdict", "tracked_table", "independent_loglik"]
+__all__ = ["FAMILY", "BILLIONFOLD", "dose_ladder", "plot", "verdict", "held_arms", "tracked_table", "independent_loglik"]
 
 FAMILY = "goodhart"
 #: "Soars a billionfold": the median rewarded value rises by at least this many dex.
@@ -128,10 +128,16 @@ def plot(ladder: pd.DataFrame, out: Path | str) -> Path:
     return store.save_figure(fig, out, dpi=100)
 
 
-def verdict(ladder: pd.DataFrame) -> tuple[bool, str]:
+def held_arms(ladder: pd.DataFrame) -> list[str]:
+    """The rewarded quantities for which the claim holds (:func:`verdict`'s criterion), in forecast order."""
+    return verdict(ladder, arms=True)[2]
+
+
+def verdict(ladder: pd.DataFrame, arms: bool = False):
     """Whether the claim holds for some rewarded quantity: at some dose the median (over seeds) rewarded
     value is ≥ :data:`BILLIONFOLD` dex above λ = 0 while the median log-likelihood is at or below the
-    independent-units model's; and the sentence with every quantity's numbers."""
+    independent-units model's; and the sentence with every quantity's numbers (with ``arms``, also the
+    list of quantities for which it holds)."""
     parts, held = [], []
     ll_ind = float(ladder.loglik_independent.median())
     for name in [r for r in forecasts.FORECASTS if r in set(ladder.rewarded)]:
@@ -153,7 +159,8 @@ def verdict(ladder: pd.DataFrame) -> tuple[bool, str]:
     head = (f"Reproduced for {', '.join(held)}" if held else "Not reproduced") + (
         f" (criterion: median rewarded value ≥ {BILLIONFOLD:g} dex above λ = 0 with median log-likelihood at or "
         f"below the independent-units model's {ll_ind:.2f} nats). ")
-    return bool(held), head + "; ".join(parts) + "."
+    sentence = head + "; ".join(parts) + "."
+    return (bool(held), sentence, held) if arms else (bool(held), sentence)
 
 
 def tracked_table(scores: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
