@@ -373,22 +373,33 @@ def _cmd_ladders(args) -> int:
 
 def _cmd_replicate(args) -> int:
     """The notebook's claims against our numbers (:mod:`snrbench.report.replicate`); ``--write`` regenerates
-    docs/REPLICATION.md."""
+    ``docs/REPLICATION.md`` beside the results folder read (all nine claims only). Seconds per claim go to
+    stderr, so the written file is the same on every run."""
     from .report import replicate
-    from .store.locations import project_root
 
+    if args.write and args.claim:
+        print("snrbench replicate: error: --write regenerates the whole docs/REPLICATION.md and needs all nine "
+              "claims; drop --claim (or drop --write to print some claims)", file=sys.stderr)
+        return 2
     rows = replicate.replicate(args.results, args.claim)
     text = replicate.markdown(rows)
     print(text)
+    print("seconds per claim (one core): " + ", ".join(f"{r.claim}: {r.seconds:.1f}" for r in rows),
+          file=sys.stderr)
     if args.write:
-        (project_root() / "docs" / "REPLICATION.md").write_text(text)
+        out = Path(args.results).resolve().parent / "docs" / "REPLICATION.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
 def _replicate_options(sp) -> None:
     sp.add_argument("--claim", type=int, action="append", choices=range(1, 10), default=None,
-                    help="only this claim (repeatable; default all nine)")
-    sp.add_argument("--write", action="store_true", help="also write docs/REPLICATION.md")
+                    help="only this claim (repeatable; default all nine; not with --write)")
+    sp.add_argument("--write", action="store_true",
+                    help="also write docs/REPLICATION.md beside the results folder read (the project's "
+                         "docs/REPLICATION.md for its own results/); all nine claims")
 
 
 def _cmd_diagnose(args) -> int:
