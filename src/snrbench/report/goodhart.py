@@ -67,7 +67,8 @@ def dose_ladder(root: Path | str) -> pd.DataFrame:
                              f"--family {FAMILY}`")
         rbm, data = family.build_model(spec), family.build_data(spec)
         with torch.no_grad():
-            fc = {k: float(f(rbm.W, rbm.a, rbm.b, data, [T])[0]) for k, f in forecasts.FORECASTS.items()}
+            ch = differentiable.chain(rbm.W, rbm.a, rbm.b)  # one chain for the four forecasts
+            fc = {k: float(f(rbm.W, rbm.a, rbm.b, data, [T], ch=ch)[0]) for k, f in forecasts.FORECASTS.items()}
             ll = float(differentiable.log_likelihood(rbm.W, rbm.a, rbm.b, data))
         rows.append(dict(label=cell.label, cell_id=cell.cell_id, seed=spec["seed"], rewarded=spec["rewarded"],
                          dose=spec["dose"], reward_T=T, **{f"forecast_{k}": v for k, v in fc.items()},

@@ -763,18 +763,20 @@ class _Page:
         entries = sorted(set(zip(pred["predictor"], pred["access"])))
         palette = dict(zip(entries, figures.colours(len(entries))))
         full = self.full[self.full.family == family]
+        truth_of, pred_of = figures.rows_by(every, ["cell_id"]), figures.rows_by(pred, ["cell_id", "predictor", "access"])
+        score_of, scores_of = figures.rows_by(full, ["cell_id"]), figures.rows_by(full, ["cell_id", "predictor", "access"])
         out = [f'<details class="cells"><summary>Curves of every cell ({len(cells)})</summary>']
         for c in cells.itertuples(index=False):
-            t = every[every.cell_id == c.cell_id].sort_values("T")
+            t = truth_of.get((c.cell_id,), every.iloc[:0]).sort_values("T")
             ci = (t["ci_low"], t["ci_high"]) if "ci_low" in t and t["ci_low"].notna().all() else None
             curves, rows = [], []
-            sc = full[full.cell_id == c.cell_id]
+            sc = score_of.get((c.cell_id,), full.iloc[:0])
             for name, access in entries:
-                p = pred[(pred.cell_id == c.cell_id) & (pred.predictor == name) & (pred.access == access)].sort_values("T")
+                p = pred_of.get((c.cell_id, name, access), pred.iloc[:0]).sort_values("T")
                 if p.empty:
                     continue
                 curves.append((name, access, palette[(name, access)], p["T"], p["log10_q"]))
-                s = sc[(sc.predictor == name) & (sc.access == access)]
+                s = scores_of.get((c.cell_id, name, access), full.iloc[:0])
                 err = float(s["max_err"].iloc[0]) if len(s) else float("nan")
                 rows.append(f'<tr><th scope="row">{page.swatch(palette[(name, access)], access)}{html.escape(name)}</th>'
                             f'<td>{html.escape(access)}</td><td class="n">{_fmt(err)}</td>'

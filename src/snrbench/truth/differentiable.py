@@ -224,10 +224,11 @@ def grad_norm2(W, a, b, data, units: str = "spin", observables: str = "weights",
     return (g**2).sum()
 
 
-def log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights") -> torch.Tensor:
+def log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights", ch: Chain | None = None) -> torch.Tensor:
     """``log10 Q(T, 1) = log10 ‖g‖² − log10 Tr Cov[ĝ(T, 1)]`` (dex), shape ``(len(T),)``,
-    differentiable with respect to W, a and b (tensors with ``requires_grad``; arrays are constants)."""
-    ch = chain(W, a, b, units, observables)
+    differentiable with respect to W, a and b (tensors with ``requires_grad``; arrays are constants);
+    ``ch``: their :class:`Chain`, when the caller has built it already."""
+    ch = ch if ch is not None else chain(W, a, b, units, observables)
     return torch.log10(grad_norm2(W, a, b, data, units, observables, ch)) - torch.log10(trace_cov(ch, T))
 
 

@@ -16,7 +16,9 @@ taken from the chain of :mod:`snrbench.truth.differentiable` (torch, float64, no
   its own λ is the true Q, :func:`~snrbench.truth.differentiable.log10_q`).
 * ``true``: the exact ``log10 Q(T)`` itself.
 
-:data:`FORECASTS` maps each name to ``f(W, a, b, data, T, units, observables) -> tensor (len(T),)``.
+:data:`FORECASTS` maps each name to ``f(W, a, b, data, T, units, observables, ch=None) -> tensor (len(T),)``;
+``ch``, the :class:`~snrbench.truth.differentiable.Chain` of ``(W, a, b)`` with these units and observables
+when the caller has it already, saves building it again (several forecasts of one model share it).
 """
 from __future__ import annotations
 
@@ -32,23 +34,26 @@ def single_tau_log10_q(g2: torch.Tensor, V: torch.Tensor, tau: torch.Tensor, T) 
     return torch.log10(g2) - torch.log10(V * dq.variance_factor(2.0 / (tau + 1.0), T))
 
 
-def single_gap_log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights") -> torch.Tensor:
+def single_gap_log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights",
+                       ch: dq.Chain | None = None) -> torch.Tensor:
     """single-gap's forecast: ``Tr Cov = V · v_T(λ₁)`` (dex)."""
-    ch = dq.chain(W, a, b, units, observables)
+    ch = ch if ch is not None else dq.chain(W, a, b, units, observables)
     g2 = dq.grad_norm2(W, a, b, data, units, observables, ch)
     return torch.log10(g2) - torch.log10(ch.V * dq.variance_factor(dq.spectral_gap(ch), T))
 
 
-def magnetization_log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights") -> torch.Tensor:
+def magnetization_log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights",
+                          ch: dq.Chain | None = None) -> torch.Tensor:
     """magnetization's forecast with exact inputs: ``Tr Cov = V · v_T(λ_m)`` from ``τ_m`` (dex)."""
-    ch = dq.chain(W, a, b, units, observables)
+    ch = ch if ch is not None else dq.chain(W, a, b, units, observables)
     g2 = dq.grad_norm2(W, a, b, data, units, observables, ch)
     return single_tau_log10_q(g2, ch.V, dq.integrated_time(ch, magnetization=True), T)
 
 
-def multimode_log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights") -> torch.Tensor:
+def multimode_log10_q(W, a, b, data, T, units: str = "spin", observables: str = "weights",
+                      ch: dq.Chain | None = None) -> torch.Tensor:
     """multimode's linear-solve form: ``Tr Cov = V · v_T(λ_grad)`` from ``τ_grad`` (dex)."""
-    ch = dq.chain(W, a, b, units, observables)
+    ch = ch if ch is not None else dq.chain(W, a, b, units, observables)
     g2 = dq.grad_norm2(W, a, b, data, units, observables, ch)
     return single_tau_log10_q(g2, ch.V, dq.integrated_time(ch), T)
 
