@@ -91,6 +91,8 @@ def test_gap_collapse():
 def test_page_section_from_stored_report():
     section = rep.page_section(ROOT / "docs" / "REPLICATION.md")
     assert section.count("<tr>") == 10 and "<script" not in section and "Claims of the notebook" in section
+    page = (ROOT / "leaderboard" / "index.html").read_text()  # the project's page carries it, current, in its nav
+    assert section in page and '<a href="#claims-of-the-notebook">' in page
 
 
 def test_verdict_rule():

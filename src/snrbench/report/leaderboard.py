@@ -602,6 +602,8 @@ class _Page:
         # "DESIGN §N" in an entry's description links to that section (only in the project's own leaderboard/)
         self.design = f"{self.up}/docs/DESIGN.md" if self.up and design.is_file() else None
         self.anchors = page.design_anchors(design.read_text()) if self.design else ()
+        claims = project_root() / "docs" / "REPLICATION.md"  # `snrbench replicate --write` (only on the project's own page)
+        self.claims_md = claims if self.up and claims.is_file() else None
         self.sources = {k: sorted(set(g["source"])) for k, g in pred.groupby(["predictor", "access"])}
 
     def entry(self, name: str, access: str) -> Link:
@@ -620,13 +622,21 @@ class _Page:
         nav = [("#diagnose", "Diagnose your own model"), ("#rankings", "Rankings"), ("#ladder", "Budget ladder"),
                ("#fresh", "Fresh draws")]
         nav += [(f"#family-{f}", f) for f in families]
-        nav += [("#entries", "Entries"), ("#downloads", "Downloads"), ("#submit", "How to submit"), ("#cite", "Cite")]
+        nav += [("#entries", "Entries")] + ([("#claims-of-the-notebook", "Claims of the notebook")] if self.claims_md else [])
+        nav += [("#downloads", "Downloads"), ("#submit", "How to submit"), ("#cite", "Cite")]
         links = "".join(f'<a href="{h}">{html.escape(t)}</a>' for h, t in nav)
         gloss = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _GLOSSARY)
         return (f'<header><h1>snrbench leaderboard</h1><p class="lede">{html.escape(_LEDE)}</p>'
                 f'<nav aria-label="sections">{links}</nav>'
                 f'<details><summary>How to read this page</summary><dl class="prov">{gloss}</dl>'
                 f"<p>{html.escape(_INTRO)}</p></details></header>")
+
+    def claims(self) -> str:
+        """The notebook's claims beside ours (:func:`.replicate.page_section`, from the stored
+        docs/REPLICATION.md; empty where the page is not the project's own)."""
+        from . import replicate
+
+        return replicate.page_section(self.claims_md) if self.claims_md else ""
 
     def diagnose(self) -> str:
         """The box that links this page to the other half of snrbench: diagnosing the reader's own model."""
@@ -924,7 +934,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     href = results_href(root, out) if results_link == "auto" else results_link
     p = _Page(root, out, scores, meta, every, pred, href, track)
     body = [p.header(families), p.diagnose(), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
-    body += [p.family(f, onsets) for f in families] + [p.entries(), p.downloads(families, csvs), p.footer()]
+    body += [p.family(f, onsets) for f in families] + [p.entries(), p.claims(), p.downloads(families, csvs), p.footer()]
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
     _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))
     return written + [readme, index]
