@@ -403,7 +403,8 @@ def anneal_and_certify(results):
     """`snrbench anneal` and `snrbench certify` on the stored stand-in truth: the side table holds one
     row per (cell, T) and verifies; log Z of the m = 3 checkpoints lies within max(0.1 nats, 3 SE) of
     enumeration; the exact-start cells are certified whatever annealing says, a tempered cell is
-    certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name."""
+    certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name. A
+    second generation with more sweeps per step is stored beside the first, not mistaken for it."""
     from snrbench.cli import main
     from snrbench.jobs import certify, start_check
     from snrbench.jobs.annealing import anneal_family, annealing_path
@@ -412,7 +413,11 @@ def anneal_and_certify(results):
     rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False)
     assert sorted(rows.label.unique()) == ["m24-u0", "m24-u16", "m3-u0", "m3-u16"] and len(rows) == 4 * 5
     assert not verify(results)
-    table = start_check.annealing_vs_stored("mnist", results)
+    again = anneal_family("mnist", results, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False)
+    stored = read_table(results, annealing_path("mnist")).to_pandas()  # a second generation sits beside the first
+    assert (again.sweeps_per_step == 4).all() and again.sweeps.max() > rows[rows.n_hidden == 3].sweeps.max()
+    assert stored.groupby("label").sweeps_per_step.nunique().to_dict() == {"m24-u0": 1, "m24-u16": 1, "m3-u0": 2, "m3-u16": 2}
+    table = start_check.annealing_vs_stored("mnist", results, sweeps_per_step=2)
     exact = table[table.n_hidden == 3].drop_duplicates("label")
     assert exact.log_z_ok.all(), exact[["label", "log_z", "log_z_err", "log_z_exact"]]
     verdict = certify.certify("mnist", results).set_index("label")

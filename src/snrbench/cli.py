@@ -330,13 +330,15 @@ def _cmd_anneal(args) -> int:
             annealing.anneal_family(family, args.results, hidden=args.hidden, labels=args.cell,
                                     n_particles=args.particles, runs=args.runs, sweeps_per_step=args.sweeps_per_step,
                                     progress=not args.quiet)
-        table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles)
+        table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles,
+                                                sweeps_per_step=args.sweeps_per_step)
         if args.hidden:
             table = table[table.n_hidden.isin(args.hidden)]
         if args.cell:
             table = table[table.label.isin(args.cell)]
         per_cell = table.groupby("label", sort=False).agg(
-            P=("n_particles", "first"), log_z=("log_z", "first"), log_z_err=("log_z_err", "first"),
+            P=("n_particles", "first"), sweeps_per_step=("sweeps_per_step", "first"), log_z=("log_z", "first"),
+            log_z_err=("log_z_err", "first"),
             log_z_exact=("log_z_exact", "first"), log_z_ok=("log_z_ok", "first"), ess=("ess", "first"),
             min_ess=("min_ess", "first"), eff_families=("eff_families", "first"), healthy=("healthy", "first"),
             stored=("stored_start", "first"), inside=("inside", "sum"), points=("inside", "size"),
