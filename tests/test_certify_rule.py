@@ -35,3 +35,20 @@ def test_two_unbiased_curves_pass_at_every_T_in_95_percent_of_pairs(rng):
 def test_a_curve_shifted_by_four_standard_errors_is_refused(rng):
     ref, got = _curves(rng, shift=4 * np.sqrt(2))  # 4 σ of the difference, at every T
     assert _share_passing(ref, got, K) < 0.2
+
+
+def test_the_strongest_generation_is_chosen_by_health_never_by_its_curve():
+    """Per cell: a healthy generation before an unhealthy one with more families, then the most
+    effective families; the Q(T) of the rows plays no part."""
+    import pandas as pd
+
+    from snrbench.jobs.annealing import strongest
+
+    gens = [("a", 16384, 10, False, 40.0, 0.0), ("a", 4096, 40, True, 130.0, 9.0), ("a", 4096, 160, True, 120.0, 0.0),
+            ("b", 4096, 10, True, 300.0, 0.0), ("b", 16384, 10, True, 900.0, 5.0)]
+    ann = pd.DataFrame([dict(cell_id=c, n_particles=p, sweeps_per_step=s, healthy=h, eff_families=f, sweeps=p * s,
+                             T=t, log10_q=q + t) for c, p, s, h, f, q in gens for t in (1, 2)])
+    best = strongest(ann).groupby("cell_id")[["n_particles", "sweeps_per_step"]].first()
+    assert best.to_dict("index") == {"a": dict(n_particles=4096, sweeps_per_step=40),
+                                     "b": dict(n_particles=16384, sweeps_per_step=10)}
+    assert len(strongest(ann)) == 4 and strongest(ann.iloc[:0]).empty

@@ -397,13 +397,47 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert main(["--results", str(results), "summary", "--family", "mnist"]) == 0
     check_starts(results)
     anneal_and_certify(results)
+    temper_longer(results)
+
+
+def temper_longer(results):
+    """`snrbench temper`: a tempered cell re-run with 2× the recipe's rounds replaces its stored rows
+    in place (its tempering rows record twice the rounds, its start names the factor, it waits for
+    certification); every other cell's rows are untouched; a second call skips it; a factor below 2
+    and a cell with exact starts are refused."""
+    from snrbench.cli import main
+    from snrbench.jobs.longer_tempering import temper_longer as run
+    from snrbench.store import read_table, verify
+
+    def tables():
+        return (read_table(results, "ground_truth/mnist.parquet").to_pandas(),
+                read_table(results, "ground_truth/mnist.tempering.parquet").to_pandas())
+
+    truth0, pt0 = tables()
+    row = run("mnist", results, ["m24-u16"], 2, progress=False).iloc[0]
+    truth, pt = tables()
+    assert not verify(results) and list(truth.label.unique()) == list(truth0.label.unique())
+    mine, mine0 = pt[pt.label == "m24-u16"], pt0[pt0.label == "m24-u16"]
+    assert (mine.groupby("start").rounds.first() == 2 * mine0.groupby("start").rounds.first()).all()
+    cell = truth[truth.label == "m24-u16"]
+    assert (cell.start == "trajectory tempering, 2× rounds").all() and not cell.certified.any()
+    assert row.round_trips == " + ".join(str(t) for t in mine.groupby("start", sort=False).round_trips.first())
+    assert truth[truth.label != "m24-u16"].reset_index(drop=True).equals(truth0[truth0.label != "m24-u16"].reset_index(drop=True))
+    assert pt[pt.label != "m24-u16"].reset_index(drop=True).equals(pt0[pt0.label != "m24-u16"].reset_index(drop=True))
+    assert run("mnist", results, ["m24-u16"], 2, progress=False).note.tolist() == ["already stored"]
+    with pytest.raises(ValueError, match="integer ≥ 2"):
+        run("mnist", results, ["m24-u16"], 1, progress=False)
+    with pytest.raises(ValueError, match="no tempered truth"):
+        run("mnist", results, ["m3-u16"], 2, progress=False)
+    assert main(["--results", str(results), "certify", "--family", "mnist"]) == 0
 
 
 def anneal_and_certify(results):
     """`snrbench anneal` and `snrbench certify` on the stored stand-in truth: the side table holds one
     row per (cell, T) and verifies; log Z of the m = 3 checkpoints lies within max(0.1 nats, 3 SE) of
     enumeration; the exact-start cells are certified whatever annealing says, a tempered cell is
-    certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name."""
+    certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name. A
+    second generation with more sweeps per step is stored beside the first, not mistaken for it."""
     from snrbench.cli import main
     from snrbench.jobs import certify, start_check
     from snrbench.jobs.annealing import anneal_family, annealing_path
@@ -412,7 +446,11 @@ def anneal_and_certify(results):
     rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False)
     assert sorted(rows.label.unique()) == ["m24-u0", "m24-u16", "m3-u0", "m3-u16"] and len(rows) == 4 * 5
     assert not verify(results)
-    table = start_check.annealing_vs_stored("mnist", results)
+    again = anneal_family("mnist", results, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False)
+    stored = read_table(results, annealing_path("mnist")).to_pandas()  # a second generation sits beside the first
+    assert (again.sweeps_per_step == 4).all() and again.sweeps.max() > rows[rows.n_hidden == 3].sweeps.max()
+    assert stored.groupby("label").sweeps_per_step.nunique().to_dict() == {"m24-u0": 1, "m24-u16": 1, "m3-u0": 2, "m3-u16": 2}
+    table = start_check.annealing_vs_stored("mnist", results, sweeps_per_step=2)
     exact = table[table.n_hidden == 3].drop_duplicates("label")
     assert exact.log_z_ok.all(), exact[["label", "log_z", "log_z_err", "log_z_exact"]]
     verdict = certify.certify("mnist", results).set_index("label")

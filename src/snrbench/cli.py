@@ -330,13 +330,15 @@ def _cmd_anneal(args) -> int:
             annealing.anneal_family(family, args.results, hidden=args.hidden, labels=args.cell,
                                     n_particles=args.particles, runs=args.runs, sweeps_per_step=args.sweeps_per_step,
                                     progress=not args.quiet)
-        table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles)
+        table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles,
+                                                sweeps_per_step=args.sweeps_per_step)
         if args.hidden:
             table = table[table.n_hidden.isin(args.hidden)]
         if args.cell:
             table = table[table.label.isin(args.cell)]
         per_cell = table.groupby("label", sort=False).agg(
-            P=("n_particles", "first"), log_z=("log_z", "first"), log_z_err=("log_z_err", "first"),
+            P=("n_particles", "first"), sweeps_per_step=("sweeps_per_step", "first"), log_z=("log_z", "first"),
+            log_z_err=("log_z_err", "first"),
             log_z_exact=("log_z_exact", "first"), log_z_ok=("log_z_ok", "first"), ess=("ess", "first"),
             min_ess=("min_ess", "first"), eff_families=("eff_families", "first"), healthy=("healthy", "first"),
             stored=("stored_start", "first"), inside=("inside", "sum"), points=("inside", "size"),
@@ -345,6 +347,20 @@ def _cmd_anneal(args) -> int:
               + per_cell.to_string(float_format=lambda x: f"{x:.4g}"))
         print(f"share of (cell, T) points inside the 95% CIs: {table.inside.mean():.3f} "
               f"({int(table.inside.sum())}/{len(table)})", flush=True)
+    return 0
+
+
+def _cmd_temper(args) -> int:
+    """A longer tempering run of chosen checkpoints (:mod:`snrbench.jobs.longer_tempering`)."""
+    from .jobs import longer_tempering
+
+    if not args.family or len(args.family) != 1:
+        print("snrbench temper: name exactly one --family (a checkpoint family, e.g. mnist)", file=sys.stderr)
+        return 2
+    table = longer_tempering.temper_longer(args.family[0], args.results, args.cell, args.rounds_factor,
+                                           progress=not args.quiet)
+    print(f"{args.family[0]}: tempering with {args.rounds_factor}× the recipe's production rounds\n"
+          + table.to_string(index=False, float_format=lambda x: f"{x:.0f}"), flush=True)
     return 0
 
 
@@ -564,6 +580,7 @@ def main(argv=None) -> int:
         ("train-mnist", _cmd_train_mnist, "train the mnist family's RBMs by PCD-k and write their checkpoints"),
         ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
         ("anneal", _cmd_anneal, "population annealing along the training trajectory → <family>.annealing.parquet"),
+        ("temper", _cmd_temper, "a longer tempering run of chosen checkpoints, stored in place of the recipe's"),
         ("certify", _cmd_certify, "the certification rule: annealing against tempering → `certified` in the truth tables"),
         ("ladders", _cmd_ladders, "stored tempering ladders: Λ, round trips and their ratio to the non-reversible bound"),
         ("diagnose", _cmd_diagnose, "your own RBM: a verdict, Q(T), T*(1), the cheapest (chains, sweeps) per gradient"),
@@ -595,6 +612,12 @@ def main(argv=None) -> int:
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name == "certify":
             sp.add_argument("--dry-run", action="store_true", help="print the verdicts, store nothing")
+        if name == "temper":
+            sp.add_argument("--cell", action="append", required=True, metavar="LABEL",
+                            help="the cell to re-run (repeatable; e.g. m64-u4096)")
+            sp.add_argument("--rounds-factor", type=int, required=True,
+                            help="production rounds as a multiple of the recipe's (an integer ≥ 2)")
+            sp.add_argument("--quiet", action="store_true", help="no progress bar")
         if name == "anneal":
             sp.add_argument("--hidden", type=int, action="append", default=None, help="only this hidden size (repeatable)")
             sp.add_argument("--cell", action="append", default=None, metavar="LABEL",

@@ -66,9 +66,10 @@ def _extend(cols: dict, rows: dict) -> None:
         cols.setdefault(key, []).extend(val)
 
 
-def _temperature_starts(family, spec, rbm, a0, groups, seed, device, progress):
-    """Each group's β = 1 states and midway states by temperature PT (:func:`~snrbench.truth.tempering.equilibrate`)."""
-    p, states, midway, cols = spec["tempering"], [], [], {}
+def _temperature_starts(family, spec, p, rbm, a0, groups, seed, device, progress):
+    """Each group's β = 1 states and midway states by temperature PT (:func:`~snrbench.truth.tempering.equilibrate`),
+    with the tempering settings ``p``."""
+    states, midway, cols = [], [], {}
     for i, (name, v_init) in enumerate(groups.items()):
         v, report = equilibrate(rbm, a0, len(v_init), n_rungs=p["rungs"], beta_min=p["beta_min"],
                                 adapt_rounds=p["adapt_rounds"], rounds=p["rounds"],
@@ -81,7 +82,7 @@ def _temperature_starts(family, spec, rbm, a0, groups, seed, device, progress):
     return states, midway, cols
 
 
-def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
+def _trajectory_starts(family, spec, p, rbm, a0, groups, seed, device, progress):
     """Each group's top-rung states and midway states by PTT along the training run up to this
     checkpoint (:mod:`snrbench.truth.trajectory`); one rung placement, shared by both groups, whose
     chain-sweeps are split evenly between the groups' ``sweeps``. The group begun at base-rate samples
@@ -91,7 +92,7 @@ def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
     Production rounds ``N = max(rounds, ⌈c·K²⌉)`` for a ladder of K rungs (``c =
     rounds_per_rung_squared``): a replica crosses K rungs by a random walk in about ``K²/A`` rounds at
     acceptance A, so longer ladders get proportionally longer runs; burn-in ``N // 4`` rounds."""
-    p, states, midway, cols = spec["tempering"], [], [], {}
+    states, midway, cols = [], [], {}
     earlier = [family.build_model(dict(spec, **c)) for c in spec["trajectory"]]
     ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=256, target=p["target"],
                                  rounds=p["placement_rounds"], seed=seed, device=device, progress=progress)
@@ -109,9 +110,13 @@ def _trajectory_starts(family, spec, rbm, a0, groups, seed, device, progress):
     return states, midway, cols
 
 
-def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progress: bool = False) -> dict[str, dict]:
+def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progress: bool = False,
+                          rounds_factor: int = 1) -> dict[str, dict]:
     """Columns of the ``mnist_truth`` and ``tempering`` tables for one cell of ``family`` (a
-    :class:`~snrbench.families.mnist.Checkpoints` family)."""
+    :class:`~snrbench.families.mnist.Checkpoints` family). ``rounds_factor``: production rounds (and
+    their burn-in) ``rounds_factor`` times those of the spec's recipe, the spec itself unchanged (a
+    longer run of the same cell, :mod:`snrbench.jobs.longer_tempering`; the tempering table's
+    ``rounds`` and the truth's ``start`` record it)."""
     spec, spec_json = cell.spec, cell.spec_json
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     rbm, data = family.build_model(spec), family.build_data(spec)
@@ -131,14 +136,15 @@ def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progres
         a0 = base_rate_bias(data)
         groups = {"training images": data[rng.choice(len(data), R // 2)],
                   "base-rate samples": (rng.random((R - R // 2, rbm.n_visible)) < 1 / (1 + np.exp(-a0))) * 1.0}
-        method = spec["tempering"]["method"]
+        method, p = spec["tempering"]["method"], dict(spec["tempering"])
+        p.update({k: p[k] * rounds_factor for k in ("rounds", "rounds_per_rung_squared") if k in p})
         run = _trajectory_starts if method == "trajectory" else _temperature_starts
-        states, midway, pt_cols = run(family, spec, rbm, a0, groups, seed, device, progress)
+        states, midway, pt_cols = run(family, spec, p, rbm, a0, groups, seed, device, progress)
         v0 = np.vstack(states)
         groups = compare_states(rbm, data_mean, *states, obs)
         drift = (compare_states(rbm, data_mean, np.vstack(midway), v0, obs, paired=True)
                  if all(x is not None for x in midway) else None)  # no drift check without production rounds
-        start = f"{method} tempering"
+        start = f"{method} tempering" + (f", {rounds_factor}× rounds" if rounds_factor != 1 else "")
         z = [groups.z_variance, groups.z_gradient] + ([drift.z_variance, drift.z_gradient] if drift else [np.nan] * 2)
         equilibrated = groups.agree and drift is not None and drift.agree
     curve = scale_q_curve(rbm, data_mean, v0, T, obs, seed=seed,

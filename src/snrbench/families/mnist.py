@@ -149,8 +149,9 @@ class Checkpoints(Family):
                                  f"{spec['checkpoint']} was trained on")
         return v
 
-    def solve_cell(self, cell: Cell, device: str | None = None, progress: bool = False) -> dict[str, dict]:
-        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress)
+    def solve_cell(self, cell: Cell, device: str | None = None, progress: bool = False,
+                   rounds_factor: int = 1) -> dict[str, dict]:
+        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress, rounds_factor=rounds_factor)
 
     def summary(self, root):
         return _trained_report.mnist_summary(root, self)

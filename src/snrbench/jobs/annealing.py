@@ -15,8 +15,10 @@ Resumable below the cell: each finished annealing run is kept in
 unfinished run keeps, after every checkpoint, its stations and its weighted population in
 ``…-run<r>.part.npz`` and goes on from there, bit for bit the run it would have been. The
 stored table is rewritten (through :func:`snrbench.store.commit`) after every cell, so finished
-cells are committed as they come; its key is ``(cell_id, n_particles, T)``, so runs at 2× and 4×
-the population sit beside each other. The table is opt-in (``snrbench anneal``): ``snrbench run``
+cells are committed as they come; its key is ``(cell_id, n_particles, sweeps_per_step, T)``, so
+runs at 2× and 4× the population, or with more sweeps per step, sit beside each other (the names
+of the partial files carry every setting, :meth:`Config.tag`). :func:`strongest` picks, per cell,
+the generation the certification uses. The table is opt-in (``snrbench anneal``): ``snrbench run``
 neither needs nor computes it.
 """
 from __future__ import annotations
@@ -39,12 +41,26 @@ from ..truth import hidden_enum
 from ..truth.annealing import FAMILIES_FLOOR, ESS_FLOOR, Snapshot, Station, anneal_trajectory, combine, health
 from ..truth.mc_scale import scale_q_curve
 
-__all__ = ["annealing_path", "anneal_family", "Config"]
+__all__ = ["annealing_path", "anneal_family", "Config", "strongest"]
 
 
 def annealing_path(family: str) -> str:
     """Where the side table of ``family`` is stored, relative to the results root."""
     return f"ground_truth/{family}.annealing.parquet"
+
+
+def strongest(ann: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one generation per cell (a generation is one ``(n_particles, sweeps_per_step)``):
+    a healthy one before an unhealthy one, then the most effective families (the least correlated
+    starts), then the most chain-sweeps. The choice looks at the health of the population only,
+    never at its Q(T), so it cannot favour the curve that agrees with tempering."""
+    if ann.empty:
+        return ann
+    gen = ann.groupby(["cell_id", "n_particles", "sweeps_per_step"], as_index=False).agg(
+        healthy=("healthy", "first"), eff_families=("eff_families", "first"), sweeps=("sweeps", "first"))
+    best = gen.sort_values(["healthy", "eff_families", "sweeps"], ascending=False).drop_duplicates("cell_id")
+    keep = set(zip(best.cell_id, best.n_particles, best.sweeps_per_step))
+    return ann[[k in keep for k in zip(ann.cell_id, ann.n_particles, ann.sweeps_per_step)]]
 
 
 class Config(dict):
@@ -158,6 +174,7 @@ def _cell_rows(family, cell: Cell, j: int, runs, cfg: Config, device) -> dict[st
     why = "; ".join(sorted({w for ok, w in verdicts if not ok}))
     per_cell = dict(suite=spec["suite"], family=spec["family"], cell_id=cell.cell_id, label=cell.label,
                     n_hidden=rbm.n_hidden, update=spec["update"], n_particles=cfg["n_particles"], runs=len(stations),
+                    sweeps_per_step=cfg["sweeps_per_step"],
                     log_z=log_z, log_z_err=err,
                     log_z_exact=hidden_enum.log_partition(rbm) if exact else float("nan"),
                     ess=min(s.ess for s in stations), min_ess=min(s.min_ess for s in stations),
@@ -177,14 +194,14 @@ def _commit(root: Path, family: str, header: dict) -> None:
     folder (so two processes annealing one family at different populations lose nothing: whichever
     commits last includes both)."""
     rel = annealing_path(family)
-    pieces = sorted(_partial(root, family).glob("*-P*.parquet"))
+    pieces = sorted(_partial(root, family).glob("*.parquet"))
     new = pa.concat_tables([pq.read_table(p) for p in pieces]).to_pandas()
     if (Path(root) / rel).exists():
         old = store.read_table(root, rel).to_pandas()
-        key = set(zip(new.cell_id, new.n_particles))
-        old = old[[k not in key for k in zip(old.cell_id, old.n_particles)]]
+        key = set(zip(new.cell_id, new.n_particles, new.sweeps_per_step))
+        old = old[[k not in key for k in zip(old.cell_id, old.n_particles, old.sweeps_per_step)]]
         new = pd.concat([old, new], ignore_index=True)
-    new = new.sort_values(["n_hidden", "update", "n_particles", "T"]).reset_index(drop=True)
+    new = new.sort_values(["n_hidden", "update", "n_particles", "sweeps_per_step", "T"]).reset_index(drop=True)
     table = pa.Table.from_pydict(new.to_dict("list"), schema=arrow_schema("annealing"))  # NaN stays NaN, not null
     info = dict(suite=header["suite"], family=family, method="population annealing",
                 precision=f"float32 chains, float64 log-weights; families floor {FAMILIES_FLOOR:g}, ESS floor {ESS_FLOOR:g}",
@@ -223,7 +240,7 @@ def anneal_family(family: str, root="results", hidden=None, labels=None, n_parti
         last = max(mine.index(c) for c in chosen)
         got = _runs(fam, [c.spec for c in mine[: last + 1]], cfg, root, device, progress)
         for c in chosen:
-            piece = folder / f"{c.cell_id}-P{cfg['n_particles']}.parquet"
+            piece = folder / f"{c.cell_id}-{cfg.tag(m)}.parquet"
             if not piece.exists():
                 t0 = time.perf_counter()
                 rows = _cell_rows(fam, c, mine.index(c), got, cfg, device)

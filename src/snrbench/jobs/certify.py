@@ -6,7 +6,8 @@ A checkpoint's stored truth is *certified* when
 * two generators of independent method agree and each passes its own health check:
   - tempering (the stored curve): the four-z check passed (``equilibrated``) and every group of
     ladders made at least :data:`ROUND_TRIP_FLOOR` round trips in production;
-  - population annealing (the side table, its largest population): every run keeps at least
+  - population annealing (the side table, its strongest generation per cell,
+    :func:`~snrbench.jobs.annealing.strongest`): every run keeps at least
     :data:`~snrbench.truth.annealing.FAMILIES_FLOOR` effective families and a step ESS/P of at least
     :data:`~snrbench.truth.annealing.ESS_FLOOR` (:func:`~snrbench.truth.annealing.health`);
   - their ``log10 Q`` agree within the two CIs at every T, simultaneously at 95%: each half-width
@@ -36,7 +37,7 @@ from .. import store
 from ..families import get
 from ..store.schema import arrow_schema
 from ..truth.annealing import ESS_FLOOR, FAMILIES_FLOOR
-from .annealing import annealing_path
+from .annealing import annealing_path, strongest
 from .start_check import _agree, ladder_diagnostics
 
 __all__ = ["certify", "ROUND_TRIP_FLOOR"]
@@ -74,7 +75,7 @@ def _annealing(root, family: str) -> pd.DataFrame:
         ann = store.read_table(root, annealing_path(family)).to_pandas()
     except store.ResultsError:
         return pd.DataFrame(columns=[c.name for c in arrow_schema("annealing")])
-    return ann[ann.n_particles == ann.groupby("cell_id").n_particles.transform("max")]
+    return strongest(ann)
 
 
 def certify(family: str, root, write: bool = True) -> pd.DataFrame:
@@ -121,6 +122,7 @@ def certify(family: str, root, write: bool = True) -> pd.DataFrame:
             why.append("no population-annealing run")
         else:
             row.update(annealing_particles=int(got.n_particles.iloc[0]),
+                       annealing_sweeps_per_step=int(got.sweeps_per_step.iloc[0]),
                        annealing_eff_families=float(got.eff_families.iloc[0]),
                        annealing_ess=float(got.min_ess.iloc[0]))
             if not bool(got.healthy.iloc[0]):
@@ -134,7 +136,7 @@ def certify(family: str, root, write: bool = True) -> pd.DataFrame:
                     why.append(f"annealing and tempering disagree at {int((~inside).sum())}/{len(inside)} T "
                                f"(largest |Δ| {row['max_abs_delta']:.3f} dex)")
         row.update(certified=not why, certification="; ".join(why) if why else (
-            f"population annealing (P = {row['annealing_particles']}, effective families ≥ {FAMILIES_FLOOR:g}, "
+            f"population annealing (P = {row['annealing_particles']}, {row['annealing_sweeps_per_step']} sweeps per step, effective families ≥ {FAMILIES_FLOOR:g}, "
             f"step ESS/P ≥ {ESS_FLOOR:g}) and {first.start} (round trips {row['round_trips']}) agree at every T"))
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -171,19 +171,21 @@ def trajectory_vs_temperature(family: str, root, n_rungs: int = 16, adapt_rounds
     return table
 
 
-def annealing_vs_stored(family: str, root, n_particles: int | None = None) -> pd.DataFrame:
-    """One row per (cell, T) of the annealing side table (at ``n_particles``, default the largest
-    stored per cell) beside the stored truth: both ``log10 Q`` with their CIs, ``delta`` (annealing −
+def annealing_vs_stored(family: str, root, n_particles: int | None = None,
+                        sweeps_per_step: int | None = None) -> pd.DataFrame:
+    """One row per (cell, T) of the annealing side table (at ``n_particles`` and ``sweeps_per_step``,
+    default the generation :func:`~snrbench.jobs.annealing.strongest` picks per cell) beside the stored truth: both ``log10 Q`` with their CIs, ``delta`` (annealing −
     stored, dex), ``inside`` (the two agree within their 95% CIs, :func:`_agree`), the stored
     truth's ``start``, and the annealing ``log_z`` against ``log_z_exact`` (``log_z_ok``: within
     ``max(0.1 nats, 3 log_z_err)``; NaN where there is no exact log Z)."""
-    from .annealing import annealing_path
+    from .annealing import annealing_path, strongest
 
     ann = store.read_table(root, annealing_path(family)).to_pandas()
     if n_particles is not None:
         ann = ann[ann.n_particles == int(n_particles)]
-    else:
-        ann = ann[ann.n_particles == ann.groupby("cell_id").n_particles.transform("max")]
+    if sweeps_per_step is not None:
+        ann = ann[ann.sweeps_per_step == int(sweeps_per_step)]
+    ann = strongest(ann)
     truth, _ = _stored(root, family)
     rows = []
     for cell_id, got in ann.groupby("cell_id", sort=False):
@@ -197,7 +199,8 @@ def annealing_vs_stored(family: str, root, n_particles: int | None = None) -> pd
         log_z_ok = bool(off <= max(0.1, 3 * first.log_z_err)) if np.isfinite(first.log_z_exact) else np.nan
         for j in range(len(got)):
             rows.append(dict(label=first.label, n_hidden=int(first.n_hidden), update=int(first["update"]),
-                             n_particles=int(first.n_particles), T=int(got["T"].iloc[j]),
+                             n_particles=int(first.n_particles), sweeps_per_step=int(first.sweeps_per_step),
+                             T=int(got["T"].iloc[j]),
                              log10_q_annealing=got.log10_q.iloc[j], log10_q_stored=ref.log10_q.iloc[j],
                              delta=got.log10_q.iloc[j] - ref.log10_q.iloc[j], inside=bool(inside[j]),
                              stored_start=ref.start.iloc[0], stored_equilibrated=bool(ref.equilibrated.iloc[0]),

@@ -169,6 +169,7 @@ _MNIST = {c.name: c for c in MNIST_TRUTH}
 ANNEALING = _CELL + [_MNIST["n_hidden"], _MNIST["update"]] + [
     Column("n_particles", pa.int32(), "particles", "population P of each annealing run"),
     Column("runs", pa.int32(), "", "independent annealing runs along the trajectory"),
+    Column("sweeps_per_step", pa.int32(), "sweeps", "Gibbs sweeps of every particle after each annealing step"),
     Column("log_z", pa.float64(), "nats", "log Ẑ = log mean_r Ẑ_r over the runs (population annealing)"),
     Column("log_z_err", pa.float64(), "nats", "standard error sd_r(log Ẑ_r)/√runs"),
     Column("log_z_exact", pa.float64(), "nats", "log Z by hidden-side enumeration (NaN: m > 20)"),
