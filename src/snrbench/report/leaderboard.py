@@ -935,6 +935,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     p = _Page(root, out, scores, meta, every, pred, href, track)
     body = [p.header(families), p.diagnose(), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
     body += [p.family(f, onsets) for f in families] + [p.entries(), p.claims(), p.downloads(families, csvs), p.footer()]
+    body = [b for b in body if b]  # the claims' section only on the project's own page
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
     _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))
     return written + [readme, index]
