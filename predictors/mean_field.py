@@ -30,9 +30,9 @@ directions, seen through the fixed point's unit variances).
    Hopping between basins is activated, which the linearisation cannot see: ``B`` gets the gap
    ``Σ_s w_s e^{−ΔF_s}`` (1/sweep, Arrhenius with unit prefactor), ``ΔF_s`` the lowest mean-field
    free-energy barrier (nats) from basin s to another heavy basin along the straight path between
-   their visible means (``between_gap="barrier"``; a number fixes the gap instead).
+   their visible means (``between_gap="barrier"``, floored at 2⁻⁴⁰; a number fixes the gap instead).
 
-``Tr Cov(T) = Σ_s w_s Σ_k S_k^s v_T(μ_k^s) + B v_T(1 − between_gap) + rest/T``; prediction
+``Tr Cov(T) = Σ_s w_s Σ_k S_k^s v_T(μ_k^s) + B v_T(λ_B) + rest/T`` (``λ_B`` = 1 − the hop gap); prediction
 ``log10 ‖g‖² − log10 Tr Cov(T)``. Exact as W → 0 (independent units; Q(T) = T‖g‖²/V); it must fail
 where the law is far from a mixture of Gaussian bumps (strong couplings in few units). Spends no
 sweeps: its cost is the worker's CPU seconds only (about n·m·(n_starts·iterations + n_nodes·basins)).
@@ -41,6 +41,7 @@ import numpy as np
 
 from snrbench.pilot import log10_q_from_modes
 from snrbench.predict import Prediction, Predictor
+from snrbench.spectral import integrated_time
 
 _TINY = 1e-300
 
@@ -88,8 +89,7 @@ def basin(W, a, b, mv, units, mu_max=0.999, n_nodes=24):
     lo, hi = _values(units)
     mh = _phi(mv @ W + b, units)
     Dv = np.maximum((hi - mv) * (mv - lo), 1e-12)  # Var of a two-valued unit with mean m
-    Dh = (hi - mh) * (mh - lo)
-    deriv = Dh if units == "binary" else Dh  # φ'(x) = Var: σ(1−σ) binary, 1 − tanh² spin
+    deriv = (hi - mh) * (mh - lo)  # φ'(x), which is also the hidden unit's variance: σ(1−σ), 1 − tanh²
     # linear response: Σ_v = Dv^½ (I − M)⁻¹ Dv^½, M = B Bᵀ
     Bm = np.sqrt(Dv)[:, None] * W * np.sqrt(deriv)[None, :]
     U, s, _ = np.linalg.svd(Bm, full_matrices=False)  # U (n, r)
@@ -206,8 +206,6 @@ class MeanFieldModel(Predictor):
         weights = np.concatenate([ws * p[3] for ws, p in zip(w, parts)] + [[between]])
         if self.between_gap == "barrier":
             bg = max(hop_gap(W, a, b, reps, w, units), 2.0**-40)
-        elif self.between_gap is None:
-            bg = min(float((1.0 - p[2]).min()) for p in parts)
         else:
             bg = self.between_gap
         gaps = np.concatenate([1.0 - p[2] for p in parts] + [[bg]])
@@ -215,8 +213,9 @@ class MeanFieldModel(Predictor):
         return max(g2, _TINY), max(V, _TINY), weights, np.maximum(gaps, _TINY)
 
     def predict(self, problem):
+        if problem.observables != "weights":
+            raise ValueError(f"mean-field models f_ij = v_i E[h_j|v] only, not {problem.observables!r}")
         g2, V, S, gaps = self.estimate(problem.model, problem.data)
         keep = S > 1e-12 * V
         curve = log10_q_from_modes(g2, S[keep], gaps[keep], V, problem.T)
-        tau = float(1.0 + (S[keep] * 2.0 * (1.0 - gaps[keep]) / gaps[keep]).sum() / V)
-        return Prediction(curve, tau=tau, grad_norm2=g2)
+        return Prediction(curve, tau=integrated_time(S[keep], gaps[keep], V), grad_norm2=g2)
