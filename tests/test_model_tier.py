@@ -131,3 +131,36 @@ def test_model_galerkin_fits_every_budget_of_the_ladder():
     e = _entry("model_galerkin", "ModelGalerkin")
     per_chain = BUDGET // e.n_chains
     assert e.n_chains * per_chain <= BUDGET and per_chain - int(e.burn_in_fraction * per_chain) >= 2 * e.block
+
+
+def test_model_tier_table_from_a_hand_made_scores_frame():
+    """Per family and budget: each model-tier entry's fraction, cells, median CPU seconds and
+    chain-sweeps beside the best sampler-only entry (fraction first, then median max_err)."""
+    import pandas as pd
+
+    from snrbench.report.model_tier import COLUMNS, model_tier_table
+
+    def rows(predictor, access, budget, tracked, max_err, sweeps, cpu, family="fam"):
+        return [dict(family=family, predictor=predictor, access=access, budget=budget, tracked=t, max_err=e,
+                     sweeps=sweeps, cpu_seconds=c) for t, e, c in zip(tracked, max_err, cpu)]
+
+    B0, B1 = BUDGETS[0], BUDGETS[1]
+    scores = pd.DataFrame(
+        rows("zero", "model", B0, [True, False, True, True], [0.1] * 4, 0, [1.0, 2.0, 3.0, 9.0])
+        + rows("smart", "model", B0, [True, True, True, True], [0.1] * 4, B0, [5.0] * 4)
+        + rows("a", "sampler-only", B0, [True, True, False, False], [0.2] * 4, B0, [7.0] * 4)
+        + rows("b", "sampler-only", B0, [True, True, False, False], [0.1] * 4, B0 - 64, [8.0] * 4)  # ties a, lower err
+        + rows("a", "sampler-only", B1, [True, True, True, False], [0.2] * 4, B1, [4.0] * 4)
+        + rows("zero", "model", B1, [False, False, True, True], [0.5] * 4, 0, [2.0] * 4)
+        + rows("a", "sampler-only", B0, [True], [0.0], B0, [1.0], family="exact")  # no model tier: no row
+        + rows("wb", "white-box", B1, [True] * 4, [0.0] * 4, 0, [0.0] * 4))
+    t = model_tier_table(scores)
+    assert list(t.columns) == COLUMNS
+    assert list(zip(t.family, t.budget, t.entry)) == [("fam", B0, "smart"), ("fam", B0, "zero"), ("fam", B1, "zero")]
+    zero = t.iloc[1]
+    assert (zero.cells, zero.tracked_fraction, zero.cpu_seconds, zero.chain_sweeps) == (4, 0.75, 2.5, 0)
+    assert (zero.best_sampler_only, zero.sampler_only_fraction, zero.sampler_only_chain_sweeps) == ("b", 0.5, B0 - 64)
+    assert zero.sampler_only_cpu_seconds == 8.0 and zero.sampler_only_cells == 4
+    last = t.iloc[2]
+    assert (last.best_sampler_only, last.sampler_only_fraction, last.tracked_fraction) == ("a", 0.75, 0.5)
+    assert model_tier_table(scores[scores.access != "model"]).empty
