@@ -40,6 +40,7 @@ from .. import store
 from ..core import spectral
 from ..core.model import RBM, all_states
 from ..families import get, load_suite
+from ..families.notebook import EXACT, PLANTED, TRAINED, TRAINED_LARGE
 
 __all__ = ["NOTEBOOK", "Published", "Row", "FACTOR", "FRACTION", "FAST", "REPRODUCED", "IN_KIND", "NOT_REPRODUCED",
            "verdict", "within_factor", "within_range", "fractions_close", "asymptotic_factor", "excess",
@@ -227,24 +228,24 @@ def float64_slowest_overlap(rbm: RBM) -> tuple[float, float]:
 def _claim1(root: Path, quick: bool) -> Row:
     from .scoring import T_REF
 
-    t = _truth(root, "exact-rbm")
+    t = _truth(root, EXACT)
     cells = t.drop_duplicates("cell_id")
     sym = cells[cells.symmetric]
     fac = pd.Series(asymptotic_factor(sym.tau_gap, sym.tau_grad), index=sym.label.values)
     top = sym.beta == sym.beta.max()
     lo, hi = float(fac[top.values].min()), float(fac[top.values].max())
-    sp = _truth(root, "exact-rbm", ".spectrum")
+    sp = _truth(root, EXACT, ".spectrum")
     first = sp[sp.cell_id.isin(sym.cell_id) & (sp["mode"] == 1)]
     odd = int((first.sector == "odd").sum())
     w_odd = float(sp[sp.cell_id.isin(sym.cell_id) & (sp.sector == "odd")].weight_fraction.max())
     s = _full_budget(_scores(root))
-    sg = s[(s.family == "exact-rbm") & (s.predictor == "single-gap") & (s.access == "white-box")
+    sg = s[(s.family == EXACT) & (s.predictor == "single-gap") & (s.access == "white-box")
            & s.cell_id.isin(sym.cell_id)]
     # Q_single ≤ Q_true (the single gap's v_T(λ_1) ≥ every v_T(λ_k)), compared at T = T_REF from the scores
     below = int((sg.log10_q_pred_ref <= sg.log10_q_true_ref).sum())
     t_max = int(t["T"].max())
     cap = math.log10(t_max) - math.log10(float(sym.tau_grad.min()))  # v_T ≤ T on the grid
-    fam = get("exact-rbm")
+    fam = get(EXACT)
     ov = []
     # the strongest coupling on the smallest n (2^n visible states, one dense float64 eigh each); the tiniest
     # gaps are on the larger n, whose dense eigh costs (2^Δn)^3 times more
@@ -287,7 +288,7 @@ def _claim2(root: Path, quick: bool) -> Row:
     worst = fin.loc[fin.factor.idxmax()]
     per = fin.groupby("family").factor.max()
     over = int((fin.factor >= 72.0).sum())
-    t = _truth(root, "exact-rbm").drop_duplicates("cell_id")
+    t = _truth(root, EXACT).drop_duplicates("cell_id")
     bias = t[~t.symmetric]
     r_bias = float((bias.tau_m / bias.tau_grad).max())
     direction = float(worst.factor) >= FACTOR
@@ -338,7 +339,7 @@ def excess(k_needed, k_budget) -> float:
 
 
 def _claim3(root: Path, quick: bool) -> Row:
-    family = "mnist-large"
+    family = TRAINED_LARGE
     tp = _truth(root, family, ".tempering")
     truth = _truth(root, family).drop_duplicates("cell_id").set_index("label")
     rows = []
@@ -461,12 +462,12 @@ def _mnist_model(family: str, label: str):
 
 
 def _claim4(root: Path, quick: bool) -> Row:
-    trained, data, a0 = _mnist_model("mnist", "m64-u16384")
-    stale, _, _ = _mnist_model("mnist", "m64-u0")
+    trained, data, a0 = _mnist_model(TRAINED, "m64-u16384")
+    stale, _, _ = _mnist_model(TRAINED, "m64-u0")
     R = 32
     v0 = data[np.random.default_rng(0).choice(len(data), R, replace=False)]
     r = stale_kernel_swaps(trained, stale, a0, v0, seed=0)
-    mt = _truth(root, "mnist")
+    mt = _truth(root, TRAINED)
     k = int(mt[mt.label == "m64-u16384"].train_k.iloc[0])
     # the effect only: a faked mixing (more trips, higher acceptance with the stale kernels); the guard is ours
     direction = r["trips_apparent"] > r["trips_true"] and r["apparent_min"] > r["true_min"]
@@ -508,7 +509,7 @@ def _white_box_modes() -> int:
 
 
 def _claim5(root: Path, quick: bool) -> Row:
-    t = _truth(root, "exact-rbm")
+    t = _truth(root, EXACT)
     tracked = 0
     for _, g in t.groupby("cell_id"):
         g = g.sort_values("T")
@@ -517,7 +518,7 @@ def _claim5(root: Path, quick: bool) -> Row:
         tracked += int(np.abs(pred - g.log10_q.to_numpy()).max() <= math.log10(2.0))
     n = t.cell_id.nunique()
     s = _full_budget(_scores(root))
-    wb = s[(s.family == "exact-rbm") & (s.access == "white-box")]
+    wb = s[(s.family == EXACT) & (s.access == "white-box")]
     mm, sg = int(wb[wb.predictor == "multimode"].tracked.sum()), int(wb[wb.predictor == "single-gap"].tracked.sum())
     # the notebook's ordering: multimode tracks more cells than the single relevant gap, which tracks some
     direction = mm > tracked > 0
@@ -591,7 +592,7 @@ def planted_draws(spec: dict, seeds=DRAW_SEEDS, noises=DRAW_NOISES) -> pd.DataFr
     (``spec``'s seed): one row per draw with ``gap1``, ``gap2`` and the reversibilized fold ``rev1/rev2``."""
     from ..truth import exact
 
-    fam = get("planted")
+    fam = get(PLANTED)
     draws = [(int(sd), float(spec["noise"])) for sd in seeds]
     draws += [(int(spec["seed"]), float(nz)) for nz in noises if float(nz) != float(spec["noise"])]
     rows = []
@@ -604,7 +605,7 @@ def planted_draws(spec: dict, seeds=DRAW_SEEDS, noises=DRAW_NOISES) -> pd.DataFr
 
 
 def _claim6(root: Path, quick: bool) -> Row:
-    t = _truth(root, "planted").drop_duplicates("cell_id").copy()
+    t = _truth(root, PLANTED).drop_duplicates("cell_id").copy()
     t["spec"] = t.spec_json.map(json.loads)
     t["M"] = t.spec.map(lambda s: 0 if s["control"] else s["patterns"])
     t["rev"] = reversibilized_gap(t.observable_gap.to_numpy())
@@ -625,7 +626,7 @@ def _claim6(root: Path, quick: bool) -> Row:
     # not a general identity
     from ..truth import exact
 
-    fam = get("planted")
+    fam = get(PLANTED)
     checks = []
     small_n, small_m = 6, 3
     for M in (1, 2):
@@ -835,7 +836,7 @@ def _claim9(root: Path, quick: bool) -> Row:
     n_chains, start_seed = 8, 1
     walk = random_walk_tau_growth(lengths, chains=n_chains) / lengths
     runs = {}
-    for family, label in (("mnist", "m64-u16384"), ("mnist-large", "m256-u16384")):
+    for family, label in ((TRAINED, "m64-u16384"), (TRAINED_LARGE, "m256-u16384")):
         rbm, data, _ = _mnist_model(family, label)
         v0 = data[np.random.default_rng(start_seed).choice(len(data), n_chains, replace=False)]
         x = free_energy_series(rbm, v0, int(lengths[-1]), seed=start_seed, burn_in=BURN_IN)
