@@ -468,6 +468,23 @@ def anneal_and_certify(results):
     assert refused.loc["m24-u0", "certification"].count("disagree") == 1
     assert refused.loc[["m3-u0", "m3-u16"], "certified"].all()
     assert main(["--results", str(results), "ladders", "--family", "mnist"]) == 0
+    # attack: the side table rewritten by hand (its curve back on the stored one, every run healthy, the
+    # manifest untouched) certifies nothing and un-certifies nothing: certify refuses it by name, writes nothing
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from snrbench.store import ResultsError
+    from snrbench.store.schema import arrow_schema
+
+    truth_file, side = results / "ground_truth" / "mnist.parquet", results / annealing_path("mnist")
+    before, kept = truth_file.read_bytes(), side.read_bytes()
+    forged = ann.assign(healthy=True, eff_families=1e6)
+    pq.write_table(pa.Table.from_pydict(forged.to_dict("list"), schema=arrow_schema("annealing")),
+                   results / annealing_path("mnist"))
+    with pytest.raises(ResultsError, match=r"mnist\.annealing\.parquet: checksum mismatch"):
+        certify.certify("mnist", results)
+    assert truth_file.read_bytes() == before
+    side.write_bytes(kept)
 
 
 def check_starts(results):

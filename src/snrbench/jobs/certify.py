@@ -29,6 +29,7 @@ runs that did not record it).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,11 +72,12 @@ def _info(root, rel: str) -> dict:
 
 
 def _annealing(root, family: str) -> pd.DataFrame:
-    try:
-        ann = store.read_table(root, annealing_path(family)).to_pandas()
-    except store.ResultsError:
+    """The strongest generation per cell of the family's side table; none when the table was never
+    made. A damaged or hand-edited table raises (its checksum is checked), so that it can neither
+    certify a cell nor un-certify every cell by looking absent."""
+    if not (Path(root) / annealing_path(family)).exists():
         return pd.DataFrame(columns=[c.name for c in arrow_schema("annealing")])
-    return strongest(ann)
+    return strongest(store.read_table(root, annealing_path(family)).to_pandas())
 
 
 def certify(family: str, root, write: bool = True) -> pd.DataFrame:
