@@ -458,6 +458,25 @@ def _budget_table(summary: pd.DataFrame, entry=lambda n, a: n) -> tuple[list[str
     return headers, rows
 
 
+def _model_tier_rows(scores: pd.DataFrame, family: str, entry=lambda n, a: n) -> tuple[list[str], list[list]]:
+    """The model tier against the sampler-only tier on ``family`` (:func:`.model_tier.model_tier_table`):
+    per budget and model-tier entry, its tracked cells, median CPU seconds and chain-sweeps per cell,
+    beside the best sampler-only entry at that budget with the same figures (no rows: no model tier)."""
+    from .model_tier import model_tier_table
+
+    t = model_tier_table(scores[scores["family"] == family])
+    headers = ["entry", "budget", "tracked", "median CPU s", "median chain-sweeps", "best sampler-only",
+               "its tracked", "its median CPU s", "its median chain-sweeps"]
+    num = lambda x, fmt: Num("—", float("nan")) if x != x else Num(format(x, fmt), float(x))  # noqa: E731
+    rows = [[entry(r.entry, "model"), Num(_budget_label(r.budget), r.budget),
+             _count(round(r.tracked_fraction * r.cells), r.cells), num(r.cpu_seconds, ".3g"), num(r.chain_sweeps, ",.0f"),
+             entry(r.best_sampler_only, "sampler-only") if r.best_sampler_only else "—",
+             _count(round(r.sampler_only_fraction * r.sampler_only_cells), int(r.sampler_only_cells))
+             if r.best_sampler_only else "—", num(r.sampler_only_cpu_seconds, ".3g"),
+             num(r.sampler_only_chain_sweeps, ",.0f")] for r in t.itertuples(index=False)]
+    return headers, rows
+
+
 def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
     """Per mnist family: (m, checkpoints searched, entry, tier, true onset, forecast onset, error) from
     ``onset.parquet``."""
@@ -739,6 +758,12 @@ class _Page:
         if rows:
             tables.append("<h3>budget ladder</h3>" + page.table_html(Table(
                 f"{family}: tracked cells at each budget.", headers, rows, [_text(r[1]) for r in rows], drop_constant=False)))
+        headers, rows = _model_tier_rows(self.scores, family, self.entry)
+        if rows:
+            tables.append("<h3>model tier against sampler-only</h3>" + page.table_html(Table(
+                f"{family}: each model-tier entry at each budget beside the best sampler-only entry at the same "
+                "budget (tracked fraction, then median max err); CPU seconds and chain-sweeps are medians per cell.",
+                headers, rows, ["model"] * len(rows), drop_constant=False)))
         if family in onsets:
             headers, rows = onsets[family]
             tables.append("<h3>plateau onset</h3>" + page.table_html(Table(
@@ -914,6 +939,9 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
         ladder = _budget_table(fam_budgets[fam_budgets.family == family])
         if ladder[1]:
             tables.append(("budget ladder", ladder))
+        model = _model_tier_rows(scores, family)
+        if model[1]:
+            tables.append(("model tier against sampler-only", model))
         if family in onsets:
             tables.append(("plateau onset", onsets[family]))
         md_sections += [(family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n")
