@@ -44,7 +44,7 @@ from ..families.notebook import EXACT, PLANTED, TRAINED, TRAINED_LARGE
 
 __all__ = ["NOTEBOOK", "Published", "Row", "FACTOR", "FRACTION", "FAST", "REPRODUCED", "IN_KIND", "NOT_REPRODUCED",
            "verdict", "within_factor", "within_range", "fractions_close", "asymptotic_factor", "excess",
-           "float64_slowest_overlap", "relevant_gap_log10_q", "uniform_ladder_rungs", "acceptance_distance",
+           "float64_slowest_overlap", "relevant_gap_log10_q", "uniform_ladder_rungs",
            "stale_kernel_swaps", "stale_tempering", "reversibilized_gap", "reversibilized_spectrum_dense", "planted_draws", "gap_collapse", "free_energy_series", "tau_growth", "reliable",
            "random_walk_tau_growth", "claim", "replicate", "markdown", "page_section", "read_verdicts"]
 
@@ -313,28 +313,22 @@ def _claim2(root: Path, quick: bool) -> Row:
 
 
 # --- claim 3 ------------------------------------------------------------------------------------------
-def acceptance_distance(acceptance) -> np.ndarray:
-    """``σ`` with ``A = erfc(σ/(2√2))`` (dimensionless): the swap-energy spread between two rungs whose
-    swap log-ratio is Gaussian with mean ``−σ²/2`` (DESIGN §2.5); ``σ² ≈ Δβ²·Var(E)``, so ``σ/Δβ``
-    is the square root of the specific heat along the ladder."""
-    from scipy.special import erfcinv
-
-    return 2.0 * math.sqrt(2.0) * erfcinv(np.clip(np.asarray(acceptance, dtype=np.float64), 1e-12, 1 - 1e-12))
-
-
 def uniform_ladder_rungs(betas, acceptance, a_min: float) -> tuple[int, float]:
     """Rungs a *uniform* β step needs so that every adjacent pair accepts at least ``a_min``, and the
     unevenness ``max_k s_k / min_k s_k``.
 
     ``betas`` (K, decreasing) and ``acceptance`` (K − 1, pair k = rungs k, k+1) are an adapted ladder;
-    ``s_k = σ(A_k)/(β_k − β_{k+1})`` (per unit β, :func:`acceptance_distance`) is the local √(specific heat).
+    ``s_k = σ(A_k)/(β_k − β_{k+1})`` (per unit β; ``σ(A)`` of :func:`~snrbench.truth.trajectory.pair_distance`,
+    ``σ/Δβ`` ≈ √Var(E)) is the local √(specific heat).
     A uniform step Δβ keeps pair acceptance ≥ ``a_min`` only where ``s·Δβ ≤ σ(a_min)``, so
     ``K_uniform = ⌈(β_0 − β_{K−1}) · max_k s_k / σ(a_min)⌉ + 1``. ``s`` is averaged over each pair, so
     the true maximum is at least ``max_k s_k``: K_uniform is a lower bound.
     """
     betas, acc = np.asarray(betas, dtype=np.float64), np.asarray(acceptance, dtype=np.float64)
-    s = acceptance_distance(acc) / -np.diff(betas)
-    need = (betas[0] - betas[-1]) * s.max() / float(acceptance_distance(a_min))
+    from ..truth.trajectory import pair_distance
+
+    s = pair_distance(acc) / -np.diff(betas)
+    need = (betas[0] - betas[-1]) * s.max() / float(pair_distance(a_min))
     return int(math.ceil(need - 1e-9)) + 1, float(s.max() / s.min())
 
 
