@@ -173,3 +173,20 @@ def test_model_tier_table_from_a_hand_made_scores_frame():
     last = t.iloc[2]
     assert (last.best_sampler_only, last.sampler_only_fraction, last.tracked_fraction) == ("a", 0.75, 0.5)
     assert model_tier_table(scores[scores.access != "model"]).empty
+
+
+def test_hostile_entry_names_in_the_model_tier_table_are_escaped_on_the_page():
+    """Attack on the publisher: entries named as markup, in the model tier and as the best sampler-only
+    entry, reach the family's "model tier against sampler-only" table only as text."""
+    import pandas as pd
+
+    from snrbench.report import leaderboard, page
+
+    rows = [dict(family="mnist", predictor=name, access=access, budget=BUDGETS[0], tracked=True, max_err=0.1,
+                 sweeps=0, cpu_seconds=0.1, cell_id=str(i))
+            for name, access in (("<script>alert(1)</script>", "model"), ('"><img src=x onerror=1>', "sampler-only"))
+            for i in range(3)]
+    headers, body = leaderboard._model_tier_rows(pd.DataFrame(rows), "mnist")
+    html = page.table_html(page.Table("caption", headers, body, ["model"] * len(body), drop_constant=False))
+    assert len(body) == 1 and "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&quot;&gt;&lt;img" in html
