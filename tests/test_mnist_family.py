@@ -3,6 +3,7 @@ scale (checked against the exact solver), the m ≤ 20 anchor, parallel-temperin
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -437,16 +438,23 @@ def anneal_and_certify(results):
     row per (cell, T) and verifies; log Z of the m = 3 checkpoints lies within max(0.1 nats, 3 SE) of
     enumeration; the exact-start cells are certified whatever annealing says, a tempered cell is
     certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name. A
-    second generation with more sweeps per step is stored beside the first, not mistaken for it."""
+    second generation with more sweeps per step is stored beside the first, not mistaken for it; run
+    on two processes it gives the rows one process gives."""
     from snrbench.cli import main
     from snrbench.jobs import certify, start_check
     from snrbench.jobs.annealing import anneal_family, annealing_path
     from snrbench.store import commit, read_table, verify
 
-    rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False)
+    rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False, workers=1)
     assert sorted(rows.label.unique()) == ["m24-u0", "m24-u16", "m3-u0", "m3-u16"] and len(rows) == 4 * 5
     assert not verify(results)
-    again = anneal_family("mnist", results, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False)
+    serial = results.parent / "serial"
+    shutil.copytree(results, serial)
+    again = anneal_family("mnist", results, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False,
+                          workers=2)
+    one = anneal_family("mnist", serial, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False,
+                        workers=1)
+    assert again.drop(columns="seconds").equals(one.drop(columns="seconds"))
     stored = read_table(results, annealing_path("mnist")).to_pandas()  # a second generation sits beside the first
     assert (again.sweeps_per_step == 4).all() and again.sweeps.max() > rows[rows.n_hidden == 3].sweeps.max()
     assert stored.groupby("label").sweeps_per_step.nunique().to_dict() == {"m24-u0": 1, "m24-u16": 1, "m3-u0": 2, "m3-u16": 2}

@@ -329,7 +329,7 @@ def _cmd_anneal(args) -> int:
         if not args.report_only:
             annealing.anneal_family(family, args.results, hidden=args.hidden, labels=args.cell,
                                     n_particles=args.particles, runs=args.runs, sweeps_per_step=args.sweeps_per_step,
-                                    progress=not args.quiet)
+                                    progress=not args.quiet, workers=args.workers)
         table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles,
                                                 sweeps_per_step=args.sweeps_per_step)
         if args.hidden:
@@ -626,6 +626,8 @@ def main(argv=None) -> int:
             sp.add_argument("--runs", type=int, default=4, help="independent runs (default 4; log Z's error)")
             sp.add_argument("--sweeps-per-step", type=int, default=10, help="Gibbs sweeps per annealing step (default 10)")
             sp.add_argument("--report-only", action="store_true", help="print the stored side table, compute nothing")
+            sp.add_argument("--workers", type=int, default=None,
+                            help="processes running the independent runs, then the cells, side by side (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress output")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
