@@ -405,18 +405,38 @@ def temper_longer(results):
     """`snrbench temper`: a tempered cell re-run with 2× the recipe's rounds replaces its stored rows
     in place (its tempering rows record twice the rounds, its start names the factor, it waits for
     certification); every other cell's rows are untouched; a second call skips it; a factor below 2
-    and a cell with exact starts are refused."""
+    and a cell with exact starts are refused. A run stopped inside the cell, after its first group
+    of ladders, resumes from what it kept and stores the rows of the run that was not stopped."""
+    from unittest import mock
+
     from snrbench.cli import main
+    from snrbench.families import _trained
     from snrbench.jobs.longer_tempering import temper_longer as run
     from snrbench.store import read_table, verify
 
-    def tables():
+    def tables(results=results):
         return (read_table(results, "ground_truth/mnist.parquet").to_pandas(),
                 read_table(results, "ground_truth/mnist.tempering.parquet").to_pandas())
 
     truth0, pt0 = tables()
+    stopped = results.parent / "stopped"
+    shutil.copytree(results, stopped)
+    real, calls = _trained.equilibrate_trajectory, []
+
+    def stop_in_the_second_group(*args, **kwargs):
+        calls.append(kwargs["resume"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with mock.patch.object(_trained, "equilibrate_trajectory", stop_in_the_second_group), pytest.raises(KeyboardInterrupt):
+        run("mnist", stopped, ["m24-u16"], 2, progress=False)
+    keep = next((stopped / ".partial" / "temper-mnist").iterdir())
+    assert sorted(p.name for p in keep.iterdir()) == ["group0.npz", "placement.npz"] and tables(stopped)[0].equals(truth0)
     row = run("mnist", results, ["m24-u16"], 2, progress=False).iloc[0]
     truth, pt = tables()
+    run("mnist", stopped, ["m24-u16"], 2, progress=False)
+    assert not keep.exists() and all(a.equals(b) for a, b in zip(tables(stopped), (truth, pt)))
     assert not verify(results) and list(truth.label.unique()) == list(truth0.label.unique())
     mine, mine0 = pt[pt.label == "m24-u16"], pt0[pt0.label == "m24-u16"]
     assert (mine.groupby("start").rounds.first() == 2 * mine0.groupby("start").rounds.first()).all()

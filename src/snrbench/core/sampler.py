@@ -239,6 +239,32 @@ class BlockGibbs(_ChainSampler):
         self._xa[:, : self.rbm.n_visible] = (v + 1.0) / 2.0 if self.spin else v
         self._ph_current = False
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything :meth:`run` depends on beyond the model, as numpy arrays: the visible states, each
+        chain group's generator state, its block of uniforms drawn ahead and how far it has used them,
+        and the sweep count. :meth:`load_state_dict` on a sampler built with the same model, chain
+        count, device and dtype goes on bit for bit (a tempering run resumed inside a cell)."""
+        out = dict(x=self._xa[:, : self.rbm.n_visible].cpu().numpy().copy(), n_sweeps=np.array(self.n_sweeps))
+        for i, g in enumerate(self._groups):
+            out.update({f"g{i}_gen": g.gen.get_state().numpy().copy(), f"g{i}_u": g.u.cpu().numpy().copy(),
+                        f"g{i}_next": np.array(g.next)})
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what :meth:`state_dict` gave (ValueError naming the key on a shape mismatch)."""
+        expect = self.state_dict()
+        for k, want in expect.items():
+            if k not in state or np.shape(state[k]) != want.shape:
+                raise ValueError(f"BlockGibbs state: key {k!r} expected shape {want.shape}, got "
+                                 f"{'nothing' if k not in state else np.shape(state[k])}")
+        self._xa[:, : self.rbm.n_visible] = torch.as_tensor(np.asarray(state["x"]), device=self.device, dtype=self.dtype)
+        for i, g in enumerate(self._groups):
+            g.gen.set_state(torch.as_tensor(np.asarray(state[f"g{i}_gen"], dtype=np.uint8)))
+            g.u.copy_(torch.as_tensor(np.asarray(state[f"g{i}_u"]), device=self.device))
+            g.next = int(state[f"g{i}_next"])
+        self.n_sweeps = int(state["n_sweeps"])
+        self._ph_current = False
+
     def exchange(self, other: "BlockGibbs", mask: torch.Tensor) -> None:
         """Swap the visible states of the chains selected by the boolean ``mask`` ``(n_chains,)`` with
         those of the same chains of ``other`` (a sampler of the same shape and units), in place. Both

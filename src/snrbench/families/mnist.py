@@ -150,8 +150,9 @@ class Checkpoints(Family):
         return v
 
     def solve_cell(self, cell: Cell, device: str | None = None, progress: bool = False,
-                   rounds_factor: int = 1) -> dict[str, dict]:
-        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress, rounds_factor=rounds_factor)
+                   rounds_factor: int = 1, keep: Path | None = None) -> dict[str, dict]:
+        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress, rounds_factor=rounds_factor,
+                                              keep=keep)
 
     def summary(self, root):
         return _trained_report.mnist_summary(root, self)
