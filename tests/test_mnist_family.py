@@ -399,6 +399,39 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     check_starts(results)
     anneal_and_certify(results)
     temper_longer(results)
+    intervene(results)
+
+
+def intervene(results):
+    """`snrbench intervene` with an onset put at m3-u16: 2 sides × 2 arms × 2 seeds resumed for the
+    16 updates between the checkpoints, stored and verified; each start's log-likelihood is the
+    hidden-side enumeration of its checkpoint; a second call reuses every run; one verdict per onset."""
+    from unittest import mock
+
+    from snrbench.jobs import intervention
+    from snrbench.store import read_table, verify
+
+    onsets = pd.DataFrame([dict(m=3, n_checkpoints=2, onset_index=1, onset_update=16),
+                           dict(m=24, n_checkpoints=2, onset_index=-1, onset_update=-1)])
+    with mock.patch.object(intervention, "true_onsets", lambda summary: onsets):
+        table = intervention.intervene_family("mnist", results, factor=2, seeds=2, workers=1, progress=False)
+        pieces = sorted((results / ".partial" / "intervention-mnist").iterdir())
+        stamps = [p.stat().st_mtime_ns for p in pieces]
+        again = intervention.intervene_family("mnist", results, factor=2, seeds=2, workers=1, progress=False)
+    assert [p.stat().st_mtime_ns for p in pieces] == stamps and again.equals(table) and not verify(results)
+    stored = read_table(results, intervention.intervention_path("mnist")).to_pandas()
+    assert stored.equals(table) and len(stored) == 8 and (stored.updates == 16).all() and (stored.onset_update == 16).all()
+    assert stored.groupby(["side", "chains_factor"]).size().to_dict() == {(s, f): 2 for s in ("after", "before") for f in (1, 2)}
+    assert sorted(stored.groupby("side").label.first().items()) == [("after", "m3-u16"), ("before", "m3-u0")]
+    assert set(stored.chains) == {20, 40} and np.allclose(stored.gain, stored.log_likelihood_end - stored.log_likelihood_start)
+    fam, data = get_family("mnist"), None
+    for label, g in stored.groupby("label"):
+        cell = next(c for c in load_suite("mnist")[1] if c.label == label)
+        rbm, data = fam.build_model(cell.spec), fam.build_data(cell.spec)
+        exact = rbm.log_marginal_visible(data).mean() - hidden_enum.log_partition(rbm)
+        assert np.allclose(g.log_likelihood_start, exact, rtol=0, atol=1e-9)
+    verdicts = intervention.summary(stored)
+    assert len(verdicts) == 1 and verdicts.verdict.iloc[0].startswith(("confirmed", "not confirmed"))
 
 
 def temper_longer(results):

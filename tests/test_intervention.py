@@ -1,0 +1,80 @@
+"""The intervention that confirms a plateau onset: the benefit of more chains and its verdict, and the
+resumed training it rests on."""
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from snrbench.core.model import RBM
+from snrbench.truth import hidden_enum
+from snrbench.truth.intervention import benefit, verdict
+from snrbench.truth.train import TrainConfig, resume_pcd
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_benefit_is_the_welch_difference_of_the_arms():
+    more, recipe = np.array([3.0, 3.4, 2.9, 3.3]), np.array([2.0, 2.5, 2.2, 1.9])
+    b, se, p = benefit(more, recipe)
+    assert b == pytest.approx(more.mean() - recipe.mean())
+    assert se == pytest.approx(np.sqrt(more.var(ddof=1) / 4 + recipe.var(ddof=1) / 4))
+    t = b / se  # Welch's statistic; its one-sided p from scipy's own test
+    assert p == pytest.approx(stats.ttest_ind(more, recipe, equal_var=False, alternative="greater").pvalue)
+    assert t > 0 and p < 0.01
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        benefit([1.0], [0.0, 1.0])
+
+
+def test_verdict_needs_help_after_the_onset_and_more_than_before():
+    small = (0.01, 0.02, 0.3)
+    assert verdict(small, (0.5, 0.05, 1e-4))[0]  # helps after, not before: a sampler-limited plateau
+    ok, why = verdict((0.5, 0.05, 1e-4), (0.5, 0.05, 1e-4))  # helps as much before: chains were never the limit
+    assert not ok and "do not help more after the onset than before" in why
+    ok, why = verdict(small, (0.02, 0.05, 0.35))
+    assert not ok and why.startswith("not confirmed (more chains do not help after the onset;")
+    assert "+0.020 ± 0.050 nats/image after the onset" in why
+
+
+def _toy(seed=0, n=12, m=3):
+    rng = np.random.default_rng(seed)
+    teacher = RBM(rng.normal(0, 1.5, (n, m)), rng.normal(0, 0.5, n), rng.normal(0, 0.5, m), "binary")
+    data = hidden_enum.sample_visible(teacher, 400, rng)
+    student = RBM(rng.normal(0, 0.01, (n, m)), np.zeros(n), np.zeros(m), "binary")
+    return student, data
+
+
+def _exact_ll(rbm, data):
+    return float(rbm.log_marginal_visible(data).mean() - hidden_enum.log_partition(rbm))
+
+
+def test_resume_pcd_goes_on_with_the_recipe_and_more_chains_cut_the_noise():
+    """No update, or a zero rate, leaves the model as it was; a seed fixes the run; with 10× the chains the
+    spread over seeds of the model after a few updates shrinks (the chains' noise is what more chains cut),
+    and training from a small-weight start gains log-likelihood."""
+    rbm, data = _toy()
+    cfg = TrainConfig(n_hidden=3, lr=0.1, batch=50, chains=2, k=1)
+    same = resume_pcd(rbm, data, cfg, 0, 0, 2, seed=1)
+    assert np.array_equal(same.W, rbm.W.astype(np.float32).astype(np.float64))
+    frozen = resume_pcd(rbm, data, TrainConfig(n_hidden=3, lr=0.0, batch=50, chains=2, k=1), 0, 5, 2, seed=1)
+    assert np.array_equal(frozen.W, same.W)
+    one, again = (resume_pcd(rbm, data, cfg, 0, 5, 2, seed=3) for _ in range(2))
+    assert np.array_equal(one.W, again.W) and not np.array_equal(one.W, same.W)
+
+    def spread(chains):
+        Ws = np.stack([resume_pcd(rbm, data, cfg, 0, 5, chains, seed=s).W for s in range(12)])
+        return Ws.std(0).mean()
+
+    assert spread(20) < 0.6 * spread(2)
+    trained = resume_pcd(rbm, data, cfg, 0, 200, 20, seed=0)
+    assert _exact_ll(trained, data) > _exact_ll(rbm, data) + 0.5
+
+
+def test_the_rate_schedule_goes_on_from_the_checkpoint():
+    """With a 1/t rate the resumed updates use the rate of update start + 1, …: resuming at a late
+    update moves the model less than resuming the same model at update 0."""
+    rbm, data = _toy(1)
+    cfg = TrainConfig(n_hidden=3, lr=0.1, lr_decay=4, batch=50, chains=10, k=1)
+    early = resume_pcd(rbm, data, cfg, 0, 3, 10, seed=2)
+    late = resume_pcd(rbm, data, cfg, 400, 3, 10, seed=2)
+    step_early, step_late = np.abs(early.W - rbm.W).sum(), np.abs(late.W - rbm.W).sum()
+    assert step_late < step_early / 20  # lr at u = 401 is 1/101 of the first, vs 1/1…1/1.5 early
