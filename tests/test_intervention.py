@@ -78,3 +78,38 @@ def test_the_rate_schedule_goes_on_from_the_checkpoint():
     late = resume_pcd(rbm, data, cfg, 400, 3, 10, seed=2)
     step_early, step_late = np.abs(early.W - rbm.W).sum(), np.abs(late.W - rbm.W).sum()
     assert step_late < step_early / 20  # lr at u = 401 is 1/101 of the first, vs 1/1…1/1.5 early
+
+
+def _runs(after_more=2.4):
+    rows, rng = [], np.random.default_rng(0)
+    for side, label, update in (("before", "m16-u1024", 1024), ("after", "m16-u2048", 2048)):
+        for factor, centre in ((1, 6.4 if side == "before" else 0.9), (10, 6.5 if side == "before" else after_more)):
+            for seed in range(4):
+                g = centre + 0.1 * rng.standard_normal()
+                rows.append(dict(suite="v1", family="mnist-plateau", cell_id=label, label=label, n_hidden=16,
+                                 update=update, onset_update=2048, side=side, chains=10 * factor, chains_factor=factor,
+                                 train_k=1, updates=1024, seed=seed, log_likelihood_start=-170.0,
+                                 log_likelihood_end=-170.0 + g, gain=g, log_likelihood_method="exact"))
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def test_one_verdict_and_one_sentence_per_onset_and_a_figure(tmp_path):
+    """The stored runs give one verdict per onset (confirmed when only the onset's side gains from
+    chains); the page's sentence names the onset, the arms and the verdict; the figure's bytes depend
+    only on the runs."""
+    from snrbench.jobs.intervention import summary
+    from snrbench.report.figures import plot_interventions
+    from snrbench.report.leaderboard import _intervention_sentences
+
+    v = summary(_runs())
+    assert len(v) == 1 and bool(v.confirmed.iloc[0]) and v.before_update.iloc[0] == 1024 and v.seeds.iloc[0] == 4
+    assert not summary(_runs(after_more=0.95)).confirmed.iloc[0]
+    (sentence,) = _intervention_sentences(v)
+    assert sentence.startswith("m = 16, onset at update 2048: training resumed for 1024 updates from u1024 and from "
+                               "u2048 with 10 and with 100 chains (4 seeds each); mean gain ")
+    assert "— confirmed: benefit of more chains" in sentence
+    for name in ("a.png", "b.png"):
+        plot_interventions("mnist-plateau", _runs(), v, tmp_path / name)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.png").stat().st_size > 5_000
