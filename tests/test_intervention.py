@@ -15,22 +15,34 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_benefit_is_the_welch_difference_of_the_arms():
     more, recipe = np.array([3.0, 3.4, 2.9, 3.3]), np.array([2.0, 2.5, 2.2, 1.9])
-    b, se, p = benefit(more, recipe)
+    b, se, p, df = benefit(more, recipe)
     assert b == pytest.approx(more.mean() - recipe.mean())
     assert se == pytest.approx(np.sqrt(more.var(ddof=1) / 4 + recipe.var(ddof=1) / 4))
-    t = b / se  # Welch's statistic; its one-sided p from scipy's own test
+    t = b / se  # Welch's statistic: its one-sided p with the Welch–Satterthwaite df is scipy's own test's
     assert p == pytest.approx(stats.ttest_ind(more, recipe, equal_var=False, alternative="greater").pvalue)
-    assert t > 0 and p < 0.01
+    assert p == pytest.approx(stats.t.sf(t, df)) and 3 <= df <= 6 and p < 0.01
     with pytest.raises(ValueError, match="at least 2 seeds"):
         benefit([1.0], [0.0, 1.0])
 
 
+def test_the_difference_test_holds_its_level_with_four_seeds_per_arm():
+    """Simulated onsets where more chains help equally on both sides: the difference test, a t with the
+    Welch–Satterthwaite df, confirms at most about its 5% (a normal z on four seeds per arm did 6.5–8%)."""
+    rng = np.random.default_rng(11)
+    hits = 0
+    for _ in range(4000):
+        g = rng.standard_normal((4, 4)) * np.array([1.0, 3.0, 1.0, 3.0])[:, None]  # unequal spreads
+        before, after = benefit(g[1] + 1.0, g[0]), benefit(g[3] + 1.0, g[2])
+        hits += verdict(before, (after[0], after[1], 0.0, after[3]))[0]  # the first test passed: the second alone
+    assert hits / 4000 < 0.058
+
+
 def test_verdict_needs_help_after_the_onset_and_more_than_before():
-    small = (0.01, 0.02, 0.3)
-    assert verdict(small, (0.5, 0.05, 1e-4))[0]  # helps after, not before: a sampler-limited plateau
-    ok, why = verdict((0.5, 0.05, 1e-4), (0.5, 0.05, 1e-4))  # helps as much before: chains were never the limit
+    small = (0.01, 0.02, 0.3, 5.0)
+    assert verdict(small, (0.5, 0.05, 1e-4, 5.0))[0]  # helps after, not before: a sampler-limited plateau
+    ok, why = verdict((0.5, 0.05, 1e-4, 5.0), (0.5, 0.05, 1e-4, 5.0))  # as much before: chains were never the limit
     assert not ok and "do not help more after the onset than before" in why
-    ok, why = verdict(small, (0.02, 0.05, 0.35))
+    ok, why = verdict(small, (0.02, 0.05, 0.35, 5.0))
     assert not ok and why.startswith("not confirmed (more chains do not help after the onset;")
     assert "+0.020 ± 0.050 nats/image after the onset" in why
 

@@ -5,8 +5,9 @@ over the trusted checkpoints), training resumes from the checkpoint before the o
 one at it, ``N = u_at − u_before`` updates each, with the recipe's chains and with ``factor`` times
 as many, ``seeds`` seeds per arm (:func:`snrbench.truth.train.resume_pcd`), and the log-likelihood
 gain of each run is stored (exact for m ≤ 20, AIS with the checkpoints' own settings otherwise; the
-start is measured the same way). :func:`summary` turns the stored rows into one verdict per onset
-(:mod:`snrbench.truth.intervention`). Each finished run is kept under
+start is measured the same way). :func:`~snrbench.truth.intervention.summary` turns the stored rows
+into one verdict per onset. Seeds: ``s`` before the onset and ``1000 + s`` at it (:func:`seed_of`),
+so the two sides share no random numbers. Each finished run is kept under
 ``results/.partial/intervention-<family>/`` and reused; the table is committed once all are done.
 The runs are independent and run side by side on ``workers`` processes.
 """
@@ -27,11 +28,11 @@ from .. import store
 from ..families import Cell, get, load_suite
 from ..families._trained_report import true_onsets
 from ..store.schema import arrow_schema
-from ..truth.intervention import benefit, verdict
+from ..truth.intervention import summary
 from ..truth.train import TrainConfig, log_likelihood, resume_pcd
 from . import executor
 
-__all__ = ["intervention_path", "intervene_family", "summary"]
+__all__ = ["intervention_path", "intervene_family", "summary", "seed_of"]
 
 
 def intervention_path(family: str) -> str:
@@ -46,10 +47,25 @@ def _recipe(family, spec: dict) -> tuple[TrainConfig, dict]:
     return TrainConfig(**{f.name: hp[f.name] for f in fields(TrainConfig) if f.name in hp}), meta
 
 
+def seed_of(side: str, s: int) -> int:
+    """The seed of run ``s`` of a side: ``s`` before the onset, ``1000 + s`` at it."""
+    return int(s) + (1000 if side == "after" else 0)
+
+
 def _one_run(family: str, root: Path, job: tuple) -> Path:
-    """One resumed training run and its log-likelihood gain, kept as a one-row Parquet piece."""
+    """One resumed training run and its log-likelihood gain, kept as a one-row Parquet piece (on one
+    torch thread; the caller's thread count is restored)."""
     spec_json, onset_update, side, factor, updates, seed = job
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        return _measure(family, root, job)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(family: str, root: Path, job: tuple) -> Path:
+    spec_json, onset_update, side, factor, updates, seed = job
     fam, cell = get(family), Cell(spec_json)
     rbm, data = fam.build_model(cell.spec), fam.build_data(cell.spec)
     cfg, start = _recipe(fam, cell.spec)  # its log-likelihood was measured by log_likelihood when it was saved
@@ -67,8 +83,9 @@ def _one_run(family: str, root: Path, job: tuple) -> Path:
 
 
 def _piece(root: Path, family: str, job: tuple) -> Path:
-    spec_json, _, side, factor, updates, seed = job
-    return Path(root) / ".partial" / f"intervention-{family}" / f"{Cell(spec_json).cell_id}-N{updates}-x{factor}-s{seed}.parquet"
+    spec_json, onset, side, factor, updates, seed = job
+    name = f"{Cell(spec_json).cell_id}-onset{onset}-{side}-N{updates}-x{factor}-s{seed}.parquet"
+    return Path(root) / ".partial" / f"intervention-{family}" / name
 
 
 def _jobs(family: str, root: Path, factor: int, seeds: int) -> list[tuple]:
@@ -77,13 +94,15 @@ def _jobs(family: str, root: Path, factor: int, seeds: int) -> list[tuple]:
     by = {(c.spec["n_hidden"], c.spec["update"]): c for c in cells}
     jobs = []
     for onset in true_onsets(fam.summary(root)).itertuples():
-        if onset.onset_index < 1:  # no onset, or none with a checkpoint before it
-            continue
         updates_m = sorted(u for m, u in by if m == onset.m)
-        before, at = updates_m[onset.onset_index - 1], updates_m[onset.onset_index]
+        if onset.onset_update not in updates_m or updates_m.index(onset.onset_update) < 1:
+            continue  # no onset, or none with a checkpoint before it
+        at = int(onset.onset_update)
+        before = updates_m[updates_m.index(at) - 1]
         for side, u in (("before", before), ("after", at)):
             for f in (1, int(factor)):
-                jobs += [(by[(onset.m, u)].spec_json, int(at), side, f, int(at - before), s) for s in range(int(seeds))]
+                jobs += [(by[(onset.m, u)].spec_json, at, side, f, int(at - before), seed_of(side, s))
+                         for s in range(int(seeds))]
     return jobs
 
 
@@ -103,32 +122,9 @@ def intervene_family(family: str, root="results", factor: int = 10, seeds: int =
         if progress:
             print(f"  intervention {family}: {k}/{len(todo)} runs ({time.perf_counter() - t0:.0f} s)", flush=True)
     table = pa.concat_tables([pq.read_table(_piece(root, family, j)) for j in jobs])
+    summary(table.to_pandas())  # every onset has both sides and both arms, or nothing is committed
     info = dict(suite=header["suite"], family=family, method="resumed PCD training (truth.train.resume_pcd)",
                 precision="log-likelihood exact for m ≤ 20, AIS with the checkpoints' settings otherwise",
                 suite_file=Path(header["path"]).name)
     store.commit(root, {intervention_path(family): ("intervention", table, info)})
     return table.to_pandas()
-
-
-def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per onset of the stored runs: the mean gains per side and arm, the benefit of more chains
-    before and after (nats per image, SE, p) and the verdict (:func:`snrbench.truth.intervention.verdict`)."""
-    rows = []
-    for (fam, m, onset), g in table.groupby(["family", "n_hidden", "onset_update"], sort=True):
-        got = {}
-        for side in ("before", "after"):
-            s = g[g.side == side]
-            more, recipe = s[s.chains_factor > 1].gain.to_numpy(), s[s.chains_factor == 1].gain.to_numpy()
-            got[side] = benefit(more, recipe)
-            got[side + "_updates"] = (int(s["update"].iloc[0]), int(s["updates"].iloc[0]))
-            got[side + "_gains"] = (recipe.mean(), more.mean())
-        ok, why = verdict(got["before"], got["after"])
-        rows.append(dict(family=fam, n_hidden=int(m), onset_update=int(onset), before_update=got["before_updates"][0],
-                         updates=got["before_updates"][1], chains=int(g.chains.min()), factor=int(g.chains_factor.max()),
-                         seeds=int((g.side == "after").sum() // 2),
-                         gain_before_recipe=got["before_gains"][0], gain_before_more=got["before_gains"][1],
-                         gain_after_recipe=got["after_gains"][0], gain_after_more=got["after_gains"][1],
-                         benefit_before=got["before"][0], benefit_before_se=got["before"][1],
-                         benefit_after=got["after"][0], benefit_after_se=got["after"][1],
-                         confirmed=ok, verdict=why))
-    return pd.DataFrame(rows)

@@ -480,14 +480,15 @@ def _model_tier_rows(scores: pd.DataFrame, family: str, entry=lambda n, a: n) ->
 
 def _interventions(root: Path, families) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """Per family with a stored intervention table: its runs and one verdict per onset
-    (:func:`snrbench.jobs.intervention.summary`)."""
-    from ..jobs import intervention
+    (:func:`snrbench.truth.intervention.summary`)."""
+    from ..jobs.intervention import intervention_path
+    from ..truth.intervention import summary
 
     out = {}
     for family in families:
-        if (root / intervention.intervention_path(family)).exists():
-            runs = store.read_table(root, intervention.intervention_path(family)).to_pandas()
-            out[family] = (runs, intervention.summary(runs))
+        if (root / intervention_path(family)).exists():
+            runs = store.read_table(root, intervention_path(family)).to_pandas()
+            out[family] = (runs, summary(runs))
     return out
 
 
