@@ -19,7 +19,10 @@ cells are committed as they come; its key is ``(cell_id, n_particles, sweeps_per
 runs at 2× and 4× the population, or with more sweeps per step, sit beside each other (the names
 of the partial files carry every setting, :meth:`Config.tag`). :func:`strongest` picks, per cell,
 the generation the certification uses. The table is opt-in (``snrbench anneal``): ``snrbench run``
-neither needs nor computes it.
+neither needs nor computes it. The runs, then the cells' Q(T), run side by side on ``workers``
+processes (default: the cores this process may use), each on one torch thread, so the rows are the
+same bytes for any number of processes; memory grows with the processes (each holds its run's
+population: about 2 GB at m = 64 and 5 GB at m = 256 with 4,096 particles).
 """
 from __future__ import annotations
 
@@ -127,12 +130,14 @@ def _run_path(root: Path, family: str, cfg: Config, m: int, r: int) -> Path:
     return _partial(root, family) / f"{cfg.tag(m)}-run{r}.npz"
 
 
-def _one_run(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, threads: int | None,
-             r: int) -> int:
+def _one_run(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, r: int) -> int:
     """Compute (or resume) annealing run ``r`` of one hidden size and keep it in the partial folder; module
     level, so a process pool can run it. Its seed is ``1000·m + r`` whichever process runs it."""
-    if threads:
-        torch.set_num_threads(threads)
+    with executor.one_torch_thread():
+        return _anneal_run(family, specs, cfg, root, device, progress, r)
+
+
+def _anneal_run(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, r: int) -> int:
     fam = get(family)
     models = [fam.build_model(s) for s in specs]
     a0 = base_rate_bias(fam.build_data(specs[0]))
@@ -147,8 +152,8 @@ def _one_run(family: str, specs: list[dict], cfg: Config, root: Path, device, pr
     run = anneal_trajectory(models, a0, cfg["n_particles"], cess_target=cfg["cess_target"],
                             resample_below=cfg["resample_below"], sweeps_per_step=cfg["sweeps_per_step"],
                             station_sweeps=cfg["station_sweeps"], seed=1000 * specs[0]["n_hidden"] + r,
-                            device=device, progress=progress and not threads, resume=snap,
-                            on_station=lambda sn: _save_run(part, sn.stations, sn))
+                            device=device, progress=False, resume=snap,
+                            on_station=lambda sn: _station_done(part, sn, r, len(specs), cfg, t0, progress))
     _save_run(path, run.stations)
     part.unlink(missing_ok=True)
     if progress:
@@ -157,10 +162,20 @@ def _one_run(family: str, specs: list[dict], cfg: Config, root: Path, device, pr
     return r
 
 
+def _station_done(part: Path, snap: Snapshot, r: int, n: int, cfg: Config, t0: float, progress: bool) -> None:
+    """Keep an unfinished run after a station, and say where it is (one line per station: the runs of
+    several processes interleave)."""
+    _save_run(part, snap.stations, snap)
+    if progress:
+        done = len(snap.stations)
+        print(f"  annealing run {r + 1}/{cfg['runs']}: checkpoint {done}/{n} after {time.perf_counter() - t0:.0f} s, "
+              f"effective families {snap.stations[-1].eff_families:.0f}", flush=True)
+
+
 def _runs(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, workers: int) -> None:
     """Finish the ``cfg['runs']`` annealing runs of one hidden size in the partial folder: those not
-    finished there run side by side on ``workers`` processes (one torch thread each), bit for bit what one process
-    would compute."""
+    finished there run side by side on ``workers`` processes, each on one torch thread (so the rows
+    are the same bytes for any number of processes)."""
     m = specs[0]["n_hidden"]
 
     def finished(r):  # not missing, nor run only up to an earlier checkpoint
@@ -168,18 +183,20 @@ def _runs(family: str, specs: list[dict], cfg: Config, root: Path, device, progr
 
     todo = [r for r in range(cfg["runs"]) if not finished(r)]
     workers = 1 if device != "cpu" else max(1, min(workers, len(todo) or 1))
-    threads = 1 if workers > 1 else None
-    for _ in executor.map_cells(partial(_one_run, family, specs, cfg, root, device, progress, threads), todo,
+    for _ in executor.map_cells(partial(_one_run, family, specs, cfg, root, device, progress), todo,
                                 workers=workers):
         pass
 
 
-def _cell_piece(family: str, cfg: Config, root: Path, device, threads: int | None, job: tuple[str, int]) -> str:
+def _cell_piece(family: str, cfg: Config, root: Path, device, job: tuple[str, int]) -> str:
     """Compute the side table's rows of one cell (``job``: its spec JSON and its index ``j`` among the
     checkpoints of its hidden size) from the finished runs' stations ``j`` and keep them as a Parquet
     piece in the partial folder; module level, so a process pool can run it. Returns the cell's id."""
-    if threads:
-        torch.set_num_threads(threads)
+    with executor.one_torch_thread():
+        return _cell_rows_piece(family, cfg, root, device, job)
+
+
+def _cell_rows_piece(family: str, cfg: Config, root: Path, device, job: tuple[str, int]) -> str:
     spec_json, j = job
     cell = Cell(spec_json)
     m = cell.spec["n_hidden"]
@@ -262,7 +279,7 @@ def anneal_family(family: str, root="results", hidden=None, labels=None, n_parti
     root = Path(root)
     header, cells = load_suite(family)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    workers = workers or os.cpu_count() or 1
+    workers = workers or len(os.sched_getaffinity(0))
     cfg = Config(n_particles=int(n_particles), runs=int(runs), sweeps_per_step=int(sweeps_per_step),
                  station_sweeps=int(station_sweeps), cess_target=float(cess_target),
                  resample_below=float(resample_below))
@@ -286,7 +303,7 @@ def anneal_family(family: str, root="results", hidden=None, labels=None, n_parti
         todo = [(c.spec_json, mine.index(c)) for c in chosen if not _piece_path(root, family, cfg, c).exists()]
         n = 1 if device != "cpu" else max(1, min(workers, len(todo) or 1))
         t0 = time.perf_counter()
-        for _, cell_id in executor.map_cells(partial(_cell_piece, family, cfg, root, device, 1 if n > 1 else None),
+        for _, cell_id in executor.map_cells(partial(_cell_piece, family, cfg, root, device),
                                              todo, workers=n):
             _commit(root, family, header)  # finished cells are committed as they come
             if progress:

@@ -55,13 +55,8 @@ def seed_of(side: str, s: int) -> int:
 def _one_run(family: str, root: Path, job: tuple) -> Path:
     """One resumed training run and its log-likelihood gain, kept as a one-row Parquet piece (on one
     torch thread; the caller's thread count is restored)."""
-    spec_json, onset_update, side, factor, updates, seed = job
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with executor.one_torch_thread():
         return _measure(family, root, job)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _measure(family: str, root: Path, job: tuple) -> Path:
