@@ -172,6 +172,13 @@ def test_a_run_stopped_and_resumed_is_the_run_that_was_not_stopped():
     assert (report.round_trips, report.sweeps, report.replica_tau) == (report2.round_trips, report2.sweeps,
                                                                         report2.replica_tau)
     assert report.round_trips > 0
-    bad = dict(kept[0], rung2_x=kept[0]["rung2_x"][:, :5])
-    with pytest.raises(ValueError, match=r"key 'rung2_x' expected shape \(128, 10\), got \(128, 5\)"):
+    bad = dict(kept[0], rung2_x=kept[0]["rung2_x"][:, :1])
+    with pytest.raises(ValueError, match=r"key 'x' expected uint8 of shape \(128, 2\), got uint8 of shape \(128, 1\)"):
         equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=bad, **run)
+    bad = dict(kept[0], accepted_chain=kept[0]["accepted_chain"].astype(np.float32))
+    with pytest.raises(ValueError, match=r"key 'accepted_chain' expected float64"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=bad, **run)
+    with pytest.raises(ValueError, match=r"the kept state is another run's .*\"burn_in_rounds\": 12"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=kept[0], **dict(run, burn_in_rounds=30))
+    with pytest.raises(ValueError, match=r"says 60 rounds were run, outside 1 … 51"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=dict(kept[0], done=np.array(60)), **run)

@@ -23,6 +23,8 @@ the grid ``2^0 … t_max`` with bootstrap CIs and the R̂/doubling flags.
 from __future__ import annotations
 
 import json
+import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +87,17 @@ def _temperature_starts(family, spec, p, rbm, a0, groups, seed, device, progress
 
 
 def _kept(keep: Path | None, name: str) -> dict | None:
-    """The arrays kept as ``keep/name.npz`` (None without a folder, a file, or a readable one)."""
-    if keep is None or not (keep / f"{name}.npz").exists():
+    """The arrays kept as ``keep/name.npz``; None without a folder or a file, and, with a warning naming
+    the file, when it cannot be read (truncated, corrupt, not an archive): that part is computed again."""
+    path = None if keep is None else keep / f"{name}.npz"
+    if path is None or not path.exists():
         return None
     try:
-        with np.load(keep / f"{name}.npz") as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # closed even when np.load fails
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError):
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, EOFError, OSError, ValueError…: all mean "not usable"
+        warnings.warn(f"{path}: kept progress unreadable ({type(exc).__name__}: {exc}); computing that part again",
+                      stacklevel=2)
         return None
 
 
@@ -137,11 +143,19 @@ def _trajectory_starts(family, spec, p, rbm, a0, groups, seed, device, progress,
     for i, (name, v_init) in enumerate(groups.items()):
         got = _kept(keep, f"group{i}")
         if got is None:
-            v, report = equilibrate_trajectory(
-                rungs, positions, len(v_init), burn_in_rounds=rounds // 4, rounds=rounds,
-                sweeps_per_round=p["sweeps_per_round"], seed=seed + i + 1, device=device, progress=progress,
-                v0=v_init, anneal_sweeps=p["anneal_sweeps"] if name == "base-rate samples" else 0,
-                resume=_kept(keep, f"group{i}.part"), keep=lambda st, i=i: _keep(keep, f"group{i}.part", st))
+            run = partial(equilibrate_trajectory, rungs, positions, len(v_init), burn_in_rounds=rounds // 4,
+                          rounds=rounds, sweeps_per_round=p["sweeps_per_round"], seed=seed + i + 1, device=device,
+                          progress=progress, v0=v_init,
+                          anneal_sweeps=p["anneal_sweeps"] if name == "base-rate samples" else 0,
+                          keep=None if keep is None else (lambda st, i=i: _keep(keep, f"group{i}.part", st)))
+            part = _kept(keep, f"group{i}.part")
+            try:
+                v, report = run(resume=part)
+            except ValueError as exc:  # kept by another run, or damaged: begin the group again
+                if part is None:
+                    raise
+                warnings.warn(f"{keep / f'group{i}.part.npz'}: {exc}; running group {i} from its start", stacklevel=2)
+                v, report = run(resume=None)
             got = dict(states=v.cpu().numpy().astype(np.float64), acceptance=report.swap_acceptance,
                        round_trips=np.array(report.round_trips), rounds=np.array(report.rounds),
                        sweeps=np.array(report.sweeps), replica_tau=np.array(report.replica_tau),

@@ -13,7 +13,8 @@ already at least ``F`` times its recipe is skipped, so the command resumes. Insi
 trajectory-tempering run keeps its progress in ``results/.partial/temper-<family>/<cell_id>-x<F>/``
 (the placed ladder, each finished group of ladders, the group in progress every 200 rounds) and the
 same command goes on from there, bit for bit the run that was not stopped, so a stop loses at most
-200 rounds; the folder is removed once the cell is committed. (Temperature PT, which mnist-large
+200 rounds (and a group's short annealing pass); a kept piece that is unreadable or was kept by
+another run is named in a warning and computed again; the folder is removed once the cell is committed. (Temperature PT, which mnist-large
 uses, keeps nothing: its cells restart.)
 """
 from __future__ import annotations

@@ -31,6 +31,8 @@ it runs at construction, after every change of the rungs, every ``check_every`` 
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,11 +249,16 @@ class TrajectoryTempering:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        """Take back what :meth:`state_dict` gave (ValueError naming the key on a shape mismatch)."""
+        """Take back what :meth:`state_dict` gave (ValueError naming the key on a missing key, or one of
+        another shape or dtype; the replica record may have any length)."""
         for k, want in self.state_dict().items():
-            if k != "top" and (k not in state or np.shape(state[k]) != want.shape):
-                raise ValueError(f"trajectory tempering state: key {k!r} expected shape {want.shape}, got "
-                                 f"{'nothing' if k not in state else np.shape(state[k])}")
+            got = state.get(k)
+            if k.startswith("rung"):
+                continue  # each rung's sampler checks its own
+            if got is None or (k != "top" and np.shape(got) != want.shape) or np.asarray(got).dtype != want.dtype:
+                raise ValueError(f"trajectory tempering state: key {k!r} expected {want.dtype} of shape "
+                                 f"{want.shape if k != 'top' else ('rounds',) + want.shape[1:]}, got "
+                                 f"{'nothing' if got is None else f'{np.asarray(got).dtype} of shape {np.shape(got)}'}")
         for k, sampler in enumerate(self.samplers):
             sampler.load_state_dict({key.split("_", 1)[1]: x for key, x in state.items() if key.startswith(f"rung{k}_")})
         dev = dict(device=self.device)
@@ -350,9 +357,10 @@ def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_r
     visible states ``(R, n)`` (kernels checked).
 
     Resumable inside the run: ``keep(state)`` is called after every ``keep_every``-th round with the
-    ladders' :meth:`TrajectoryTempering.state_dict` plus ``done`` (rounds run, burn-in included) and,
-    once taken, ``midway``; the same call with ``resume=state`` goes on from there, bit for bit the
-    run that was not stopped.
+    ladders' :meth:`TrajectoryTempering.state_dict` plus ``done`` (rounds run, burn-in included),
+    ``settings`` (this call's arguments as JSON) and, once taken, ``midway``; the same call with
+    ``resume=state`` goes on from there, bit for bit the run that was not stopped. A state whose
+    settings are not this call's, or whose arrays do not fit, is refused (ValueError naming why).
     """
     from tqdm.auto import tqdm
 
@@ -368,9 +376,19 @@ def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_r
             start = walker.v.cpu().numpy()
     ptt = TrajectoryTempering(list(rungs), n_chains, device, dtype, seed, v0=None if resume is not None else v0)
     burn, total, done, midway = int(burn_in_rounds), int(burn_in_rounds) + int(rounds), 0, None
+    settings = json.dumps(dict(rungs=len(rungs), positions=[float(q) for q in np.asarray(positions)], chains=int(n_chains),
+                               burn_in_rounds=burn, rounds=int(rounds), sweeps_per_round=int(sweeps_per_round),
+                               seed=int(seed), anneal_sweeps=int(anneal_sweeps), dtype=str(dtype),
+                               device=torch.device(device).type), sort_keys=True)
     if resume is not None:
+        kept = str(np.asarray(resume.get("settings", "")))
+        if kept != settings:
+            raise ValueError(f"resume: the kept state is another run's (kept {kept or 'no settings'}; this run "
+                             f"{settings})")
         ptt.load_state_dict(resume)
         done = int(resume["done"])
+        if not 0 < done < total:
+            raise ValueError(f"resume: the kept state says {done} rounds were run, outside 1 … {total - 1}")
         midway = torch.as_tensor(np.asarray(resume["midway"]), device=ptt.device) if "midway" in resume else None
     with tqdm(total=total, initial=done, disable=not progress, desc="trajectory tempering") as bar:
         for i in range(done, total):
@@ -381,7 +399,7 @@ def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_r
             ptt.step(sweeps_per_round)
             bar.update()
             if keep is not None and (i + 1) % int(keep_every) == 0 and i + 1 < total:
-                keep(dict(ptt.state_dict(), done=np.array(i + 1),
+                keep(dict(ptt.state_dict(), done=np.array(i + 1), settings=np.array(settings),
                           **({} if midway is None else dict(midway=midway.cpu().numpy()))))
     if int(rounds) == 0:
         ptt.reset_stats()  # the statistics are those of the production rounds: none
