@@ -87,7 +87,7 @@ def _top_components(v: torch.Tensor, h: torch.Tensor, which: str, seed: int, k: 
     directions (and the R̂ and τ read along them) do not depend on what the process drew before."""
     f = _flatten(v[:, :, None] * h[:, None, :], v, h, which)
     f = f - f.mean(0)
-    with torch.random.fork_rng(devices=[f.device] if f.device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if f.device.type == "cuda" else []):
         torch.manual_seed(int(seed))
         _, _, V = torch.svd_lowrank(f, q=k + 5, niter=3)
     return V[:, :k].T.contiguous()
