@@ -201,5 +201,5 @@ def test_an_installed_package_adds_a_family_through_the_entry_point_group(tmp_pa
     assert out.returncode == 0, out.stderr
     names, tiers, defaults = out.stdout.splitlines()
     assert names == ("['exact-rbm', 'planted', 'ising', 'mnist', 'mnist-large', 'mnist-plateau', "
-                     "'mnist-plateau-pcd32', 'goodhart', 'toy-installed']")
+                     "'mnist-plateau-pcd16', 'mnist-plateau-pcd32', 'goodhart', 'toy-installed']")
     assert tiers == "('white-box', 'sampler-only')" and "toy-installed" not in defaults

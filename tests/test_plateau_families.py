@@ -1,5 +1,6 @@
-"""The opt-in plateau families trained with k ≥ 4 sweeps per gradient (``mnist-plateau-pcd32``): each suite parses, every shipped checkpoint matches its hash and the recipe
-its TOML names, and the stored ground truth (read through the manifest's checksums) puts the onset
+"""The opt-in plateau families trained with k ≥ 4 sweeps per gradient (``mnist-plateau-pcd16``,
+``mnist-plateau-pcd32``): each suite parses, every shipped checkpoint matches its hash and the recipe its
+TOML names, and the stored ground truth (read through the manifest's checksums) puts the onset
 where the recipe was chosen for (DESIGN §3): ``Q_train = C·Q(k)`` falls below 1 inside the grid after
 having reached 1, by more than the 95% CIs of both checkpoints, and at the onset ``Q(k)`` is at most
 half of ``k·Q(1)`` even at the CI ends, so the forecast needs the chains' autocorrelation.
@@ -22,7 +23,7 @@ from snrbench.truth.train import checkpoint_name, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 #: family → (k, chains, lr_decay) of its recipe
-RECIPES = {"mnist-plateau-pcd32": (32, 4, 256)}
+RECIPES = {"mnist-plateau-pcd16": (16, 4, 256), "mnist-plateau-pcd32": (32, 4, 256)}
 UPDATES = [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 
 
