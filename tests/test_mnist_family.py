@@ -578,7 +578,7 @@ def check_starts(results):
 def test_mnist_families_are_not_exact():
     """White-box entries and the ladder run only on exact families; the mnist ones have Monte Carlo
     truth, offer the model and sampler-only tiers, and score the plateau onset."""
-    for name in ("mnist", "mnist-large", "mnist-plateau"):
+    for name in ("mnist", "mnist-large", "mnist-plateau", "mnist-plateau-pcd16", "mnist-plateau-pcd32"):
         fam = get_family(name)
         assert fam.tiers == ("model", "sampler-only") and not fam.ladder and fam.onset and fam.method == "monte-carlo"
     for name in ("exact-rbm", "planted", "ising"):
