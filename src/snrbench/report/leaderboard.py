@@ -794,8 +794,9 @@ class _Page:
                 f"{family}: the first checkpoint where the training's C·Q(T = k) falls below 1 after reaching it "
                 "(none: never), true and forecast per hidden size m; error in checkpoints.", headers, rows,
                 [r[3] for r in rows], drop_constant=False)))
-        if family in (interventions or {}):
-            said = "".join(f"<li>{html.escape(t)}</li>" for t in _intervention_sentences(interventions[family][1]))
+        tested = (interventions or {}).get(family)
+        if tested is not None:
+            said = "".join(f"<li>{html.escape(t)}</li>" for t in _intervention_sentences(tested[1]))
             tables.append("<h3>is the onset sampler-limited?</h3><p>Confirmed by intervention when more chains "
                           "restore progress after the onset, and not before it (DESIGN §3).</p>"
                           f"<ul class=\"interventions\">{said}</ul>")
@@ -805,7 +806,7 @@ class _Page:
                 self.figure(f"heatmap_{family}.png", f"{family}: max err per entry (rows) and cell (columns, "
                             "in label order); blue tracked, red not, a cross marks a cell not tracked.",
                             "Max err per entry and cell (colour centred on log10 2).")]
-        if family in (interventions or {}):
+        if tested is not None:
             figs.append(self.figure(f"interventions_{family}.png", f"{family}: log-likelihood gain of each resumed "
                                     "run (dots) and each arm's mean (bars), with the recipe's chains and with more, "
                                     "before the onset and at it; one panel per onset.",
