@@ -115,7 +115,9 @@ def intervene_family(family: str, root="results", factor: int = 10, seeds: int =
     t0 = time.perf_counter()
     for k, _ in enumerate(executor.map_cells(partial(_one_run, family, root), todo, workers=workers), 1):
         if progress:
-            print(f"  intervention {family}: {k}/{len(todo)} runs ({time.perf_counter() - t0:.0f} s)", flush=True)
+            spent = time.perf_counter() - t0
+            print(f"  intervention {family}: {k}/{len(todo)} runs ({spent:.0f} s, about "
+                  f"{spent / k * (len(todo) - k):.0f} s left)", flush=True)
     table = pa.concat_tables([pq.read_table(_piece(root, family, j)) for j in jobs])
     summary(table.to_pandas())  # every onset has both sides and both arms, or nothing is committed
     info = dict(suite=header["suite"], family=family, method="resumed PCD training (truth.train.resume_pcd)",
