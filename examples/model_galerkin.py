@@ -8,9 +8,11 @@ data, so the same chain-sweeps buy a better estimate:
   (DESIGN §4); the subset's ‖g‖² and V are unbiased but carry a sampling error of their own that no
   budget removes (about 0.085 dex in ‖g‖² on every mnist-large cell at every budget). Here the chains
   also return their states v, and ``f(v) = v ⊗ E[h|v]`` is summed over all n·m observables on up to
-  ``max_frames`` evenly spaced recorded sweeps per chain (CPU: ``frames · chains · n · m`` flops), with
-  ``‖f(v)‖² = ‖v‖² ‖E[h|v]‖²`` for the pooled ``V``. ``‖g‖²`` is the noise-corrected
-  ``‖d − f̄‖² − Σ Var_c(f̄_c)/C`` on these per-chain means, ``d = mean_data f`` exact from ``problem.data``.
+  ``max_frames`` evenly spaced recorded sweeps per chain (CPU: ``frames · chains · n · m`` flops, one
+  matrix product per group of chains), with ``‖f(v)‖² = ‖v‖² ‖E[h|v]‖²`` for the pooled ``V``. ``‖g‖²``
+  is the noise-corrected ``‖d − f̄‖² − Σ Var_g(f̄_g)/G`` on the means of ``G = groups`` disjoint groups
+  of chains (independent, so their spread measures the noise of f̄ without assuming a mixing time),
+  ``d = mean_data f`` exact from ``problem.data``.
 - **Exact ‖g‖² where the hidden side is small** (m ≤ 20): ``E_p[v_i E[h_j|v]] = Σ_h p(h) h_j E[v_i|h]``
   by enumerating the 2^m hidden states (``snrbench.truth.hidden_enum``), and ``V`` from ``n_exact``
   independent exact samples of p(v) (h ~ p(h), then v | h), so neither depends on whether the chains
@@ -31,12 +33,14 @@ from snrbench.predict import Prediction, Predictor
 from snrbench.spectral import integrated_time
 
 
-def full_moments(v, h, frames):
-    """Per-chain sums of ``f = v ⊗ h`` (C, n, m) and ``Σ ‖f‖²`` over the chosen frames of a block.
+def full_moments(v, h, groups: int):
+    """Per-group sums of ``f = v ⊗ h`` (G, n, m) and ``Σ ‖f‖²`` over some frames.
 
-    ``v`` (B, C, n), ``h`` (B, C, m) float64 tensors; ``frames`` indices into the block's B sweeps."""
-    vs, hs = v[frames], h[frames]
-    return torch.einsum("tcn,tcm->cnm", vs, hs), float(((vs * vs).sum(-1) * (hs * hs).sum(-1)).sum())
+    ``v`` (t, C, n), ``h`` (t, C, m) float64 tensors; chains ``[gC/G, (g+1)C/G)`` form group g."""
+    t, C, n = v.shape
+    vg = v.reshape(t, groups, C // groups, n).transpose(0, 1).reshape(groups, -1, n)
+    hg = h.reshape(t, groups, C // groups, -1).transpose(0, 1).reshape(groups, vg.shape[1], -1)
+    return torch.bmm(vg.transpose(1, 2), hg), float(((v * v).sum(-1) * (h * h).sum(-1)).sum())
 
 
 class ModelGalerkin(Predictor):
@@ -44,8 +48,10 @@ class ModelGalerkin(Predictor):
     access = "model"
 
     def __init__(self, n_chains=128, burn_in_fraction=0.125, block=64, max_features=128, max_frames=512,
-                 n_exact=4096, max_hidden_exact=20):
-        self.n_chains, self.burn_in_fraction, self.block = n_chains, burn_in_fraction, block
+                 n_exact=4096, max_hidden_exact=20, groups=16):
+        if n_chains % groups:
+            raise ValueError(f"model-galerkin: n_chains = {n_chains} is not a multiple of groups = {groups}")
+        self.n_chains, self.burn_in_fraction, self.block, self.groups = n_chains, burn_in_fraction, block, groups
         self.max_features, self.max_frames = max_features, max_frames
         self.n_exact, self.max_hidden_exact = n_exact, max_hidden_exact
 
@@ -63,7 +69,7 @@ class ModelGalerkin(Predictor):
         degree = basis_degree(m, self.max_features)
         acc = LaggedCovariances(basis_degree_count(m, degree), info.n_observables, max(1, L // 16))
         thin = max(1, L // self.max_frames)
-        sums = torch.zeros(C, n, m, dtype=torch.float64) if full else None
+        sums = torch.zeros(self.groups, n, m, dtype=torch.float64) if full else None
         sq, n_frames = 0.0, 0
         sub_sum = torch.zeros(C, info.n_observables, dtype=torch.float64)
         sampler = problem.sampler(C)
@@ -76,7 +82,7 @@ class ModelGalerkin(Predictor):
             if full:
                 t0 = i * block
                 frames = np.arange((-t0) % thin, block, thin)
-                s, q = full_moments(rec["v"].to(torch.float64), X, frames)
+                s, q = full_moments(rec["v"][frames].to(torch.float64), X[frames], self.groups)
                 sums += s
                 sq += q
                 n_frames += frames.size
@@ -84,9 +90,9 @@ class ModelGalerkin(Predictor):
         spec = galerkin_spectrum(mo["C0"], mo["lagged"], mo["cross"], mo["V"], gap_floor=1.0 / (C * L))
         if full:
             d = data.T @ model.mean_from_field(model.hidden_field(data)) / len(data)
-            per_chain = (sums / n_frames).reshape(C, -1).numpy()
-            g2 = grad_norm2_estimate(d.ravel(), per_chain)
-            V = sq / (n_frames * C) - float((per_chain.mean(0) ** 2).sum())
+            per_group = (sums / (n_frames * C // self.groups)).reshape(self.groups, -1).numpy()
+            g2 = grad_norm2_estimate(d.ravel(), per_group)
+            V = sq / (n_frames * C) - float((per_group.mean(0) ** 2).sum())
             if m <= self.max_hidden_exact:
                 g2, V = self._exact(model, data)
         else:
