@@ -1,0 +1,398 @@
+"""Start worker and sampler processes by fork from a warm launcher instead of a fresh interpreter.
+
+A fresh ``python -m snrbench.predict._worker`` (or ``._sampler_service``) spends about two CPU
+seconds importing torch and numpy before it reads a byte, and a submission starts several of them
+(discovery, the run, each fresh draw, a replacement for every killed worker). Inside
+:func:`scope` (a command of the CLI, a :func:`~.runner.run_entry`, a :func:`~.runner.discover`)
+the runner starts, per kind, one **launcher**: ``python -m snrbench.predict._worker --launcher``
+(``._sampler_service --launcher``), started like the process it stands for (same interpreter,
+same environment but ``TMPDIR``, stdin and stdout ``/dev/null``, no other descriptor), which
+imports what that kind imports before its ``main()`` and then only forks on request. The forked
+process is the worker (sampler) and runs the same ``main()`` a fresh one would, confinement
+included: a worker still enters its namespaces, sets its rlimits, drops its capabilities and
+installs Landlock and seccomp itself, before any entry code is imported.
+
+What makes a forked process the same as a fresh one (each step checked, else the launch fails and
+the runner starts a fresh process, :func:`popen`):
+
+- **one thread**: the launcher refuses to fork unless it has a single thread (``OMP_NUM_THREADS=1``,
+  as for the processes it stands for); a fork copies only the calling thread anyway;
+- **nothing of another request**: the launcher never reads a request. It receives one end of a new
+  socket pair and forks; the child forks again and exits (so the grandchild is re-parented to the
+  runner, a child subreaper, which waits for it like any child); the grandchild reads its own
+  request (argv, cwd, environment, descriptors) from that socket;
+- **descriptors**: the launcher holds none but stdin, stdout, stderr and its control socket (it
+  checks ``/proc/self/fd`` before serving); the child puts the received ones at the numbers the
+  runner asked for and closes every other;
+- **process**: its own session (``setsid``), the runner as parent, the requested cwd (also
+  ``sys.path[0]``, as ``-m`` sets it), environment (``os.environ`` replaced; ``tempfile`` forgets
+  any folder it computed), ``sys.argv``, the interpreter's default SIGINT handler and freshly seeded
+  random generators.
+
+A launcher holds no secret: it is started with the environment of the processes it stands for, and
+requests never pass through it. Workers and samplers come from different launchers, so a worker
+shares no address-space layout or hash seed with the trusted sampler process. The launchers end with
+their scope (their control socket closes; they exit and are waited for), so nothing is left running
+after a command.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+__all__ = ["scope", "popen", "prepare", "running", "serve", "LAUNCHED", "LaunchError"]
+
+#: The modules a launcher can stand for (``python -m MODULE [args]``).
+LAUNCHED = ("snrbench.predict._worker", "snrbench.predict._sampler_service")
+_READY_WAIT = 120.0  # seconds a new launcher has to import and say it is ready
+_LAUNCH_WAIT = 30.0  # seconds a launched process has to take its request and set itself up
+_REPARENT_WAIT = 5.0  # seconds the launched process waits to become the runner's child
+_MAX_REQUEST = 1 << 20
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+class LaunchError(RuntimeError):
+    """A launcher could not start a process (the caller starts a fresh one instead)."""
+
+
+def _subreaper() -> bool:
+    import ctypes
+
+    flag = ctypes.c_int(0)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value == 1
+    except (OSError, AttributeError):
+        return False
+
+
+def _fds() -> list[int]:
+    """This process's open descriptors (not the one the listing itself used)."""
+    import fcntl
+
+    out = []
+    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            continue
+        out.append(fd)
+    return out
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+# -- the runner's side ----------------------------------------------------------------------------
+
+class _Launcher:
+    """One launcher process for ``module`` with environment ``env``, and the runner's end of its
+    control socket."""
+
+    def __init__(self, module: str, env: dict):
+        import tempfile
+
+        self.module = module
+        self.home = tempfile.mkdtemp(prefix="snrbench-launcher-")  # its cwd: empty, removed with it
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", module, "--launcher", str(theirs.fileno())],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=[theirs.fileno()],
+                                         cwd=self.home, env={k: v for k, v in env.items() if k != "TMPDIR"})
+        except BaseException:
+            ours.close()
+            os.rmdir(self.home)
+            raise
+        finally:
+            theirs.close()
+        self.ctl = ours
+        self.ctl.settimeout(_READY_WAIT)
+        try:
+            ready = self.ctl.recv(16)
+        except OSError:
+            ready = b""
+        if ready != b"ready":
+            self.close()
+            raise LaunchError(f"the {module} launcher did not start")
+
+    def launch(self, argv: list[str], cwd: str, env: dict, fds: dict[int, int], new_session: bool) -> int:
+        """Fork a process that runs ``module``'s main with ``argv``, ``cwd``, ``env`` and the
+        descriptors ``fds`` ({number in the child: descriptor here}); its pid, once it is this
+        process's child and set up. Call with :data:`snrbench.predict.runner._SPAWN` held."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = None
+        try:
+            try:
+                socket.send_fds(self.ctl, [b"fork"], [theirs.fileno()])
+            finally:
+                theirs.close()
+            request = dict(argv=list(argv), cwd=str(cwd), env=dict(env), targets=list(fds),
+                           session=bool(new_session), parent=os.getpid())
+            socket.send_fds(ours, [json.dumps(request).encode()], list(fds.values()))
+            ours.settimeout(_LAUNCH_WAIT)
+            first = ours.recv(256)
+            if not first:
+                raise LaunchError(f"the {self.module} launcher forked nothing (it exited?)")
+            pid = int(json.loads(first)["pid"])
+            reply = ours.recv(4096)
+            if reply != b"ok":
+                raise LaunchError(f"the {self.module} launcher's child did not set up: "
+                                  f"{reply.decode(errors='replace') or 'it exited'}")
+            return pid
+        except BaseException as exc:
+            if pid:  # half started: killed, and waited for once it is this process's child
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+            if isinstance(exc, (OSError, ValueError, KeyError, TypeError)):
+                raise LaunchError(f"the {self.module} launcher failed: {type(exc).__name__}: {exc}") from None
+            raise
+        finally:
+            ours.close()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self):
+        """End the launcher (its control socket closes: it exits) and wait for it; never raises."""
+        with contextlib.suppress(OSError):
+            self.ctl.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.rmdir(self.home)
+
+
+class _Launched(subprocess.Popen):
+    """A :class:`subprocess.Popen` whose child is forked by a launcher: everything but the start
+    (pipes, ``wait``, ``poll``, ``kill``) is Popen's own."""
+
+    def __init__(self, launcher: _Launcher, args, **kwargs):
+        self._launcher = launcher
+        super().__init__(args, **kwargs)
+
+    def _execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
+                       creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,
+                       restore_signals, gid, gids, uid, umask, start_new_session, *rest):
+        try:
+            fds = {0: p2cread if p2cread != -1 else 0, 1: c2pwrite if c2pwrite != -1 else 1,
+                   2: errwrite if errwrite != -1 else 2}
+            fds.update({fd: fd for fd in pass_fds})
+            self.pid = self._launcher.launch(list(args)[3:], cwd or os.getcwd(), os.environ if env is None else env,
+                                             fds, start_new_session)
+            self._child_created = True
+        finally:
+            self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
+
+
+_LOCK = threading.Lock()
+_depth = 0  # open scopes in this process
+_owner = None  # the pid whose launchers these are (a forked runner starts its own)
+_launchers: dict[tuple, _Launcher | None] = {}  # None: this kind failed in this scope (fresh processes)
+
+
+@contextlib.contextmanager
+def scope():
+    """Within it (nested scopes share), :func:`popen` forks workers and samplers from launchers;
+    the outermost scope's end ends the launchers it started."""
+    global _depth
+    with _LOCK:
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _depth -= 1
+            done = list(_launchers.values()) if _depth == 0 and _owner == os.getpid() else []
+            if _depth == 0:
+                _launchers.clear()
+        for launcher in done:
+            if launcher is not None:
+                launcher.close()
+
+
+def _key(module: str, env: dict) -> tuple:
+    return module, tuple(sorted((k, v) for k, v in env.items() if k != "TMPDIR"))
+
+
+def prepare(cmd, env: dict | None) -> None:
+    """Start the launcher that :func:`popen` would use for ``cmd`` (when in a scope), outside any lock
+    the caller holds while it spawns (a launcher takes seconds to import)."""
+    if _popen_known():
+        _launcher_for(cmd, os.environ if env is None else env)
+
+
+def _launcher_for(cmd, env) -> _Launcher | None:
+    global _owner
+    cmd = [str(c) for c in cmd]
+    if len(cmd) < 3 or cmd[0] != sys.executable or cmd[1] != "-m" or cmd[2] not in LAUNCHED \
+            or not sys.platform.startswith("linux") or not _subreaper():
+        return None
+    with _LOCK:
+        if _depth == 0:
+            return None
+        if _owner != os.getpid():  # launchers of a parent this process was forked from are not its own
+            _launchers.clear()
+            _owner = os.getpid()
+        key = _key(cmd[2], env)
+        if key in _launchers and (_launchers[key] is None or _launchers[key].alive()):
+            return _launchers[key]
+        for other in [k for k in _launchers if k[0] == cmd[2]]:  # one per kind: another environment's ends
+            old = _launchers.pop(other)
+            if old is not None:
+                old.close()
+        try:
+            _launchers[key] = _Launcher(cmd[2], dict(env))
+        except (OSError, LaunchError):
+            _launchers[key] = None
+        return _launchers[key]
+
+
+def running() -> list[int]:
+    """The pids of this process's live launchers."""
+    with _LOCK:
+        return sorted(lc.proc.pid for lc in _launchers.values() if _owner == os.getpid() and lc is not None
+                      and lc.alive())
+
+
+#: What a launched process honours of Popen's arguments (any other: it starts fresh).
+_HONOURED = {"stdin", "stdout", "stderr", "cwd", "env", "pass_fds", "start_new_session", "bufsize", "text"}
+#: Popen's own start, which :class:`_Launched` replaces, as this module knows it (another: fresh starts).
+_EXECUTE_CHILD = ("self", "args", "executable", "preexec_fn", "close_fds", "pass_fds", "cwd", "env", "startupinfo",
+                  "creationflags", "shell", "p2cread", "p2cwrite", "c2pread", "c2pwrite", "errread", "errwrite",
+                  "restore_signals", "gid", "gids", "uid", "umask", "start_new_session")
+
+
+def _popen_known() -> bool:
+    code = getattr(subprocess.Popen, "_execute_child").__code__
+    return code.co_varnames[:len(_EXECUTE_CHILD)] == _EXECUTE_CHILD and hasattr(subprocess.Popen, "_close_pipe_fds")
+
+
+def popen(cmd, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(cmd, **kwargs)``; for ``python -m`` one of :data:`LAUNCHED` inside a
+    :func:`scope`, forked from that module's launcher (see the module doc), and started fresh
+    whenever that is not possible."""
+    if not set(kwargs) <= _HONOURED or not _popen_known():
+        return subprocess.Popen(cmd, **kwargs)
+    launcher = _launcher_for(cmd, os.environ if kwargs.get("env") is None else kwargs["env"])
+    if launcher is not None:
+        try:
+            return _Launched(launcher, cmd, **kwargs)
+        except LaunchError:
+            with _LOCK:
+                _launchers[_key(launcher.module, os.environ if kwargs.get("env") is None else kwargs["env"])] = None
+            launcher.close()
+    return subprocess.Popen(cmd, **kwargs)
+
+
+# -- the launcher's side --------------------------------------------------------------------------
+
+def serve(main, ctl_fd: int, preload=()) -> int:
+    """Run as a launcher: import ``preload``, say "ready" on the control socket ``ctl_fd``, then fork a
+    process per request until the socket closes. Returns 0 in the launcher; in each forked process,
+    what ``main()`` returns once it is set up (:func:`_become`)."""
+    import importlib
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the runner's to handle
+    ctl = socket.socket(fileno=ctl_fd)
+    cwd_first = bool(sys.path) and sys.path[0] == os.getcwd()  # -m put the cwd first (not with -P)
+    for name in preload:
+        importlib.import_module(name)
+    if _fds() != sorted({0, 1, 2, ctl_fd}) or _threads() != 1:
+        return 1  # not the clean single-threaded process the forks must copy: the runner starts fresh ones
+    ctl.sendall(b"ready")
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
+        except OSError:
+            return 0
+        if not msg or len(fds) != 1:
+            return 0
+        if _threads() != 1:
+            os.close(fds[0])
+            return 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                return _become(main, ctl, fds[0], cwd_first)
+            os._exit(0)  # the grandchild is re-parented to the runner, the nearest subreaper
+        os.close(fds[0])
+        os.waitpid(child, 0)
+
+
+def _become(main, ctl: socket.socket, fd: int, cwd_first: bool) -> int:
+    """In the forked process: take the request from ``fd``, set up as the fresh process would be, and
+    run ``main()``. Whatever fails before ``main()`` is reported to the runner and ends the process."""
+    os.close(ctl.detach())
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.sendall(json.dumps(dict(pid=os.getpid())).encode())
+        raw, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, 64)
+        req = json.loads(raw)
+        targets = [int(t) for t in req["targets"]]
+        if len(fds) != len(targets):
+            raise ValueError(f"{len(fds)} descriptors for {len(targets)} targets")
+        for _ in range(int(_REPARENT_WAIT * 1000)):  # the intermediate child exits at once
+            if os.getppid() == req["parent"]:
+                break
+            import time
+
+            time.sleep(0.001)
+        else:
+            raise RuntimeError("did not become the runner's child (is the runner a child subreaper?)")
+        if req["session"]:
+            os.setsid()
+        # every received descriptor (and this socket) above every target, then each onto its target;
+        # every other descriptor closed
+        import fcntl
+
+        low = max(targets + fds + [sock.fileno()]) + 1
+        high = [fcntl.fcntl(f, fcntl.F_DUPFD_CLOEXEC, low) for f in fds]
+        moved = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, low)
+        os.close(sock.detach())
+        sock = socket.socket(fileno=moved)
+        for f in fds:
+            os.close(f)
+        for target, f in zip(targets, high):
+            os.dup2(f, target, inheritable=True)
+        keep = set(targets) | {sock.fileno()}
+        for f in _fds():
+            if f not in keep:
+                with contextlib.suppress(OSError):
+                    os.close(f)
+        os.chdir(req["cwd"])
+        if cwd_first:
+            sys.path[0] = os.getcwd()  # as `python -m` sets it (the launcher's was its own folder)
+        os.environ.clear()
+        os.environ.update(req["env"])
+        import tempfile
+
+        tempfile.tempdir = None  # computed again from this environment's TMPDIR
+        if "numpy.random" in sys.modules:  # its global generator seeded afresh, as in a new process
+            sys.modules["numpy.random"].seed()  # (Python's own `random` reseeds itself after a fork)
+        module = sys.modules["__main__"].__file__
+        sys.argv = [module] + [str(a) for a in req["argv"]]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        left = sorted(set(_fds()) - set(targets) - {sock.fileno()})
+        if left:
+            raise RuntimeError(f"descriptors left open: {left}")
+        sock.sendall(b"ok")
+    except BaseException as exc:  # noqa: BLE001 - told to the runner; nothing of the entry has run
+        with contextlib.suppress(OSError):
+            sock.sendall(f"{type(exc).__name__}: {exc}"[:4000].encode() or b"failed")
+        os._exit(1)
+    os.close(sock.detach())
+    return main()

@@ -1,0 +1,185 @@
+"""Workers and sampler processes forked from a warm launcher (:mod:`snrbench.predict.launcher`) are
+set up and confined as freshly started ones: what the entry sees from inside is the same, the
+launchers hold nothing the entry could reach, and they end with their scope."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from snrbench.families import load_suite
+from snrbench.predict import launcher, runner
+from snrbench.predict.sandbox import process_tree
+from submit_kit import _alive_with
+
+#: An entry that reports, from inside its confined process, what a launch could get wrong.
+REPORT = """\
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+
+import numpy as np
+from snrbench.predict import Prediction
+
+
+def _fds():
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the listing's own descriptor, closed again
+        out[name] = "file" if target.startswith("/") else target.split(":")[0]
+    return out
+
+
+class Report:
+    name, access = "report", "sampler-only"
+
+    def predict(self, problem):
+        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+        env = dict(os.environ)
+        try:
+            open(os.environ["SNRBENCH_REPORT_BLOCKED"], "rb").read()
+            blocked = "read"
+        except OSError as exc:
+            blocked = type(exc).__name__
+        from snrbench.predict.sandbox import violations
+
+        violations().clear()
+        if os.fork() == 0:  # a child left behind, in a session of its own: it must die with the worker
+            os.setsid()
+            os.execvp("sleep", ["snrbench-launcher-test-" + os.environ["SNRBENCH_REPORT_TOKEN"], "613"])
+        facts = dict(
+            fds=_fds(), threads=len(os.listdir("/proc/self/task")),
+            tmp=[env.pop("TMPDIR") == os.getcwd(), tempfile.gettempdir() == os.getcwd(), sys.path[0] == os.getcwd()],
+            env=sorted(env), pid=[os.getpid(), os.getppid()],
+            limits=[resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU)],
+            status=[status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp")],
+            sigint=signal.getsignal(signal.SIGINT) is signal.default_int_handler, blocked=blocked,
+            argv=os.path.basename(sys.argv[0]))
+        raise RuntimeError("FACTS" + json.dumps(facts, sort_keys=True) + "FACTS")
+"""
+
+
+def _facts(tmp_path, monkeypatch, fresh: bool) -> dict:
+    results = tmp_path / ("fresh" if fresh else "launched") / "results"
+    results.mkdir(parents=True)
+    (results / "secret.txt").write_text("the truth")
+    monkeypatch.setenv("SNRBENCH_REPORT_BLOCKED", str(results / "secret.txt"))
+    token = f"{os.getpid()}-{'fresh' if fresh else 'launched'}"
+    monkeypatch.setenv("SNRBENCH_REPORT_TOKEN", token)
+    path = tmp_path / "report.py"
+    path.write_text(textwrap.dedent(REPORT))
+    started = []
+    popen = launcher.popen
+
+    def recording(cmd, **kwargs):
+        proc = popen(cmd, **kwargs)
+        started.append((cmd[2], type(proc).__name__))
+        return proc
+
+    with monkeypatch.context() as mp:
+        mp.setattr(launcher, "popen", recording)
+        if fresh:
+            mp.setattr(launcher, "_launcher_for", lambda cmd, env: None)
+        entry = runner.discover(str(path), results)[0]
+        cell = load_suite("exact-rbm")[1][0]
+        (result,) = runner.run_entry(entry, "exact-rbm", [cell], results, time_limit=60, budget=2**16).results
+    kinds = {kind for _, kind in started}
+    assert kinds == ({"Popen"} if fresh else {"_Launched"}), started
+    assert len(started) == 3  # discovery, the sampler process, the worker
+    assert "FACTS" in result.error, result.error
+    assert _alive_with(f"snrbench-launcher-test-{token}") == []
+    return json.loads(result.error.split("FACTS")[1])
+
+
+def test_a_launched_worker_sees_what_a_fresh_one_sees(tmp_path, monkeypatch):
+    """From inside its confinement an entry finds the same descriptors (stdin, stdout, stderr, the
+    sampler's socket and memory: none of the launcher's), as many threads, the same environment, temporary
+    folder and ``sys.path[0]``, rlimits, capabilities, no_new_privs and seccomp, the same PID namespace
+    view, the default SIGINT handler, and the results folder refused, whether it was forked from a
+    launcher or started fresh; a child it leaves in a session of its own dies with it."""
+    launched = _facts(tmp_path, monkeypatch, fresh=False)
+    fresh = _facts(tmp_path, monkeypatch, fresh=True)
+    assert launched == fresh
+    # stdin, the answer pipe, the log (as stdout and stderr), the sampler's socket and its memory (a memfd,
+    # and mmap's own copy of it)
+    assert sorted(launched["fds"].values()) == ["file"] * 4 + ["pipe", "pipe", "socket"], launched["fds"]
+    assert launched["tmp"] == [True, True, True] and launched["sigint"]
+    assert launched["status"][0] == "0000000000000000" and launched["status"][3:] == ["1", "2"]
+    assert launched["pid"] == [1, 0] and launched["blocked"] == "PermissionError"
+    assert launched["argv"] == "_worker.py"
+
+
+def test_the_launchers_end_with_their_scope(tmp_path, monkeypatch):
+    """Inside a scope the launchers are this process's children (in its session, so never taken for an
+    entry's orphans); when the outermost scope ends they exit and are waited for: nothing is left
+    running. (The session's own scope, conftest.py, is set aside here.)"""
+    monkeypatch.setattr(launcher, "_depth", 0)
+    monkeypatch.setattr(launcher, "_launchers", {})
+    path = tmp_path / "entry.py"
+    path.write_text(textwrap.dedent(REPORT))
+    before = set(process_tree(os.getpid()))
+    with launcher.scope():
+        runner.discover(str(path), tmp_path / "results")
+        started = [lc.proc for lc in launcher._launchers.values() if lc is not None and lc.alive()]
+        assert len(started) == 1 and launcher.running() == [started[0].pid]
+        assert os.getsid(started[0].pid) == os.getsid(0)
+        assert set(process_tree(os.getpid())) - before == {started[0].pid}
+    assert started[0].poll() is not None and set(process_tree(os.getpid())) == before
+
+
+SERVE = """\
+import os, socket, sys, threading, time
+from snrbench.predict._worker import main
+from snrbench.predict.launcher import serve
+if sys.argv[2] == "thread":
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+else:
+    extra = os.open("/dev/null", os.O_RDONLY)
+sys.exit(serve(main, int(sys.argv[1])))
+"""
+
+
+@pytest.mark.parametrize("dirt", ["thread", "descriptor"])
+def test_a_launcher_that_is_not_a_clean_single_threaded_process_forks_nothing(dirt):
+    """A launcher with a second thread (whose locks a fork could copy held) or a descriptor besides its
+    standard ones and its control socket (which every forked worker would inherit) refuses to serve."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", SERVE, str(theirs.fileno()), dirt], pass_fds=[theirs.fileno()],
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    theirs.close()
+    ours.settimeout(1)
+    with ours:
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert ours.recv(16) == b""  # never said "ready"
+
+
+def test_a_failed_launch_starts_the_process_fresh(tmp_path, monkeypatch):
+    """When a launcher cannot fork (here: its child refuses its request), the runner starts the process
+    the ordinary way and the run goes on."""
+    path = tmp_path / "entry.py"
+    path.write_text(textwrap.dedent(REPORT))
+
+    def refuse(self, *args, **kwargs):
+        raise launcher.LaunchError("the test's refusal")
+
+    monkeypatch.setattr(launcher._Launcher, "launch", refuse)
+    monkeypatch.setattr(launcher, "_launchers", {})  # the session's launchers are left as they are
+    before = set(process_tree(os.getpid()))
+    started = []
+    popen = launcher.popen
+    monkeypatch.setattr(launcher, "popen", lambda cmd, **kw: started.append(popen(cmd, **kw)) or started[-1])
+    assert [e.name for e in runner.discover(str(path), tmp_path / "results")] == ["report"]
+    assert [type(p).__name__ for p in started] == ["Popen"]
+    assert set(process_tree(os.getpid())) == before  # the launcher that failed is gone too
