@@ -316,12 +316,9 @@ def serve(main, ctl_fd: int, preload=()) -> int:
         try:
             msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
         except OSError:
-            return 0
-        if not msg or len(fds) != 1:
-            return 0
-        if _threads() != 1:
-            os.close(fds[0])
-            return 1
+            msg, fds = b"", []
+        if not msg or len(fds) != 1 or _threads() != 1:  # the runner closed its end (or the launcher is unfit)
+            os._exit(0 if not msg else 1)  # nothing to flush: no interpreter shutdown to wait for
         sys.stdout.flush()
         sys.stderr.flush()
         child = os.fork()
