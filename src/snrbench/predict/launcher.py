@@ -100,7 +100,7 @@ class _Launcher:
         import tempfile
 
         self.module = module
-        self.home = tempfile.mkdtemp(prefix="snrbench-launcher-")  # its cwd: empty, removed with it
+        self.home = tempfile.mkdtemp(prefix="snrbench-launcher-")  # its cwd while it imports: empty
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", module, "--launcher", str(theirs.fileno())],
@@ -118,6 +118,8 @@ class _Launcher:
             ready = self.ctl.recv(16)
         except OSError:
             ready = b""
+        with contextlib.suppress(OSError):  # its imports are done: nothing of it is left on disk
+            os.rmdir(self.home)
         if ready != b"ready":
             self.close()
             raise LaunchError(f"the {module} launcher did not start")
@@ -170,8 +172,6 @@ class _Launcher:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        with contextlib.suppress(OSError):
-            os.rmdir(self.home)
 
 
 class _Launched(subprocess.Popen):
