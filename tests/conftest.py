@@ -1,7 +1,21 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test``: two test processes on two cores) each process computes on one
+    thread, torch's and the BLAS's: their second threads would only contend with the other process's,
+    spinning while they wait. In-process only: the subprocesses a test starts keep their defaults (the
+    tests that compare thread settings set theirs explicitly)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(1)
+        threadpool_limits(1)
 
 
 @pytest.fixture(scope="session")
