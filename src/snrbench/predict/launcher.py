@@ -6,7 +6,7 @@ seconds importing torch and numpy before it reads a byte, and a submission start
 :func:`scope` (a command of the CLI, a :func:`~.runner.run_entry`, a :func:`~.runner.discover`)
 the runner starts, per kind, one **launcher**: ``python -m snrbench.predict._worker --launcher``
 (``._sampler_service --launcher``), started like the process it stands for (same interpreter,
-same environment but ``TMPDIR``, stdin and stdout ``/dev/null``, no other descriptor), which
+same environment but :data:`PER_PROCESS`, stdin and stdout ``/dev/null``, no other descriptor), which
 imports what that kind imports before its ``main()`` and then only forks on request. The forked
 process is the worker (sampler) and runs the same ``main()`` a fresh one would, confinement
 included: a worker still enters its namespaces, sets its rlimits, drops its capabilities and
@@ -57,6 +57,18 @@ _MAX_REQUEST = 1 << 20
 _PR_GET_CHILD_SUBREAPER = 37
 
 
+#: Variables that differ between processes a launcher stands for, and that nothing reads before
+#: ``main()``: each forked process gets its own (its whole environment comes with its request), and a
+#: launcher is started without them. ``TMPDIR``: each worker's own folder; ``PYTEST_CURRENT_TEST``:
+#: rewritten by pytest at each step of each test (a sampler process gets the runner's whole environment).
+PER_PROCESS = ("TMPDIR", "PYTEST_CURRENT_TEST")
+
+
+def _shared(env: dict) -> dict:
+    """What a launcher is started with (and keyed by) of an environment: all but :data:`PER_PROCESS`."""
+    return {k: v for k, v in env.items() if k not in PER_PROCESS}
+
+
 class LaunchError(RuntimeError):
     """A launcher could not start a process (the caller starts a fresh one instead)."""
 
@@ -105,7 +117,7 @@ class _Launcher:
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", module, "--launcher", str(theirs.fileno())],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=[theirs.fileno()],
-                                         cwd=self.home, env={k: v for k, v in env.items() if k != "TMPDIR"})
+                                         cwd=self.home, env=_shared(env))
         except BaseException:
             ours.close()
             os.rmdir(self.home)
@@ -223,7 +235,7 @@ def scope():
 
 
 def _key(module: str, env: dict) -> tuple:
-    return module, tuple(sorted((k, v) for k, v in env.items() if k != "TMPDIR"))
+    return module, tuple(sorted(_shared(env).items()))
 
 
 def prepare(cmd, env: dict | None) -> None:
