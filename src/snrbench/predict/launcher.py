@@ -31,9 +31,10 @@ the runner starts a fresh process, :func:`popen`):
 
 A launcher holds no secret: it is started with the environment of the processes it stands for, and
 requests never pass through it. Workers and samplers come from different launchers, so a worker
-shares no address-space layout or hash seed with the trusted sampler process. The launchers end with
-their scope (their control socket closes; they exit and are waited for), so nothing is left running
-after a command.
+shares no address-space layout or hash seed with the trusted sampler process; the workers of one
+launcher do share them with one another (what a fresh process would draw anew), and nothing connects
+two workers. The launchers end with their scope (their control socket closes; they exit and are
+waited for), so nothing is left running after a command.
 """
 from __future__ import annotations
 
