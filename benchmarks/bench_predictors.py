@@ -81,7 +81,7 @@ def served_vs_in_process(key: str, labels=COST_CELLS) -> tuple[float, float]:
         for label in labels:
             cell = cells[label]
             t0 = time.perf_counter()
-            served = sampler.put_cell(fam, cell, 0, RUN_BUDGET)
+            served = sampler.put_cell(fam, cell, 0, RUN_BUDGET, "sampler-only")
             problem = Problem.served(client, CellInfo.from_json(served["info"]), served["data_mean"], T_GRID,
                                      cell.spec["observables"], "sampler-only", "exact-rbm", RUN_BUDGET)
             remote = instantiate(entry).predict(problem)

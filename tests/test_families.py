@@ -200,5 +200,6 @@ def test_an_installed_package_adds_a_family_through_the_entry_point_group(tmp_pa
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr
     names, tiers, defaults = out.stdout.splitlines()
-    assert names == "['exact-rbm', 'planted', 'ising', 'mnist', 'mnist-large', 'mnist-plateau', 'goodhart', 'toy-installed']"
+    assert names == ("['exact-rbm', 'planted', 'ising', 'mnist', 'mnist-large', 'mnist-plateau', "
+                     "'mnist-plateau-pcd16', 'mnist-plateau-pcd32', 'goodhart', 'toy-installed']")
     assert tiers == "('white-box', 'sampler-only')" and "toy-installed" not in defaults

@@ -3,6 +3,7 @@ scale (checked against the exact solver), the m ≤ 20 anchor, parallel-temperin
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -398,24 +399,79 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     check_starts(results)
     anneal_and_certify(results)
     temper_longer(results)
+    intervene(results)
+
+
+def intervene(results):
+    """`snrbench intervene` with an onset put at m3-u16: 2 sides × 2 arms × 2 seeds resumed for the
+    16 updates between the checkpoints, stored and verified; each start's log-likelihood is the
+    hidden-side enumeration of its checkpoint; a second call reuses every run; one verdict per onset."""
+    from unittest import mock
+
+    from snrbench.jobs import intervention
+    from snrbench.store import read_table, verify
+
+    onsets = pd.DataFrame([dict(m=3, n_checkpoints=2, onset_index=1, onset_update=16),
+                           dict(m=24, n_checkpoints=2, onset_index=-1, onset_update=-1)])
+    with mock.patch.object(intervention, "true_onsets", lambda summary: onsets):
+        table = intervention.intervene_family("mnist", results, factor=2, seeds=2, workers=1, progress=False)
+        pieces = sorted((results / ".partial" / "intervention-mnist").iterdir())
+        stamps = [p.stat().st_mtime_ns for p in pieces]
+        again = intervention.intervene_family("mnist", results, factor=2, seeds=2, workers=1, progress=False)
+    assert [p.stat().st_mtime_ns for p in pieces] == stamps and again.equals(table) and not verify(results)
+    stored = read_table(results, intervention.intervention_path("mnist")).to_pandas()
+    assert stored.equals(table) and len(stored) == 8 and (stored.updates == 16).all() and (stored.onset_update == 16).all()
+    assert stored.groupby(["side", "chains_factor"]).size().to_dict() == {(s, f): 2 for s in ("after", "before") for f in (1, 2)}
+    assert sorted(stored.groupby("side").label.first().items()) == [("after", "m3-u16"), ("before", "m3-u0")]
+    assert set(stored.chains) == {20, 40} and np.allclose(stored.gain, stored.log_likelihood_end - stored.log_likelihood_start)
+    fam, data = get_family("mnist"), None
+    for label, g in stored.groupby("label"):
+        cell = next(c for c in load_suite("mnist")[1] if c.label == label)
+        rbm, data = fam.build_model(cell.spec), fam.build_data(cell.spec)
+        exact = rbm.log_marginal_visible(data).mean() - hidden_enum.log_partition(rbm)
+        assert np.allclose(g.log_likelihood_start, exact, rtol=0, atol=1e-9)
+    verdicts = intervention.summary(stored)
+    assert len(verdicts) == 1 and verdicts.verdict.iloc[0].startswith(("confirmed", "not confirmed"))
 
 
 def temper_longer(results):
     """`snrbench temper`: a tempered cell re-run with 2× the recipe's rounds replaces its stored rows
     in place (its tempering rows record twice the rounds, its start names the factor, it waits for
     certification); every other cell's rows are untouched; a second call skips it; a factor below 2
-    and a cell with exact starts are refused."""
+    and a cell with exact starts are refused. A run stopped inside the cell, after its first group
+    of ladders, resumes from what it kept and stores the rows of the run that was not stopped."""
+    from unittest import mock
+
     from snrbench.cli import main
+    from snrbench.families import _trained
     from snrbench.jobs.longer_tempering import temper_longer as run
     from snrbench.store import read_table, verify
 
-    def tables():
+    def tables(results=results):
         return (read_table(results, "ground_truth/mnist.parquet").to_pandas(),
                 read_table(results, "ground_truth/mnist.tempering.parquet").to_pandas())
 
     truth0, pt0 = tables()
+    stopped = results.parent / "stopped"
+    shutil.copytree(results, stopped)
+    real, calls = _trained.equilibrate_trajectory, []
+
+    def stop_in_the_second_group(*args, **kwargs):
+        calls.append(kwargs["resume"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with mock.patch.object(_trained, "equilibrate_trajectory", stop_in_the_second_group), pytest.raises(KeyboardInterrupt):
+        run("mnist", stopped, ["m24-u16"], 2, progress=False)
+    keep = next((stopped / ".partial" / "temper-mnist").iterdir())
+    assert sorted(p.name for p in keep.iterdir()) == ["group0.npz", "placement.npz"] and tables(stopped)[0].equals(truth0)
     row = run("mnist", results, ["m24-u16"], 2, progress=False).iloc[0]
     truth, pt = tables()
+    (keep / "group1.part.npz").write_bytes(b"PK\x03\x04 a truncated archive")  # a damaged piece is computed again
+    with pytest.warns(UserWarning, match=r"group1\.part\.npz: kept progress unreadable \(BadZipFile"):
+        run("mnist", stopped, ["m24-u16"], 2, progress=False)
+    assert not keep.exists() and all(a.equals(b) for a, b in zip(tables(stopped), (truth, pt)))
     assert not verify(results) and list(truth.label.unique()) == list(truth0.label.unique())
     mine, mine0 = pt[pt.label == "m24-u16"], pt0[pt0.label == "m24-u16"]
     assert (mine.groupby("start").rounds.first() == 2 * mine0.groupby("start").rounds.first()).all()
@@ -437,16 +493,23 @@ def anneal_and_certify(results):
     row per (cell, T) and verifies; log Z of the m = 3 checkpoints lies within max(0.1 nats, 3 SE) of
     enumeration; the exact-start cells are certified whatever annealing says, a tempered cell is
     certified only with every check passed, and a stored curve moved by 0.5 dex is refused by name. A
-    second generation with more sweeps per step is stored beside the first, not mistaken for it."""
+    second generation with more sweeps per step is stored beside the first, not mistaken for it; run
+    on two processes it gives the rows one process gives."""
     from snrbench.cli import main
     from snrbench.jobs import certify, start_check
     from snrbench.jobs.annealing import anneal_family, annealing_path
     from snrbench.store import commit, read_table, verify
 
-    rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False)
+    rows = anneal_family("mnist", results, n_particles=128, runs=2, sweeps_per_step=2, progress=False, workers=1)
     assert sorted(rows.label.unique()) == ["m24-u0", "m24-u16", "m3-u0", "m3-u16"] and len(rows) == 4 * 5
     assert not verify(results)
-    again = anneal_family("mnist", results, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False)
+    serial = results.parent / "serial"
+    shutil.copytree(results, serial)
+    again = anneal_family("mnist", results, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False,
+                          workers=2)
+    one = anneal_family("mnist", serial, hidden=[3], n_particles=128, runs=2, sweeps_per_step=4, progress=False,
+                        workers=1)
+    assert again.drop(columns="seconds").equals(one.drop(columns="seconds"))
     stored = read_table(results, annealing_path("mnist")).to_pandas()  # a second generation sits beside the first
     assert (again.sweeps_per_step == 4).all() and again.sweeps.max() > rows[rows.n_hidden == 3].sweeps.max()
     assert stored.groupby("label").sweeps_per_step.nunique().to_dict() == {"m24-u0": 1, "m24-u16": 1, "m3-u0": 2, "m3-u16": 2}
@@ -515,7 +578,7 @@ def check_starts(results):
 def test_mnist_families_are_not_exact():
     """White-box entries and the ladder run only on exact families; the mnist ones have Monte Carlo
     truth, offer the model and sampler-only tiers, and score the plateau onset."""
-    for name in ("mnist", "mnist-large", "mnist-plateau"):
+    for name in ("mnist", "mnist-large", "mnist-plateau", "mnist-plateau-pcd16", "mnist-plateau-pcd32"):
         fam = get_family(name)
         assert fam.tiers == ("model", "sampler-only") and not fam.ladder and fam.onset and fam.method == "monte-carlo"
     for name in ("exact-rbm", "planted", "ising"):

@@ -79,6 +79,30 @@ def test_problem_guards():
         bb.data_mean[0] = 5.0
 
 
+def test_chains_begin_at_the_data_only_for_the_tiers_that_see_it():
+    """``start="data"``: a model-tier sampler's chains begin at rows of the cell's data drawn with the
+    sampler's seed (a read of the states is charged like a sweep); the sampler-only tier is refused by
+    the contract and, reached past it, by the meter itself; an unknown start is refused."""
+    from snrbench.predict.meter import Meter
+
+    cell = CELLS[0]
+    model, data = build_model(cell), build_data(cell)
+    mt = Problem(model, data, access="model")
+    s = mt.sampler(8, seed=5, start="data")
+    rows = data[np.random.default_rng(5).choice(len(data), 8, replace=False)]
+    assert np.array_equal(s.v.numpy(), rows) and mt.sweeps_used == 8
+    assert not np.array_equal(Problem(model, data, access="model").sampler(8, seed=5).v.numpy(), rows)
+    bb = Problem(model, data, access="sampler-only")
+    with pytest.raises(AccessError, match=r'problem.sampler\(start="data"\) is for model and white-box entries only'):
+        bb.sampler(8, start="data")
+    with pytest.raises(ValueError, match="start='data' is for model and white-box entries"):
+        bb._meter.new(8, None, "float32", "data")
+    with pytest.raises(ValueError, match=r"start must be one of \('uniform', 'data'\), got 'exact'"):
+        mt._meter.new(8, None, "float32", "exact")
+    many = Meter(model, "weights", 0, data_starts=data[:3]).new(8, 1, "float32", "data")  # more chains than rows
+    assert many == (0, 8)
+
+
 def test_prediction_is_immutable_and_checked():
     p = Prediction([0.0] * 17)
     with pytest.raises(ValueError):

@@ -369,6 +369,28 @@ def test_hostile_requests_to_the_sampler_process_get_errors(bench, tmp_path, cap
     assert all(expected in m for m in msgs.values()), msgs
 
 
+def test_a_sampler_only_entry_cannot_begin_its_chains_at_the_data(bench, tmp_path, capsys):
+    """Attack: chains begun at the data would show a sampler-only entry the data set. Asked through the
+    contract, through its client's ``new`` and as a raw request, the sampler process refuses: the
+    runner, not the worker, told it which tier it serves."""
+    src = _broken_entry("""\
+        answers = []
+        for ask in (lambda: problem.sampler(4, start="data"),
+                    lambda: problem._meter.new(4, None, "float32", "data"),
+                    lambda: problem._meter._ask(dict(op="new", n_chains=4, start="data", data_starts=True))):
+            try:
+                ask()
+                answers.append("accepted")
+            except Exception as exc:
+                answers.append(str(exc)[:40])
+        raise RuntimeError(f"answers {answers}")
+        """)
+    msgs = _reject(bench, tmp_path, capsys, src, ["raised RuntimeError: answers ["] * 3)
+    for m in msgs.values():
+        assert 'problem.sampler(start="data") is for' in m and m.count("start='data' is for model and white-box") == 2, m
+        assert "accepted" not in m, m
+
+
 def test_a_forged_discovery_line_cannot_name_a_path_or_another_file(bench, tmp_path, capsys):
     """The submission's import-time code writes its own discovery answer (a name that is a path
     into results/, a source that is not this file) and exits: the parent re-checks and refuses."""

@@ -133,3 +133,52 @@ def test_equilibrate_trajectory_from_an_annealed_start_reaches_the_exact_law():
                                        v0=v0, anneal_sweeps=2)
     assert report.sweeps == len(rungs) * R * (2 + 140) and report.midway_states.shape == (R, 10)
     assert overlap_chi2(v.numpy(), exact_p(rbm), s) > P_PASS and report.round_trips > 0
+
+
+def test_a_run_stopped_and_resumed_is_the_run_that_was_not_stopped():
+    """A run stopped inside its production rounds (after the midway states were taken) and resumed
+    from the state its ``keep`` was last given ends with the same states, midway states, acceptance,
+    round trips, replica record and chain-sweeps, bit for bit, as the run that was not stopped; its
+    128 chains sweep as two groups with their own generators and uniforms drawn ahead. A state of
+    the wrong shape is refused by key."""
+    rbm, _ = planted()
+    a0 = np.full(10, np.log(0.3 / 0.7))
+    rungs = [base_rate_model(rbm, a0)] + trajectory(rbm, a0, np.linspace(0.2, 1.0, 5))
+    R, rng = 128, np.random.default_rng(7)
+    v0 = (rng.random((R, 10)) < 0.3).astype(float)
+    run = dict(burn_in_rounds=12, rounds=40, seed=3, v0=v0, anneal_sweeps=2, keep_every=8)
+    kept = []
+    v, report = equilibrate_trajectory(rungs, np.arange(len(rungs)), R, keep=kept.append, **run)
+    assert [int(k["done"]) for k in kept] == [8, 16, 24, 32, 40, 48] and "midway" in kept[-1]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(done):
+        def keep(state):
+            kept_again.append(state)
+            if int(state["done"]) == done:
+                raise Stop
+        return keep
+
+    kept_again = []
+    with pytest.raises(Stop):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, keep=stop_at(40), **run)
+    assert all(a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a) for a, b in zip(kept, kept_again))
+    v2, report2 = equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=kept_again[-1], **run)
+    assert torch.equal(v, v2) and torch.equal(report.midway_states, report2.midway_states)
+    for field in ("swap_acceptance", "swap_acceptance_q10"):
+        assert np.array_equal(getattr(report, field), getattr(report2, field), equal_nan=True)
+    assert (report.round_trips, report.sweeps, report.replica_tau) == (report2.round_trips, report2.sweeps,
+                                                                        report2.replica_tau)
+    assert report.round_trips > 0
+    bad = dict(kept[0], rung2_x=kept[0]["rung2_x"][:, :1])
+    with pytest.raises(ValueError, match=r"key 'x' expected uint8 of shape \(128, 2\), got uint8 of shape \(128, 1\)"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=bad, **run)
+    bad = dict(kept[0], accepted_chain=kept[0]["accepted_chain"].astype(np.float32))
+    with pytest.raises(ValueError, match=r"key 'accepted_chain' expected float64"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=bad, **run)
+    with pytest.raises(ValueError, match=r"the kept state is another run's .*\"burn_in_rounds\": 12"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=kept[0], **dict(run, burn_in_rounds=30))
+    with pytest.raises(ValueError, match=r"says 60 rounds were run, outside 1 … 51"):
+        equilibrate_trajectory(rungs, np.arange(len(rungs)), R, resume=dict(kept[0], done=np.array(60)), **run)

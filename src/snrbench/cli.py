@@ -329,7 +329,7 @@ def _cmd_anneal(args) -> int:
         if not args.report_only:
             annealing.anneal_family(family, args.results, hidden=args.hidden, labels=args.cell,
                                     n_particles=args.particles, runs=args.runs, sweeps_per_step=args.sweeps_per_step,
-                                    progress=not args.quiet)
+                                    progress=not args.quiet, workers=args.workers)
         table = start_check.annealing_vs_stored(family, args.results, n_particles=args.particles,
                                                 sweeps_per_step=args.sweeps_per_step)
         if args.hidden:
@@ -361,6 +361,21 @@ def _cmd_temper(args) -> int:
                                            progress=not args.quiet)
     print(f"{args.family[0]}: tempering with {args.rounds_factor}× the recipe's production rounds\n"
           + table.to_string(index=False, float_format=lambda x: f"{x:.0f}"), flush=True)
+    return 0
+
+
+def _cmd_intervene(args) -> int:
+    """The intervention runs of every plateau onset (:mod:`snrbench.jobs.intervention`): run or reuse
+    them, store the table, print one verdict per onset."""
+    from .jobs import intervention
+
+    for family in args.family:
+        table = intervention.intervene_family(family, args.results, factor=args.factor, seeds=args.seeds,
+                                              workers=args.workers, progress=not args.quiet)
+        for row in intervention.summary(table).itertuples():
+            print(f"{family} m = {row.n_hidden}, onset at update {row.onset_update} ({row.updates} updates from "
+                  f"u{row.before_update} and from u{row.onset_update}, {row.chains} vs {row.chains * row.factor} "
+                  f"chains, {row.seeds} seeds each): {row.verdict}", flush=True)
     return 0
 
 
@@ -581,6 +596,7 @@ def main(argv=None) -> int:
         ("check-starts", _cmd_check_starts, "trajectory-tempering starts against exact starts and temperature PT"),
         ("anneal", _cmd_anneal, "population annealing along the training trajectory → <family>.annealing.parquet"),
         ("temper", _cmd_temper, "a longer tempering run of chosen checkpoints, stored in place of the recipe's"),
+        ("intervene", _cmd_intervene, "each plateau onset tested by intervention: do 10× chains restore progress after it, not before?"),
         ("certify", _cmd_certify, "the certification rule: annealing against tempering → `certified` in the truth tables"),
         ("ladders", _cmd_ladders, "stored tempering ladders: Λ, round trips and their ratio to the non-reversible bound"),
         ("diagnose", _cmd_diagnose, "your own RBM: a verdict, Q(T), T*(1), the cheapest (chains, sweeps) per gradient"),
@@ -618,6 +634,11 @@ def main(argv=None) -> int:
             sp.add_argument("--rounds-factor", type=int, required=True,
                             help="production rounds as a multiple of the recipe's (an integer ≥ 2)")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "intervene":
+            sp.add_argument("--factor", type=int, default=10, help="chains of the second arm as a multiple of the recipe's (default 10)")
+            sp.add_argument("--seeds", type=int, default=4, help="seeds per arm and side (default 4)")
+            sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+            sp.add_argument("--quiet", action="store_true", help="no progress output")
         if name == "anneal":
             sp.add_argument("--hidden", type=int, action="append", default=None, help="only this hidden size (repeatable)")
             sp.add_argument("--cell", action="append", default=None, metavar="LABEL",
@@ -626,6 +647,8 @@ def main(argv=None) -> int:
             sp.add_argument("--runs", type=int, default=4, help="independent runs (default 4; log Z's error)")
             sp.add_argument("--sweeps-per-step", type=int, default=10, help="Gibbs sweeps per annealing step (default 10)")
             sp.add_argument("--report-only", action="store_true", help="print the stored side table, compute nothing")
+            sp.add_argument("--workers", type=int, default=None,
+                            help="processes running the independent runs, then the cells, side by side (default: all cores)")
             sp.add_argument("--quiet", action="store_true", help="no progress output")
         if name in ("run", "groundtruth", "ladder", "predict", "submit"):
             sp.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")

@@ -239,6 +239,40 @@ class BlockGibbs(_ChainSampler):
         self._xa[:, : self.rbm.n_visible] = (v + 1.0) / 2.0 if self.spin else v
         self._ph_current = False
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything :meth:`run` depends on beyond the model, as numpy arrays: the visible states (0/1
+        indicators, bit-packed per chain), each chain group's generator state, its block of uniforms
+        drawn ahead and how far it has used them, and the sweep count. (The generator that drew the
+        initial states is not used again, and ``p(h|v)`` is recomputed from the states.)
+        :meth:`load_state_dict` on a sampler built with the same model, chain count, device and dtype
+        goes on bit for bit (a tempering run resumed inside a cell)."""
+        x = self._xa[:, : self.rbm.n_visible].cpu().numpy()
+        out = dict(x=np.packbits(x > 0.5, axis=1), n_sweeps=np.array(self.n_sweeps))
+        for i, g in enumerate(self._groups):
+            out.update({f"g{i}_gen": g.gen.get_state().numpy().copy(), f"g{i}_u": g.u.cpu().numpy().copy(),
+                        f"g{i}_next": np.array(g.next)})
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what :meth:`state_dict` gave. ValueError naming the key when one is missing or has
+        another shape or dtype, or when a group's position in its uniforms lies outside its block."""
+        for k, want in self.state_dict().items():
+            got = state.get(k)
+            if got is None or np.shape(got) != want.shape or np.asarray(got).dtype != want.dtype:
+                raise ValueError(f"BlockGibbs state: key {k!r} expected {want.dtype} of shape {want.shape}, got "
+                                 f"{'nothing' if got is None else f'{np.asarray(got).dtype} of shape {np.shape(got)}'}")
+        for i, g in enumerate(self._groups):
+            if not 0 <= int(state[f"g{i}_next"]) <= g.block:
+                raise ValueError(f"BlockGibbs state: key 'g{i}_next' must lie in [0, {g.block}], got {int(state[f'g{i}_next'])}")
+        x = np.unpackbits(np.asarray(state["x"]), axis=1)[:, : self.rbm.n_visible]
+        self._xa[:, : self.rbm.n_visible] = torch.as_tensor(x, device=self.device, dtype=self.dtype)
+        for i, g in enumerate(self._groups):
+            g.gen.set_state(torch.as_tensor(np.asarray(state[f"g{i}_gen"])))
+            g.u.copy_(torch.as_tensor(np.asarray(state[f"g{i}_u"]), device=self.device))
+            g.next = int(state[f"g{i}_next"])
+        self.n_sweeps = int(state["n_sweeps"])
+        self._ph_current = False
+
     def exchange(self, other: "BlockGibbs", mask: torch.Tensor) -> None:
         """Swap the visible states of the chains selected by the boolean ``mask`` ``(n_chains,)`` with
         those of the same chains of ``other`` (a sampler of the same shape and units), in place. Both

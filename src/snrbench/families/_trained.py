@@ -23,16 +23,20 @@ the grid ``2^0 … t_max`` with bootstrap CIs and the R̂/doubling flags.
 from __future__ import annotations
 
 import json
+import warnings
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .. import store
 from ..core.observables import mean_gradient_observables
 from ..core.tempered import base_rate_bias
 from ..truth import hidden_enum
 from ..truth.mc_scale import compare_states, independent_total_variance, scale_q_curve
 from ..truth.tempering import equilibrate
-from ..truth.trajectory import equilibrate_trajectory, place_rungs
+from ..truth.trajectory import base_rate_model, equilibrate_trajectory, ladder_at, place_rungs
 from .base import Cell
 
 __all__ = ["solve_checkpoint_cell", "PRECISION"]
@@ -82,7 +86,35 @@ def _temperature_starts(family, spec, p, rbm, a0, groups, seed, device, progress
     return states, midway, cols
 
 
-def _trajectory_starts(family, spec, p, rbm, a0, groups, seed, device, progress):
+def _kept(keep: Path | None, name: str) -> dict | None:
+    """The arrays kept as ``keep/name.npz``; None without a folder or a file, and, with a warning naming
+    the file, when it cannot be read (truncated, corrupt, not an archive): that part is computed again."""
+    path = None if keep is None else keep / f"{name}.npz"
+    if path is None or not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # closed even when np.load fails
+            return {k: z[k] for k in z.files}
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, EOFError, OSError, ValueError…: all mean "not usable"
+        warnings.warn(f"{path}: kept progress unreadable ({type(exc).__name__}: {exc}); computing that part again",
+                      stacklevel=2)
+        return None
+
+
+def _keep(keep: Path | None, name: str, arrays: dict) -> None:
+    """Write ``arrays`` to ``keep/name.npz`` atomically (nothing without a folder)."""
+    if keep is None:
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a temporary name
+            np.savez(fh, **arrays)
+
+    store.atomic_write(keep / f"{name}.npz", write)
+
+
+def _trajectory_starts(family, spec, p, rbm, a0, groups, seed, device, progress, keep: Path | None = None):
     """Each group's top-rung states and midway states by PTT along the training run up to this
     checkpoint (:mod:`snrbench.truth.trajectory`); one rung placement, shared by both groups, whose
     chain-sweeps are split evenly between the groups' ``sweeps``. The group begun at base-rate samples
@@ -91,32 +123,62 @@ def _trajectory_starts(family, spec, p, rbm, a0, groups, seed, device, progress)
 
     Production rounds ``N = max(rounds, ⌈c·K²⌉)`` for a ladder of K rungs (``c =
     rounds_per_rung_squared``): a replica crosses K rungs by a random walk in about ``K²/A`` rounds at
-    acceptance A, so longer ladders get proportionally longer runs; burn-in ``N // 4`` rounds."""
+    acceptance A, so longer ladders get proportionally longer runs; burn-in ``N // 4`` rounds.
+
+    ``keep``: a folder where the run keeps its progress (the placed ladder's positions, each finished
+    group, the group in progress every 200 rounds), so that the same call goes on after a stop, bit
+    for bit the run that was not stopped."""
     states, midway, cols = [], [], {}
-    earlier = [family.build_model(dict(spec, **c)) for c in spec["trajectory"]]
-    ptt, positions = place_rungs(earlier + [rbm], a0, n_chains=256, target=p["target"],
-                                 rounds=p["placement_rounds"], seed=seed, device=device, progress=progress)
-    rounds = max(p["rounds"], int(np.ceil(p["rounds_per_rung_squared"] * ptt.n_rungs**2)))
+    checkpoints = [family.build_model(dict(spec, **c)) for c in spec["trajectory"]] + [rbm]
+    placed = _kept(keep, "placement")
+    if placed is None:
+        ptt, positions = place_rungs(checkpoints, a0, n_chains=256, target=p["target"],
+                                     rounds=p["placement_rounds"], seed=seed, device=device, progress=progress)
+        rungs, placement_sweeps = ptt.rungs, ptt.sweeps
+        _keep(keep, "placement", dict(positions=positions, sweeps=np.array(placement_sweeps)))
+    else:
+        positions, placement_sweeps = placed["positions"], int(placed["sweeps"])
+        rungs = ladder_at([base_rate_model(checkpoints[0], a0)] + checkpoints, positions)
+    rounds = max(p["rounds"], int(np.ceil(p["rounds_per_rung_squared"] * len(rungs)**2)))
     for i, (name, v_init) in enumerate(groups.items()):
-        v, report = equilibrate_trajectory(ptt.rungs, positions, len(v_init), burn_in_rounds=rounds // 4,
-                                           rounds=rounds, sweeps_per_round=p["sweeps_per_round"],
-                                           seed=seed + i + 1, device=device, progress=progress, v0=v_init,
-                                           anneal_sweeps=p["anneal_sweeps"] if name == "base-rate samples" else 0)
-        states.append(v.cpu().numpy().astype(np.float64))
-        midway.append(None if report.midway_states is None else report.midway_states.cpu().numpy().astype(np.float64))
-        _extend(cols, _tempering_rows("trajectory", name, report.swap_acceptance, report.round_trips, report.rounds,
-                                      report.sweeps + ptt.sweeps // 2, position=positions,
-                                      replica_tau=report.replica_tau, acceptance_q10=report.swap_acceptance_q10))
+        got = _kept(keep, f"group{i}")
+        if got is None:
+            run = partial(equilibrate_trajectory, rungs, positions, len(v_init), burn_in_rounds=rounds // 4,
+                          rounds=rounds, sweeps_per_round=p["sweeps_per_round"], seed=seed + i + 1, device=device,
+                          progress=progress, v0=v_init,
+                          anneal_sweeps=p["anneal_sweeps"] if name == "base-rate samples" else 0,
+                          keep=None if keep is None else (lambda st, i=i: _keep(keep, f"group{i}.part", st)))
+            part = _kept(keep, f"group{i}.part")
+            try:
+                v, report = run(resume=part)
+            except ValueError as exc:  # kept by another run, or damaged: begin the group again
+                if part is None:
+                    raise
+                warnings.warn(f"{keep / f'group{i}.part.npz'}: {exc}; running group {i} from its start", stacklevel=2)
+                v, report = run(resume=None)
+            got = dict(states=v.cpu().numpy().astype(np.float64), acceptance=report.swap_acceptance,
+                       round_trips=np.array(report.round_trips), rounds=np.array(report.rounds),
+                       sweeps=np.array(report.sweeps), replica_tau=np.array(report.replica_tau),
+                       acceptance_q10=report.swap_acceptance_q10,
+                       **({} if report.midway_states is None else
+                          dict(midway=report.midway_states.cpu().numpy().astype(np.float64))))
+            _keep(keep, f"group{i}", got)
+        states.append(got["states"])
+        midway.append(got.get("midway"))
+        _extend(cols, _tempering_rows("trajectory", name, got["acceptance"], int(got["round_trips"]), int(got["rounds"]),
+                                      int(got["sweeps"]) + placement_sweeps // 2, position=positions,
+                                      replica_tau=float(got["replica_tau"]), acceptance_q10=got["acceptance_q10"]))
     return states, midway, cols
 
 
 def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progress: bool = False,
-                          rounds_factor: int = 1) -> dict[str, dict]:
+                          rounds_factor: int = 1, keep: Path | None = None) -> dict[str, dict]:
     """Columns of the ``mnist_truth`` and ``tempering`` tables for one cell of ``family`` (a
     :class:`~snrbench.families.mnist.Checkpoints` family). ``rounds_factor``: production rounds (and
     their burn-in) ``rounds_factor`` times those of the spec's recipe, the spec itself unchanged (a
     longer run of the same cell, :mod:`snrbench.jobs.longer_tempering`; the tempering table's
-    ``rounds`` and the truth's ``start`` record it)."""
+    ``rounds`` and the truth's ``start`` record it). ``keep``: a folder where a trajectory-tempering
+    run keeps its progress and from which the same call resumes (:func:`_trajectory_starts`)."""
     spec, spec_json = cell.spec, cell.spec_json
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     rbm, data = family.build_model(spec), family.build_data(spec)
@@ -138,8 +200,10 @@ def solve_checkpoint_cell(family, cell: Cell, device: str | None = None, progres
                   "base-rate samples": (rng.random((R - R // 2, rbm.n_visible)) < 1 / (1 + np.exp(-a0))) * 1.0}
         method, p = spec["tempering"]["method"], dict(spec["tempering"])
         p.update({k: p[k] * rounds_factor for k in ("rounds", "rounds_per_rung_squared") if k in p})
-        run = _trajectory_starts if method == "trajectory" else _temperature_starts
-        states, midway, pt_cols = run(family, spec, p, rbm, a0, groups, seed, device, progress)
+        if method == "trajectory":
+            states, midway, pt_cols = _trajectory_starts(family, spec, p, rbm, a0, groups, seed, device, progress, keep)
+        else:
+            states, midway, pt_cols = _temperature_starts(family, spec, p, rbm, a0, groups, seed, device, progress)
         v0 = np.vstack(states)
         groups = compare_states(rbm, data_mean, *states, obs)
         drift = (compare_states(rbm, data_mean, np.vstack(midway), v0, obs, paired=True)

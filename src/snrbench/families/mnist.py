@@ -2,8 +2,11 @@
 checkpoint.
 
 ``tasks/mnist.toml`` (default suite: m = 16 and 64, PCD-8 with 100 chains), ``tasks/mnist-large.toml``
-(m = 256, opt-in) and ``tasks/mnist-plateau.toml`` (default: m = 16 and 64 trained by PCD-1 with 10
-chains and a 1/t learning rate, whose training gradient drowns inside the grid) name the hidden sizes, the checkpoint updates, the checkpoint folder under ``tasks/`` and the
+(m = 256, opt-in), ``tasks/mnist-plateau.toml`` (default: m = 16 and 64 trained by PCD-1 with 10
+chains and a 1/t learning rate, whose training gradient drowns inside the grid) and
+``tasks/mnist-plateau-pcd16.toml``, ``tasks/mnist-plateau-pcd32.toml`` (opt-in: the same drowning with
+PCD-16 and PCD-32 on 4 chains, where the onset depends on the chains' autocorrelation, not on Q(1)
+alone) name the hidden sizes, the checkpoint updates, the checkpoint folder under ``tasks/`` and the
 estimator. Each cell's spec carries the checkpoint's file hash and the training data's hash from
 its metadata (:mod:`snrbench.truth.train`), so a retrained checkpoint is a new cell, and building the
 model or the data checks both hashes. Ground truth is Monte Carlo (:mod:`._trained`); entries get
@@ -150,8 +153,9 @@ class Checkpoints(Family):
         return v
 
     def solve_cell(self, cell: Cell, device: str | None = None, progress: bool = False,
-                   rounds_factor: int = 1) -> dict[str, dict]:
-        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress, rounds_factor=rounds_factor)
+                   rounds_factor: int = 1, keep: Path | None = None) -> dict[str, dict]:
+        return _trained.solve_checkpoint_cell(self, cell, device=device, progress=progress, rounds_factor=rounds_factor,
+                                              keep=keep)
 
     def summary(self, root):
         return _trained_report.mnist_summary(root, self)
@@ -164,4 +168,5 @@ class Checkpoints(Family):
         return _trained_report.plot_mnist(root, self, out)
 
 
-FAMILIES = [Checkpoints("mnist"), Checkpoints("mnist-large", default=False), Checkpoints("mnist-plateau")]
+FAMILIES = [Checkpoints("mnist"), Checkpoints("mnist-large", default=False), Checkpoints("mnist-plateau"),
+            Checkpoints("mnist-plateau-pcd16", default=False), Checkpoints("mnist-plateau-pcd32", default=False)]

@@ -19,11 +19,16 @@ cells are committed as they come; its key is ``(cell_id, n_particles, sweeps_per
 runs at 2× and 4× the population, or with more sweeps per step, sit beside each other (the names
 of the partial files carry every setting, :meth:`Config.tag`). :func:`strongest` picks, per cell,
 the generation the certification uses. The table is opt-in (``snrbench anneal``): ``snrbench run``
-neither needs nor computes it.
+neither needs nor computes it. The runs, then the cells' Q(T), run side by side on ``workers``
+processes (default: the cores this process may use), each on one torch thread, so the rows are the
+same bytes for any number of processes; memory grows with the processes (each holds its run's
+population: about 2 GB at m = 64 and 5 GB at m = 256 with 4,096 particles).
 """
 from __future__ import annotations
 
+import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +45,7 @@ from ..store.schema import arrow_schema
 from ..truth import hidden_enum
 from ..truth.annealing import FAMILIES_FLOOR, ESS_FLOOR, Snapshot, Station, anneal_trajectory, combine, health
 from ..truth.mc_scale import scale_q_curve
+from . import executor
 
 __all__ = ["annealing_path", "anneal_family", "Config", "strongest"]
 
@@ -106,53 +112,107 @@ def _load_snapshot(path: Path, units: str) -> Snapshot | None:
         return None
 
 
-def _load_run(path: Path) -> list[Station] | None:
+def _load_run(path: Path, only: int | None = None) -> list[Station] | None:
+    """The stations kept in a run's ``.npz`` (``only``: just the one at that index, in a list of one)."""
     try:
         z = np.load(path)
         n = int(z["n_visible"])
-        states = np.unpackbits(z["states"], axis=2)[:, :, :n].astype(np.float64)
-        stations = [Station(int(z["position"][i]), float(z["log_z"][i]), float(z["ess"][i]), float(z["min_ess"][i]),
-                            int(z["families"][i]), float(z["eff_families"][i]), int(z["steps"][i]),
-                            int(z["sweeps"][i]), states[i])
-                    for i in range(len(states))]
-        return stations
-    except (OSError, KeyError, ValueError):
+        which = range(len(z["position"])) if only is None else [only]
+        return [Station(int(z["position"][i]), float(z["log_z"][i]), float(z["ess"][i]), float(z["min_ess"][i]),
+                        int(z["families"][i]), float(z["eff_families"][i]), int(z["steps"][i]), int(z["sweeps"][i]),
+                        np.unpackbits(z["states"][i], axis=1)[:, :n].astype(np.float64))
+                for i in which]
+    except (OSError, KeyError, ValueError, IndexError):
         return None
 
 
-def _runs(family, specs: list[dict], cfg: Config, root: Path, device, progress: bool) -> list[list[Station]]:
-    """The ``cfg['runs']`` annealing runs of one hidden size (from the partial folder where finished)."""
-    models = [family.build_model(s) for s in specs]
-    a0 = base_rate_bias(family.build_data(specs[0]))
-    out = []
-    for r in range(cfg["runs"]):
-        path = _partial(root, family.name) / f"{cfg.tag(specs[0]['n_hidden'])}-run{r}.npz"
-        part = path.with_suffix(".part.npz")  # an unfinished run, after its last station
-        got = _load_run(path)
-        if got is None or len(got) < len(specs):  # missing, or run only up to an earlier checkpoint
-            t0 = time.perf_counter()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            snap = _load_snapshot(part, models[0].units) if part.exists() else None
-            if snap is not None and progress:
-                print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: resumed after "
-                      f"{len(snap.stations)} of {len(specs)} checkpoints", flush=True)
-            run = anneal_trajectory(models, a0, cfg["n_particles"], cess_target=cfg["cess_target"],
-                                    resample_below=cfg["resample_below"], sweeps_per_step=cfg["sweeps_per_step"],
-                                    station_sweeps=cfg["station_sweeps"], seed=1000 * specs[0]["n_hidden"] + r,
-                                    device=device, progress=progress, resume=snap,
-                                    on_station=lambda sn: _save_run(part, sn.stations, sn))
-            _save_run(path, run.stations)
-            part.unlink(missing_ok=True)
-            got = run.stations
-            if progress:
-                print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: "
-                      f"{time.perf_counter() - t0:.0f} s, {run.sweeps:,} chain-sweeps", flush=True)
-        out.append(got)
-    return out
+def _run_path(root: Path, family: str, cfg: Config, m: int, r: int) -> Path:
+    return _partial(root, family) / f"{cfg.tag(m)}-run{r}.npz"
 
 
-def _cell_rows(family, cell: Cell, j: int, runs, cfg: Config, device) -> dict[str, list]:
-    """Rows of the side table for checkpoint ``j`` of its hidden size (one per T)."""
+def _one_run(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, r: int) -> int:
+    """Compute (or resume) annealing run ``r`` of one hidden size and keep it in the partial folder; module
+    level, so a process pool can run it. Its seed is ``1000·m + r`` whichever process runs it."""
+    with executor.one_torch_thread():
+        return _anneal_run(family, specs, cfg, root, device, progress, r)
+
+
+def _anneal_run(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, r: int) -> int:
+    fam = get(family)
+    models = [fam.build_model(s) for s in specs]
+    a0 = base_rate_bias(fam.build_data(specs[0]))
+    path = _run_path(root, family, cfg, specs[0]["n_hidden"], r)
+    part = path.with_suffix(".part.npz")  # an unfinished run, after its last station
+    t0 = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    snap = _load_snapshot(part, models[0].units) if part.exists() else None
+    if snap is not None and progress:
+        print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: resumed after "
+              f"{len(snap.stations)} of {len(specs)} checkpoints", flush=True)
+    run = anneal_trajectory(models, a0, cfg["n_particles"], cess_target=cfg["cess_target"],
+                            resample_below=cfg["resample_below"], sweeps_per_step=cfg["sweeps_per_step"],
+                            station_sweeps=cfg["station_sweeps"], seed=1000 * specs[0]["n_hidden"] + r,
+                            device=device, progress=False, resume=snap,
+                            on_station=lambda sn: _station_done(part, sn, r, len(specs), cfg, t0, progress))
+    _save_run(path, run.stations)
+    part.unlink(missing_ok=True)
+    if progress:
+        print(f"  annealing run {r + 1}/{cfg['runs']} of m = {specs[0]['n_hidden']}: "
+              f"{time.perf_counter() - t0:.0f} s, {run.sweeps:,} chain-sweeps", flush=True)
+    return r
+
+
+def _station_done(part: Path, snap: Snapshot, r: int, n: int, cfg: Config, t0: float, progress: bool) -> None:
+    """Keep an unfinished run after a station, and say where it is (one line per station: the runs of
+    several processes interleave)."""
+    _save_run(part, snap.stations, snap)
+    if progress:
+        done = len(snap.stations)
+        print(f"  annealing run {r + 1}/{cfg['runs']}: checkpoint {done}/{n} after {time.perf_counter() - t0:.0f} s, "
+              f"effective families {snap.stations[-1].eff_families:.0f}", flush=True)
+
+
+def _runs(family: str, specs: list[dict], cfg: Config, root: Path, device, progress: bool, workers: int) -> None:
+    """Finish the ``cfg['runs']`` annealing runs of one hidden size in the partial folder: those not
+    finished there run side by side on ``workers`` processes, each on one torch thread (so the rows
+    are the same bytes for any number of processes)."""
+    m = specs[0]["n_hidden"]
+
+    def finished(r):  # not missing, nor run only up to an earlier checkpoint
+        return _load_run(_run_path(root, family, cfg, m, r), only=len(specs) - 1) is not None
+
+    todo = [r for r in range(cfg["runs"]) if not finished(r)]
+    workers = 1 if device != "cpu" else max(1, min(workers, len(todo) or 1))
+    for _ in executor.map_cells(partial(_one_run, family, specs, cfg, root, device, progress), todo,
+                                workers=workers):
+        pass
+
+
+def _cell_piece(family: str, cfg: Config, root: Path, device, job: tuple[str, int]) -> str:
+    """Compute the side table's rows of one cell (``job``: its spec JSON and its index ``j`` among the
+    checkpoints of its hidden size) from the finished runs' stations ``j`` and keep them as a Parquet
+    piece in the partial folder; module level, so a process pool can run it. Returns the cell's id."""
+    with executor.one_torch_thread():
+        return _cell_rows_piece(family, cfg, root, device, job)
+
+
+def _cell_rows_piece(family: str, cfg: Config, root: Path, device, job: tuple[str, int]) -> str:
+    spec_json, j = job
+    cell = Cell(spec_json)
+    m = cell.spec["n_hidden"]
+    stations = [_load_run(_run_path(root, family, cfg, m, r), only=j)[0] for r in range(cfg["runs"])]
+    rows = _cell_rows(get(family), cell, stations, cfg, device)
+    table = pa.Table.from_pydict(rows, schema=arrow_schema("annealing"))
+    store.atomic_write(_piece_path(root, family, cfg, cell), lambda tmp: pq.write_table(table, tmp))
+    return cell.cell_id
+
+
+def _piece_path(root: Path, family: str, cfg: Config, cell: Cell) -> Path:
+    return _partial(root, family) / f"{cell.cell_id}-{cfg.tag(cell.spec['n_hidden'])}.parquet"
+
+
+def _cell_rows(family, cell: Cell, stations: list[Station], cfg: Config, device) -> dict[str, list]:
+    """Rows of the side table for one checkpoint (one per T), from each run's station there."""
     spec = cell.spec
     rbm, data = family.build_model(spec), family.build_data(spec)
     obs, R, T = spec["observables"], spec["n_replicates"], family.t_grid(spec)
@@ -160,7 +220,6 @@ def _cell_rows(family, cell: Cell, j: int, runs, cfg: Config, device) -> dict[st
     # its chains within a few sweeps of a weakly coupled model, and the comparison would not be independent
     seed = (int(cell.cell_id[:8], 16) + 0x5EED) % 2**31
     rng = np.random.default_rng(seed)
-    stations = [st[j] for st in runs]
     take = np.array_split(np.arange(R), len(stations))  # R starts, evenly from the runs
     v0 = np.vstack([s.states[rng.choice(len(s.states), len(k), replace=False)] for s, k in zip(stations, take)])
     exact = rbm.n_hidden <= hidden_enum.MAX_HIDDEN
@@ -211,14 +270,16 @@ def _commit(root: Path, family: str, header: dict) -> None:
 
 def anneal_family(family: str, root="results", hidden=None, labels=None, n_particles: int = 1024, runs: int = 4,
                   sweeps_per_step: int = 10, station_sweeps: int = 20, cess_target: float = 0.95,
-                  resample_below: float = 0.5, device: str | None = None, progress: bool = True) -> pd.DataFrame:
+                  resample_below: float = 0.5, device: str | None = None, progress: bool = True,
+                  workers: int | None = None) -> pd.DataFrame:
     """Compute (or resume) the side table's rows of ``family`` for the hidden sizes ``hidden`` (default
     all) or the cells ``labels``, at population ``n_particles``; commit after every cell; return the
-    rows of this call's cells (module docstring)."""
+    rows of this call's cells (module docstring). ``workers`` processes (default: all cores) run the
+    independent runs, then the cells' Q(T), side by side; the rows are the same bytes for any count."""
     root = Path(root)
-    fam = get(family)
     header, cells = load_suite(family)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    workers = workers or len(os.sched_getaffinity(0))
     cfg = Config(n_particles=int(n_particles), runs=int(runs), sweeps_per_step=int(sweeps_per_step),
                  station_sweeps=int(station_sweeps), cess_target=float(cess_target),
                  resample_below=float(resample_below))
@@ -230,7 +291,7 @@ def anneal_family(family: str, root="results", hidden=None, labels=None, n_parti
     if unknown:
         raise ValueError(f"{family}: no hidden size or cell {unknown}; hidden sizes {sizes}, "
                          f"cells {[c.label for c in cells]}")
-    done, folder = [], _partial(root, family)
+    done = []
     for m in sizes:
         mine = sorted((c for c in cells if c.spec["n_hidden"] == m), key=lambda c: c.spec["update"])
         chosen = [c for c in mine if (hidden is None or m in hidden) and (labels is None or c.label in labels)]
@@ -238,19 +299,19 @@ def anneal_family(family: str, root="results", hidden=None, labels=None, n_parti
             continue
         chosen = chosen or mine
         last = max(mine.index(c) for c in chosen)
-        got = _runs(fam, [c.spec for c in mine[: last + 1]], cfg, root, device, progress)
-        for c in chosen:
-            piece = folder / f"{c.cell_id}-{cfg.tag(m)}.parquet"
-            if not piece.exists():
-                t0 = time.perf_counter()
-                rows = _cell_rows(fam, c, mine.index(c), got, cfg, device)
-                table = pa.Table.from_pydict(rows, schema=arrow_schema("annealing"))
-                store.atomic_write(piece, lambda tmp: pq.write_table(table, tmp))
-                _commit(root, family, header)
-                if progress:
-                    print(f"  {family} {c.label}: Q(T) from annealing starts in {time.perf_counter() - t0:.0f} s, "
-                          f"healthy={rows['healthy'][0]}", flush=True)
-            done.append(piece)
+        _runs(family, [c.spec for c in mine[: last + 1]], cfg, root, device, progress, workers)
+        todo = [(c.spec_json, mine.index(c)) for c in chosen if not _piece_path(root, family, cfg, c).exists()]
+        n = 1 if device != "cpu" else max(1, min(workers, len(todo) or 1))
+        t0 = time.perf_counter()
+        for _, cell_id in executor.map_cells(partial(_cell_piece, family, cfg, root, device),
+                                             todo, workers=n):
+            _commit(root, family, header)  # finished cells are committed as they come
+            if progress:
+                c = next(c for c in chosen if c.cell_id == cell_id)
+                healthy = pq.read_table(_piece_path(root, family, cfg, c), columns=["healthy"]).column(0)[0].as_py()
+                print(f"  {family} {c.label}: Q(T) from annealing starts ({time.perf_counter() - t0:.0f} s into "
+                      f"{len(todo)} cell(s) on {n} process(es)), healthy={healthy}", flush=True)
+        done += [_piece_path(root, family, cfg, c) for c in chosen]
     if done:
         _commit(root, family, header)
     return pd.concat([pq.read_table(p).to_pandas() for p in done], ignore_index=True) if done else pd.DataFrame()

@@ -25,9 +25,11 @@ import sys
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["map_cells", "parse_scheduler", "is_local", "die_with_parent", "watch_parent", "DASK_RETRIES", "EXTRA"]
+__all__ = ["map_cells", "parse_scheduler", "is_local", "die_with_parent", "watch_parent", "one_torch_thread",
+           "DASK_RETRIES", "EXTRA"]
 
 C = TypeVar("C")
 
@@ -39,6 +41,21 @@ DASK_RETRIES = 1
 EXTRA = "pip install 'snrbench[dask]'  (dask[distributed])"
 
 _PR_SET_PDEATHSIG = 1
+
+
+@contextmanager
+def one_torch_thread():
+    """torch's intra-op threads set to one inside, the caller's count restored after: a job whose rows
+    must be the same bytes however many processes run it (a float32 reduction's order, and so its last
+    bits, follows the thread count)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def parse_scheduler(scheduler: str | None) -> tuple[str, Any]:

@@ -8,14 +8,21 @@ times the rounds make about ``F`` times the round trips. The cell's spec (and so
 and every prediction made on it) is unchanged: only the run is longer (:func:`~snrbench.families.
 _trained.solve_checkpoint_cell` with ``rounds_factor``). Its truth rows (``start`` names the factor,
 e.g. ``trajectory tempering, 6× rounds``) and its tempering rows (``rounds``, ``round_trips``,
-``sweeps`` as run) replace the stored ones in one commit per cell, so a stop loses at most the cell
-in progress; ``certified`` is False until ``snrbench certify`` runs. A cell whose stored run is
-already at least ``F`` times its recipe is skipped, so the command resumes.
+``sweeps`` as run) replace the stored ones in one commit per cell; ``certified`` is False until ``snrbench certify`` runs. A cell whose stored run is
+already at least ``F`` times its recipe is skipped, so the command resumes. Inside a cell, a
+trajectory-tempering run keeps its progress in ``results/.partial/temper-<family>/<cell_id>-x<F>/``
+(the placed ladder, each finished group of ladders, the group in progress every 200 rounds) and the
+same command goes on from there, bit for bit the run that was not stopped, so a stop loses at most
+200 rounds (and a group's short annealing pass); a kept piece that is unreadable or was kept by
+another run is named in a warning and computed again; the folder is removed once the cell is committed. (Temperature PT, which mnist-large
+uses, keeps nothing: its cells restart.)
 """
 from __future__ import annotations
 
 import re
+import shutil
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -73,12 +80,16 @@ def temper_longer(family: str, root, labels: list[str], rounds_factor: int, devi
         if progress:
             print(f"  {family} {label}: tempering with {rounds_factor}× the recipe's rounds "
                   f"(stored: {trips} round trips)", flush=True)
-        got = fam.solve_cell(cell, device=device, progress=progress, rounds_factor=int(rounds_factor))
+        keep = Path(root) / ".partial" / f"temper-{family}" / f"{cell.cell_id}-x{int(rounds_factor)}"
+        if progress and keep.is_dir():
+            print(f"  {family} {label}: resuming the run kept in {keep}", flush=True)
+        got = fam.solve_cell(cell, device=device, progress=progress, rounds_factor=int(rounds_factor), keep=keep)
         truth = _replace(truth, cell.cell_id, got["mnist_truth"])
         pt = _replace(pt, cell.cell_id, got["tempering"])
         cols = {name: [c.name for c in arrow_schema(name)] for name in ("mnist_truth", "tempering")}
         store.commit(root, {rel: ("mnist_truth", truth[cols["mnist_truth"]].to_dict("list"), _info(root, rel)),
                             pt_rel: ("tempering", pt[cols["tempering"]].to_dict("list"), _info(root, pt_rel))})
+        shutil.rmtree(keep, ignore_errors=True)
         new = pd.DataFrame(got["tempering"]).groupby("start", sort=False).round_trips.first()
         rows.append(dict(label=label, factor=int(rounds_factor), round_trips_before=trips,
                          round_trips=" + ".join(str(t) for t in new), equilibrated=bool(got["mnist_truth"]["equilibrated"][0]),

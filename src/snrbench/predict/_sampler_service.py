@@ -4,8 +4,9 @@
 confined with the entry, never in the entry's Landlock domain, so the entry cannot read its memory)
 and talks to it on stdin/stdout, one JSON line each way:
 
-- ``{"op": "cell", "cell_file", "seed", "observables", "budget"}`` → ``{"ok", "info", "data_mean"}``:
-  load the cell (a ``.npz`` the runner wrote: model arrays and ``data``), reset the count;
+- ``{"op": "cell", "cell_file", "seed", "observables", "budget", "data_starts"}`` → ``{"ok", "info",
+  "data_mean"}``: load the cell (a ``.npz`` the runner wrote: model arrays and ``data``), reset the
+  count; ``data_starts`` (the runner's word, never the worker's): chains may begin at the data;
 - ``{"op": "used"}`` → ``{"ok", "used"}``: chain-sweeps charged in the current cell.
 
 The worker holds the other end of the socket ``FD`` (:class:`MeterClient`). Each message is a
@@ -109,8 +110,8 @@ class MeterClient:
         _send_frame(self._sock, json.dumps(request).encode())
         return self._frame()
 
-    def new(self, n_chains, seed=None, dtype="float32") -> tuple[int, int]:
-        head = self._ask(dict(op="new", n_chains=n_chains, seed=seed, dtype=dtype))
+    def new(self, n_chains, seed=None, dtype="float32", start="uniform") -> tuple[int, int]:
+        head = self._ask(dict(op="new", n_chains=n_chains, seed=seed, dtype=dtype, start=start))
         return head["id"], head["n_chains"]
 
     def call(self, sid, op, n=0, what=()) -> dict[str, np.ndarray]:
@@ -195,7 +196,8 @@ def _reply(sock: socket.socket, shm: mmap.mmap, meter: Meter | None, raw: bytes,
             raise ValueError("no cell is loaded")
         op = req.get("op")
         if op == "new":
-            sid, n_chains = meter.new(req.get("n_chains"), req.get("seed"), req.get("dtype", "float32"))
+            sid, n_chains = meter.new(req.get("n_chains"), req.get("seed"), req.get("dtype", "float32"),
+                                      req.get("start", "uniform"))
             head = dict(ok=True, id=sid, n_chains=n_chains)
         elif op == "call":
             arrays = meter.call(req.get("id"), req.get("call"), req.get("n", 0), req.get("what", []))
@@ -221,7 +223,8 @@ def _load_cell(task: dict) -> tuple[Meter, dict]:
 
     with np.load(task["cell_file"]) as arrays:
         model, data = model_from_arrays(arrays), arrays["data"]
-    meter = Meter(model, task["observables"], task["seed"], task["budget"])
+    meter = Meter(model, task["observables"], task["seed"], task["budget"],
+                  data_starts=data if task.get("data_starts") is True else None)
     mean = meter.data_mean(data)
     return meter, dict(ok=True, info=meter.info().to_json(), data_mean=[float(x) for x in mean])
 

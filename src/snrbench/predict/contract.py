@@ -100,15 +100,16 @@ class MeteredSampler:
     """Chains of the cell's sampler (:mod:`snrbench.core.sampler`: blocked Gibbs; Ising: random-scan
     Gibbs) whose sweeps are charged to the cell's budget by the meter that runs them.
 
-    Each sweep costs ``n_chains`` chain-sweeps. Chains start from uniform random units. Every
+    Each sweep costs ``n_chains`` chain-sweeps. Chains start from uniform random units, or (model and
+    white-box entries, ``start="data"``) at rows of the cell's data drawn with the sampler's seed. Every
     method is one request to the meter (in the sampler process for the sampler-only and model
     tiers), so :meth:`record` of a block of sweeps is much cheaper than one :meth:`sweep` at a time.
     """
 
-    def __init__(self, meter, n_chains: int, seed, dtype):
+    def __init__(self, meter, n_chains: int, seed, dtype, start: str = "uniform"):
         dtype = {torch.float32: "float32", torch.float64: "float64"}.get(dtype, dtype)
         self._meter = meter
-        self._id, self.n_chains = meter.new(n_chains, seed, dtype)
+        self._id, self.n_chains = meter.new(n_chains, seed, dtype, start)
 
     def _state(self, what: str) -> torch.Tensor:
         return torch.from_numpy(self._meter.call(self._id, "state", 0, (what,))[what])
@@ -182,7 +183,7 @@ class Problem:
     def __init__(self, model: RBM | IsingModel, data, T=None, observables: str = "weights",
                  access: str = "sampler-only", family: str = "", label: str = "", seed: int = 0,
                  exact_available: bool = False, budget: int = BUDGET):
-        meter = Meter(model, observables, seed, budget)
+        meter = Meter(model, observables, seed, budget, data_starts=None if access == "sampler-only" else data)
         self._setup(meter, meter.info(), meter.data_mean(data), T, observables, access, family, label, budget,
                     model, data, exact_available)
         self._local = meter
@@ -250,9 +251,13 @@ class Problem:
         """``f(v)`` for rows of ``v`` (numpy), shape ``(len(v), n_obs)`` (in-process problems only)."""
         return self._local_meter("gradient_observables").gradient_observables(v)
 
-    def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32) -> MeteredSampler:
-        """A metered sampler of ``n_chains`` chains (default seed: the cell's, which the entry never sees)."""
-        return MeteredSampler(self._meter, n_chains, None if seed is None else int(seed), dtype)
+    def sampler(self, n_chains: int = 64, seed: int | None = None, dtype=torch.float32,
+                start: str = "uniform") -> MeteredSampler:
+        """A metered sampler of ``n_chains`` chains (default seed: the cell's, which the entry never sees),
+        begun at uniform random units or, ``start="data"`` (model and white-box tiers), at rows of the data."""
+        if start == "data":
+            self._tier('sampler(start="data")', ("model", "white-box"))
+        return MeteredSampler(self._meter, n_chains, None if seed is None else int(seed), dtype, start)
 
     @property
     def exact(self) -> "ExactOperator":

@@ -212,14 +212,15 @@ def galerkin_spectrum(C0, lagged: dict, cross, V: float, gap_floor: float = 1e-3
 
 def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int | None = None, burn_in: int | None = None,
                     max_lag: int | None = None, max_features: int = 128, symmetrize: bool = True,
-                    block: int = 64, burn_in_fraction: float = 0.125):
+                    block: int = 64, burn_in_fraction: float = 0.125, start: str = "uniform"):
     """Run the metered sampler and estimate the spectrum of the gradient observables.
 
     ``n_sweeps`` per chain in all, default the cell's budget ``problem.budget // n_chains``
     (2^15 at the full budget and 128 chains); ``burn_in`` of them are discarded (default
     ``⌊burn_in_fraction · n_sweeps⌋``), the rest recorded (in blocks of ``block`` sweeps). With ``symmetrize`` and a spin-flip symmetric model the moments are those of
     the chains augmented by their mirror images ``−v`` (the model's exact symmetry), so even
-    observables get exactly zero weight on odd modes.
+    observables get exactly zero weight on odd modes. ``start``: where the chains begin
+    (:meth:`~snrbench.predict.contract.Problem.sampler`; ``"data"`` for model and white-box entries).
     Returns ``(GalerkinSpectrum, f_mean (n_obs,), chain_means (C, n_obs))``; ``f_mean`` and the
     chain means are of the recorded chains themselves (not mirrored).
     """
@@ -230,7 +231,7 @@ def sample_galerkin(problem, n_chains: int = 128, n_sweeps: int | None = None, b
     L = ((n_sweeps - burn_in) // block) * block
     if L < 2 * block:
         raise ValueError(f"sample_galerkin: {n_sweeps - burn_in} recorded sweeps; need at least {2 * block}")
-    sampler = problem.sampler(n_chains)
+    sampler = problem.sampler(n_chains, start=start)
     sampler.run(burn_in)
     info = problem.info
     m = info.n_visible if info.kind == "ising-model" else info.n_hidden  # basis features: E[h|v], or the spins

@@ -6,7 +6,9 @@ separate sampler process (:mod:`._sampler_service`) and the entry reaches it onl
 use (tests, benchmarks, a user's own model) talks to a local :class:`Meter` through the same
 requests, so both routes run the same code.
 
-Requests: ``new(n_chains, seed, dtype)`` → a sampler id; ``call(id, op, n, what)`` with ``op`` one
+Requests: ``new(n_chains, seed, dtype, start)`` → a sampler id (``start``: one of :data:`STARTS`;
+``"data"``, chains begun at rows of the cell's data drawn with the sampler's seed, only where the
+runner gave the meter the data, i.e. for model and white-box entries); ``call(id, op, n, what)`` with ``op`` one
 of ``run`` (advance ``n`` sweeps, charged ``n · n_chains`` chain-sweeps), ``state`` (the current
 ``what`` of the chains, charged ``n_chains`` like one recorded sweep) and ``record`` (advance ``n`` sweeps, returning ``what`` after each one,
 stacked ``(n, n_chains, ·)``); ``stream(id, n_blocks, block, what)``: ``n_blocks`` records in a row.
@@ -25,12 +27,15 @@ from ..core.model import RBM
 from ..core.observables import gradient_observables, mean_gradient_observables, observable_parity
 from ..core.sampler import make_sampler
 
-__all__ = ["BUDGET", "BUDGETS", "BudgetExceeded", "CellInfo", "Meter", "FIELDS", "MAX_OBSERVABLES", "MAX_CHAINS",
+__all__ = ["BUDGET", "BUDGETS", "BudgetExceeded", "CellInfo", "Meter", "FIELDS", "STARTS", "MAX_OBSERVABLES", "MAX_CHAINS",
            "MAX_SAMPLERS", "MAX_RECORD_VALUES"]
 
 #: The budget ladder: black-box entries (model and sampler-only tiers) run at every one of these
 #: chain-sweep budgets per cell, 2^10 … 2^16 sweeps × 64 chains; scores are kept per budget.
 BUDGETS = tuple(2**k * 64 for k in (10, 12, 14, 16))
+#: Where a new sampler's chains begin: uniform random units, or rows of the cell's data (model and
+#: white-box tiers: the data set is theirs to see; a sampler-only entry would learn it from the states).
+STARTS = ("uniform", "data")
 #: The full budget, the ladder's top (and the only one white-box entries run at): 2^16 × 64.
 BUDGET = BUDGETS[-1]
 #: Cells with more gradient observables than this (the mnist families: 784·m) show entries a seeded
@@ -92,8 +97,10 @@ class Meter:
     numbers across entries); it is never handed to an entry.
     """
 
-    def __init__(self, model: RBM | IsingModel, observables: str, seed: int, budget: int = BUDGET):
+    def __init__(self, model: RBM | IsingModel, observables: str, seed: int, budget: int = BUDGET,
+                 data_starts: np.ndarray | None = None):
         self.model, self.which, self.budget = model, observables, int(budget)
+        self._data_starts = None if data_starts is None else np.asarray(data_starts, dtype=np.float64)
         self._seed = int(seed)
         self.used = 0
         self._samplers: dict[int, object] = {}
@@ -161,18 +168,27 @@ class Meter:
                         observable_parity=tuple(float(p) for p in parity))
 
     # -- requests ---------------------------------------------------------------------------
-    def new(self, n_chains, seed=None, dtype="float32") -> tuple[int, int]:
-        """A new sampler of ``n_chains`` chains from uniform random units; returns ``(id, n_chains)``."""
+    def new(self, n_chains, seed=None, dtype="float32", start="uniform") -> tuple[int, int]:
+        """A new sampler of ``n_chains`` chains begun at ``start`` (module docstring); returns ``(id, n_chains)``."""
         n_chains = _int(n_chains, "n_chains", 1, MAX_CHAINS)
         seed = self._seed if seed is None else _int(seed, "seed", 0, 2**63 - 1)
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if not isinstance(start, str) or start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+        if start == "data" and self._data_starts is None:
+            raise ValueError("start='data' is for model and white-box entries (the data is theirs to see); "
+                             "this cell's sampler has no data to begin chains at")
         if len(self._samplers) >= MAX_SAMPLERS:
             raise ValueError(f"at most {MAX_SAMPLERS} samplers per cell")
         if sum(g.n_chains for g in self._samplers.values()) + n_chains > MAX_CHAINS:
             raise ValueError(f"at most {MAX_CHAINS} chains per cell over all its samplers")
+        v0 = None
+        if start == "data":
+            rows = self._data_starts
+            v0 = rows[np.random.default_rng(seed).choice(len(rows), n_chains, replace=n_chains > len(rows))]
         sid = len(self._samplers)
-        self._samplers[sid] = make_sampler(self.model, n_chains, dtype=_DTYPES[dtype], seed=seed)
+        self._samplers[sid] = make_sampler(self.model, n_chains, dtype=_DTYPES[dtype], seed=seed, v0=v0)
         return sid, n_chains
 
     def _charge(self, n_sweeps: int, n_chains: int) -> None:

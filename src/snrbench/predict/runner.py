@@ -475,13 +475,13 @@ class _Sampler:
             raise RuntimeError(f"the sampler process exited with code {self.proc.wait()}")
         return json.loads(line)
 
-    def put_cell(self, family, cell: Cell, seed: int, budget: int) -> dict:
+    def put_cell(self, family, cell: Cell, seed: int, budget: int, access: str) -> dict:
         path = Path(self.tmp) / "cell.npz"
         spec = cell.spec
         np.savez(path, data=family.build_data(spec), **model_arrays(family.build_model(spec)))
-        try:
+        try:  # chains may begin at the data only for the tiers that see it
             return self.ask(dict(op="cell", cell_file=str(path), seed=seed, observables=spec["observables"],
-                                 budget=budget), timeout=_SAMPLER_LOAD)
+                                 budget=budget, data_starts=access != "sampler-only"), timeout=_SAMPLER_LOAD)
         finally:  # loaded (or failed): the cell's weights and data leave the disk at once
             path.unlink(missing_ok=True)
 
@@ -583,7 +583,7 @@ class _Worker:
         never carries it); the task for the worker. Model and white-box tiers also get the model's
         arrays and the data, in a ``.npz`` in the worker's ``in/`` folder."""
         spec = cell.spec
-        served = self.sampler.put_cell(family, cell, seed, budget)
+        served = self.sampler.put_cell(family, cell, seed, budget, access)
         task = dict(access=access, exact="white-box" in family.tiers, family=family.name, observables=spec["observables"],
                     T=[int(t) for t in family.t_grid(spec)], budget=budget, info=served["info"],
                     data_mean=served["data_mean"], label="", cell_file=None)

@@ -23,7 +23,7 @@ from ..store.logaxes import log2_exact, log10_exact, log_ticks
 from . import scoring
 
 __all__ = ["OKABE_ITO", "TIER_DASH", "tier_styles", "natural_key", "colours", "plot_curves", "plot_heatmap", "plot_frontier",
-           "plot_differences", "MAX_CURVE_CELLS", "rows_by"]
+           "plot_differences", "plot_interventions", "MAX_CURVE_CELLS", "rows_by"]
 
 #: Cells shown per family in ``curves_<family>.png``.
 MAX_CURVE_CELLS = 8
@@ -168,6 +168,35 @@ def plot_heatmap(family: str, scores: pd.DataFrame, path: Path) -> None:
     cbar.set_ticks([math.log10(t) for t in ticks], labels=[f"{t:g}" if t != scoring.TRACK_TOL else "log10 2" for t in ticks])
     cbar.set_label("max err (dex)", fontsize=8)
     cbar.ax.tick_params(labelsize=7)
+    _save_png(fig, path)
+
+
+def plot_interventions(family: str, runs: pd.DataFrame, verdicts: pd.DataFrame, path: Path) -> None:
+    """One panel per plateau onset: the log-likelihood gain (nats per image) of every resumed run, with
+    the recipe's chains and with more, from the checkpoint before the onset and from the one at it;
+    the bar is each arm's mean. The panel's title is the verdict."""
+    from matplotlib.figure import Figure
+
+    n = len(verdicts)
+    fig = Figure(figsize=(4.2 * n, 3.4), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, v in zip(axes, verdicts.itertuples(index=False)):
+        g = runs[(runs.n_hidden == v.n_hidden) & (runs.onset_update == v.onset_update)]
+        ticks = []
+        for x, (side, factor) in enumerate((s, f) for s in ("before", "after") for f in (1, v.factor)):
+            arm = g[(g.side == side) & (g.chains_factor == factor)].sort_values("seed")
+            col = OKABE_ITO[3] if factor == 1 else OKABE_ITO[4]
+            ax.bar(x, float(arm.gain.mean()), width=0.6, color=col, alpha=0.35)
+            ax.scatter(np.full(len(arm), float(x)), arm.gain, color=col, s=14, zorder=3)
+            ticks.append(f"{side}\n{int(arm.chains.iloc[0])} chains")
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
+        ax.axhline(0.0, color="grey", lw=0.7)
+        ax.set_ylabel("log-likelihood gain (nats/image)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"m = {v.n_hidden}, onset at u{v.onset_update} ({v.updates} updates): "
+                     + ("confirmed" if v.confirmed else "not confirmed"), fontsize=8)
+    fig.suptitle(f"{family}: does {int(verdicts.factor.iloc[0])}× the chains restore progress after the onset, "
+                 "and not before? (dots: seeds; bars: means)", fontsize=9)
     _save_png(fig, path)
 
 

@@ -9,6 +9,7 @@ scores are not older than their inputs, and writes (each via a temporary file an
     out/frontier.png               tracked fraction against budget, per ranked family and pooled over them
     out/differences_<tier>.png     per tier: each entry's paired difference from the #1 and from iid (95%)
     out/goodhart.png               the Goodhart track's dose ladder (:mod:`.goodhart`; with the goodhart family)
+    out/interventions_<family>.png the plateau onsets tested by intervention (a family with a stored intervention table)
     out/data/scores.csv            every per-cell score (all budgets)
     out/data/rankings.csv          per tier and ranked entry: the statistic, its intervals, tie group, margin
     out/data/<family>.truth.csv    each family's ground-truth curves
@@ -477,6 +478,29 @@ def _model_tier_rows(scores: pd.DataFrame, family: str, entry=lambda n, a: n) ->
     return headers, rows
 
 
+def _interventions(root: Path, families) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per family with a stored intervention table: its runs and one verdict per onset
+    (:func:`snrbench.truth.intervention.summary`)."""
+    from ..jobs.intervention import intervention_path
+    from ..truth.intervention import summary
+
+    out = {}
+    for family in families:
+        if (root / intervention_path(family)).exists():
+            runs = store.read_table(root, intervention_path(family)).to_pandas()
+            out[family] = (runs, summary(runs))
+    return out
+
+
+def _intervention_sentences(verdicts: pd.DataFrame) -> list[str]:
+    """One sentence per onset: where it is, what was run, and the verdict with its numbers."""
+    return [f"m = {v.n_hidden}, onset at update {v.onset_update}: training resumed for {v.updates} updates from "
+            f"u{v.before_update} and from u{v.onset_update} with {v.chains} and with {v.chains * v.factor} chains "
+            f"({v.seeds} seeds each); mean gain {v.gain_before_recipe:.2f} → {v.gain_before_more:.2f} nats/image "
+            f"before, {v.gain_after_recipe:.2f} → {v.gain_after_more:.2f} at the onset — {v.verdict}."
+            for v in verdicts.itertuples(index=False)]
+
+
 def _onset_tables(root: Path) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
     """Per mnist family: (m, checkpoints searched, entry, tier, true onset, forecast onset, error) from
     ``onset.parquet``."""
@@ -726,7 +750,7 @@ class _Page:
                   "3σ (σ from the two draws) is flagged.", headers, rows, [r[1] for r in rows])
         return f'<section id="fresh"><h2>Public against fresh draws</h2>{page.table_html(t)}</section>'
 
-    def family(self, family: str, onsets: dict) -> str:
+    def family(self, family: str, onsets: dict, interventions: dict | None = None) -> str:
         fam = get(family) if family in names() else None
         every = self.every[self.every.family == family]
         rel = get(family).truth_paths()[0]
@@ -770,12 +794,23 @@ class _Page:
                 f"{family}: the first checkpoint where the training's C·Q(T = k) falls below 1 after reaching it "
                 "(none: never), true and forecast per hidden size m; error in checkpoints.", headers, rows,
                 [r[3] for r in rows], drop_constant=False)))
+        tested = (interventions or {}).get(family)
+        if tested is not None:
+            said = "".join(f"<li>{html.escape(t)}</li>" for t in _intervention_sentences(tested[1]))
+            tables.append("<h3>is the onset sampler-limited?</h3><p>Confirmed by intervention when more chains "
+                          "restore progress after the onset, and not before it (DESIGN §3).</p>"
+                          f"<ul class=\"interventions\">{said}</ul>")
         figs = [self.figure(f"curves_{family}.png", f"{family}: Q(T) against T (log-log) on up to 8 cells; the "
                             "thick black line is the ground truth, the coloured lines the entries (solid white-box, "
                             "dashed sampler-only, dotted model).", "True against predicted Q(T)."),
                 self.figure(f"heatmap_{family}.png", f"{family}: max err per entry (rows) and cell (columns, "
                             "in label order); blue tracked, red not, a cross marks a cell not tracked.",
                             "Max err per entry and cell (colour centred on log10 2).")]
+        if tested is not None:
+            figs.append(self.figure(f"interventions_{family}.png", f"{family}: log-likelihood gain of each resumed "
+                                    "run (dots) and each arm's mean (bars), with the recipe's chains and with more, "
+                                    "before the onset and at it; one panel per onset.",
+                                    "Plateau onsets tested by intervention."))
         parts.append(f'<div class="grid"><div>{"".join(tables)}</div><div>{"".join(figs)}</div></div>')
         if self.track is not None and family == goodhart.FAMILY:
             parts.append(self.goodhart())
@@ -876,8 +911,8 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
 
     Files, in the order returned: ``curves_<family>.png`` and ``heatmap_<family>.png`` for each
     family (sorted by name), ``frontier.png``, ``differences_<tier>.png`` for each tier with a ranking,
-    ``data/scores.csv``, ``data/rankings.csv``, ``data/<family>.truth.csv``, ``goodhart.png`` (with the
-    goodhart family), then ``README.md`` and ``index.html``. ``results_link`` is the page's link to the results folder
+    ``data/scores.csv``, ``data/rankings.csv``, ``data/<family>.truth.csv``, ``interventions_<family>.png``
+    (a family with a stored intervention table), ``goodhart.png`` (with the goodhart family), then ``README.md`` and ``index.html``. ``results_link`` is the page's link to the results folder
     ("auto": :func:`results_href`; None: no Parquet links). Raises :class:`snrbench.store.ResultsError`
     when a result file is missing, damaged or hand-edited, or when ``scores.parquet`` is older than
     its inputs.
@@ -922,6 +957,12 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
         _write_text(out / csvs[family], every[every.family == family].to_csv(index=False, lineterminator="\n"))
         written.append(out / csvs[family])
     onsets = dict(_onset_tables(root))
+    interventions = _interventions(root, families)
+    with matplotlib.style.context("default"):
+        for family, (runs, verdicts) in interventions.items():
+            figures.plot_interventions(family, runs, verdicts, out / f"interventions_{family}.png")
+            written.append(out / f"interventions_{family}.png")
+            figs.append((family, f"interventions_{family}.png", f"{family}: plateau onsets tested by intervention"))
     track = None
     if goodhart.FAMILY in families:
         with matplotlib.style.context("default"):
@@ -946,6 +987,9 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
             tables.append(("plateau onset", onsets[family]))
         md_sections += [(family, tier, _markdown_table(*table) if table else "No entries in this tier yet.\n")
                         for tier, table in tables]
+        if family in interventions:
+            md_sections.append((family, "is the onset sampler-limited?", "".join(
+                f"- {t}\n" for t in _intervention_sentences(interventions[family][1]))))
         md_sections += ([(family, "Goodhart track", f"{track[0]}\n\n{_GOODHART_TABLE}\n\n{_markdown_table(*track[1:3])}")]
                         if track is not None and family == goodhart.FAMILY else [])
     ladder = _budget_table(scoring.budget_summary(_ranked_rows(scores), by_family=False))
@@ -962,7 +1006,7 @@ def build(root: Path | str, out: Path | str, results_link: str | None = "auto") 
     href = results_href(root, out) if results_link == "auto" else results_link
     p = _Page(root, out, scores, meta, every, pred, href, track)
     body = [p.header(families), p.diagnose(), p.provenance(families), p.rankings(ranked), p.ladder(), p.fresh()]
-    body += [p.family(f, onsets) for f in families] + [p.entries(), p.claims(), p.downloads(families, csvs), p.footer()]
+    body += [p.family(f, onsets, interventions) for f in families] + [p.entries(), p.claims(), p.downloads(families, csvs), p.footer()]
     body = [b for b in body if b]  # the claims' section only on the project's own page
     tiers = _tiers(list(scores["access"]) + list(_TIERS))
     _write_text(index, page.page_html("snrbench leaderboard", ["<main>" + body[0]] + body[1:] + ["</main>"], families, tiers))

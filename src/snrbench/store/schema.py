@@ -189,6 +189,20 @@ ANNEALING = _CELL + [_MNIST["n_hidden"], _MNIST["update"]] + [
     Column("seconds", pa.float64(), "s", "wall-clock time of the cell's Q(T) (annealing runs not included)"),
 ]
 
+INTERVENTION = _CELL + [_MNIST["n_hidden"], _MNIST["update"]] + [
+    Column("onset_update", pa.int64(), "updates", "the plateau onset the run tests (first checkpoint with C·Q(k) < 1)"),
+    Column("side", pa.string(), "", "before | after: the run starts at the checkpoint before the onset or at it"),
+    Column("chains", pa.int32(), "chains", "persistent chains of the resumed training (the recipe's, or more)"),
+    Column("chains_factor", pa.int32(), "", "chains / the recipe's chains (1 or the intervention's factor)"),
+    Column("train_k", pa.int32(), "sweeps", "Gibbs sweeps per update (the recipe's)"),
+    Column("updates", pa.int32(), "updates", "PCD updates of the resumed training (the same on both sides)"),
+    Column("seed", pa.int32(), "", "seed of the resumed training (chains' starts, batches, sweeps)"),
+    Column("log_likelihood_start", pa.float64(), "nats/image", "mean log p(v) over the data at the checkpoint"),
+    Column("log_likelihood_end", pa.float64(), "nats/image", "mean log p(v) after the resumed training"),
+    Column("gain", pa.float64(), "nats/image", "log_likelihood_end − log_likelihood_start"),
+    Column("log_likelihood_method", pa.string(), "", "exact (hidden-side enumeration) or AIS with its settings"),
+]
+
 _ENTRY = [
     Column("predictor", pa.string(), "", "entry name (unique across tiers)"),
     Column("access", pa.string(), "", "white-box | model | sampler-only"),
@@ -245,7 +259,7 @@ ONSET = [
 ]
 
 TABLES = {"ground_truth": GROUND_TRUTH, "onset": ONSET, "spectrum": SPECTRUM, "operational": OPERATIONAL, "ladder": LADDER,
-          "mnist_truth": MNIST_TRUTH, "tempering": TEMPERING, "annealing": ANNEALING,
+          "mnist_truth": MNIST_TRUTH, "tempering": TEMPERING, "annealing": ANNEALING, "intervention": INTERVENTION,
           "predictions": PREDICTIONS, "scores": SCORES}
 
 

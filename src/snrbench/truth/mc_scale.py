@@ -81,11 +81,15 @@ def _flatten(Svh: torch.Tensor, Sv: torch.Tensor, Sh: torch.Tensor, which: str) 
     return torch.cat([X, Sv, Sh], dim=1) if which == "weights+biases" else X
 
 
-def _top_components(v: torch.Tensor, h: torch.Tensor, which: str, k: int = 3) -> torch.Tensor:
-    """Top-k principal directions of f over the starting states, ``(k, n_obs)``."""
+def _top_components(v: torch.Tensor, h: torch.Tensor, which: str, seed: int, k: int = 3) -> torch.Tensor:
+    """Top-k principal directions of f over the starting states, ``(k, n_obs)``. The randomized SVD
+    draws from torch's global generator; it is seeded here from ``seed`` inside a forked state, so the
+    directions (and the R̂ and τ read along them) do not depend on what the process drew before."""
     f = _flatten(v[:, :, None] * h[:, None, :], v, h, which)
     f = f - f.mean(0)
-    _, _, V = torch.svd_lowrank(f, q=k + 5, niter=3)
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if f.device.type == "cuda" else []):
+        torch.manual_seed(int(seed))
+        _, _, V = torch.svd_lowrank(f, q=k + 5, niter=3)
     return V[:, :k].T.contiguous()
 
 
@@ -109,7 +113,7 @@ def scale_q_curve(rbm: RBM, data_mean: np.ndarray, v0, T, observables: str = "we
     t_max = int(T.max())
     gibbs = BlockGibbs(rbm, len(v0), device=device, dtype=dtype, seed=seed, v0=v0)
     R, n, m = gibbs.n_chains, rbm.n_visible, rbm.n_hidden
-    pcs = _top_components(*_features(gibbs), observables)
+    pcs = _top_components(*_features(gibbs), observables, seed)
     thin = max(1, t_max // _N_RECORDED)
     kw = dict(device=gibbs.device, dtype=dtype)
     Svh, Sv, Sh = torch.zeros(R, n, m, **kw), torch.zeros(R, n, **kw), torch.zeros(R, m, **kw)

@@ -34,7 +34,7 @@ from ..core.model import RBM
 from ..core.sampler import BlockGibbs
 from ..core.tempered import base_rate_bias
 
-__all__ = ["TrainConfig", "checkpoint_updates", "train_pcd", "load_checkpoint", "checkpoint_name", "CheckpointError"]
+__all__ = ["TrainConfig", "checkpoint_updates", "train_pcd", "resume_pcd", "log_likelihood", "load_checkpoint", "checkpoint_name", "CheckpointError"]
 
 
 class CheckpointError(FileNotFoundError):
@@ -73,7 +73,7 @@ def _rbm(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> RBM:
     return RBM(W.double().numpy(), a.double().numpy(), b.double().numpy(), "binary")
 
 
-def _log_likelihood(rbm: RBM, data: np.ndarray, cfg: TrainConfig) -> dict:
+def log_likelihood(rbm: RBM, data: np.ndarray, cfg: TrainConfig) -> dict:
     """Mean log p(v) over the data (nats per image) and how it was obtained."""
     from . import hidden_enum
 
@@ -105,7 +105,7 @@ def _save(out: Path, cfg: TrainConfig, update: int, W, a, b, data: np.ndarray, m
     rbm = RBM(arrays["W"].astype(np.float64), arrays["a"].astype(np.float64), arrays["b"].astype(np.float64), "binary")
     info = dict(meta, name=name, update=update, hyper_parameters=asdict(cfg), units="binary",
                 npz_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), model_sha256=rbm.sha256,
-                train_seconds=round(seconds, 2), **_log_likelihood(rbm, data, cfg))
+                train_seconds=round(seconds, 2), **log_likelihood(rbm, data, cfg))
     store.atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1, sort_keys=True)))
     return path
 
@@ -113,8 +113,6 @@ def _save(out: Path, cfg: TrainConfig, update: int, W, a, b, data: np.ndarray, m
 def train_pcd(data: np.ndarray, cfg: TrainConfig, out: str | Path, meta: dict | None = None, progress: bool = True,
               device: str = "cpu") -> list[Path]:
     """Train one RBM by PCD-k on ``data`` (binary rows); write its checkpoints under ``out``."""
-    from tqdm.auto import tqdm
-
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or not np.isin(data, (0.0, 1.0)).all():
         raise ValueError("train_pcd: data must be a 2-D array of 0/1 rows")
@@ -129,12 +127,31 @@ def train_pcd(data: np.ndarray, cfg: TrainConfig, out: str | Path, meta: dict | 
     v0 = data[rng.choice(len(data), cfg.chains, replace=False)]
     gibbs = BlockGibbs(_rbm(W, a, b), cfg.chains, device=device, seed=cfg.seed, v0=v0)
     meta = dict(meta or {}, data_rows=len(data))
-    saves, order, pos = set(checkpoint_updates(cfg)), rng.permutation(len(data)), 0
-    paths, t0 = [], time.perf_counter()
+    saves, paths, t0 = set(checkpoint_updates(cfg)), [], time.perf_counter()
     paths.append(_save(out, cfg, 0, W, a, b, data, meta, 0.0))
-    for u in tqdm(range(1, cfg.updates + 1), desc=f"PCD-{cfg.k} m={m}", disable=not progress, unit="update"):
-        if pos + cfg.batch > len(data):
-            order, pos = rng.permutation(len(data)), 0
+
+    def save(u, rbm):
+        if u in saves:
+            mismatch = gibbs.kernel_mismatch(rbm)
+            if mismatch > 0:
+                raise RuntimeError(f"train_pcd: the chains' kernel differs from the model by {mismatch:g} at update {u}")
+            paths.append(_save(out, cfg, u, W, a, b, data, meta, time.perf_counter() - t0))
+
+    _pcd_updates(W, a, b, X, gibbs, rng, cfg, 1, cfg.updates, progress, save)
+    return paths
+
+
+def _pcd_updates(W, a, b, X, gibbs: BlockGibbs, rng, cfg: TrainConfig, first: int, last: int, progress: bool,
+                 after=None) -> None:
+    """PCD updates ``first … last`` in place on the float32 tensors ``W, a, b`` (module docstring):
+    batches of ``X`` in a permutation drawn from ``rng`` per epoch, ``cfg.k`` sweeps of ``gibbs`` per
+    update, the rate of update ``u``; ``after(u, rbm)`` once the kernel follows update ``u``."""
+    from tqdm.auto import tqdm
+
+    order, pos = rng.permutation(len(X)), 0
+    for u in tqdm(range(first, last + 1), desc=f"PCD-{cfg.k} m={cfg.n_hidden}", disable=not progress, unit="update"):
+        if pos + cfg.batch > len(X):
+            order, pos = rng.permutation(len(X)), 0
         vb = X[order[pos:pos + cfg.batch]]
         pos += cfg.batch
         hb = torch.sigmoid(vb @ W + b)
@@ -147,12 +164,24 @@ def train_pcd(data: np.ndarray, cfg: TrainConfig, out: str | Path, meta: dict | 
         b += lr * (hb.mean(0) - hc.mean(0))
         rbm = _rbm(W, a, b)
         gibbs.set_model(rbm)
-        if u in saves:
-            mismatch = gibbs.kernel_mismatch(rbm)
-            if mismatch > 0:
-                raise RuntimeError(f"train_pcd: the chains' kernel differs from the model by {mismatch:g} at update {u}")
-            paths.append(_save(out, cfg, u, W, a, b, data, meta, time.perf_counter() - t0))
-    return paths
+        if after is not None:
+            after(u, rbm)
+
+
+def resume_pcd(rbm: RBM, data: np.ndarray, cfg: TrainConfig, start: int, updates: int, chains: int, seed: int,
+               device: str = "cpu") -> RBM:
+    """``rbm`` (the checkpoint of update ``start``) trained on by ``updates`` more PCD updates of the
+    recipe ``cfg`` (the same k, batch and rate schedule, going on from update ``start + 1``) with
+    ``chains`` persistent chains, begun at random data rows as at the start of training (a checkpoint
+    keeps no chains); seeded by ``seed``. The intervention that asks whether more chains restore
+    progress (:mod:`snrbench.truth.intervention`)."""
+    data = np.asarray(data, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    W, a, b = (torch.tensor(np.asarray(x), dtype=torch.float32) for x in (rbm.W, rbm.a, rbm.b))
+    v0 = data[rng.choice(len(data), int(chains), replace=False)]
+    gibbs = BlockGibbs(_rbm(W, a, b), int(chains), device=device, seed=seed, v0=v0)
+    _pcd_updates(W, a, b, torch.tensor(data, dtype=torch.float32), gibbs, rng, cfg, start + 1, start + updates, False)
+    return _rbm(W, a, b)
 
 
 def load_checkpoint(path: str | Path) -> tuple[RBM, dict]:

@@ -31,6 +31,8 @@ it runs at construction, after every change of the rungs, every ``check_every`` 
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +43,7 @@ from ..core.model import RBM
 from ..core.sampler import BlockGibbs
 from .tempering import KERNEL_RTOL, StaleKernelError, chain_quantile
 
-__all__ = ["TrajectoryTempering", "PTTReport", "interpolate", "place_rungs", "pair_distance", "equilibrate_trajectory", "base_rate_model"]
+__all__ = ["TrajectoryTempering", "PTTReport", "interpolate", "place_rungs", "ladder_at", "pair_distance", "equilibrate_trajectory", "base_rate_model"]
 
 
 def base_rate_model(rbm: RBM, a0) -> RBM:
@@ -233,6 +235,41 @@ class TrajectoryTempering:
         self._mark_ends()
         self.rounds += 1
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The ladders' whole state between rounds as numpy copies (every rung's sampler, the swap
+        generator, the replica ids, the counts and the replica record): with :meth:`load_state_dict`
+        on a ladder built from the same rungs, chain count, device, dtype and seed, the run goes on
+        bit for bit."""
+        out = dict(rounds=np.array(self.rounds), sweeps=np.array(self.sweeps), gen=self._gen.get_state().numpy().copy(),
+                   replica=self._replica.cpu().numpy().copy(), accepted=self._accepted.copy(),
+                   attempted=self._attempted.copy(), accepted_chain=self._accepted_chain.cpu().numpy().copy(),
+                   trips=np.array(self._trips), label=self._label.cpu().numpy().copy(), top=np.stack(self._top))
+        for k, sampler in enumerate(self.samplers):
+            out.update({f"rung{k}_{key}": x for key, x in sampler.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what :meth:`state_dict` gave (ValueError naming the key on a missing key, or one of
+        another shape or dtype; the replica record may have any length)."""
+        for k, want in self.state_dict().items():
+            got = state.get(k)
+            if k.startswith("rung"):
+                continue  # each rung's sampler checks its own
+            if got is None or (k != "top" and np.shape(got) != want.shape) or np.asarray(got).dtype != want.dtype:
+                raise ValueError(f"trajectory tempering state: key {k!r} expected {want.dtype} of shape "
+                                 f"{want.shape if k != 'top' else ('rounds',) + want.shape[1:]}, got "
+                                 f"{'nothing' if got is None else f'{np.asarray(got).dtype} of shape {np.shape(got)}'}")
+        for k, sampler in enumerate(self.samplers):
+            sampler.load_state_dict({key.split("_", 1)[1]: x for key, x in state.items() if key.startswith(f"rung{k}_")})
+        dev = dict(device=self.device)
+        self.rounds, self.sweeps, self._trips = int(state["rounds"]), int(state["sweeps"]), int(state["trips"])
+        self._gen.set_state(torch.as_tensor(np.asarray(state["gen"], dtype=np.uint8)))
+        self._replica = torch.as_tensor(np.asarray(state["replica"]), **dev).clone()
+        self._accepted, self._attempted = np.array(state["accepted"], dtype=np.float64), np.array(state["attempted"], dtype=np.int64)
+        self._accepted_chain = torch.as_tensor(np.asarray(state["accepted_chain"]), **dev, dtype=torch.float64).clone()
+        self._label = torch.as_tensor(np.asarray(state["label"]), **dev, dtype=torch.int8).clone()
+        self._top = [row.copy() for row in np.asarray(state["top"])]
+
     def states(self, k: int = -1) -> torch.Tensor:
         """Rung k's visible states ``(R, n)`` (default: the top rung), after the kernel check."""
         self.check_kernels()
@@ -243,6 +280,13 @@ def _model_at(models: list[RBM], p: float) -> RBM:
     """The trajectory's model at position ``p``: segment ``i = ⌊p⌋``, ``θ(p) = interpolate(θ_i, θ_{i+1}, p − i)``."""
     i = min(int(np.floor(p)), len(models) - 2)
     return interpolate(models[i], models[i + 1], min(1.0, max(0.0, p - i)))
+
+
+def ladder_at(models: list[RBM], positions) -> list[RBM]:
+    """The rung models at ``positions`` on the trajectory ``models`` (base-rate model first): the ends
+    are the first and last models themselves, the rest :func:`_model_at`, so a ladder that
+    :func:`place_rungs` returned is rebuilt from its positions alone."""
+    return [models[0]] + [_model_at(models, float(q)) for q in np.asarray(positions)[1:-1]] + [models[-1]]
 
 
 def pair_distance(acceptance) -> np.ndarray:
@@ -291,7 +335,7 @@ def place_rungs(checkpoints: list[RBM], a0, n_chains: int = 256, target: float =
         K = int(min(max_rungs, max(2, np.ceil(length[-1] / sigma_target) + 1)))
         new = np.interp(np.linspace(0.0, length[-1], K), length, positions)
         new[0], new[-1] = 0.0, positions[-1]
-        rungs = [models[0]] + [_model_at(models, q) for q in new[1:-1]] + [models[-1]]
+        rungs = ladder_at(models, new)
         nearest = np.abs(positions[None, :] - new[:, None]).argmin(1)
         v0 = torch.stack([ptt.samplers[int(j)].v for j in nearest]).cpu().numpy()
         ptt = TrajectoryTempering(rungs, n_chains, device, dtype, seed + p + 1, v0=v0)
@@ -301,7 +345,8 @@ def place_rungs(checkpoints: list[RBM], a0, n_chains: int = 256, target: float =
 
 def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_rounds: int = 100, rounds: int = 400,
                            sweeps_per_round: int = 1, seed: int = 0, device="cpu", dtype=torch.float32,
-                           progress: bool = False, v0=None, anneal_sweeps: int = 0) -> tuple[torch.Tensor, PTTReport]:
+                           progress: bool = False, v0=None, anneal_sweeps: int = 0, resume: dict | None = None,
+                           keep=None, keep_every: int = 200) -> tuple[torch.Tensor, PTTReport]:
     """Equilibrate ``n_chains`` chains of ``rungs[-1]`` by PTT over the ladder ``rungs`` (from
     :func:`place_rungs`); returns ``(states, report)``.
 
@@ -310,31 +355,54 @@ def equilibrate_trajectory(rungs: list[RBM], positions, n_chains: int, burn_in_r
     k − 1 (an annealing pass up the trajectory); then ``burn_in_rounds`` rounds, statistics reset,
     and ``rounds`` production rounds of ``sweeps_per_round`` sweeps each. ``states``: the top rung's
     visible states ``(R, n)`` (kernels checked).
+
+    Resumable inside the run: ``keep(state)`` is called after every ``keep_every``-th round with the
+    ladders' :meth:`TrajectoryTempering.state_dict` plus ``done`` (rounds run, burn-in included),
+    ``settings`` (this call's arguments as JSON) and, once taken, ``midway``; the same call with
+    ``resume=state`` goes on from there, bit for bit the run that was not stopped. A state whose
+    settings are not this call's, or whose arrays do not fit, is refused (ValueError naming why).
     """
     from tqdm.auto import tqdm
 
     if int(rounds) < 0 or int(burn_in_rounds) < 0 or int(anneal_sweeps) < 0:
         raise ValueError(f"need rounds, burn_in_rounds, anneal_sweeps ≥ 0, got {rounds}, {burn_in_rounds}, "
                          f"{anneal_sweeps}")
-    if int(anneal_sweeps) > 0:
+    if int(anneal_sweeps) > 0 and resume is None:
         v0, start = [], v0
         for k, rbm in enumerate(rungs):
             v0.append(start)
             walker = BlockGibbs(rbm, n_chains, device, dtype, int(seed) * 7919 + k, start)
             walker.run(int(anneal_sweeps))
             start = walker.v.cpu().numpy()
-    ptt = TrajectoryTempering(list(rungs), n_chains, device, dtype, seed, v0=v0)
-    midway = None
-    with tqdm(total=int(burn_in_rounds) + int(rounds), disable=not progress, desc="trajectory tempering") as bar:
-        for _ in range(int(burn_in_rounds)):
-            ptt.step(sweeps_per_round)
-            bar.update()
-        ptt.reset_stats()
-        for r in range(int(rounds)):
-            if r == int(rounds) // 2 and int(rounds) >= 2:
+    ptt = TrajectoryTempering(list(rungs), n_chains, device, dtype, seed, v0=None if resume is not None else v0)
+    burn, total, done, midway = int(burn_in_rounds), int(burn_in_rounds) + int(rounds), 0, None
+    settings = json.dumps(dict(rungs=len(rungs), positions=[float(q) for q in np.asarray(positions)], chains=int(n_chains),
+                               burn_in_rounds=burn, rounds=int(rounds), sweeps_per_round=int(sweeps_per_round),
+                               seed=int(seed), anneal_sweeps=int(anneal_sweeps), dtype=str(dtype),
+                               device=torch.device(device).type), sort_keys=True)
+    if resume is not None:
+        kept = str(np.asarray(resume.get("settings", "")))
+        if kept != settings:
+            raise ValueError(f"resume: the kept state is another run's (kept {kept or 'no settings'}; this run "
+                             f"{settings})")
+        ptt.load_state_dict(resume)
+        done = int(resume["done"])
+        if not 0 < done < total:
+            raise ValueError(f"resume: the kept state says {done} rounds were run, outside 1 … {total - 1}")
+        midway = torch.as_tensor(np.asarray(resume["midway"]), device=ptt.device) if "midway" in resume else None
+    with tqdm(total=total, initial=done, disable=not progress, desc="trajectory tempering") as bar:
+        for i in range(done, total):
+            if i == burn:
+                ptt.reset_stats()
+            if i - burn == int(rounds) // 2 and int(rounds) >= 2:
                 midway = ptt.states().clone()
             ptt.step(sweeps_per_round)
             bar.update()
+            if keep is not None and (i + 1) % int(keep_every) == 0 and i + 1 < total:
+                keep(dict(ptt.state_dict(), done=np.array(i + 1), settings=np.array(settings),
+                          **({} if midway is None else dict(midway=midway.cpu().numpy()))))
+    if int(rounds) == 0:
+        ptt.reset_stats()  # the statistics are those of the production rounds: none
     report = PTTReport(np.asarray(positions, dtype=np.float64), ptt.swap_acceptance, ptt.round_trips, int(rounds),
                        int(burn_in_rounds), ptt.replica_tau(),
                        ptt.sweeps + int(anneal_sweeps) * len(rungs) * int(n_chains), midway, ptt.swap_acceptance_q10)
