@@ -3,12 +3,15 @@ set up and confined as freshly started ones: what the entry sees from inside is 
 launchers hold nothing the entry could reach, and they end with their scope."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -41,6 +44,16 @@ def _fds():
     return out
 
 
+def _signals():
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    handlers = {}
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            h = signal.getsignal(sig)
+            handlers[getattr(sig, "name", str(int(sig)))] = getattr(h, "name", None) or getattr(h, "__name__", repr(h))
+    return dict(status={k: status[k].strip() for k in ("SigIgn", "SigBlk", "SigCgt")}, handlers=handlers)
+
+
 class Report:
     name, access = "report", "sampler-only"
 
@@ -65,12 +78,15 @@ class Report:
             limits=[resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU)],
             status=[status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp")],
             sigint=signal.getsignal(signal.SIGINT) is signal.default_int_handler, blocked=blocked,
-            argv=os.path.basename(sys.argv[0]))
+            argv=os.path.basename(sys.argv[0]), signals=_signals())
         raise RuntimeError("FACTS" + json.dumps(facts, sort_keys=True) + "FACTS")
 """
 
 
-def _facts(tmp_path, monkeypatch, fresh: bool) -> dict:
+def _facts(tmp_path, monkeypatch, fresh: bool, ignored=(), blocked=()) -> dict:
+    """What the REPORT entry finds in a fresh or a launched worker that the runner starts with the
+    signals ``ignored`` and ``blocked`` (:func:`_runner_signals`); a launched one from a worker launcher
+    started before, with the default dispositions (the test's own scope: a new launcher)."""
     results = tmp_path / ("fresh" if fresh else "launched") / "results"
     results.mkdir(parents=True)
     (results / "secret.txt").write_text("the truth")
@@ -91,9 +107,19 @@ def _facts(tmp_path, monkeypatch, fresh: bool) -> dict:
         mp.setattr(launcher, "popen", recording)
         if fresh:
             mp.setattr(launcher, "_launcher_for", lambda cmd, env: None)
-        entry = runner.discover(str(path), results)[0]
-        cell = load_suite("exact-rbm")[1][0]
-        (result,) = runner.run_entry(entry, "exact-rbm", [cell], results, time_limit=60, budget=2**16).results
+        else:
+            with _runner_signals():  # the worker launcher for this environment starts now
+                runner.discover(str(path), results)
+            (first,) = [lc for lc in launcher._launchers.values() if lc is not None]
+            ign = launcher._status_mask("SigIgn", f"/proc/{first.proc.pid}/status")
+            assert not {signal.SIGQUIT, signal.SIGTERM} & ign
+            started.clear()
+        with _runner_signals(ignored, blocked):
+            entry = runner.discover(str(path), results)[0]
+            cell = load_suite("exact-rbm")[1][0]
+            (result,) = runner.run_entry(entry, "exact-rbm", [cell], results, time_limit=60, budget=2**16).results
+    if not fresh:
+        assert first.alive() and first in launcher._launchers.values()  # the launcher that forked both workers
     kinds = {kind for _, kind in started}
     assert kinds == ({"Popen"} if fresh else {"_Launched"}), started
     assert len(started) == 3  # discovery, the sampler process, the worker
@@ -102,19 +128,55 @@ def _facts(tmp_path, monkeypatch, fresh: bool) -> dict:
     return json.loads(result.error.split("FACTS")[1])
 
 
+@contextlib.contextmanager
+def _runner_signals(ignored=(), blocked=()):
+    """This (runner) process with ``ignored`` signals ignored and ``blocked`` ones blocked in this
+    thread, and else its own handlers (SIGINT: Python's default one); restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be set in the main thread")
+    touched = {signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2}
+    before = {sig: signal.getsignal(sig) for sig in touched}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        for sig in touched:
+            signal.signal(sig, signal.SIG_IGN if sig in ignored else
+                          signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for sig, handler in before.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
 def test_a_launched_worker_sees_what_a_fresh_one_sees(tmp_path, monkeypatch):
     """From inside its confinement an entry finds the same descriptors (stdin, stdout, stderr, the
     sampler's socket and memory: none of the launcher's), as many threads, the same environment, temporary
     folder and ``sys.path[0]``, rlimits, capabilities, no_new_privs and seccomp, the same PID namespace
-    view, the default SIGINT handler, and the results folder refused, whether it was forked from a
-    launcher or started fresh; a child it leaves in a session of its own dies with it."""
-    launched = _facts(tmp_path, monkeypatch, fresh=False)
-    fresh = _facts(tmp_path, monkeypatch, fresh=True)
+    view, the same signal dispositions, mask and handlers, and the results folder refused, whether it
+    was forked from a launcher or started fresh; a child it leaves in a session of its own dies with it.
+
+    The runner runs here as a background job of a script does (SIGINT and SIGQUIT ignored, which a fresh
+    interpreter keeps: no KeyboardInterrupt handler), with SIGTERM ignored and SIGUSR2 blocked besides,
+    and its worker launcher was started before, with the default dispositions: a launched worker gets
+    the runner's only if it takes them at its start, as a fresh one does. (The session's launchers,
+    conftest.py, are set aside here.)"""
+    monkeypatch.setattr(launcher, "_depth", 0)
+    monkeypatch.setattr(launcher, "_launchers", {})
+    background = dict(ignored=(signal.SIGINT, signal.SIGQUIT, signal.SIGTERM), blocked=(signal.SIGUSR2,))
+    with launcher.scope():
+        launched = _facts(tmp_path, monkeypatch, fresh=False, **background)
+        fresh = _facts(tmp_path, monkeypatch, fresh=True, **background)
     assert launched == fresh
     # stdin, the answer pipe, the log (as stdout and stderr), the sampler's socket and its memory (a memfd,
     # and mmap's own copy of it)
     assert sorted(launched["fds"].values()) == ["file"] * 4 + ["pipe", "pipe", "socket"], launched["fds"]
-    assert launched["tmp"] == [True, True, True] and launched["sigint"]
+    assert launched["tmp"] == [True, True, True] and not launched["sigint"]
+    handlers = launched["signals"]["handlers"]
+    assert [handlers[k] for k in ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGPIPE")] == \
+        ["SIG_IGN", "SIG_IGN", "SIG_IGN", "SIG_DFL", "SIG_IGN"], handlers
+    assert int(launched["signals"]["status"]["SigBlk"], 16) == 1 << (signal.SIGUSR2 - 1)
     assert launched["status"][0] == "0000000000000000" and launched["status"][3:] == ["1", "2"]
     assert launched["pid"] == [1, 0] and launched["blocked"] == "PermissionError"
     assert launched["argv"] == "_worker.py"

@@ -26,8 +26,12 @@ the runner starts a fresh process, :func:`popen`):
   runner asked for and closes every other;
 - **process**: its own session (``setsid``), the runner as parent, the requested cwd (also
   ``sys.path[0]``, as ``-m`` sets it), environment (``os.environ`` replaced; ``tempfile`` forgets
-  any folder it computed), ``sys.argv``, the interpreter's default SIGINT handler and freshly seeded
-  random generators.
+  any folder it computed), ``sys.argv`` and freshly seeded random generators;
+- **signals**: the dispositions and mask a fresh interpreter started by the runner at that moment
+  would have (the runner sends its ignored signals and its thread's mask with each request,
+  :func:`_as_fresh`): its ignored signals stay ignored (SIGINT included, as for a background job of
+  a script: then no KeyboardInterrupt handler), SIGPIPE and SIGXFSZ ignored, every other at its
+  default, SIGINT's Python handler where SIGINT is not ignored.
 
 A launcher holds no secret: it is started with the environment of the processes it stands for, and
 requests never pass through it. Workers and samplers come from different launchers, so a worker
@@ -103,6 +107,42 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def _status_mask(field: str, path: str = "/proc/self/status") -> set[int]:
+    """The signals in the bit mask ``field`` (``SigIgn``, ``SigBlk``, ``SigCgt``) of ``path``."""
+    with open(path) as fh:
+        bits = next(int(line.split()[1], 16) for line in fh if line.startswith(field + ":"))
+    return {n for n in range(1, 65) if bits >> (n - 1) & 1}
+
+
+def _signals() -> dict:
+    """What a process this thread starts by fork and exec begins with, of signals: those this process
+    ignores (as the kernel has them: ignored dispositions survive exec, every other is reset) and
+    those this thread blocks (the mask survives both)."""
+    return dict(ignored=sorted(_status_mask("SigIgn")),
+                blocked=sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+
+
+def _as_fresh(signals: dict) -> None:
+    """Give this (forked) process the signal dispositions and mask of an interpreter that the runner
+    started fresh (``subprocess.Popen``, ``restore_signals`` on) from the thread that sent ``signals``
+    (:func:`_signals`): the runner's ignored signals stay ignored through exec, except SIGPIPE and
+    SIGXFSZ, which Popen resets; every other is at its default; the new interpreter then ignores
+    SIGPIPE and SIGXFSZ itself and installs ``default_int_handler`` for SIGINT unless SIGINT is
+    ignored. (The launcher's own dispositions are those of the runner when the launcher started,
+    plus its ignored SIGINT; the runner's may have changed since.) A handler that native code of the
+    interpreter installed (``faulthandler``) is kept where the fresh one has its handler too."""
+    ignored = set(signals["ignored"]) | {signal.SIGPIPE, signal.SIGXFSZ}
+    now = _status_mask("SigIgn")
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        want = signal.SIG_IGN if sig in ignored else \
+            signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        if (sig in now) != (want == signal.SIG_IGN) or (sig == signal.SIGINT and signal.getsignal(sig) != want):
+            signal.signal(sig, want)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [int(s) for s in signals["blocked"]])
+
+
 # -- the runner's side ----------------------------------------------------------------------------
 
 class _Launcher:
@@ -149,7 +189,7 @@ class _Launcher:
             finally:
                 theirs.close()
             request = dict(argv=list(argv), cwd=str(cwd), env=dict(env), targets=list(fds),
-                           session=bool(new_session), parent=os.getpid())
+                           session=bool(new_session), parent=os.getpid(), signals=_signals())
             socket.send_fds(ours, [json.dumps(request).encode()], list(fds.values()))
             ours.settimeout(_LAUNCH_WAIT)
             first = ours.recv(256)
@@ -318,6 +358,7 @@ def serve(main, ctl_fd: int, preload=()) -> int:
     import importlib
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the runner's to handle
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # it waits for each intermediate child
     ctl = socket.socket(fileno=ctl_fd)
     cwd_first = bool(sys.path) and sys.path[0] == os.getcwd()  # -m put the cwd first (not with -P)
     for name in preload:
@@ -395,7 +436,7 @@ def _become(main, ctl: socket.socket, fd: int, cwd_first: bool) -> int:
             sys.modules["numpy.random"].seed()  # (Python's own `random` reseeds itself after a fork)
         module = sys.modules["__main__"].__file__
         sys.argv = [module] + [str(a) for a in req["argv"]]
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _as_fresh(req["signals"])
         left = sorted(set(_fds()) - set(targets) - {sock.fileno()})
         if left:
             raise RuntimeError(f"descriptors left open: {left}")
