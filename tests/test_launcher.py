@@ -245,3 +245,44 @@ def test_a_failed_launch_starts_the_process_fresh(tmp_path, monkeypatch):
     assert [e.name for e in runner.discover(str(path), tmp_path / "results")] == ["report"]
     assert [type(p).__name__ for p in started] == ["Popen"]
     assert set(process_tree(os.getpid())) == before  # the launcher that failed is gone too
+
+
+def test_a_worker_cannot_reach_into_another_process_by_pidfd_or_kcmp():
+    """The worker's seccomp filter refuses the pidfd calls (open, take a descriptor of, signal), kcmp
+    and process_madvise: where a worker sees other processes of its user (no PID namespace, no Landlock
+    scoping), it could otherwise take the runner's or a launcher's control socket."""
+    import ctypes
+    import platform
+
+    from snrbench.predict.sandbox import SECCOMP_DENIED, install_seccomp
+
+    assert {"pidfd_open", "pidfd_getfd", "pidfd_send_signal", "kcmp", "process_madvise"} <= set(SECCOMP_DENIED)
+    numbers = dict(pidfd_send_signal=424, pidfd_getfd=438, process_madvise=440,
+                   kcmp={"x86_64": 312, "aarch64": 272}.get(platform.machine()))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            out = {"seccomp": install_seccomp()}
+            try:
+                os.close(os.pidfd_open(os.getpid()))
+                out["pidfd_open"] = 0
+            except OSError as exc:
+                out["pidfd_open"] = exc.errno
+            libc = ctypes.CDLL(None, use_errno=True)
+            for name, nr in numbers.items():
+                if nr is not None:  # let through: EBADF (no such pidfd) or 0 (kcmp: the same memory)
+                    args = (os.getpid(), os.getpid(), 1, 0, 0) if name == "kcmp" else (-1, 0, 0, 0, 0)  # KCMP_VM
+                    rc = libc.syscall(nr, *args)
+                    out[name] = ctypes.get_errno() if rc != 0 else 0
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        got = json.loads(fh.read())
+    os.waitpid(pid, 0)
+    if got.pop("seccomp") != "on":
+        pytest.skip("no seccomp here")
+    assert set(got.values()) == {1}, got  # EPERM, the filter's answer, for each
