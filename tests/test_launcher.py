@@ -17,11 +17,12 @@ import pytest
 
 from snrbench.families import load_suite
 from snrbench.predict import launcher, runner
-from snrbench.predict.sandbox import process_tree
+from snrbench.predict.sandbox import become_subreaper, process_tree
 from submit_kit import _alive_with
 
 #: An entry that reports, from inside its confined process, what a launch could get wrong.
 REPORT = """\
+import ctypes
 import json
 import os
 import resource
@@ -54,6 +55,14 @@ def _signals():
     return dict(status={k: status[k].strip() for k in ("SigIgn", "SigBlk", "SigCgt")}, handlers=handlers)
 
 
+def _frames():
+    out, frame = [], sys._getframe(1)
+    while frame is not None:
+        out.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return out
+
+
 class Report:
     name, access = "report", "sampler-only"
 
@@ -78,7 +87,8 @@ class Report:
             limits=[resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU)],
             status=[status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp")],
             sigint=signal.getsignal(signal.SIGINT) is signal.default_int_handler, blocked=blocked,
-            argv=os.path.basename(sys.argv[0]), signals=_signals())
+            argv=os.path.basename(sys.argv[0]), signals=_signals(), dumpable=ctypes.CDLL(None).prctl(3, 0, 0, 0, 0),
+            frames=_frames())
         raise RuntimeError("FACTS" + json.dumps(facts, sort_keys=True) + "FACTS")
 """
 
@@ -154,8 +164,9 @@ def test_a_launched_worker_sees_what_a_fresh_one_sees(tmp_path, monkeypatch):
     """From inside its confinement an entry finds the same descriptors (stdin, stdout, stderr, the
     sampler's socket and memory: none of the launcher's), as many threads, the same environment, temporary
     folder and ``sys.path[0]``, rlimits, capabilities, no_new_privs and seccomp, the same PID namespace
-    view, the same signal dispositions, mask and handlers, and the results folder refused, whether it
-    was forked from a launcher or started fresh; a child it leaves in a session of its own dies with it.
+    view, the same signal dispositions, mask and handlers, the same stack of frames below it (nothing of
+    the launcher's), a dumpable process, and the results folder refused, whether it was forked from a
+    launcher or started fresh; a child it leaves in a session of its own dies with it.
 
     The runner runs here as a background job of a script does (SIGINT and SIGQUIT ignored, which a fresh
     interpreter keeps: no KeyboardInterrupt handler), with SIGTERM ignored and SIGUSR2 blocked besides,
@@ -179,7 +190,8 @@ def test_a_launched_worker_sees_what_a_fresh_one_sees(tmp_path, monkeypatch):
     assert int(launched["signals"]["status"]["SigBlk"], 16) == 1 << (signal.SIGUSR2 - 1)
     assert launched["status"][0] == "0000000000000000" and launched["status"][3:] == ["1", "2"]
     assert launched["pid"] == [1, 0] and launched["blocked"] == "PermissionError"
-    assert launched["argv"] == "_worker.py"
+    assert launched["argv"] == "_worker.py" and launched["dumpable"] == 1
+    assert launched["frames"][-3:] == ["<module>", "_run_code", "_run_module_as_main"], launched["frames"]
 
 
 def test_the_launchers_end_with_their_scope(tmp_path, monkeypatch):
@@ -208,7 +220,8 @@ if sys.argv[2] == "thread":
     threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
 else:
     extra = os.open("/dev/null", os.O_RDONLY)
-sys.exit(serve(main, int(sys.argv[1])))
+serve(int(sys.argv[1]))
+sys.exit(main())
 """
 
 
@@ -245,6 +258,161 @@ def test_a_failed_launch_starts_the_process_fresh(tmp_path, monkeypatch):
     assert [e.name for e in runner.discover(str(path), tmp_path / "results")] == ["report"]
     assert [type(p).__name__ for p in started] == ["Popen"]
     assert set(process_tree(os.getpid())) == before  # the launcher that failed is gone too
+
+
+#: A module a launcher can stand for in these tests (``python -m launcher_probe``): its ``main()`` prints,
+#: as JSON, what a process forked from a launcher could get wrong of a fresh one's start.
+PROBE = """\
+import ctypes
+import json
+import multiprocessing  # its authkey is drawn at import: in the launcher, for a launched process
+import os
+import signal
+import sys
+
+import snrbench.predict.launcher  # what the launcher imports before it forks, imported the same in both
+
+
+def main():
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    handlers = {}
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            h = signal.getsignal(sig)
+            handlers[getattr(sig, "name", str(int(sig)))] = getattr(h, "name", None) or getattr(h, "__name__", repr(h))
+    frames, frame = [], sys._getframe()
+    while frame is not None:
+        frames.append([frame.f_code.co_name, sorted(frame.f_locals) if frame.f_code.co_name != "<module>" else []])
+        frame = frame.f_back
+    print(json.dumps(dict(
+        status={k: status[k].strip() for k in ("SigIgn", "SigBlk", "SigCgt")}, handlers=handlers, frames=frames,
+        globals=sorted(vars(sys.modules["__main__"])), path=sys.path, cwd=os.getcwd(), argv=sys.argv,
+        dumpable=ctypes.CDLL(None).prctl(3, 0, 0, 0, 0), authkey=multiprocessing.current_process().authkey.hex())))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--launcher"]:
+        from snrbench.predict.launcher import serve as _serve_forks
+
+        _serve_forks(int(sys.argv[2]))
+        del _serve_forks
+    sys.exit(main())
+"""
+
+#: The runner's signal states the launcher is started in, and then launches in: (ignored, blocked) each.
+_STATES = {
+    "an interactive shell's, after a launcher started by a script": (
+        ((signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1), (signal.SIGUSR1,)), ((), ())),
+    "a script's background job, after a launcher started from a terminal": (
+        ((), ()), ((signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP), (signal.SIGUSR2, signal.SIGTERM))),
+}
+
+
+def _probe_env(tmp_path) -> dict:
+    (tmp_path / "launcher_probe.py").write_text(PROBE)
+    return dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+
+def _probe(lc, env: dict, cwd) -> dict:
+    cmd = [sys.executable, "-m", "launcher_probe"]
+    kwargs = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+    proc = launcher._Launched(lc, cmd, **kwargs) if lc is not None else subprocess.Popen(cmd, **kwargs)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("state", list(_STATES))
+def test_a_launched_process_starts_with_the_signals_and_secrets_of_a_fresh_one(tmp_path, state):
+    """Whatever the runner's signal dispositions and mask were when its launcher started, a launched
+    process gets those a fresh interpreter started now from the runner gets (ignored ones kept,
+    SIGINT's KeyboardInterrupt handler only where SIGINT is not ignored, SIGPIPE and SIGXFSZ ignored,
+    the thread's mask), the same ``sys.path``, argv and globals, a stack with no frame of the launcher
+    (nothing of its request in reach), is dumpable, and draws its own multiprocessing authkey."""
+    become_subreaper()
+    env = _probe_env(tmp_path)
+    (ign_a, blk_a), (ign_b, blk_b) = _STATES[state]
+    with _runner_signals(ign_a, blk_a):
+        lc = launcher._Launcher("launcher_probe", env)
+    try:
+        with _runner_signals(ign_b, blk_b):
+            launched, again, fresh = _probe(lc, env, tmp_path), _probe(lc, env, tmp_path), _probe(None, env, tmp_path)
+    finally:
+        lc.close()
+    keys = {launched.pop("authkey"), again.pop("authkey"), fresh.pop("authkey")}
+    assert len(keys) == 3  # none shared with the launcher's other children
+    assert launched == fresh == again
+    assert launched["handlers"]["SIGINT"] == ("SIG_IGN" if signal.SIGINT in ign_b else "default_int_handler")
+    assert int(launched["status"]["SigBlk"], 16) == sum(1 << (s - 1) for s in set(blk_b))
+    assert launched["dumpable"] == 1 and launched["path"][0] == str(tmp_path)
+    assert [name for name, _ in launched["frames"]] == ["main", "<module>", "_run_code", "_run_module_as_main"]
+
+
+NOT_DUMPABLE = """\
+import ctypes, os, struct, subprocess, sys
+libc = ctypes.CDLL(None)
+for cap in range(64):  # no capability, here and in what this starts (an empty bounding set: none after exec)
+    libc.prctl(24, cap, 0, 0, 0)
+assert libc.capset(ctypes.create_string_buffer(struct.pack("=Ii", 0x20080522, 0)),
+                   ctypes.create_string_buffer(bytes(24))) == 0
+from snrbench.predict import launcher
+lc = launcher._Launcher("launcher_probe", dict(os.environ))
+other = subprocess.Popen(["sleep", "60"])
+out = []
+for pid in (other.pid, lc.proc.pid):
+    try:
+        open(f"/proc/{pid}/environ", "rb").read(1)
+        out.append("read")
+    except OSError as exc:
+        out.append(type(exc).__name__)
+other.kill()
+lc.close()
+print(out)
+"""
+
+
+def test_the_launcher_is_not_dumpable(tmp_path):
+    """A process of the same user without capabilities (what an entry is, where no PID namespace or
+    Landlock scoping stops it) cannot read the launcher's ``/proc/<pid>/environ`` (nor its memory, nor
+    take a descriptor of it), while it can read those of an ordinary process of the user. Here the
+    test's runner drops every capability first, so that neither the launcher nor the other process has
+    one (a root launcher's capabilities alone would refuse a capless reader)."""
+    got = subprocess.run([sys.executable, "-c", NOT_DUMPABLE], env=_probe_env(tmp_path), capture_output=True,
+                         text=True, timeout=120)
+    assert got.returncode == 0, got.stderr[-2000:]
+    if not got.stdout.startswith("['read'"):
+        pytest.skip(f"a process of the same user cannot be read here either: {got.stdout}")
+    assert got.stdout.strip() == "['read', 'PermissionError']"
+
+
+THIEF = """\
+import socket, sys
+ctl = socket.socket(fileno=int(sys.argv[1]))
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+socket.send_fds(ctl, [b"fork"], [theirs.fileno()])
+theirs.close()
+ours.settimeout(30)
+print(repr(ours.recv(256)))
+"""
+
+
+def test_a_stolen_control_socket_forks_nothing(tmp_path):
+    """A process that is not the runner and holds a copy of a launcher's control socket (as an entry
+    could take one with ``pidfd_getfd`` where nothing else stops it) asks it to fork: the kernel names
+    the sender, the launcher forks nothing and exits (the runner then starts its processes fresh)."""
+    become_subreaper()
+    lc = launcher._Launcher("launcher_probe", _probe_env(tmp_path))
+    copy = os.dup(lc.ctl.fileno())
+    try:
+        got = subprocess.run([sys.executable, "-c", THIEF, str(copy)], pass_fds=[copy], capture_output=True,
+                             text=True, timeout=60)
+        assert got.returncode == 0, got.stderr[-2000:]
+        assert got.stdout.strip() == "b''"  # no child took the request: the launcher closed the socket it got
+        assert lc.proc.wait(timeout=30) == 1
+    finally:
+        os.close(copy)
+        lc.close()
 
 
 def test_a_worker_cannot_reach_into_another_process_by_pidfd_or_kcmp():

@@ -149,7 +149,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--launcher"]:  # the warm launcher that forks workers (:mod:`.launcher`)
-        from .launcher import serve as serve_forks
+        from .launcher import serve as _serve_forks
 
-        sys.exit(serve_forks(main, int(sys.argv[2]), preload=("torch", "snrbench.predict.sandbox")))
+        _serve_forks(int(sys.argv[2]), preload=("torch", "snrbench.predict.sandbox"))
+        del _serve_forks  # returned in a forked process, set up as a fresh one: it goes on as one
     sys.exit(main())

@@ -26,19 +26,28 @@ the runner starts a fresh process, :func:`popen`):
   runner asked for and closes every other;
 - **process**: its own session (``setsid``), the runner as parent, the requested cwd (also
   ``sys.path[0]``, as ``-m`` sets it), environment (``os.environ`` replaced; ``tempfile`` forgets
-  any folder it computed), ``sys.argv`` and freshly seeded random generators;
+  any folder it computed), ``sys.argv``, dumpable (the launcher is not), freshly seeded random
+  generators and a new ``multiprocessing`` authkey;
 - **signals**: the dispositions and mask a fresh interpreter started by the runner at that moment
   would have (the runner sends its ignored signals and its thread's mask with each request,
   :func:`_as_fresh`): its ignored signals stay ignored (SIGINT included, as for a background job of
   a script: then no KeyboardInterrupt handler), SIGPIPE and SIGXFSZ ignored, every other at its
-  default, SIGINT's Python handler where SIGINT is not ignored.
+  default, SIGINT's Python handler where SIGINT is not ignored;
+- **stack**: the launcher's frames are gone when ``main()`` runs: :func:`serve` returns in the
+  forked process and ``__main__`` calls ``main()`` as a fresh one does.
 
-A launcher holds no secret: it is started with the environment of the processes it stands for, and
-requests never pass through it. Workers and samplers come from different launchers, so a worker
-shares no address-space layout or hash seed with the trusted sampler process; the workers of one
-launcher do share them with one another (what a fresh process would draw anew), and nothing connects
-two workers. The launchers end with their scope (their control socket closes; they exit and are
-waited for), so nothing is left running after a command.
+A launcher holds no secret: it is started with the environment of the processes it stands for (the
+worker launcher with the workers' allow-listed one, the sampler launcher with the runner's whole
+environment, as a sampler process always had), and requests never pass through it. It forks only
+for a message the kernel says its parent, the runner, sent (``SO_PASSCRED``), and it is not dumpable
+(no ``/proc/<pid>/mem`` or ``pidfd_getfd`` for a process of the same user without capabilities).
+What a fork cannot draw anew: the workers of one launcher share its str hash secret, address-space
+layout, stack canary and pointer guard with one another (a fresh process would draw its own).
+Workers and samplers come from different launchers, so a worker shares none of them with the trusted
+sampler process, and nothing connects two workers. From inside, a launched worker can tell it was
+launched: its ``/proc/self/cmdline`` ends in ``--launcher N`` and its ``/proc/self/environ`` is the
+launcher's (no ``TMPDIR``). The launchers end with their scope (their control socket closes; they
+exit and are waited for), so nothing is left running after a command.
 """
 from __future__ import annotations
 
@@ -59,7 +68,7 @@ _READY_WAIT = 120.0  # seconds a new launcher has to import and say it is ready
 _LAUNCH_WAIT = 30.0  # seconds a launched process has to take its request and set itself up
 _REPARENT_WAIT = 5.0  # seconds the launched process waits to become the runner's child
 _MAX_REQUEST = 1 << 20
-_PR_GET_CHILD_SUBREAPER = 37
+_PR_GET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 37, 4
 
 
 #: Variables that differ between processes a launcher stands for, and that nothing reads before
@@ -188,14 +197,14 @@ class _Launcher:
                 socket.send_fds(self.ctl, [b"fork"], [theirs.fileno()])
             finally:
                 theirs.close()
-            request = dict(argv=list(argv), cwd=str(cwd), env=dict(env), targets=list(fds),
-                           session=bool(new_session), parent=os.getpid(), signals=_signals())
-            socket.send_fds(ours, [json.dumps(request).encode()], list(fds.values()))
             ours.settimeout(_LAUNCH_WAIT)
-            first = ours.recv(256)
+            first = ours.recv(256)  # the child's pid: it has set SO_PASSCRED, so the request carries our pid
             if not first:
                 raise LaunchError(f"the {self.module} launcher forked nothing (it exited?)")
             pid = int(json.loads(first)["pid"])
+            request = dict(argv=list(argv), cwd=str(cwd), env=dict(env), targets=list(fds),
+                           session=bool(new_session), signals=_signals())
+            socket.send_fds(ours, [json.dumps(request).encode()], list(fds.values()))
             reply = ours.recv(4096)
             if reply != b"ok":
                 raise LaunchError(f"the {self.module} launcher's child did not set up: "
@@ -351,53 +360,105 @@ def popen(cmd, **kwargs) -> subprocess.Popen:
 
 # -- the launcher's side --------------------------------------------------------------------------
 
-def serve(main, ctl_fd: int, preload=()) -> int:
+def _prctl(option: int, arg: int = 0) -> int:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+
+
+def _recv(sock: socket.socket, size: int, maxfds: int) -> tuple[bytes, list[int], tuple | None]:
+    """One message on ``sock`` (``SO_PASSCRED`` set): its bytes, the descriptors it carried and the
+    sender's (pid, uid, gid) as the kernel vouches for them (None if none came). A message that
+    carried more descriptors than ``maxfds`` is refused (the kernel closed the rest)."""
+    import array
+    import struct
+
+    ucred = struct.calcsize("3i")
+    msg, anc, flags, _ = sock.recvmsg(size, socket.CMSG_SPACE(maxfds * 4) + socket.CMSG_SPACE(ucred))
+    fds, creds = [], None
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", data[:len(data) - len(data) % 4])
+        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            creds = struct.unpack("3i", data[:ucred])
+    if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise ValueError("a message longer, or with more descriptors, than allowed")
+    return msg, fds, creds
+
+
+def serve(ctl_fd: int, preload=()) -> None:
     """Run as a launcher: import ``preload``, say "ready" on the control socket ``ctl_fd``, then fork a
-    process per request until the socket closes. Returns 0 in the launcher; in each forked process,
-    what ``main()`` returns once it is set up (:func:`_become`)."""
+    process per request of the runner (its parent) until the socket closes. The launcher itself
+    leaves with ``os._exit``; this returns only in a forked process once it is set up as a fresh one
+    (:func:`_become`), and its caller, the ``__main__`` of :data:`LAUNCHED`, then runs ``main()``
+    exactly as a fresh process does, with no frame of the launcher below it.
+
+    Hardening: once it has imported, the launcher removes its deleted home from ``sys.path`` (any
+    user could create that path again in the shared TMPDIR) and makes itself non-dumpable (no
+    ``/proc/<pid>/mem``, ``environ``, ptrace or ``pidfd_getfd`` for a process of the same uid without
+    capabilities, whatever Yama or Landlock allow); it forks only for a message the kernel says the
+    runner sent (``SO_PASSCRED``: pid and uid), so whoever got hold of a copy of its control socket
+    cannot start a process with a request of its own: the launcher exits instead."""
     import importlib
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the runner's to handle
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # it waits for each intermediate child
+    runner = os.getppid()
     ctl = socket.socket(fileno=ctl_fd)
-    cwd_first = bool(sys.path) and sys.path[0] == os.getcwd()  # -m put the cwd first (not with -P)
+    home = os.getcwd()
+    cwd_first = bool(sys.path) and sys.path[0] == home  # -m put the cwd first (not with -P)
     for name in preload:
         importlib.import_module(name)
-    if _fds() != sorted({0, 1, 2, ctl_fd}) or _threads() != 1:
-        return 1  # not the clean single-threaded process the forks must copy: the runner starts fresh ones
+    if cwd_first:  # removed from disk once this has imported (_Launcher): nothing may import from there
+        del sys.path[0]
+        sys.path_importer_cache.pop(home, None)
+    if _prctl(_PR_SET_DUMPABLE, 0) != 0 or _fds() != sorted({0, 1, 2, ctl_fd}) or _threads() != 1:
+        os._exit(1)  # not the clean single-threaded process the forks must copy: the runner starts fresh ones
+    ctl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     ctl.sendall(b"ready")
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
+            msg, fds, creds = _recv(ctl, 16, 1)
         except OSError:
-            msg, fds = b"", []
-        if not msg or len(fds) != 1 or _threads() != 1:  # the runner closed its end (or the launcher is unfit)
-            os._exit(0 if not msg else 1)  # nothing to flush: no interpreter shutdown to wait for
+            msg, fds, creds = b"", [], None
+        except ValueError:
+            os._exit(1)
+        if not msg or msg != b"fork" or len(fds) != 1 or creds is None or creds[:2] != (runner, os.getuid()) \
+                or os.getppid() != runner or _threads() != 1:
+            os._exit(0 if not msg else 1)  # the runner closed its end, or this is not the runner: no fork
         sys.stdout.flush()
         sys.stderr.flush()
         child = os.fork()
         if child == 0:
             if os.fork() == 0:
-                return _become(main, ctl, fds[0], cwd_first)
+                _become(ctl, fds[0], runner, cwd_first)
+                return
             os._exit(0)  # the grandchild is re-parented to the runner, the nearest subreaper
         os.close(fds[0])
         os.waitpid(child, 0)
 
 
-def _become(main, ctl: socket.socket, fd: int, cwd_first: bool) -> int:
-    """In the forked process: take the request from ``fd``, set up as the fresh process would be, and
-    run ``main()``. Whatever fails before ``main()`` is reported to the runner and ends the process."""
+def _become(ctl: socket.socket, fd: int, runner: int, cwd_first: bool) -> None:
+    """In the forked process: take the request from ``fd`` (sent by ``runner``, as the kernel says),
+    set up as the fresh process would be. Whatever fails is reported to the runner and ends the
+    process; nothing of the request is left in a frame or a global once this returns."""
     os.close(ctl.detach())
     sock = socket.socket(fileno=fd)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # before the runner can send its request
         sock.sendall(json.dumps(dict(pid=os.getpid())).encode())
-        raw, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, 64)
+        raw, fds, creds = _recv(sock, _MAX_REQUEST, 64)
+        if creds is None or creds[:2] != (runner, os.getuid()):
+            raise PermissionError("the request did not come from the runner")
         req = json.loads(raw)
         targets = [int(t) for t in req["targets"]]
         if len(fds) != len(targets):
             raise ValueError(f"{len(fds)} descriptors for {len(targets)} targets")
         for _ in range(int(_REPARENT_WAIT * 1000)):  # the intermediate child exits at once
-            if os.getppid() == req["parent"]:
+            if os.getppid() == runner:
                 break
             import time
 
@@ -426,7 +487,7 @@ def _become(main, ctl: socket.socket, fd: int, cwd_first: bool) -> int:
                     os.close(f)
         os.chdir(req["cwd"])
         if cwd_first:
-            sys.path[0] = os.getcwd()  # as `python -m` sets it (the launcher's was its own folder)
+            sys.path.insert(0, os.getcwd())  # as `python -m` sets it (the launcher took its own folder out)
         os.environ.clear()
         os.environ.update(req["env"])
         import tempfile
@@ -434,16 +495,19 @@ def _become(main, ctl: socket.socket, fd: int, cwd_first: bool) -> int:
         tempfile.tempdir = None  # computed again from this environment's TMPDIR
         if "numpy.random" in sys.modules:  # its global generator seeded afresh, as in a new process
             sys.modules["numpy.random"].seed()  # (Python's own `random` reseeds itself after a fork)
+        if "multiprocessing.process" in sys.modules:  # drawn at import, in the launcher: drawn again
+            sys.modules["multiprocessing.process"].current_process().authkey = os.urandom(32)
         module = sys.modules["__main__"].__file__
         sys.argv = [module] + [str(a) for a in req["argv"]]
         _as_fresh(req["signals"])
         left = sorted(set(_fds()) - set(targets) - {sock.fileno()})
         if left:
             raise RuntimeError(f"descriptors left open: {left}")
+        if _prctl(_PR_SET_DUMPABLE, 1) != 0:  # as a fresh process is
+            raise OSError("prctl(PR_SET_DUMPABLE, 1) failed")
         sock.sendall(b"ok")
     except BaseException as exc:  # noqa: BLE001 - told to the runner; nothing of the entry has run
         with contextlib.suppress(OSError):
             sock.sendall(f"{type(exc).__name__}: {exc}"[:4000].encode() or b"failed")
         os._exit(1)
     os.close(sock.detach())
-    return main()
