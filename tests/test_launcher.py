@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -317,9 +318,10 @@ def _probe_env(tmp_path) -> dict:
 def _probe(lc, env: dict, cwd) -> dict:
     cmd = [sys.executable, "-m", "launcher_probe"]
     kwargs = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
-    proc = launcher._Launched(lc, cmd, **kwargs) if lc is not None else subprocess.Popen(cmd, **kwargs)
+    live, lock = set(), threading.Lock()
+    proc = launcher._Launched(lc, live, lock, cmd, **kwargs) if lc is not None else subprocess.Popen(cmd, **kwargs)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0
+    assert proc.returncode == 0 and live == ({proc.pid} if lc is not None else set())
     return json.loads(out)
 
 
@@ -413,6 +415,43 @@ def test_a_stolen_control_socket_forks_nothing(tmp_path):
     finally:
         os.close(copy)
         lc.close()
+
+
+def test_a_stopped_launcher_holds_up_no_reap_and_is_killed(tmp_path, monkeypatch):
+    """A launcher that does not answer (here: stopped) delays only the start waiting on it: the lock
+    that every reap takes is free meanwhile; after the launch's wait it is killed at once (no wait for
+    it to leave by itself) and the process starts fresh."""
+    become_subreaper()
+    env = _probe_env(tmp_path)
+    lc = launcher._Launcher("launcher_probe", env)
+    monkeypatch.setattr(launcher, "_LAUNCH_WAIT", 2.0)
+    monkeypatch.setattr(launcher, "_launchers", {})
+    monkeypatch.setattr(launcher, "_launcher_for", lambda cmd, env: lc)
+    waiting = threading.Event()
+    launch = lc.launch
+    lc.launch = lambda *a, **kw: waiting.set() or launch(*a, **kw)
+    os.kill(lc.proc.pid, signal.SIGSTOP)
+    live, lock, started = set(), threading.Lock(), []
+    cmd = [sys.executable, "-m", "launcher_probe"]
+    t0 = time.monotonic()
+    thread = threading.Thread(target=lambda: started.append(launcher.popen(
+        cmd, live=live, lock=lock, stdout=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True)))
+    thread.start()
+    try:
+        assert waiting.wait(60)
+        time.sleep(0.3)
+        t1 = time.monotonic()
+        with lock:
+            held = time.monotonic() - t1
+        thread.join(120)
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(lc.proc.pid, signal.SIGCONT)
+        lc.kill()
+    assert held < 0.5 and time.monotonic() - t0 < 2.0 + 8.0  # not 10 s more waiting for it to leave
+    (proc,) = started
+    assert type(proc) is subprocess.Popen and live == {proc.pid} and lc.proc.returncode == -signal.SIGKILL
+    assert json.loads(proc.communicate(timeout=120)[0])["frames"][0][0] == "main"
 
 
 def test_a_worker_cannot_reach_into_another_process_by_pidfd_or_kcmp():

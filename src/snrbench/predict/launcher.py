@@ -65,7 +65,7 @@ __all__ = ["scope", "popen", "prepare", "running", "serve", "LAUNCHED", "LaunchE
 #: The modules a launcher can stand for (``python -m MODULE [args]``).
 LAUNCHED = ("snrbench.predict._worker", "snrbench.predict._sampler_service")
 _READY_WAIT = 120.0  # seconds a new launcher has to import and say it is ready
-_LAUNCH_WAIT = 30.0  # seconds a launched process has to take its request and set itself up
+_LAUNCH_WAIT = 10.0  # seconds a launched process has to take its request and set up (healthy: milliseconds)
 _REPARENT_WAIT = 5.0  # seconds the launched process waits to become the runner's child
 _MAX_REQUEST = 1 << 20
 _PR_GET_CHILD_SUBREAPER, _PR_SET_DUMPABLE = 37, 4
@@ -183,13 +183,16 @@ class _Launcher:
         with contextlib.suppress(OSError):  # its imports are done: nothing of it is left on disk
             os.rmdir(self.home)
         if ready != b"ready":
-            self.close()
+            self.kill()
             raise LaunchError(f"the {module} launcher did not start")
 
-    def launch(self, argv: list[str], cwd: str, env: dict, fds: dict[int, int], new_session: bool) -> int:
+    def launch(self, argv: list[str], cwd: str, env: dict, fds: dict[int, int], new_session: bool,
+               live: set, lock) -> int:
         """Fork a process that runs ``module``'s main with ``argv``, ``cwd``, ``env`` and the
         descriptors ``fds`` ({number in the child: descriptor here}); its pid, once it is this
-        process's child and set up. Call with :data:`snrbench.predict.runner._SPAWN` held."""
+        process's child and set up. Its pid is put in ``live`` (under ``lock``) before the process
+        can leave this process's session (it waits for its request, sent only then), and taken out
+        again if the launch fails; ``lock`` is never held while this waits for the launcher."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = None
         try:
@@ -198,10 +201,12 @@ class _Launcher:
             finally:
                 theirs.close()
             ours.settimeout(_LAUNCH_WAIT)
-            first = ours.recv(256)  # the child's pid: it has set SO_PASSCRED, so the request carries our pid
+            first = ours.recv(256)  # the child's pid; it has set SO_PASSCRED and waits for its request
             if not first:
                 raise LaunchError(f"the {self.module} launcher forked nothing (it exited?)")
             pid = int(json.loads(first)["pid"])
+            with lock:  # before the request, so before it can setsid (no reap takes it for an orphan)
+                live.add(pid)
             request = dict(argv=list(argv), cwd=str(cwd), env=dict(env), targets=list(fds),
                            session=bool(new_session), signals=_signals())
             socket.send_fds(ours, [json.dumps(request).encode()], list(fds.values()))
@@ -212,10 +217,9 @@ class _Launcher:
             return pid
         except BaseException as exc:
             if pid:  # half started: killed, and waited for once it is this process's child
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
+                _kill_and_wait(pid)
+                with lock:
+                    live.discard(pid)
             if isinstance(exc, (OSError, ValueError, KeyError, TypeError)):
                 raise LaunchError(f"the {self.module} launcher failed: {type(exc).__name__}: {exc}") from None
             raise
@@ -232,16 +236,41 @@ class _Launcher:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self):
+        """End a launcher that failed (it may be stopped or hung: no wait for it to leave by itself)."""
+        with contextlib.suppress(OSError):
+            self.ctl.close()
+        with contextlib.suppress(OSError):
             self.proc.kill()
-            self.proc.wait()
+        self.proc.wait()
+
+
+def _kill_and_wait(pid: int) -> None:
+    """SIGKILL ``pid`` and wait for it once it is this process's child (the launcher's intermediate
+    child exits at once; a launched process is re-parented here within milliseconds)."""
+    import time
+
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + _REPARENT_WAIT
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except ChildProcessError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
 
 
 class _Launched(subprocess.Popen):
     """A :class:`subprocess.Popen` whose child is forked by a launcher: everything but the start
     (pipes, ``wait``, ``poll``, ``kill``) is Popen's own."""
 
-    def __init__(self, launcher: _Launcher, args, **kwargs):
-        self._launcher = launcher
+    def __init__(self, launcher: _Launcher, live: set, lock, args, **kwargs):
+        self._launcher, self._live, self._lock = launcher, live, lock
         super().__init__(args, **kwargs)
 
     def _execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
@@ -252,7 +281,7 @@ class _Launched(subprocess.Popen):
                    2: errwrite if errwrite != -1 else 2}
             fds.update({fd: fd for fd in pass_fds})
             self.pid = self._launcher.launch(list(args)[3:], cwd or os.getcwd(), os.environ if env is None else env,
-                                             fds, start_new_session)
+                                             fds, start_new_session, self._live, self._lock)
             self._child_created = True
         finally:
             self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
@@ -341,21 +370,27 @@ def _popen_known() -> bool:
     return code.co_varnames[:len(_EXECUTE_CHILD)] == _EXECUTE_CHILD and hasattr(subprocess.Popen, "_close_pipe_fds")
 
 
-def popen(cmd, **kwargs) -> subprocess.Popen:
-    """``subprocess.Popen(cmd, **kwargs)``; for ``python -m`` one of :data:`LAUNCHED` inside a
-    :func:`scope`, forked from that module's launcher (see the module doc), and started fresh
-    whenever that is not possible."""
-    if not set(kwargs) <= _HONOURED or not _popen_known():
-        return subprocess.Popen(cmd, **kwargs)
-    launcher = _launcher_for(cmd, os.environ if kwargs.get("env") is None else kwargs["env"])
+def popen(cmd, *, live: set, lock, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(cmd, **kwargs)``, its pid in ``live`` (a set ``lock`` guards) before it can
+    leave this process's session; for ``python -m`` one of :data:`LAUNCHED` inside a :func:`scope`,
+    forked from that module's launcher (see the module doc), and started fresh whenever that is not
+    possible. A fresh start holds ``lock`` across ``Popen`` (milliseconds); a launch holds it only
+    while it adds the pid, so a stopped or hung launcher holds up nothing but this start (it is
+    killed after :data:`_LAUNCH_WAIT` and the process started fresh)."""
+    launcher = None
+    if set(kwargs) <= _HONOURED and _popen_known():
+        launcher = _launcher_for(cmd, os.environ if kwargs.get("env") is None else kwargs["env"])
     if launcher is not None:
         try:
-            return _Launched(launcher, cmd, **kwargs)
+            return _Launched(launcher, live, lock, cmd, **kwargs)
         except LaunchError:
             with _LOCK:
                 _launchers[_key(launcher.module, os.environ if kwargs.get("env") is None else kwargs["env"])] = None
-            launcher.close()
-    return subprocess.Popen(cmd, **kwargs)
+            launcher.kill()
+    with lock:
+        proc = subprocess.Popen(cmd, **kwargs)
+        live.add(proc.pid)
+    return proc
 
 
 # -- the launcher's side --------------------------------------------------------------------------

@@ -219,20 +219,19 @@ def remove_tree(path: Path | str) -> str | None:
 
 
 _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
-#: Held across a worker's (or sampler's) start and its entry in :data:`_LIVE`, and by :func:`reap` while
-#: it lists and kills: another thread's reap never sees a child just started as an orphan.
+#: Held across a fresh worker's (or sampler's) start and its entry in :data:`_LIVE` (for a launched one,
+#: only while its pid goes in, before it can leave this process's session), and by :func:`reap` while it
+#: lists and kills: another thread's reap never sees a child just started as an orphan.
 _SPAWN = threading.Lock()
 
 
 def _spawn(cmd, **kwargs) -> subprocess.Popen:
-    """``subprocess.Popen(cmd, **kwargs)``, its pid in :data:`_LIVE` before any :func:`reap` can look;
-    within a :func:`.launcher.scope`, a worker or sampler process is forked from its kind's launcher
-    (started here first, outside the lock)."""
+    """``subprocess.Popen(cmd, **kwargs)``, its pid in :data:`_LIVE` before any :func:`reap` can take it
+    for an orphan; within a :func:`.launcher.scope`, a worker or sampler process is forked from its
+    kind's launcher (started here first), and :data:`_SPAWN` is not held while the launcher is waited
+    for (a stopped launcher would hold up every reap)."""
     launcher.prepare(cmd, kwargs.get("env"))
-    with _SPAWN:
-        proc = launcher.popen(cmd, **kwargs)
-        _LIVE.add(proc.pid)
-    return proc
+    return launcher.popen(cmd, live=_LIVE, lock=_SPAWN, **kwargs)
 
 
 def reap(sid: int) -> list[int]:
