@@ -493,3 +493,11 @@ def test_a_worker_cannot_reach_into_another_process_by_pidfd_or_kcmp():
     if got.pop("seccomp") != "on":
         pytest.skip("no seccomp here")
     assert set(got.values()) == {1}, got  # EPERM, the filter's answer, for each
+
+
+def test_snrbench_no_launcher_starts_every_process_fresh(monkeypatch):
+    """``SNRBENCH_NO_LAUNCHER=1`` in the runner's environment: no launcher, every process fresh (how the
+    hostile set is run against fresh workers)."""
+    monkeypatch.setattr(launcher, "_launchers", {})
+    monkeypatch.setenv("SNRBENCH_NO_LAUNCHER", "1")
+    assert launcher._launcher_for(runner.WORKER_CMD, dict(os.environ)) is None and launcher._launchers == {}

@@ -47,7 +47,8 @@ Workers and samplers come from different launchers, so a worker shares none of t
 sampler process, and nothing connects two workers. From inside, a launched worker can tell it was
 launched: its ``/proc/self/cmdline`` ends in ``--launcher N`` and its ``/proc/self/environ`` is the
 launcher's (no ``TMPDIR``). The launchers end with their scope (their control socket closes; they
-exit and are waited for), so nothing is left running after a command.
+exit and are waited for), so nothing is left running after a command. ``SNRBENCH_NO_LAUNCHER=1``
+(in the runner's environment) starts every process fresh.
 """
 from __future__ import annotations
 
@@ -327,6 +328,8 @@ def prepare(cmd, env: dict | None) -> None:
 def _launcher_for(cmd, env) -> _Launcher | None:
     global _owner
     cmd = [str(c) for c in cmd]
+    if os.environ.get("SNRBENCH_NO_LAUNCHER", "") not in ("", "0"):  # the operator's (or a test's) opt-out
+        return None
     if len(cmd) < 3 or cmd[0] != sys.executable or cmd[1] != "-m" or cmd[2] not in LAUNCHED \
             or not sys.platform.startswith("linux") or not _subreaper():
         return None
