@@ -26,6 +26,17 @@ def readme_example() -> str:
     return text[begin:text.index("\n```", begin) + 1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_launchers():
+    """The session's workers and sampler processes are forked from warm launchers
+    (:mod:`snrbench.predict.launcher`), as within one long ``snrbench predict``: a launcher of each kind
+    lives as long as the environment it was started with (a new ``SNRBENCH_*`` folder starts another)."""
+    from snrbench.predict import launcher
+
+    with launcher.scope():
+        yield
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)

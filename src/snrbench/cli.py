@@ -712,7 +712,12 @@ def main(argv=None) -> int:
     try:
         if args.cmd not in ("diagnose", "train-mnist"):
             _recover(Path(args.results))
-        return args.fn(args)
+        if args.cmd in ("run", "predict", "submit"):  # one warm launcher per kind for the whole command
+            from .predict.launcher import scope
+        else:
+            from contextlib import nullcontext as scope
+        with scope():
+            return args.fn(args)
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are kept under results/.partial and the next run resumes; "
               "stored results are unchanged", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Predictors: the contract entries are written against (:mod:`.contract`: ``Problem`` in,
 ``Prediction`` out, the metered sampler, the exact operator of the white-box tier), the building
 blocks entries are made of (:mod:`.pilot`, :mod:`.galerkin`), where entries come from
-(:mod:`.registry`), how they run (:mod:`.runner`, :mod:`._worker`, :mod:`.sandbox`) and how their
+(:mod:`.registry`), how they run (:mod:`.runner`, :mod:`._worker`, :mod:`.launcher`, :mod:`.sandbox`) and how their
 answers are stored (:mod:`.predictions`).
 
 ``from snrbench.predict import Predictor, Prediction`` is what an entry writes.

@@ -18,7 +18,8 @@ client (``{"ack": k}``) before its half of the memory is written again. The
 arrays themselves are written into the shared memory file ``SHM_FD`` (a memfd both processes map,
 :data:`SHM_BYTES` long) at those offsets: a copy at memory speed instead of a pass through the
 socket. The sampler process never reads that memory, and every request is checked by the meter:
-the client may be hostile.
+the client may be hostile. ``--launcher N`` instead of ``FD SHM_FD`` makes it the warm launcher the
+runner forks sampler processes from (:mod:`.launcher`; a launcher of its own, not the workers').
 """
 from __future__ import annotations
 
@@ -273,4 +274,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--launcher"]:  # the warm launcher that forks sampler processes (:mod:`.launcher`)
+        from .launcher import serve as _serve_forks
+
+        _serve_forks(int(sys.argv[2]), preload=("torch", "snrbench.core.arrays", "snrbench.core.sampler"))
+        del _serve_forks  # returned in a forked process, set up as a fresh one: it goes on as one
     sys.exit(main())

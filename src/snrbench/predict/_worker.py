@@ -15,6 +15,9 @@ arrays come in); ``cell_file`` (model and white-box
 tiers only) is a ``.npz`` of the model's arrays and ``data``. The sampler-only tier gets no file:
 its process never holds the weights, the data, the seeds or the cell's name. Confinement is installed before any entry code is
 imported, so module-level code and ``__init__`` are confined too.
+
+``python -m snrbench.predict._worker --launcher N`` is the warm launcher the runner forks workers from
+(:mod:`.launcher`, control socket ``N``): each forked worker runs :func:`main` as above.
 """
 from __future__ import annotations
 
@@ -145,4 +148,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--launcher"]:  # the warm launcher that forks workers (:mod:`.launcher`)
+        from .launcher import serve as _serve_forks
+
+        _serve_forks(int(sys.argv[2]), preload=("torch", "snrbench.predict.sandbox"))
+        del _serve_forks  # returned in a forked process, set up as a fresh one: it goes on as one
     sys.exit(main())

@@ -41,6 +41,7 @@ import numpy as np
 from ..core.arrays import model_arrays
 from ..families import Cell, get
 from ..store.locations import packaged_root, project_root
+from . import launcher
 from ._sampler_service import shared_memory
 from .contract import ACCESS_TIERS, BUDGET
 from .registry import ENTRY_POINT_GROUP, NAME_RULE, Entry, RegistryError, builtin_entries, no_duplicates
@@ -148,6 +149,7 @@ def worker_limits(time_limit: float, n_cells: int, limits: dict | None = None) -
 
 #: How a worker is started: nothing on its command line or in its environment but the interpreter,
 #: so no process can read its configuration from ``/proc/*/cmdline`` (it comes on stdin, :func:`_config`).
+#: Within a :func:`.launcher.scope` it is forked from a warm launcher of this command instead (:func:`_spawn`).
 WORKER_CMD = [sys.executable, "-m", "snrbench.predict._worker"]
 
 
@@ -217,17 +219,19 @@ def remove_tree(path: Path | str) -> str | None:
 
 
 _LIVE: set[int] = set()  # pids of the workers running now (never reaped as orphans)
-#: Held across a worker's (or sampler's) start and its entry in :data:`_LIVE`, and by :func:`reap` while
-#: it lists and kills: another thread's reap never sees a child just started as an orphan.
+#: Held across a fresh worker's (or sampler's) start and its entry in :data:`_LIVE` (for a launched one,
+#: only while its pid goes in, before it can leave this process's session), and by :func:`reap` while it
+#: lists and kills: another thread's reap never sees a child just started as an orphan.
 _SPAWN = threading.Lock()
 
 
 def _spawn(cmd, **kwargs) -> subprocess.Popen:
-    """``subprocess.Popen(cmd, **kwargs)``, its pid in :data:`_LIVE` before any :func:`reap` can look."""
-    with _SPAWN:
-        proc = subprocess.Popen(cmd, **kwargs)
-        _LIVE.add(proc.pid)
-    return proc
+    """``subprocess.Popen(cmd, **kwargs)``, its pid in :data:`_LIVE` before any :func:`reap` can take it
+    for an orphan; within a :func:`.launcher.scope`, a worker or sampler process is forked from its
+    kind's launcher (started here first), and :data:`_SPAWN` is not held while the launcher is waited
+    for (a stopped launcher would hold up every reap)."""
+    launcher.prepare(cmd, kwargs.get("env"))
+    return launcher.popen(cmd, live=_LIVE, lock=_SPAWN, **kwargs)
 
 
 def reap(sid: int) -> list[int]:
@@ -316,12 +320,18 @@ def discover(spec: str, results_root: Path) -> list[Entry]:
     """The entries of ``PATH.py`` or an entry-point name, imported in a confined process (its own
     session, the worker's caps; whatever it leaves running is killed)."""
     become_subreaper()
+    with launcher.scope():
+        return _discover(spec, results_root)
+
+
+def _discover(spec: str, results_root: Path) -> list[Entry]:
     tmp = tempfile.mkdtemp(prefix="snrbench-")
     try:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             arg = str(Path(spec).resolve()) if spec.endswith(".py") else spec
             proc = _spawn(WORKER_CMD, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=tmp,
-                          env=worker_env(os.environ, TMPDIR=tmp), start_new_session=True)  # files, capped
+                          env=worker_env(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TMPDIR=tmp),
+                          start_new_session=True)  # files, capped
             try:
                 try:
                     proc.stdin.write(_config("discover", arg, results_root, worker_limits(300, 1)).encode())
@@ -739,8 +749,9 @@ def run_entry(entry: Entry, family: str, cells: list[Cell], results_root: Path, 
     key = folder_key(results_root) if key is None else key
     samplers = tempfile.mkdtemp(prefix="snrbench-samplers-")
     try:
-        return _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress, limits,
-                          budget, list(blocked), samplers, key)
+        with launcher.scope():
+            return _run_entry(entry, family, cells, results_root, time_limit, workers, max_failures, progress,
+                              limits, budget, list(blocked), samplers, key)
     finally:
         remove_tree(samplers)
 

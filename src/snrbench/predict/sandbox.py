@@ -344,11 +344,13 @@ def _wait_as_parent(pid: int):
 #: What the seccomp filter refuses with EPERM (names resolved by libseccomp for this machine's
 #: architecture): any new socket (the sampler's channel is inherited, already open), the SysV IPC
 #: and kernel-keyring calls, io_uring (whose requests bypass seccomp), and reaching into other
-#: processes or namespaces.
+#: processes or namespaces (ptrace, their memory, a pidfd: no descriptor of the runner or a launcher
+#: taken with ``pidfd_getfd``, where no PID namespace or Landlock scoping hides them; ``kcmp``).
 SECCOMP_DENIED = ("socket", "socketpair", "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv",
                   "msgctl", "semget", "semop", "semtimedop", "semctl", "add_key", "request_key", "keyctl",
                   "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace", "process_vm_readv",
-                  "process_vm_writev", "setns", "unshare", "mount", "bpf", "perf_event_open", "userfaultfd")
+                  "process_vm_writev", "process_madvise", "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "kcmp",
+                  "setns", "unshare", "mount", "bpf", "perf_event_open", "userfaultfd")
 _SCMP_ACT_ALLOW, _SCMP_ACT_ERRNO = 0x7FFF0000, 0x00050000
 
 
