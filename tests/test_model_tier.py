@@ -1,4 +1,4 @@
-"""The model-tier entries (``predictors/mean_field.py``, a built-in, and ``examples/model_galerkin.py``) against
+"""The model-tier entries (``predictors/mean_field.py`` and ``predictors/model_galerkin.py``) against
 independent routes: exact enumeration of small RBMs (``truth.exact.solve``, ``truth.hidden_enum``), the
 meter's own count, and the stored predictions."""
 import importlib.util
@@ -18,8 +18,7 @@ WEAK_DEX = 0.01  # dex: mean field on a weakly coupled 10 × 4 RBM (measured 0.0
 
 
 def _entry(module: str, cls: str, **kw):
-    folder = "examples" if module == "model_galerkin" else "predictors"  # not a built-in until it covers the ladder
-    spec = importlib.util.spec_from_file_location(f"_test_{module}", ROOT / folder / f"{module}.py")
+    spec = importlib.util.spec_from_file_location(f"_test_{module}", ROOT / "predictors" / f"{module}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return getattr(mod, cls)(**kw)
