@@ -125,3 +125,30 @@ def test_one_verdict_and_one_sentence_per_onset_and_a_figure(tmp_path):
         plot_interventions("mnist-plateau", _runs(), v, tmp_path / name)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     assert (tmp_path / "a.png").stat().st_size > 5_000
+
+
+def test_the_intervened_onsets_are_the_scored_onsets():
+    """One rule for "the true onset" everywhere: the onsets that ``snrbench intervene`` tests and the
+    family figures mark (``true_onsets`` of the per-checkpoint summary) are those of the scored onset
+    table (``results/onset.parquet``), both searched over the leading equilibrated *and certified*
+    checkpoints, and every stored intervention tests one of them. (The summary once left ``certified``
+    out, and mnist-plateau m = 64 was intervened at u256 while its trusted prefix stops at u64.)"""
+    from pathlib import Path
+
+    from snrbench import store
+    from snrbench.families import get
+    from snrbench.families._trained_report import true_onsets
+    from snrbench.truth.onset import ONSET_REL
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    onsets = store.read_table(root, ONSET_REL).to_pandas().drop_duplicates(["family", "n_hidden"])
+    for family, g in onsets.groupby("family"):
+        ours = true_onsets(get(family).summary(root)).set_index("m")
+        for r in g.itertuples():
+            assert (ours.loc[r.n_hidden, "onset_update"], ours.loc[r.n_hidden, "n_checkpoints"]) == \
+                (r.onset_update_true, r.n_checkpoints), (family, r.n_hidden)
+        rel = f"ground_truth/{family}.intervention.parquet"
+        if (root / rel).exists():
+            tested = store.read_table(root, rel).to_pandas()
+            for (m, at), _ in tested.groupby(["n_hidden", "onset_update"]):
+                assert ours.loc[m, "onset_update"] == at, (family, m, at)

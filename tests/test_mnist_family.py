@@ -391,7 +391,8 @@ def test_generate_resume_summary_and_plot(tiny_suite, tmp_path):
     assert summary.pt_method.tolist() == ["", "", "trajectory", "trajectory"]
     assert summary.V_indep.notna().tolist() == [True, True, False, False]
     onsets = true_onsets(summary)
-    trusted = [2, 2 if summary.equilibrated.all() else int(summary.equilibrated.iloc[2])]  # m = 24: leading ones
+    ok = summary.equilibrated & summary.certified  # the onset is searched over the leading trusted checkpoints
+    trusted = [2, 2 if ok.iloc[2:].all() else int(ok.iloc[2])]  # m = 24: leading ones
     assert list(onsets.m) == [3, 24] and list(onsets.n_checkpoints) == trusted
     assert main(["--results", str(results), "plot", "--family", "mnist", "--out", str(tmp_path / "lb")]) == 0
     assert (tmp_path / "lb" / "q_curves_mnist.png").stat().st_size > 10_000

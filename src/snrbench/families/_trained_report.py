@@ -47,6 +47,7 @@ def mnist_summary(root: Path | str, family) -> pd.DataFrame:
             rhat=r.rhat, doubling_ok=bool(r.doubling_ok), flagged=bool(r.flagged), start=r.start,
             start_z_variance=r.start_z_variance, start_z_gradient=r.start_z_gradient,
             drift_z_variance=r.drift_z_variance, drift_z_gradient=r.drift_z_gradient, equilibrated=bool(r.equilibrated),
+            certified=bool(r.certified) if "certified" in r.index and pd.notna(r.certified) else True,
             pt_method=ladder.method.iloc[0] if len(ladder) else "", pt_rungs=ladder.rung.nunique(),
             pt_min_acceptance=float(acc.min()) if acc.size else np.nan,
             pt_round_trips=int(ladder.groupby("start").round_trips.first().sum()) if len(ladder) else 0,
@@ -57,7 +58,8 @@ def mnist_summary(root: Path | str, family) -> pd.DataFrame:
 
 def true_onsets(summary: pd.DataFrame) -> pd.DataFrame:
     """Plateau onset per hidden size from :func:`mnist_summary` (index −1 / update −1: none), searched
-    over the leading equilibrated checkpoints (:func:`~snrbench.truth.onset.certified_prefix`)."""
+    over the leading equilibrated and certified checkpoints (:func:`~snrbench.truth.onset.certified_prefix`),
+    as the scored onset table is (``results/onset.parquet``)."""
     rows = []
     for m, g in summary.groupby("m", sort=True):
         g = certified_prefix(g)
