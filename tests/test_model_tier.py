@@ -189,3 +189,26 @@ def test_hostile_entry_names_in_the_model_tier_table_are_escaped_on_the_page():
     html = page.table_html(page.Table("caption", headers, body, ["model"] * len(body), drop_constant=False))
     assert len(body) == 1 and "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&quot;&gt;&lt;img" in html
+
+
+def test_the_stored_model_tier_covers_every_mnist_family_at_every_rung():
+    """The stored scores (read through the manifest's checksums) hold both model-tier built-ins on every
+    trusted cell of every MNIST family at every rung of the ladder, and beside them a sampler-only entry
+    at the same family and rung (the model-tier table of issue 37)."""
+    from snrbench import store
+    from snrbench.report.model_tier import model_tier_table
+
+    scores = store.read_table(ROOT / "results", "scores.parquet").to_pandas()
+    mnist = scores[scores["family"].str.startswith("mnist")]
+    families = set(mnist["family"])
+    assert {"mnist", "mnist-plateau", "mnist-large", "mnist-plateau-pcd16", "mnist-plateau-pcd32"} <= families
+    t = model_tier_table(mnist)
+    for family in sorted(families):
+        cells = mnist.loc[(mnist["family"] == family) & (mnist["predictor"] == "multimode"), "cell_id"].nunique()
+        for budget in BUDGETS:
+            rows = t[(t["family"] == family) & (t["budget"] == budget)].set_index("entry")
+            for entry in ("mean-field", "model-galerkin"):
+                assert entry in rows.index, (family, budget, entry)
+                assert rows.loc[entry, "cells"] == cells and rows.loc[entry, "best_sampler_only"], (family, budget)
+            assert rows.loc["mean-field", "chain_sweeps"] == 0
+            assert 0 < rows.loc["model-galerkin", "chain_sweeps"] <= budget
